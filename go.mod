@@ -1,0 +1,5 @@
+module roomrelay
+
+go 1.26
+
+require github.com/google/go-cmp v0.7.0

@@ -1,0 +1,35 @@
+// Package proto holds roomrelay's wire formats as pure encoders and
+// decoders: it knows bytes, never sockets, goroutines or clocks. The relay
+// (package relay) calls it to turn what a connection sent into typed values
+// and typed events into the bytes each kind of member receives.
+//
+// # Line protocol
+//
+// A session on the line door is a persistent TCP connection carrying UTF-8
+// lines ended by LF or CRLF, each at most the relay's max_line_bytes:
+//
+//	relay:  --- roomrelay: welcome. Send your name (1-24 of A-Z a-z 0-9 _ - .).
+//	client: alice
+//	relay:  --- you are alice in lobby with 2 others. /help lists the commands.
+//	client: hello
+//	relay:  bob: hi alice            (another member's message)
+//	client: /quit
+//	relay:  --- bye
+//
+// The first line is the name, or a JSON hello object (see [Hello]) for
+// programs. Every later line is a message to the current room unless it
+// starts with "/", which makes it a command (see [Parse]); "//" sends a
+// message that starts with "/".
+//
+// What the relay sends in text mode, one event per line:
+//
+//	name: text              a message (the only form with a name then ": ")
+//	* name text             an action (/me)
+//	[private] name: text    a private message (/msg)
+//	--- text                a notice from the relay (joins, parts, replies)
+//	!!! text                an error from the relay
+//
+// In JSON mode every line is one JSON object, an [Event] (see
+// [AppendJSON]): {"type":"msg","room":"lobby","seq":7,"from":"alice",
+// "text":"hi","time":"2026-11-22T03:10:54.123Z"}.
+package proto

@@ -1,0 +1,220 @@
+package proto
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Hello is the first line of a line-door session. A person sends just a
+// name; a program may send a JSON object instead:
+//
+//	{"name":"thermo","mode":"json","room":"alerts","since":41,"replay":0}
+//
+// Mode is "text" (the default) or "json". Room is the room to enter (the
+// relay's default room when empty). Since, when set, asks for every event of
+// that room after sequence number Since (resume). Replay, when set and
+// Since is not, is how many past events to receive on entering (0: none);
+// nil leaves it to the relay.
+type Hello struct {
+	Name   string  `json:"name"`
+	Mode   string  `json:"mode,omitempty"`
+	Room   string  `json:"room,omitempty"`
+	Since  *uint64 `json:"since,omitempty"`
+	Replay *int    `json:"replay,omitempty"`
+}
+
+// JSON reports whether the hello asks for JSON mode.
+func (h *Hello) JSON() bool { return h.Mode == "json" }
+
+// ParseHello decodes the first line of a session and validates it.
+func ParseHello(line []byte) (Hello, error) {
+	line = bytes.TrimSpace(line)
+	var h Hello
+	if len(line) > 0 && line[0] == '{' {
+		dec := json.NewDecoder(bytes.NewReader(line))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&h); err != nil {
+			return Hello{}, fmt.Errorf("bad hello: %w", err)
+		}
+		if dec.More() {
+			return Hello{}, errors.New("bad hello: data after the object")
+		}
+	} else {
+		h.Name = string(line)
+	}
+	if err := CheckName(h.Name); err != nil {
+		return Hello{}, err
+	}
+	switch h.Mode {
+	case "", "text", "json":
+	default:
+		return Hello{}, fmt.Errorf("bad hello: mode %q is neither \"text\" nor \"json\"", h.Mode)
+	}
+	if h.Room != "" {
+		if err := CheckRoom(h.Room); err != nil {
+			return Hello{}, err
+		}
+	}
+	if h.Replay != nil && *h.Replay < 0 {
+		return Hello{}, errors.New("bad hello: replay is negative")
+	}
+	return h, nil
+}
+
+// Op is what a line asks of the relay.
+type Op uint8
+
+// The operations. Say is a plain line; the others are the slash commands
+// of the same name.
+const (
+	Say   Op = iota + 1 // text: a message to the room
+	Me                  // /me ACTION
+	Msg                 // /msg NAME TEXT
+	Join                // /join ROOM [SINCE]
+	Since               // /since SEQ: resume the current room after SEQ
+	Who                 // /who
+	Rooms               // /rooms
+	Help                // /help
+	Quit                // /quit
+	Ping                // /ping [TOKEN]: the relay answers "--- pong TOKEN"
+)
+
+// Request is one parsed line.
+type Request struct {
+	Op       Op
+	Arg      string // room for Join, name for Msg
+	Text     string // for Say, Me and Msg
+	Seq      uint64 // for Since, and Join when HasSeq
+	HasSeq   bool
+	RawLen   int // bytes of text as received, before cleaning
+}
+
+// ErrUnknownCommand is wrapped by the error for a line starting with an
+// unknown slash command.
+var ErrUnknownCommand = errors.New("unknown command")
+
+// Commands is the text of /help, one command a line.
+var Commands = []string{
+	"/join ROOM [SEQ]   enter ROOM (created if new); SEQ resumes after that sequence number",
+	"/since SEQ         replay this room's events after sequence number SEQ",
+	"/who               list the members of this room",
+	"/rooms             list the rooms",
+	"/me ACTION         say an action: * you ACTION",
+	"/msg NAME TEXT     send TEXT to NAME only",
+	"/ping [TOKEN]      the relay answers pong TOKEN",
+	"/quit              leave",
+	"/help              this list",
+	"//text             send a line that starts with /",
+}
+
+// Parse turns one line of an established session into a request. Text is
+// cleaned with [Clean].
+func Parse(line []byte) (Request, error) {
+	if len(line) == 0 || line[0] != '/' || len(line) > 1 && line[1] == '/' {
+		if len(line) > 1 && line[0] == '/' {
+			line = line[1:]
+		}
+		return Request{Op: Say, Text: Clean(line), RawLen: len(line)}, nil
+	}
+	cmd, rest, _ := strings.Cut(string(line[1:]), " ")
+	rest = strings.TrimLeft(rest, " ")
+	switch strings.ToLower(cmd) {
+	case "me":
+		return Request{Op: Me, Text: Clean([]byte(rest)), RawLen: len(rest)}, nil
+	case "msg":
+		name, text, _ := strings.Cut(rest, " ")
+		if err := CheckName(name); err != nil {
+			return Request{}, fmt.Errorf("usage: /msg NAME TEXT: %w", err)
+		}
+		if text == "" {
+			return Request{}, errors.New("usage: /msg NAME TEXT: no text")
+		}
+		return Request{Op: Msg, Arg: name, Text: Clean([]byte(text)), RawLen: len(text)}, nil
+	case "join":
+		room, seq, _ := strings.Cut(strings.TrimSpace(rest), " ")
+		room = strings.TrimPrefix(room, "#")
+		if err := CheckRoom(room); err != nil {
+			return Request{}, fmt.Errorf("usage: /join ROOM [SEQ]: %w", err)
+		}
+		r := Request{Op: Join, Arg: room}
+		if seq = strings.TrimSpace(seq); seq != "" {
+			n, err := strconv.ParseUint(seq, 10, 64)
+			if err != nil {
+				return Request{}, fmt.Errorf("usage: /join ROOM [SEQ]: %q is not a sequence number", seq)
+			}
+			r.Seq, r.HasSeq = n, true
+		}
+		return r, nil
+	case "since":
+		n, err := strconv.ParseUint(strings.TrimSpace(rest), 10, 64)
+		if err != nil {
+			return Request{}, errors.New("usage: /since SEQ (a sequence number)")
+		}
+		return Request{Op: Since, Seq: n, HasSeq: true}, nil
+	case "ping":
+		return Request{Op: Ping, Text: Clean([]byte(rest))}, nil
+	case "who":
+		return Request{Op: Who}, nil
+	case "rooms", "list":
+		return Request{Op: Rooms}, nil
+	case "help", "?":
+		return Request{Op: Help}, nil
+	case "quit", "exit", "part":
+		return Request{Op: Quit}, nil
+	}
+	return Request{}, fmt.Errorf("%w /%s (try /help)", ErrUnknownCommand, Clean([]byte(cmd)))
+}
+
+// Clean makes received text safe to show on a terminal: invalid UTF-8
+// becomes U+FFFD, a tab becomes a space, and every other control character
+// (C0, DEL, C1, which start terminal escape sequences) and the Unicode
+// bidirectional overrides become U+FFFD.
+func Clean(b []byte) string {
+	clean := true
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 || c == 0x7f {
+				clean = false
+				break
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(b[i:])
+		if unsafeRune(r, n) {
+			clean = false
+			break
+		}
+		i += n
+	}
+	if clean {
+		return string(b)
+	}
+	var sb strings.Builder
+	sb.Grow(len(b) + 8)
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		i += n
+		switch {
+		case r == '\t':
+			sb.WriteByte(' ')
+		case r < 0x20 || r == 0x7f || unsafeRune(r, n):
+			sb.WriteRune(utf8.RuneError)
+		default:
+			sb.WriteRune(r)
+		}
+	}
+	return sb.String()
+}
+
+func unsafeRune(r rune, n int) bool {
+	return r == utf8.RuneError && n == 1 || // invalid UTF-8
+		0x80 <= r && r < 0xa0 || // C1 controls
+		0x202a <= r && r <= 0x202e || 0x2066 <= r && r <= 0x2069 // bidi overrides
+}

@@ -1,0 +1,227 @@
+// Package client is `roomrelay client`: a line-door client for people and
+// scripts. It reads lines from its input and sends them to the room, and
+// writes the room's events to its output as text. It speaks the JSON mode
+// of the line protocol, remembers the last sequence number it saw, and on
+// a dropped connection reconnects with backoff and resumes from there, so
+// nothing still in the relay's history window is lost.
+package client
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"roomrelay/proto"
+	"roomrelay/relay"
+)
+
+// pingEvery is how long the client waits on a silent connection before it
+// asks the relay for a pong; a relay that does not answer within the
+// timeout is taken for dead.
+const pingEvery = 60 * time.Second
+
+// inputQueue bounds the lines read ahead of the connection; past it the
+// client stops reading its input until the relay takes more.
+const inputQueue = 256
+
+// Client is one `roomrelay client` run.
+type Client struct {
+	cfg  relay.ClientConfig
+	out  io.Writer
+	logf relay.Logf
+
+	lines chan string // input lines; closed at end of input
+
+	// Owned by the connection loop.
+	room     string            // current room ("" until the first join)
+	seen     map[string]uint64 // last sequence number seen, by room
+	resuming bool
+}
+
+// Run connects to cfg.Server as cfg.Name and chats until ctx ends, the
+// input ends (with cfg.ExitOnEOF), or the relay refuses the name for good.
+// It returns nil on a clean end.
+func Run(ctx context.Context, cfg relay.ClientConfig, in io.Reader, out io.Writer, logf relay.Logf) error {
+	if err := proto.CheckName(cfg.Name); err != nil {
+		return fmt.Errorf("client name: %w", err)
+	}
+	c := &Client{cfg: cfg, out: out, logf: logf, lines: make(chan string, inputQueue), seen: map[string]uint64{}}
+	go c.readInput(in)
+	retry := cfg.Retry.D()
+	for {
+		connected, err := c.session(ctx)
+		if err == nil || ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, errFatal) {
+			return err
+		}
+		if connected {
+			retry = cfg.Retry.D()
+		}
+		logf("client: %v; reconnecting in %v", err, retry)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(retry):
+		}
+		retry = min(2*retry, cfg.RetryMax.D())
+	}
+}
+
+// errFatal marks errors that reconnecting cannot mend.
+var errFatal = errors.New("fatal")
+
+func (c *Client) readInput(in io.Reader) {
+	defer close(c.lines)
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 4096), 64*1024)
+	for sc.Scan() {
+		c.lines <- sc.Text()
+	}
+	if err := sc.Err(); err != nil {
+		c.logf("client: input: %v", err)
+	}
+}
+
+// session runs one connection. connected says whether the relay took the
+// hello; a nil error means the client is done.
+func (c *Client) session(ctx context.Context) (connected bool, err error) {
+	timeout := c.cfg.Timeout.D()
+	d := net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	conn, err := d.DialContext(ctx, "tcp", c.cfg.Server)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	h := proto.Hello{Name: c.cfg.Name, Mode: "json", Room: c.cfg.Room, Replay: c.cfg.Replay}
+	if c.room != "" {
+		seq := c.seen[c.room]
+		h.Room, h.Since, h.Replay = c.room, &seq, nil
+	}
+	hello, _ := json.Marshal(h)
+	conn.SetWriteDeadline(time.Now().Add(timeout))
+	if _, err := conn.Write(append(hello, '\n')); err != nil {
+		return false, err
+	}
+
+	lr := proto.NewLineReader(conn, 256*1024)
+	// The first JSON line answers the hello: an error refuses it.
+	conn.SetReadDeadline(time.Now().Add(timeout))
+	var first proto.Event
+	for {
+		line, err := lr.ReadLine()
+		if err != nil {
+			return false, fmt.Errorf("waiting for the relay's answer: %w", err)
+		}
+		if len(line) == 0 || line[0] != '{' {
+			continue // the text greeting
+		}
+		if first, err = proto.DecodeJSON(line); err != nil {
+			return false, err
+		}
+		break
+	}
+	if first.Kind == proto.KindError {
+		if strings.Contains(first.Text, "in use") {
+			return false, fmt.Errorf("relay: %s", first.Text)
+		}
+		return false, fmt.Errorf("%w: relay refused %s: %s", errFatal, c.cfg.Name, first.Text)
+	}
+	c.show(first)
+
+	done := make(chan error, 1)
+	go func() { done <- c.send(conn) }()
+	err = c.receive(conn, lr)
+	conn.SetDeadline(time.Unix(1, 0)) // stop the sender
+	if serr := <-done; serr == errInputDone && (err == nil || errors.Is(err, io.EOF)) {
+		return true, nil
+	}
+	if err == nil {
+		err = errors.New("relay closed the connection")
+	}
+	return true, err
+}
+
+// errInputDone is the sender's word that the input ended and /quit went out.
+var errInputDone = errors.New("input done")
+
+// send writes input lines to the relay, and pings it when all is quiet.
+func (c *Client) send(conn net.Conn) error {
+	ping := time.NewTicker(pingEvery)
+	defer ping.Stop()
+	write := func(s string) error {
+		conn.SetWriteDeadline(time.Now().Add(c.cfg.Timeout.D()))
+		_, err := io.WriteString(conn, s)
+		return err
+	}
+	for {
+		select {
+		case line, ok := <-c.lines:
+			if !ok {
+				if !c.cfg.ExitOnEOF {
+					c.lines = nil // keep listening
+					continue
+				}
+				if err := write("/quit\n"); err != nil {
+					return err
+				}
+				return errInputDone
+			}
+			if err := write(line + "\n"); err != nil {
+				return err
+			}
+		case <-ping.C:
+			if err := write("/ping\n"); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// receive prints events until the connection ends.
+func (c *Client) receive(conn net.Conn, lr *proto.LineReader) error {
+	for {
+		conn.SetReadDeadline(time.Now().Add(pingEvery + c.cfg.Timeout.D()))
+		line, err := lr.ReadLine()
+		if err != nil {
+			return err
+		}
+		e, err := proto.DecodeJSON(line)
+		if err != nil {
+			c.logf("client: %v", err)
+			continue
+		}
+		c.show(e)
+	}
+}
+
+// show records an event's sequence number and prints it as text, leaving
+// out the client's own messages and pongs.
+func (c *Client) show(e proto.Event) {
+	mine := strings.EqualFold(e.From, c.cfg.Name)
+	if e.Seq != 0 {
+		if e.Seq <= c.seen[e.Room] {
+			return // already shown
+		}
+		c.seen[e.Room] = e.Seq
+	}
+	if mine && e.Kind == proto.KindJoin {
+		c.room = e.Room
+		return
+	}
+	if mine && (e.Kind == proto.KindMsg || e.Kind == proto.KindAction || e.Kind == proto.KindPart) ||
+		e.Kind == proto.KindNotice && strings.HasPrefix(e.Text, "pong") {
+		return
+	}
+	c.out.Write(proto.AppendText(nil, &e))
+}

@@ -1,0 +1,392 @@
+package relay
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"roomrelay/proto"
+)
+
+// File is the whole configuration file: one object per program.
+type File struct {
+	Relay  Config       `json:"relay"`
+	Client ClientConfig `json:"client"`
+}
+
+// Config is the "relay" section: the relay's doors, limits and timeouts.
+type Config struct {
+	// Listen holds one address per door; "" turns that door off.
+	Listen Listen `json:"listen"`
+	// DefaultRoom is where members start. Default "lobby".
+	DefaultRoom string   `json:"default_room"`
+	Limits      Limits   `json:"limits"`
+	Timeouts    Timeouts `json:"timeouts"`
+}
+
+// Listen holds the doors' listen addresses, host:port.
+type Listen struct {
+	// Line is the line-protocol door (nc, telnet, roomrelay client).
+	// Default "127.0.0.1:7777".
+	Line string `json:"line"`
+}
+
+// Limits bound every buffer and queue. Memory is a sum of these terms (see
+// the README).
+type Limits struct {
+	// MaxLineBytes is the longest line a client may send, and the longest
+	// text-mode line the relay writes. Default 1024, at least 64.
+	MaxLineBytes int `json:"max_line_bytes"`
+	// MaxClients is how many connections the relay serves at once. Default 200.
+	MaxClients int `json:"max_clients"`
+	// MaxClientsPerIP is how many of them may come from one address. Default 20.
+	MaxClientsPerIP int `json:"max_clients_per_ip"`
+	// MaxRooms is how many rooms may exist, the default room included. Default 16.
+	MaxRooms int `json:"max_rooms"`
+	// History is how many events each room keeps for replay and resume.
+	// Default 256.
+	History int `json:"history"`
+	// Queue is how many events a member may fall behind (room events not
+	// yet written to it, or private ones) before it is disconnected as too
+	// slow. At most History. Default 128.
+	Queue int `json:"queue"`
+	// Replay is how many past events a member gets on entering a room,
+	// unless it asks otherwise. 0: none. Default 20.
+	Replay int `json:"replay"`
+	// Rate is how many messages per second a member may send on average;
+	// Burst how many at once. A message over the limit is refused with an
+	// error; a member that goes on sending Burst more while refused is
+	// disconnected as a flooder. Rate 0 turns the limit off. Defaults 5
+	// and 20.
+	Rate  float64 `json:"rate"`
+	Burst int     `json:"burst"`
+}
+
+// Timeouts bound every socket operation. Durations are strings such as
+// "10s" or "5m".
+type Timeouts struct {
+	// Handshake is how long a new connection has to send a valid name.
+	// Default "60s".
+	Handshake Duration `json:"handshake"`
+	// Idle is how long a member may send nothing before it is disconnected.
+	// Default "12h": dead peers are found sooner by TCP keepalive.
+	Idle Duration `json:"idle"`
+	// Write bounds every write to a member. Default "10s".
+	Write Duration `json:"write"`
+	// Keepalive is the TCP keepalive period; "0s" turns it off. Default "30s".
+	Keepalive Duration `json:"keepalive"`
+	// Shutdown is how long the relay flushes queues on exit. Default "5s".
+	Shutdown Duration `json:"shutdown"`
+}
+
+// ClientConfig is the "client" section: what `roomrelay client` connects to.
+type ClientConfig struct {
+	// Server is the relay's line door. Default "127.0.0.1:7777".
+	Server string `json:"server"`
+	// Name to use; the -name flag overrides it. Required (here or by flag).
+	Name string `json:"name"`
+	// Room to enter; "" is the relay's default room.
+	Room string `json:"room"`
+	// Replay is how many past events to show on first connecting; nil
+	// leaves it to the relay.
+	Replay *int `json:"replay"`
+	// Retry is the first wait before reconnecting; it doubles up to
+	// RetryMax. Defaults "1s" and "30s".
+	Retry    Duration `json:"retry"`
+	RetryMax Duration `json:"retry_max"`
+	// Timeout bounds dialling and every write. Default "10s".
+	Timeout Duration `json:"timeout"`
+	// ExitOnEOF ends the client when its input ends (after the relay has
+	// taken every line). false keeps it listening. Default true.
+	ExitOnEOF bool `json:"exit_on_eof"`
+}
+
+// Duration is a time.Duration written as a string such as "10s" in JSON.
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return errors.New(`want a duration string such as "10s"`)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf(`want a duration such as "10s", not %q`, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Default returns the configuration used for every key a file leaves out.
+func Default() File {
+	return File{
+		Relay: Config{
+			Listen:      Listen{Line: "127.0.0.1:7777"},
+			DefaultRoom: "lobby",
+			Limits: Limits{
+				MaxLineBytes: 1024, MaxClients: 200, MaxClientsPerIP: 20, MaxRooms: 16,
+				History: 256, Queue: 128, Replay: 20, Rate: 5, Burst: 20,
+			},
+			Timeouts: Timeouts{
+				Handshake: Duration(60 * time.Second), Idle: Duration(12 * time.Hour),
+				Write: Duration(10 * time.Second), Keepalive: Duration(30 * time.Second),
+				Shutdown: Duration(5 * time.Second),
+			},
+		},
+		Client: ClientConfig{
+			Server: "127.0.0.1:7777", Retry: Duration(time.Second), RetryMax: Duration(30 * time.Second),
+			Timeout: Duration(10 * time.Second), ExitOnEOF: true,
+		},
+	}
+}
+
+// Load reads and validates a configuration file. A file that cannot be
+// read gives an error wrapping the os error (errors.Is(err,
+// fs.ErrNotExist) for a missing one); an invalid file gives every problem
+// at once, joined, each naming its key.
+func Load(path string) (*File, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	f, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("config %s:\n%w", path, err)
+	}
+	return f, nil
+}
+
+// Parse decodes a configuration strictly over the defaults and validates
+// it. The error joins every problem, one per key.
+func Parse(b []byte) (*File, error) {
+	var raw any
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&raw); err != nil {
+		return nil, fmt.Errorf("not valid JSON: %w", syntaxWhere(b, err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("trailing data after the top-level object at byte %d", dec.InputOffset())
+	}
+	var errs []error
+	checkKeys(raw, reflect.TypeOf(File{}), "", &errs)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	f := Default()
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, err
+	}
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
+// syntaxWhere adds the line and column to a JSON syntax error.
+func syntaxWhere(b []byte, err error) error {
+	var se *json.SyntaxError
+	if !errors.As(err, &se) {
+		return err
+	}
+	line := 1 + bytes.Count(b[:se.Offset], []byte{'\n'})
+	col := se.Offset - int64(bytes.LastIndexByte(b[:se.Offset], '\n'))
+	return fmt.Errorf("line %d column %d: %w", line, col-1, err)
+}
+
+var durationType = reflect.TypeOf(Duration(0))
+
+// checkKeys walks the decoded JSON beside the Go type it will fill and
+// reports, by key path, every unknown key and every value of the wrong
+// kind, so one pass names all of them.
+func checkKeys(v any, t reflect.Type, path string, errs *[]error) {
+	bad := func(format string, args ...any) {
+		*errs = append(*errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
+	}
+	if t.Kind() == reflect.Pointer {
+		if v == nil {
+			return
+		}
+		t = t.Elem()
+	}
+	switch {
+	case t == durationType:
+		s, ok := v.(string)
+		if !ok {
+			bad(`want a duration string such as "10s", got %s`, jsonKind(v))
+		} else if d, err := time.ParseDuration(s); err != nil {
+			bad(`want a duration such as "10s", not %q`, s)
+		} else if d < 0 {
+			bad("must not be negative")
+		}
+	case t.Kind() == reflect.Struct:
+		obj, ok := v.(map[string]any)
+		if !ok {
+			bad("want an object, got %s", jsonKind(v))
+			return
+		}
+		fields := map[string]reflect.Type{}
+		for i := 0; i < t.NumField(); i++ {
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+			fields[name] = t.Field(i).Type
+		}
+		keys := make([]string, 0, len(obj))
+		for k := range obj {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			ft, ok := fields[k]
+			if !ok {
+				*errs = append(*errs, fmt.Errorf("%s: unknown key", p))
+				continue
+			}
+			checkKeys(obj[k], ft, p, errs)
+		}
+	case t.Kind() == reflect.Slice:
+		arr, ok := v.([]any)
+		if !ok {
+			bad("want an array, got %s", jsonKind(v))
+			return
+		}
+		for i, e := range arr {
+			checkKeys(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i), errs)
+		}
+	case t.Kind() == reflect.String:
+		if _, ok := v.(string); !ok {
+			bad("want a string, got %s", jsonKind(v))
+		}
+	case t.Kind() == reflect.Bool:
+		if _, ok := v.(bool); !ok {
+			bad("want true or false, got %s", jsonKind(v))
+		}
+	case t.Kind() == reflect.Int:
+		n, ok := v.(json.Number)
+		if !ok {
+			bad("want a whole number, got %s", jsonKind(v))
+		} else if _, err := strconv.Atoi(string(n)); err != nil {
+			bad("want a whole number, not %s", n)
+		}
+	case t.Kind() == reflect.Float64:
+		if _, ok := v.(json.Number); !ok {
+			bad("want a number, got %s", jsonKind(v))
+		}
+	}
+}
+
+func jsonKind(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return strconv.Quote(v)
+	case json.Number:
+		return "the number " + v.String()
+	case bool:
+		return strconv.FormatBool(v)
+	case []any:
+		return "an array"
+	default:
+		return "an object"
+	}
+}
+
+// Validate reports every out-of-range value, naming its key.
+func (f *File) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	addr := func(key, v string, optional bool) {
+		if v == "" {
+			if !optional {
+				bad(key, "must be set (host:port)")
+			}
+			return
+		}
+		if _, port, err := net.SplitHostPort(v); err != nil {
+			bad(key, "want host:port, not %q", v)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			bad(key, "port %q is not a number from 0 to 65535", port)
+		}
+	}
+	between := func(key string, v, lo, hi int) {
+		if v < lo || v > hi {
+			bad(key, "must be from %d to %d, not %d", lo, hi, v)
+		}
+	}
+	positive := func(key string, d Duration) {
+		if d <= 0 {
+			bad(key, "must be more than 0s")
+		}
+	}
+	r := &f.Relay
+	addr("relay.listen.line", r.Listen.Line, true)
+	if r.Listen == (Listen{}) {
+		bad("relay.listen", "every door is off; set at least relay.listen.line")
+	}
+	if err := proto.CheckRoom(r.DefaultRoom); err != nil {
+		bad("relay.default_room", "%v", err)
+	}
+	l := &r.Limits
+	between("relay.limits.max_line_bytes", l.MaxLineBytes, 64, 65536)
+	between("relay.limits.max_clients", l.MaxClients, 1, 100000)
+	between("relay.limits.max_clients_per_ip", l.MaxClientsPerIP, 1, 100000)
+	between("relay.limits.max_rooms", l.MaxRooms, 1, 10000)
+	between("relay.limits.history", l.History, 1, 1<<20)
+	between("relay.limits.queue", l.Queue, 1, max(l.History, 1))
+	between("relay.limits.replay", l.Replay, 0, max(l.History, 0))
+	between("relay.limits.burst", l.Burst, 1, 1<<20)
+	if l.Rate < 0 {
+		bad("relay.limits.rate", "must not be negative (0 turns the limit off)")
+	}
+	tm := &r.Timeouts
+	positive("relay.timeouts.handshake", tm.Handshake)
+	positive("relay.timeouts.idle", tm.Idle)
+	positive("relay.timeouts.write", tm.Write)
+	positive("relay.timeouts.shutdown", tm.Shutdown)
+	if tm.Keepalive < 0 {
+		bad("relay.timeouts.keepalive", "must not be negative")
+	}
+	c := &f.Client
+	addr("client.server", c.Server, false)
+	if c.Name != "" {
+		if err := proto.CheckName(c.Name); err != nil {
+			bad("client.name", "%v", err)
+		}
+	}
+	if c.Room != "" {
+		if err := proto.CheckRoom(c.Room); err != nil {
+			bad("client.room", "%v", err)
+		}
+	}
+	if c.Replay != nil && *c.Replay < 0 {
+		bad("client.replay", "must not be negative")
+	}
+	positive("client.retry", c.Retry)
+	positive("client.timeout", c.Timeout)
+	if c.RetryMax < c.Retry {
+		bad("client.retry_max", "must be at least client.retry (%s)", c.Retry.D())
+	}
+	return errors.Join(errs...)
+}

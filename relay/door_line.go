@@ -1,0 +1,202 @@
+package relay
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"roomrelay/proto"
+)
+
+// greeting is the first line of every line-door session.
+var greeting = proto.AppendText(nil, &proto.Event{Kind: proto.KindNotice,
+	Text: "welcome to roomrelay. Send your name (1-24 letters, digits, _ - .)"})
+
+// serveLine runs one line-door session: the handshake, then one request a
+// line until the member leaves.
+func (s *Server) serveLine(c net.Conn) {
+	lr := proto.NewLineReader(c, s.cfg.Limits.MaxLineBytes)
+	m, h, err := s.handshake(c, lr)
+	if err != nil {
+		s.logf("line %s: handshake: %v", c.RemoteAddr(), err)
+		return
+	}
+	c.SetDeadline(time.Time{})
+	go m.writeLoop()
+
+	room := h.Room
+	if room == "" {
+		room = s.cfg.DefaultRoom
+	}
+	replay := s.cfg.Limits.Replay
+	if h.Replay != nil {
+		replay = min(*h.Replay, s.cfg.Limits.History)
+	}
+	if err := s.join(m, room, h.Since, replay); err != nil {
+		m.notify(proto.KindError, "%v; you are in %s", err, s.cfg.DefaultRoom)
+		s.join(m, s.cfg.DefaultRoom, nil, replay)
+	}
+	why := s.readLoop(m, lr)
+	m.kick(why)
+	<-m.writerDone
+	s.leave(m)
+	s.logf("line %s: %s left: %s", c.RemoteAddr(), m.name, m.why)
+}
+
+// handshake greets the client and reads hello lines until one names a
+// free, valid name, within Timeouts.Handshake.
+func (s *Server) handshake(c net.Conn, lr *proto.LineReader) (*member, proto.Hello, error) {
+	c.SetDeadline(time.Now().Add(s.cfg.Timeouts.Handshake.D()))
+	if _, err := c.Write(greeting); err != nil {
+		return nil, proto.Hello{}, err
+	}
+	for {
+		line, err := lr.ReadLine()
+		if err == proto.ErrLineTooLong {
+			err = fmt.Errorf("line too long (at most %d bytes)", s.cfg.Limits.MaxLineBytes)
+		} else if err != nil {
+			return nil, proto.Hello{}, err
+		}
+		var h proto.Hello
+		if err == nil {
+			h, err = proto.ParseHello(line)
+		}
+		var m *member
+		if err == nil {
+			m, err = s.claim(c, h.Name, h.JSON())
+		}
+		if err == nil {
+			return m, h, nil
+		}
+		e := proto.Event{Kind: proto.KindError, Text: err.Error() + "; send another name"}
+		var out []byte
+		if len(line) > 0 && line[0] == '{' {
+			out = proto.AppendJSON(nil, &e)
+		} else {
+			out = proto.AppendText(nil, &e)
+		}
+		if _, err := c.Write(out); err != nil {
+			return nil, proto.Hello{}, err
+		}
+	}
+}
+
+// readLoop reads and handles lines until the member leaves, and says why.
+func (s *Server) readLoop(m *member, lr *proto.LineReader) reason {
+	idle := s.cfg.Timeouts.Idle.D()
+	var lim limiter
+	var armed time.Time
+	for {
+		t := time.Now()
+		if t.Sub(armed) > time.Second { // re-arm the idle deadline at most once a second
+			m.conn.SetReadDeadline(t.Add(idle))
+			armed = t
+		}
+		line, err := lr.ReadLine()
+		select {
+		case <-m.done:
+			return m.why
+		default:
+		}
+		switch {
+		case err == proto.ErrLineTooLong:
+			m.notify(proto.KindError, "line too long (at most %d bytes); discarded", s.cfg.Limits.MaxLineBytes)
+			continue
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return byIdle
+		case err == io.EOF:
+			return byEOF
+		case err != nil:
+			return byRead
+		}
+		req, err := proto.Parse(line)
+		if err != nil {
+			m.notify(proto.KindError, "%v", err)
+			continue
+		}
+		if req.Op == proto.Quit {
+			return byQuit
+		}
+		if req.Op == proto.Say || req.Op == proto.Me || req.Op == proto.Msg {
+			if !lim.allow(t, s.cfg.Limits.Rate, s.cfg.Limits.Burst) {
+				if lim.refused > s.cfg.Limits.Burst {
+					return byFlood
+				}
+				m.notify(proto.KindError, "slow down: at most %g messages a second; not sent", s.cfg.Limits.Rate)
+				continue
+			}
+		}
+		s.handle(m, req)
+	}
+}
+
+// handle carries out one request of a member in a room.
+func (s *Server) handle(m *member, req proto.Request) {
+	switch req.Op {
+	case proto.Say, proto.Me:
+		kind := proto.KindMsg
+		if req.Op == proto.Me {
+			kind = proto.KindAction
+		}
+		// "name: text" and "* name text" are both this long.
+		if n := len(m.name) + 2 + len(req.Text); n > s.cfg.Limits.MaxLineBytes {
+			m.notify(proto.KindError, "message too long: it would make a %d-byte line (at most %d); not sent",
+				n, s.cfg.Limits.MaxLineBytes)
+			return
+		}
+		m.room.post(&proto.Event{Kind: kind, From: m.name, Text: req.Text, Time: now()}, m.id, s.maxLag())
+		s.stats.posted.Add(1)
+	case proto.Msg:
+		to := s.lookup(req.Arg)
+		if to == nil {
+			m.notify(proto.KindError, "no member called %s", req.Arg)
+			return
+		}
+		e := proto.Event{Kind: proto.KindPrivate, From: m.name, To: to.name, Text: req.Text, Time: now()}
+		to.deliver(newEvent(&e, m.id))
+		if m.json {
+			m.deliver(newEvent(&e, m.id)) // programs see what they sent
+		}
+	case proto.Join:
+		var since *uint64
+		if req.HasSeq {
+			since = &req.Seq
+		}
+		if err := s.join(m, req.Arg, since, s.cfg.Limits.Replay); err != nil {
+			m.notify(proto.KindError, "cannot join %s: %v", req.Arg, err)
+		}
+	case proto.Since:
+		s.join(m, m.room.name, &req.Seq, 0)
+	case proto.Who:
+		s.list(m, "in "+m.room.name+":", m.room.names())
+	case proto.Rooms:
+		s.list(m, "rooms:", s.roomList())
+	case proto.Ping:
+		m.notify(proto.KindNotice, "pong %s", req.Text)
+	case proto.Help:
+		for _, c := range proto.Commands {
+			m.notify(proto.KindNotice, "%s", c)
+		}
+	}
+}
+
+// list sends items to m as notices starting with title, as many to a line
+// as fit in Limits.MaxLineBytes.
+func (s *Server) list(m *member, title string, items []string) {
+	var b strings.Builder
+	b.WriteString(title)
+	for _, it := range items {
+		if b.Len()+1+len(it)+5 > s.cfg.Limits.MaxLineBytes {
+			m.notify(proto.KindNotice, "%s", b.String())
+			b.Reset()
+			b.WriteString(title)
+		}
+		b.WriteByte(' ')
+		b.WriteString(it)
+	}
+	m.notify(proto.KindNotice, "%s", b.String())
+}

@@ -1,0 +1,226 @@
+package relay
+
+import (
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"roomrelay/proto"
+)
+
+// batchMax is how many events one write carries at most.
+const batchMax = 64
+
+// reason is why a member was disconnected.
+type reason uint8
+
+const (
+	byQuit     reason = iota // it said /quit
+	byEOF                    // it closed the connection
+	byRead                   // reading failed
+	byIdle                   // it sent nothing for Timeouts.Idle
+	bySlow                   // it fell more than Limits.Queue events behind
+	byFlood                  // it kept sending over its rate limit
+	byWrite                  // writing to it failed or timed out
+	byShutdown               // the relay is stopping
+	numReasons
+)
+
+var reasonText = [numReasons]string{
+	byQuit: "quit", byEOF: "closed", byRead: "read error", byIdle: "idle too long",
+	bySlow: "too slow", byFlood: "flooding", byWrite: "write failed", byShutdown: "relay shutting down",
+}
+
+func (r reason) String() string { return reasonText[r] }
+
+// flushes reports whether a member leaving for r still gets what is queued.
+func (r reason) flushes() bool { return r == byQuit || r == byShutdown }
+
+// member is one connected client of a streaming door.
+type member struct {
+	// Set once, before the writer starts.
+	srv  *Server
+	id   uint64
+	name string
+	key  string // proto.Fold(name)
+	conn net.Conn
+	json bool          // JSON mode
+	wake chan struct{} // capacity 1: something may be ready to write; never closed
+
+	// Set once by kick.
+	kicked     sync.Once
+	why        reason        // written before done is closed
+	done       chan struct{} // closed by kick: the writer finishes and exits
+	writerDone chan struct{} // closed by the writer when it returns
+
+	next atomic.Uint64 // next sequence number of room to write; see room.add
+
+	mu   sync.Mutex
+	room *room    // current room; changed only by the session goroutine
+	priv []*event // private events and notices, at most Limits.Queue
+
+	// Writer only.
+	batch []*event
+	bufs  net.Buffers
+	wbuf  net.Buffers // what WriteTo consumes
+}
+
+func (s *Server) newMember(c net.Conn, name string, json bool) *member {
+	return &member{
+		srv: s, name: name, key: proto.Fold(name), conn: c, json: json,
+		wake: make(chan struct{}, 1), done: make(chan struct{}), writerDone: make(chan struct{}),
+	}
+}
+
+// poke wakes the writer without blocking.
+func (m *member) poke() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// kick ends the member for why; only the first call counts. It never
+// blocks: the writer and the session goroutine see done and finish.
+func (m *member) kick(why reason) {
+	m.kicked.Do(func() {
+		m.why = why
+		close(m.done)
+		past := time.Unix(1, 0)
+		m.conn.SetReadDeadline(past) // unblock the session's read
+		if !why.flushes() {
+			m.conn.SetWriteDeadline(past) // unblock a write to a frozen peer
+		}
+	})
+}
+
+// deliver queues a private event for m; a member with a full queue is
+// kicked as too slow.
+func (m *member) deliver(ev *event) {
+	m.mu.Lock()
+	full := len(m.priv) >= m.srv.cfg.Limits.Queue
+	if !full {
+		m.priv = append(m.priv, ev)
+	}
+	m.mu.Unlock()
+	if full {
+		m.kick(bySlow)
+		return
+	}
+	m.poke()
+}
+
+// notify sends m a notice (or, with kind KindError, an error) of its own.
+func (m *member) notify(kind proto.Kind, format string, args ...any) {
+	m.deliver(newEvent(&proto.Event{Kind: kind, Text: fmt.Sprintf(format, args...)}, 0))
+}
+
+// writeLoop is the member's writer: it writes whatever is ready in
+// batches until the member is kicked, then says goodbye.
+func (m *member) writeLoop() {
+	defer close(m.writerDone)
+	timeout := m.srv.cfg.Timeouts.Write.D()
+	for {
+		select {
+		case <-m.wake:
+			if err := m.flush(timeout); err != nil {
+				m.kick(byWrite)
+			}
+		case <-m.done:
+			m.finish()
+			return
+		}
+	}
+}
+
+// finish writes, within bounds, what a leaving member is still owed and
+// the reason it is leaving.
+func (m *member) finish() {
+	t := m.srv.cfg.Timeouts
+	if m.why.flushes() {
+		if m.flush(min(t.Write.D(), t.Shutdown.D())) != nil {
+			return
+		}
+	}
+	var e proto.Event
+	switch m.why {
+	case byEOF, byRead, byWrite:
+		return // nobody to tell
+	case byQuit:
+		e = proto.Event{Kind: proto.KindNotice, Text: "bye"}
+	case bySlow:
+		e = proto.Event{Kind: proto.KindError, Text: fmt.Sprintf(
+			"disconnected: too slow (more than %d events behind); reconnect to resume", m.srv.cfg.Limits.Queue)}
+	default:
+		e = proto.Event{Kind: proto.KindError, Text: "disconnected: " + m.why.String()}
+	}
+	m.conn.SetWriteDeadline(time.Now().Add(min(t.Write.D(), time.Second)))
+	if m.json {
+		m.conn.Write(proto.AppendJSON(nil, &e))
+	} else {
+		m.conn.Write(proto.AppendText(nil, &e))
+	}
+}
+
+// flush writes batches until nothing is ready.
+func (m *member) flush(timeout time.Duration) error {
+	for {
+		if !m.collect() {
+			m.kick(bySlow)
+			return nil
+		}
+		if len(m.bufs) == 0 {
+			return nil
+		}
+		m.conn.SetWriteDeadline(time.Now().Add(timeout))
+		m.wbuf = m.bufs
+		if _, err := m.wbuf.WriteTo(m.conn); err != nil {
+			return err
+		}
+	}
+}
+
+// collect fills m.bufs with the next batch: private events first, then the
+// room's events from the cursor on. It reports false when the cursor has
+// fallen out of the room's ring.
+func (m *member) collect() bool {
+	if m.batch == nil {
+		m.batch = make([]*event, 0, batchMax)
+		m.bufs = make(net.Buffers, 0, batchMax)
+	}
+	m.batch = m.batch[:0]
+	ok := true
+	m.mu.Lock()
+	n := copy(m.batch[:min(len(m.priv), batchMax)], m.priv)
+	m.batch = m.batch[:n]
+	m.priv = m.priv[:copy(m.priv, m.priv[n:])]
+	if r := m.room; r != nil && len(m.batch) < batchMax {
+		r.mu.RLock()
+		next := m.next.Load()
+		if next < r.oldest() {
+			ok = false
+		}
+		for ; ok && next <= r.seq && len(m.batch) < batchMax; next++ {
+			ev := r.ring[next%uint64(len(r.ring))]
+			if ev.from == m.id && !m.json {
+				continue // text mode: not the member's own lines
+			}
+			m.batch = append(m.batch, ev)
+		}
+		r.mu.RUnlock()
+		m.next.Store(next)
+	}
+	m.mu.Unlock()
+	m.bufs = m.bufs[:0]
+	for i, ev := range m.batch {
+		if m.json {
+			m.bufs = append(m.bufs, ev.json)
+		} else {
+			m.bufs = append(m.bufs, ev.text)
+		}
+		m.batch[i] = nil
+	}
+	return ok
+}

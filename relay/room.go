@@ -1,0 +1,120 @@
+package relay
+
+import (
+	"sync"
+
+	"roomrelay/proto"
+)
+
+// event is one encoded event, shared read-only by every member that gets it.
+type event struct {
+	seq  uint64
+	from uint64 // id of the member that caused it; 0 for the relay
+	text []byte // text-mode line
+	json []byte // JSON-mode line
+}
+
+// newEvent encodes e once in each wire format, in one allocation.
+func newEvent(e *proto.Event, from uint64) *event {
+	b := make([]byte, 0, 2*(len(e.From)+len(e.Text)+len(e.Room))+128)
+	b = proto.AppendText(b, e)
+	n := len(b)
+	b = proto.AppendJSON(b, e)
+	return &event{seq: e.Seq, from: from, text: b[:n:n], json: b[n:]}
+}
+
+// room is one chat room: an ordered log kept in a ring, and its members.
+type room struct {
+	name string // set once
+
+	mu      sync.RWMutex
+	seq     uint64   // last sequence number given; 0 before the first event
+	ring    []*event // event seq lives at ring[seq%len(ring)]
+	members []*member
+}
+
+func newRoom(name string, history int) *room {
+	return &room{name: name, ring: make([]*event, history)}
+}
+
+// oldest returns the lowest sequence number still in the ring (seq+1 when
+// the room is empty). Called with mu held.
+func (r *room) oldest() uint64 {
+	if n := uint64(len(r.ring)); r.seq >= n {
+		return r.seq - n + 1
+	}
+	return 1
+}
+
+// post gives e the room's next sequence number, stores it, and wakes every
+// member; a member more than maxLag events behind is kicked as too slow.
+// It never blocks on a member.
+func (r *room) post(e *proto.Event, from uint64, maxLag uint64) {
+	e.Room = r.name
+	r.mu.Lock()
+	r.seq++
+	e.Seq = r.seq
+	r.ring[r.seq%uint64(len(r.ring))] = newEvent(e, from)
+	for _, m := range r.members {
+		if n := m.next.Load(); n <= r.seq && r.seq-n >= maxLag {
+			m.kick(bySlow)
+			continue
+		}
+		m.poke()
+	}
+	r.mu.Unlock()
+}
+
+// add makes m a member and returns where its cursor starts: replay events
+// back from the head, or after since when since is not nil. missed is how
+// many events asked for have fallen out of the ring. Called with m.mu held.
+func (r *room) add(m *member, since *uint64, replay int) (next, missed uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.members = append(r.members, m)
+	oldest, head := r.oldest(), r.seq+1
+	switch {
+	case since != nil && *since+1 >= head:
+		next = head
+	case since != nil && *since+1 < oldest:
+		next, missed = oldest, oldest-(*since+1)
+	case since != nil:
+		next = *since + 1
+	default:
+		next = head - min(uint64(replay), head-oldest)
+	}
+	m.next.Store(next)
+	return next, missed
+}
+
+// remove ends m's membership.
+func (r *room) remove(m *member) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, x := range r.members {
+		if x == m {
+			last := len(r.members) - 1
+			r.members[i] = r.members[last]
+			r.members[last] = nil
+			r.members = r.members[:last]
+			return
+		}
+	}
+}
+
+// names returns the members' names.
+func (r *room) names() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]string, len(r.members))
+	for i, m := range r.members {
+		out[i] = m.name
+	}
+	return out
+}
+
+func (r *room) size() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.members)
+}
