@@ -86,12 +86,12 @@ const (
 
 // Request is one parsed line.
 type Request struct {
-	Op       Op
-	Arg      string // room for Join, name for Msg
-	Text     string // for Say, Me and Msg
-	Seq      uint64 // for Since, and Join when HasSeq
-	HasSeq   bool
-	RawLen   int // bytes of text as received, before cleaning
+	Op     Op
+	Arg    string // room for Join, name for Msg
+	Text   string // for Say, Me and Msg
+	Seq    uint64 // for Since, and Join when HasSeq
+	HasSeq bool
+	RawLen int // bytes of text as received, before cleaning
 }
 
 // ErrUnknownCommand is wrapped by the error for a line starting with an
