@@ -50,14 +50,14 @@ type Limits struct {
 	MaxClients int `json:"max_clients"`
 	// MaxClientsPerIP is how many of them may come from one address. Default 20.
 	MaxClientsPerIP int `json:"max_clients_per_ip"`
-	// MaxRooms is how many rooms may exist, the default room included. Default 16.
+	// MaxRooms is how many rooms may exist, the default room included. Default 8.
 	MaxRooms int `json:"max_rooms"`
 	// History is how many events each room keeps for replay and resume.
-	// Default 256.
+	// Default 512.
 	History int `json:"history"`
 	// Queue is how many events a member may fall behind (room events not
 	// yet written to it, or private ones) before it is disconnected as too
-	// slow. At most History. Default 128.
+	// slow. At most History. Default 256.
 	Queue int `json:"queue"`
 	// Replay is how many past events a member gets on entering a room,
 	// unless it asks otherwise. 0: none. Default 20.
@@ -66,7 +66,7 @@ type Limits struct {
 	// Burst how many at once. A message over the limit is refused with an
 	// error; a member that goes on sending Burst more while refused is
 	// disconnected as a flooder. Rate 0 turns the limit off. Defaults 5
-	// and 20.
+	// and 50 (a pasted screenful passes).
 	Rate  float64 `json:"rate"`
 	Burst int     `json:"burst"`
 }
@@ -140,8 +140,8 @@ func Default() File {
 			Listen:      Listen{Line: "127.0.0.1:7777"},
 			DefaultRoom: "lobby",
 			Limits: Limits{
-				MaxLineBytes: 1024, MaxClients: 200, MaxClientsPerIP: 20, MaxRooms: 16,
-				History: 256, Queue: 128, Replay: 20, Rate: 5, Burst: 20,
+				MaxLineBytes: 1024, MaxClients: 200, MaxClientsPerIP: 20, MaxRooms: 8,
+				History: 512, Queue: 256, Replay: 20, Rate: 5, Burst: 50,
 			},
 			Timeouts: Timeouts{
 				Handshake: Duration(60 * time.Second), Idle: Duration(12 * time.Hour),

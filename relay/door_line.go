@@ -44,6 +44,9 @@ func (s *Server) serveLine(c net.Conn) {
 	m.kick(why)
 	<-m.writerDone
 	s.leave(m)
+	if m.why.told() {
+		hangUp(c, time.Second)
+	}
 	s.logf("line %s: %s left: %s", c.RemoteAddr(), m.name, m.why)
 }
 

@@ -35,6 +35,10 @@ var reasonText = [numReasons]string{
 
 func (r reason) String() string { return reasonText[r] }
 
+// told reports whether a member leaving for r was told why, so that its
+// connection should end with a FIN rather than a reset.
+func (r reason) told() bool { return r != byEOF && r != byRead && r != byWrite }
+
 // flushes reports whether a member leaving for r still gets what is queued.
 func (r reason) flushes() bool { return r == byQuit || r == byShutdown }
 
@@ -56,10 +60,11 @@ type member struct {
 	writerDone chan struct{} // closed by the writer when it returns
 
 	next atomic.Uint64 // next sequence number of room to write; see room.add
+	base atomic.Uint64 // the room's head when it joined: replay does not count as lag
 
 	mu   sync.Mutex
 	room *room    // current room; changed only by the session goroutine
-	priv []*event // private events and notices, at most Limits.Queue
+	priv []queued // private events and notices, at most Limits.Queue
 
 	// Writer only.
 	batch []*event
@@ -96,13 +101,34 @@ func (m *member) kick(why reason) {
 	})
 }
 
-// deliver queues a private event for m; a member with a full queue is
-// kicked as too slow.
+// queued is a private event, to be written after room event at.
+type queued struct {
+	ev *event
+	at uint64
+}
+
+// lag is how many room events m has still to be written, not counting a
+// replay. Called with m's room's mu held.
+func (m *member) lag(seq uint64) uint64 {
+	if from := max(m.next.Load(), m.base.Load()); from <= seq {
+		return seq - from + 1
+	}
+	return 0
+}
+
+// deliver queues a private event for m, after the room events posted so
+// far; a member with a full queue is kicked as too slow.
 func (m *member) deliver(ev *event) {
 	m.mu.Lock()
 	full := len(m.priv) >= m.srv.cfg.Limits.Queue
 	if !full {
-		m.priv = append(m.priv, ev)
+		var at uint64
+		if r := m.room; r != nil {
+			r.mu.RLock()
+			at = r.seq
+			r.mu.RUnlock()
+		}
+		m.priv = append(m.priv, queued{ev, at})
 	}
 	m.mu.Unlock()
 	if full {
@@ -182,9 +208,9 @@ func (m *member) flush(timeout time.Duration) error {
 	}
 }
 
-// collect fills m.bufs with the next batch: private events first, then the
-// room's events from the cursor on. It reports false when the cursor has
-// fallen out of the room's ring.
+// collect fills m.bufs with the next batch: the room's events from the
+// cursor on, each private event in its place among them. It reports false
+// when the cursor has fallen out of the room's ring.
 func (m *member) collect() bool {
 	if m.batch == nil {
 		m.batch = make([]*event, 0, batchMax)
@@ -193,25 +219,46 @@ func (m *member) collect() bool {
 	m.batch = m.batch[:0]
 	ok := true
 	m.mu.Lock()
-	n := copy(m.batch[:min(len(m.priv), batchMax)], m.priv)
-	m.batch = m.batch[:n]
-	m.priv = m.priv[:copy(m.priv, m.priv[n:])]
-	if r := m.room; r != nil && len(m.batch) < batchMax {
+	var seq uint64
+	r := m.room
+	next, p := m.next.Load(), 0
+	if r != nil {
 		r.mu.RLock()
-		next := m.next.Load()
-		if next < r.oldest() {
-			ok = false
-		}
-		for ; ok && next <= r.seq && len(m.batch) < batchMax; next++ {
-			ev := r.ring[next%uint64(len(r.ring))]
-			if ev.from == m.id && !m.json {
-				continue // text mode: not the member's own lines
+		seq = r.seq
+		if oldest := r.oldest(); next < oldest {
+			// Still replaying: the room moved on past the cursor, which
+			// loses history but is not the member's fault. Past the
+			// replay, it is: room.post kicks at Limits.Queue first.
+			ok = next < m.base.Load()
+			if ok {
+				m.batch = append(m.batch, gapNotice(r.name, next, oldest))
+				next = oldest
 			}
-			m.batch = append(m.batch, ev)
 		}
+	}
+	for ok && len(m.batch) < batchMax {
+		if p < len(m.priv) && (m.priv[p].at < next || next > seq) {
+			m.batch = append(m.batch, m.priv[p].ev)
+			p++
+			continue
+		}
+		if next > seq {
+			break
+		}
+		ev := r.ring[next%uint64(len(r.ring))]
+		next++
+		if ev.from == m.id && !m.json {
+			continue // text mode: not the member's own lines
+		}
+		m.batch = append(m.batch, ev)
+	}
+	if r != nil {
 		r.mu.RUnlock()
 		m.next.Store(next)
 	}
+	n := copy(m.priv, m.priv[p:])
+	clear(m.priv[n:])
+	m.priv = m.priv[:n]
 	m.mu.Unlock()
 	m.bufs = m.bufs[:0]
 	for i, ev := range m.batch {

@@ -56,7 +56,7 @@ func (r *room) post(e *proto.Event, from uint64, maxLag uint64) {
 	e.Seq = r.seq
 	r.ring[r.seq%uint64(len(r.ring))] = newEvent(e, from)
 	for _, m := range r.members {
-		if n := m.next.Load(); n <= r.seq && r.seq-n >= maxLag {
+		if m.lag(r.seq) > maxLag {
 			m.kick(bySlow)
 			continue
 		}
@@ -84,6 +84,7 @@ func (r *room) add(m *member, since *uint64, replay int) (next, missed uint64) {
 		next = head - min(uint64(replay), head-oldest)
 	}
 	m.next.Store(next)
+	m.base.Store(head)
 	return next, missed
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"sort"
@@ -201,6 +202,17 @@ func (s *Server) release(c net.Conn) {
 	}
 }
 
+// hangUp closes c gracefully: it sends a FIN, then reads and drops what
+// the peer still sends for at most d, so that unread input does not make
+// the close a reset that destroys the last lines written.
+func hangUp(c net.Conn, d time.Duration) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		c.SetReadDeadline(time.Now().Add(d))
+		io.Copy(io.Discard, io.LimitReader(c, 64<<10))
+	}
+	c.Close()
+}
+
 // errNameTaken is returned by claim for a name someone holds.
 var errNameTaken = errors.New("name taken")
 
@@ -296,20 +308,29 @@ func (s *Server) join(m *member, name string, since *uint64, replay int) error {
 	m.mu.Lock()
 	next, missed := r.add(m, since, replay)
 	m.room = r
+	for i := range m.priv {
+		m.priv[i].at = 0 // what was queued in the old room goes first
+	}
+	// The welcome and any gap come before the replay.
+	others := r.size() - 1
+	m.priv = append(m.priv, queued{newEvent(&proto.Event{Kind: proto.KindNotice, Text: fmt.Sprintf(
+		"you are %s in %s with %d other%s; /help lists the commands", m.name, r.name, others, plural(others))}, 0), next - 1})
 	if missed > 0 {
-		m.priv = append(m.priv, newEvent(&proto.Event{Kind: proto.KindNotice, Text: fmt.Sprintf(
-			"%d events of %s fell out of the history window: %d to %d are lost; replaying from %d",
-			missed, r.name, next-missed, next-1, next)}, 0))
+		m.priv = append(m.priv, queued{gapNotice(r.name, next-missed, next), next - 1})
 	}
 	m.mu.Unlock()
-	others := r.size() - 1
-	m.notify(proto.KindNotice, "you are %s in %s with %d other%s; /help lists the commands",
-		m.name, r.name, others, plural(others))
 	if old != r {
 		r.post(&proto.Event{Kind: proto.KindJoin, From: m.name, Time: now()}, m.id, s.maxLag())
 	}
 	m.poke()
 	return nil
+}
+
+// gapNotice tells a member that events from up to next of room are lost.
+func gapNotice(room string, from, next uint64) *event {
+	return newEvent(&proto.Event{Kind: proto.KindNotice, Text: fmt.Sprintf(
+		"%d events of %s fell out of the history window: %d to %d are lost; replaying from %d",
+		next-from, room, from, next-1, next)}, 0)
 }
 
 // leave takes m out of its room and frees its name.

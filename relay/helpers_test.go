@@ -1,0 +1,141 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"roomrelay/proto"
+)
+
+// testConfig is the default relay config on a loopback port, with limits
+// that tests change as they need.
+func testConfig() Config {
+	cfg := Default().Relay
+	cfg.Listen.Line = "127.0.0.1:0"
+	cfg.Limits.Rate = 0
+	return cfg
+}
+
+// startServer starts a relay and stops it, checking that no goroutine
+// outlives it, when the test ends.
+func startServer(t testing.TB, cfg Config) *Server {
+	t.Helper()
+	base := runtime.NumGoroutine()
+	s := New(cfg, t.Logf)
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		waitFor(t, 5*time.Second, "goroutines to end", func() bool { return runtime.NumGoroutine() <= base })
+	})
+	return s
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("timed out waiting for %s\n%s", what, buf[:runtime.Stack(buf, true)])
+		}
+		runtime.Gosched()
+		time.Sleep(time.Millisecond) // polling interval, not synchronisation
+	}
+}
+
+// tconn is a test client of the line door.
+type tconn struct {
+	t    testing.TB
+	name string
+	c    net.Conn
+	lr   *proto.LineReader
+}
+
+func dial(t testing.TB, s *Server) *tconn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", s.Addr("line").String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	tc := &tconn{t: t, c: c, lr: proto.NewLineReader(c, 1<<16)}
+	if g := tc.line(); !strings.HasPrefix(g, "--- welcome") {
+		t.Fatalf("greeting %q", g)
+	}
+	return tc
+}
+
+// join dials and enters as name (a plain name or a JSON hello), waiting
+// for the welcome.
+func join(t testing.TB, s *Server, hello string) *tconn {
+	t.Helper()
+	tc := dial(t, s)
+	tc.send(hello)
+	tc.name = hello
+	tc.until("the welcome", func(l string) bool { return strings.Contains(l, "you are ") })
+	return tc
+}
+
+func (tc *tconn) send(lines ...string) {
+	tc.t.Helper()
+	tc.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if _, err := fmt.Fprint(tc.c, strings.Join(lines, "\n")+"\n"); err != nil {
+		tc.t.Fatalf("%s: send: %v", tc.name, err)
+	}
+}
+
+// line reads one line within 10 seconds.
+func (tc *tconn) line() string {
+	tc.t.Helper()
+	l, err := tc.read(10 * time.Second)
+	if err != nil {
+		tc.t.Fatalf("%s: read: %v", tc.name, err)
+	}
+	return l
+}
+
+func (tc *tconn) read(d time.Duration) (string, error) {
+	tc.c.SetReadDeadline(time.Now().Add(d))
+	l, err := tc.lr.ReadLine()
+	return string(bytes.Clone(l)), err
+}
+
+// until reads lines until one satisfies ok and returns it.
+func (tc *tconn) until(what string, ok func(string) bool) string {
+	tc.t.Helper()
+	for {
+		l, err := tc.read(10 * time.Second)
+		if err != nil {
+			tc.t.Fatalf("%s: waiting for %s: %v", tc.name, what, err)
+		}
+		if ok(l) {
+			return l
+		}
+	}
+}
+
+// messages reads until n "name: text" lines have come and returns them.
+func (tc *tconn) messages(n int) []string {
+	tc.t.Helper()
+	var out []string
+	for len(out) < n {
+		l := tc.line()
+		if !strings.HasPrefix(l, "---") && !strings.HasPrefix(l, "!!!") {
+			out = append(out, l)
+		}
+	}
+	return out
+}

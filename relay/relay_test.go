@@ -1,0 +1,412 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"roomrelay/proto"
+)
+
+func TestChat(t *testing.T) {
+	s := startServer(t, testConfig())
+	alice := join(t, s, "alice")
+	bob := join(t, s, "bob")
+	alice.until("bob's join", func(l string) bool { return l == "--- bob joined lobby" })
+
+	alice.send("hello bob", "/me waves", "/msg bob psst", "//slash")
+	got := bob.messages(4)
+	want := []string{"alice: hello bob", "* alice waves", "[private] alice: psst", "alice: /slash"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("bob got (-want +got):\n%s", diff)
+	}
+	bob.send("/who")
+	who := bob.until("who", func(l string) bool { return strings.HasPrefix(l, "--- in lobby:") })
+	if !strings.Contains(who, "alice") || !strings.Contains(who, "bob") {
+		t.Errorf("who = %q", who)
+	}
+	bob.send("/nosuch")
+	if l := bob.line(); !strings.HasPrefix(l, "!!! unknown command /nosuch") {
+		t.Errorf("unknown command answer %q", l)
+	}
+	alice.send("/quit")
+	alice.until("bye", func(l string) bool { return l == "--- bye" })
+	if l := bob.until("part", func(l string) bool { return strings.Contains(l, "left") }); l != "--- alice left lobby (quit)" {
+		t.Errorf("part = %q", l)
+	}
+}
+
+func TestRooms(t *testing.T) {
+	cfg := testConfig()
+	cfg.Limits.MaxRooms = 2
+	s := startServer(t, cfg)
+	alice := join(t, s, "alice")
+	bob := join(t, s, "bob")
+	alice.send("/join #Kitchen")
+	alice.until("join", func(l string) bool { return strings.HasPrefix(l, "--- you are alice in Kitchen") })
+	bob.send("in the lobby", "/join kitchen", "in the kitchen")
+	if l := alice.messages(1)[0]; l != "bob: in the kitchen" {
+		t.Errorf("alice got %q; messages of another room leak in", l)
+	}
+	bob.send("/join garage")
+	if l := bob.until("refusal", func(l string) bool { return strings.HasPrefix(l, "!!!") }); !strings.Contains(l, "room limit reached") {
+		t.Errorf("third room: %q", l)
+	}
+	bob.send("/rooms")
+	if l := bob.until("rooms", func(l string) bool { return strings.HasPrefix(l, "--- rooms:") }); l != "--- rooms: Kitchen (2) lobby (0)" {
+		t.Errorf("rooms = %q", l)
+	}
+}
+
+// TestFanout: every member gets every other member's messages exactly
+// once and in each sender's order.
+func TestFanout(t *testing.T) {
+	const members, perMember = 50, 100
+	cfg := testConfig()
+	cfg.Limits.History = members*perMember + 2*members
+	cfg.Limits.Queue = cfg.Limits.History
+	cfg.Limits.MaxClientsPerIP = members
+	s := startServer(t, cfg)
+	conns := make([]*tconn, members)
+	for i := range conns {
+		conns[i] = join(t, s, fmt.Sprintf("m%02d", i))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*members)
+	for i, tc := range conns {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			var b strings.Builder
+			for k := range perMember {
+				fmt.Fprintf(&b, "%d\n", k)
+			}
+			tc.c.SetWriteDeadline(time.Now().Add(20 * time.Second))
+			if _, err := io.WriteString(tc.c, b.String()); err != nil {
+				errs <- err
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			next := map[string]int{}
+			for got := 0; got < (members-1)*perMember; {
+				l, err := tc.read(20 * time.Second)
+				if err != nil {
+					errs <- fmt.Errorf("m%02d after %d messages: %w", i, got, err)
+					return
+				}
+				from, text, ok := strings.Cut(l, ": ")
+				if !ok || strings.HasPrefix(l, "---") {
+					continue
+				}
+				if from == tc.name {
+					errs <- fmt.Errorf("m%02d got its own message %q", i, l)
+					return
+				}
+				if want := fmt.Sprint(next[from]); text != want {
+					errs <- fmt.Errorf("m%02d: from %s got %s, want %s", i, from, text, want)
+					return
+				}
+				next[from]++
+				got++
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if st := s.Stats(); st.Posted != members*perMember || len(st.Disconnects) != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestFrozenMember: a member that never reads is disconnected as too
+// slow, and the others keep receiving everything meanwhile.
+func TestFrozenMember(t *testing.T) {
+	const n = 20000
+	cfg := testConfig()
+	cfg.Limits.History = 4096 // room for the test reader to fall behind
+	cfg.Limits.Queue = 4096
+	s := startServer(t, cfg)
+	frozen := join(t, s, "frozen")
+	reader := join(t, s, "reader")
+	sender := join(t, s, "sender")
+	text := strings.Repeat("x", 500)
+	go func() {
+		var b strings.Builder
+		for k := range n {
+			fmt.Fprintf(&b, "%d %s\n", k, text)
+		}
+		sender.c.SetWriteDeadline(time.Now().Add(60 * time.Second))
+		io.WriteString(sender.c, b.String())
+	}()
+	for k, l := range reader.messages(n) {
+		if want := fmt.Sprintf("sender: %d %s", k, text); l != want {
+			t.Fatalf("message %d = %.40q, want %.40q", k, l, want)
+		}
+	}
+	waitFor(t, 10*time.Second, "the frozen member to be dropped", func() bool {
+		return s.Stats().Disconnects["too slow"] == 1
+	})
+	if s.lookup("frozen") != nil {
+		t.Error("frozen still holds its name")
+	}
+	// What it is told comes after whatever its socket still held.
+	last := ""
+	for {
+		l, err := frozen.read(10 * time.Second)
+		if err != nil {
+			break
+		}
+		last = l
+	}
+	if !strings.HasPrefix(last, "!!! disconnected: too slow") {
+		t.Logf("frozen member's last line %.60q (the notice is best effort)", last)
+	}
+}
+
+// TestFrozenPipe runs a member over net.Pipe, which buffers nothing: it
+// must be dropped without stalling the room.
+func TestFrozenPipe(t *testing.T) {
+	cfg := testConfig()
+	cfg.Limits.Queue = 64
+	cfg.Limits.History = 64
+	s := startServer(t, cfg)
+	srvEnd, cliEnd := net.Pipe()
+	defer cliEnd.Close()
+	if s.admit(srvEnd) != "" {
+		t.Fatal("not admitted")
+	}
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); defer s.release(srvEnd); s.serveLine(srvEnd) }()
+	lr := proto.NewLineReader(cliEnd, 4096)
+	cliEnd.SetDeadline(time.Now().Add(10 * time.Second))
+	lr.ReadLine()
+	io.WriteString(cliEnd, "piped\n") // and never read again
+	waitFor(t, 10*time.Second, "piped to join", func() bool { return s.lookup("piped") != nil })
+	talker := join(t, s, "talker")
+	listener := join(t, s, "listener")
+	for k := range 100 {
+		talker.send(fmt.Sprint(k))
+		if k%20 == 19 { // bursts well within the queue
+			if got := listener.messages(20); got[19] != fmt.Sprintf("talker: %d", k) {
+				t.Fatalf("listener got %q", got)
+			}
+		}
+	}
+	waitFor(t, 10*time.Second, "piped to be dropped", func() bool { return s.lookup("piped") == nil })
+}
+
+func TestResume(t *testing.T) {
+	cfg := testConfig()
+	cfg.Limits.History = 16
+	cfg.Limits.Queue = 16
+	s := startServer(t, cfg)
+	talker := join(t, s, "talker")
+	prog := join(t, s, `{"name":"prog","mode":"json","replay":0}`)
+	talker.send("one")
+	e := jsonEvent(t, prog.until("one", isMsg))
+	if e.Text != "one" || e.From != "talker" || e.Room != "lobby" || e.Seq == 0 || e.Time.IsZero() {
+		t.Fatalf("event %+v", e)
+	}
+	last := e.Seq
+	prog.c.Close()
+	waitFor(t, 5*time.Second, "prog to leave", func() bool { return s.lookup("prog") == nil })
+	talker.send("two", "three")
+	talker.send("/ping sync")
+	talker.until("pong", func(l string) bool { return l == "--- pong sync" })
+
+	prog = join(t, s, fmt.Sprintf(`{"name":"prog","mode":"json","since":%d}`, last))
+	var got []string
+	for len(got) < 2 {
+		if e := jsonEvent(t, prog.until("a message", isMsg)); e.From == "talker" {
+			got = append(got, e.Text)
+		}
+	}
+	if diff := cmp.Diff([]string{"two", "three"}, got); diff != "" {
+		t.Errorf("resumed (-want +got):\n%s", diff)
+	}
+
+	// Resuming from too far back says how much is lost.
+	for k := range 20 {
+		talker.send(fmt.Sprint(k))
+		if k%5 == 4 { // stay within the queue
+			talker.send("/ping sync2")
+			talker.until("pong", func(l string) bool { return l == "--- pong sync2" })
+		}
+	}
+	late := join(t, s, "late")
+	late.send("/since 1")
+	l := late.until("gap notice", func(l string) bool { return strings.Contains(l, "fell out") })
+	if !strings.HasPrefix(l, "--- ") || !strings.Contains(l, "events of lobby fell out of the history window") {
+		t.Errorf("gap notice %q", l)
+	}
+}
+
+func isMsg(l string) bool { return strings.Contains(l, `"type":"msg"`) }
+
+func jsonEvent(t *testing.T, l string) proto.Event {
+	t.Helper()
+	e, err := proto.DecodeJSON([]byte(l))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func TestHandshakeTimeout(t *testing.T) {
+	cfg := testConfig()
+	cfg.Timeouts.Handshake = Duration(100 * time.Millisecond)
+	s := startServer(t, cfg)
+	silent := dial(t, s)
+	if _, err := silent.read(10 * time.Second); !errors.Is(err, io.EOF) {
+		t.Errorf("silent client: read = %v, want EOF when the relay hangs up", err)
+	}
+	// A name that comes in time is welcome.
+	join(t, s, "quick")
+}
+
+func TestLongLine(t *testing.T) {
+	cfg := testConfig()
+	cfg.Limits.MaxLineBytes = 64
+	s := startServer(t, cfg)
+	alice := join(t, s, "alice")
+	bob := join(t, s, "bob")
+	alice.send(strings.Repeat("a", 200), "after", strings.Repeat("b", 60))
+	if l := alice.until("error", func(l string) bool { return strings.HasPrefix(l, "!!!") }); !strings.Contains(l, "line too long") {
+		t.Errorf("alice told %q", l)
+	}
+	if l := alice.until("error", func(l string) bool { return strings.HasPrefix(l, "!!!") }); !strings.Contains(l, "message too long") {
+		t.Errorf("alice told %q", l)
+	}
+	if got := bob.messages(1); got[0] != "alice: after" {
+		t.Errorf("bob got %q: the stream lost sync", got)
+	}
+}
+
+func TestNames(t *testing.T) {
+	s := startServer(t, testConfig())
+	alice := join(t, s, "alice")
+	c := dial(t, s)
+	for _, tc := range []struct{ send, want string }{
+		{"ALICE", "!!! name taken: ALICE is in use, choose another; send another name"},
+		{"bad name", "!!! invalid name: name may hold only letters, digits, _ - and . (not ' '); send another name"},
+		{"-x", "!!! invalid name: name must start with a letter or digit; send another name"},
+		{"carol", "--- you are carol in lobby with 1 other; /help lists the commands"},
+	} {
+		c.send(tc.send)
+		if got := c.line(); got != tc.want {
+			t.Errorf("name %q: got %q, want %q", tc.send, got, tc.want)
+		}
+	}
+	alice.send("still here")
+	if got := c.messages(1); got[0] != "alice: still here" {
+		t.Errorf("holder of the name was disturbed: %q", got)
+	}
+}
+
+func TestControlCharacters(t *testing.T) {
+	s := startServer(t, testConfig())
+	alice := join(t, s, "alice")
+	bob := join(t, s, "bob")
+	alice.send("red \x1b[31malert\x07 \xff\ttab")
+	if got := bob.messages(1)[0]; got != "alice: red \uFFFD[31malert\uFFFD \uFFFD tab" {
+		t.Errorf("got %q", got)
+	}
+}
+
+func TestFlood(t *testing.T) {
+	cfg := testConfig()
+	cfg.Limits.Rate = 1
+	cfg.Limits.Burst = 3
+	s := startServer(t, cfg)
+	flooder := join(t, s, "flooder")
+	calm := join(t, s, "calm")
+	for k := range 20 {
+		flooder.send(fmt.Sprint(k))
+	}
+	if l := flooder.until("refusal", func(l string) bool { return strings.HasPrefix(l, "!!!") }); !strings.Contains(l, "slow down") {
+		t.Errorf("flooder told %q", l)
+	}
+	waitFor(t, 5*time.Second, "the flooder to be dropped", func() bool { return s.Stats().Disconnects["flooding"] == 1 })
+	if got := calm.messages(3); got[2] != "flooder: 2" {
+		t.Errorf("calm got %q", got)
+	}
+	calm.send("/who")
+	if l := calm.until("who", func(l string) bool { return strings.HasPrefix(l, "--- in lobby") }); l != "--- in lobby: calm" {
+		t.Errorf("who = %q", l)
+	}
+}
+
+func TestShutdown(t *testing.T) {
+	cfg := testConfig()
+	cfg.Timeouts.Shutdown = Duration(time.Second)
+	cfg.Timeouts.Write = Duration(time.Second)
+	s := New(cfg, t.Logf)
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	alice := join(t, s, "alice")
+	frozen := join(t, s, "frozen")
+	half := dial(t, s) // still in its handshake
+	alice.send("bye all")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	done := make(chan error)
+	go func() { done <- s.Shutdown(ctx) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("shutdown did not finish within its bound")
+	}
+	if l := alice.until("notice", func(l string) bool { return strings.HasPrefix(l, "!!!") }); l != "!!! disconnected: relay shutting down" {
+		t.Errorf("alice told %q", l)
+	}
+	for _, c := range []*tconn{alice, frozen, half} {
+		for {
+			if _, err := c.read(5 * time.Second); err != nil {
+				if !errors.Is(err, io.EOF) {
+					t.Errorf("%s: %v, want EOF", c.name, err)
+				}
+				break
+			}
+		}
+	}
+	if err := s.Shutdown(ctx); err != nil {
+		t.Errorf("second shutdown: %v", err)
+	}
+	if _, err := net.Dial("tcp", alice.c.RemoteAddr().String()); err == nil {
+		t.Error("still accepting")
+	}
+}
+
+func TestLimits(t *testing.T) {
+	cfg := testConfig()
+	cfg.Limits.MaxClientsPerIP = 2
+	s := startServer(t, cfg)
+	join(t, s, "a")
+	join(t, s, "b")
+	c, err := net.Dial("tcp", s.Addr("line").String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	l, _ := proto.NewLineReader(c, 1024).ReadLine()
+	if want := "!!! refused: too many connections from 127.0.0.1 (2)"; string(l) != want {
+		t.Errorf("got %q, want %q", l, want)
+	}
+}
