@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,6 +23,8 @@ import (
 type File struct {
 	Relay  Config       `json:"relay"`
 	Client ClientConfig `json:"client"`
+	Peer   PeerConfig   `json:"peer"`
+	Echo   EchoConfig   `json:"echo"`
 }
 
 // Config is the "relay" section: the relay's doors, limits and timeouts.
@@ -28,9 +32,12 @@ type Config struct {
 	// Listen holds one address per door; "" turns that door off.
 	Listen Listen `json:"listen"`
 	// DefaultRoom is where members start. Default "lobby".
-	DefaultRoom string   `json:"default_room"`
-	Limits      Limits   `json:"limits"`
-	Timeouts    Timeouts `json:"timeouts"`
+	DefaultRoom string `json:"default_room"`
+	// UDPAllow lists the networks (CIDR) the UDP door takes datagrams
+	// from. Default: loopback and the private LAN ranges.
+	UDPAllow []string `json:"udp_allow"`
+	Limits   Limits   `json:"limits"`
+	Timeouts Timeouts `json:"timeouts"`
 }
 
 // Listen holds the doors' listen addresses, host:port.
@@ -38,6 +45,12 @@ type Listen struct {
 	// Line is the line-protocol door (nc, telnet, roomrelay client).
 	// Default "127.0.0.1:7777".
 	Line string `json:"line"`
+	// Legacy is the tutorial chat-room door: one TCP connection per
+	// message, members reached by dialling back. Default "127.0.0.1:7778".
+	Legacy string `json:"legacy"`
+	// UDP takes datagrams "from:name|text" into the default room.
+	// Default "127.0.0.1:7779".
+	UDP string `json:"udp"`
 }
 
 // Limits bound every buffer and queue. Memory is a sum of these terms (see
@@ -69,6 +82,12 @@ type Limits struct {
 	// and 50 (a pasted screenful passes).
 	Rate  float64 `json:"rate"`
 	Burst int     `json:"burst"`
+	// MaxLegacyMembers caps the members registered through the legacy
+	// door. Default 50.
+	MaxLegacyMembers int `json:"max_legacy_members"`
+	// LegacyFailures is how many deliveries in a row may fail before a
+	// legacy member is dropped. Default 3.
+	LegacyFailures int `json:"legacy_failures"`
 }
 
 // Timeouts bound every socket operation. Durations are strings such as
@@ -86,6 +105,15 @@ type Timeouts struct {
 	Keepalive Duration `json:"keepalive"`
 	// Shutdown is how long the relay flushes queues on exit. Default "5s".
 	Shutdown Duration `json:"shutdown"`
+	// Message is how long a legacy-door connection has to send its whole
+	// message and close. Default "5s".
+	Message Duration `json:"message"`
+	// Dial bounds each connection the legacy door opens to a member.
+	// Default "3s".
+	Dial Duration `json:"dial"`
+	// Retry is how long a refused legacy delivery is retried before it
+	// counts as failed. Default "2s".
+	Retry Duration `json:"retry"`
 }
 
 // ClientConfig is the "client" section: what `roomrelay client` connects to.
@@ -108,6 +136,50 @@ type ClientConfig struct {
 	// ExitOnEOF ends the client when its input ends (after the relay has
 	// taken every line). false keeps it listening. Default true.
 	ExitOnEOF bool `json:"exit_on_eof"`
+	// Mode is "line" (the relay's line door) or "tutorial": the tutorial
+	// chat-room protocol, against a legacy door or messenger_server.py.
+	// Default "line".
+	Mode string `json:"mode"`
+	// Listen is, in tutorial mode, the client's own endpoint, where the
+	// server delivers messages. Default "127.0.0.1:8881".
+	Listen string `json:"listen"`
+}
+
+// PeerConfig is the "peer" section: `roomrelay peer`, the tutorial's P2P
+// messenger.
+type PeerConfig struct {
+	// Listen is this peer's endpoint. Default "127.0.0.1:8881".
+	Listen string `json:"listen"`
+	// Friend is the other peer's endpoint. Default "127.0.0.1:8882".
+	Friend string `json:"friend"`
+	// MaxMessageBytes is the largest message taken; the rest is cut.
+	// Default 4096.
+	MaxMessageBytes int `json:"max_message_bytes"`
+	// MaxConns is how many incoming connections are read at once. Default 16.
+	MaxConns int `json:"max_conns"`
+	// Timeout bounds dialling, each write, and how long an incoming
+	// message may take. Default "10s".
+	Timeout Duration `json:"timeout"`
+}
+
+// EchoConfig is the "echo" section: `roomrelay echo`, the tutorials' TCP
+// echo server for many clients at once.
+type EchoConfig struct {
+	// Listen is the echo server's address. Default "127.0.0.1:65432".
+	Listen string `json:"listen"`
+	// MaxClients is how many clients it serves at once. Default 64.
+	MaxClients int `json:"max_clients"`
+	// Idle is how long a client may send nothing. Default "60s".
+	Idle Duration `json:"idle"`
+	// Write bounds each echo. Default "10s".
+	Write Duration `json:"write"`
+}
+
+// DefaultUDPAllow is the default of relay.udp_allow: loopback and the
+// private LAN ranges.
+var DefaultUDPAllow = []string{
+	"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16",
+	"fc00::/7", "fe80::/10",
 }
 
 // Duration is a time.Duration written as a string such as "10s" in JSON.
@@ -137,21 +209,32 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 func Default() File {
 	return File{
 		Relay: Config{
-			Listen:      Listen{Line: "127.0.0.1:7777"},
+			Listen:      Listen{Line: "127.0.0.1:7777", Legacy: "127.0.0.1:7778", UDP: "127.0.0.1:7779"},
 			DefaultRoom: "lobby",
+			UDPAllow:    slices.Clone(DefaultUDPAllow),
 			Limits: Limits{
 				MaxLineBytes: 1024, MaxClients: 200, MaxClientsPerIP: 20, MaxRooms: 8,
 				History: 512, Queue: 256, Replay: 20, Rate: 5, Burst: 50,
+				MaxLegacyMembers: 50, LegacyFailures: 3,
 			},
 			Timeouts: Timeouts{
 				Handshake: Duration(60 * time.Second), Idle: Duration(12 * time.Hour),
 				Write: Duration(10 * time.Second), Keepalive: Duration(30 * time.Second),
-				Shutdown: Duration(5 * time.Second),
+				Shutdown: Duration(5 * time.Second), Message: Duration(5 * time.Second),
+				Dial: Duration(3 * time.Second), Retry: Duration(2 * time.Second),
 			},
 		},
 		Client: ClientConfig{
 			Server: "127.0.0.1:7777", Retry: Duration(time.Second), RetryMax: Duration(30 * time.Second),
-			Timeout: Duration(10 * time.Second), ExitOnEOF: true,
+			Timeout: Duration(10 * time.Second), ExitOnEOF: true, Mode: "line", Listen: "127.0.0.1:8881",
+		},
+		Peer: PeerConfig{
+			Listen: "127.0.0.1:8881", Friend: "127.0.0.1:8882", MaxMessageBytes: 4096, MaxConns: 16,
+			Timeout: Duration(10 * time.Second),
+		},
+		Echo: EchoConfig{
+			Listen: "127.0.0.1:65432", MaxClients: 64, Idle: Duration(60 * time.Second),
+			Write: Duration(10 * time.Second),
 		},
 	}
 }
@@ -342,8 +425,15 @@ func (f *File) Validate() error {
 	}
 	r := &f.Relay
 	addr("relay.listen.line", r.Listen.Line, true)
+	addr("relay.listen.legacy", r.Listen.Legacy, true)
+	addr("relay.listen.udp", r.Listen.UDP, true)
 	if r.Listen == (Listen{}) {
-		bad("relay.listen", "every door is off; set at least relay.listen.line")
+		bad("relay.listen", "every door is off; set at least one of line, legacy, udp")
+	}
+	for i, n := range r.UDPAllow {
+		if _, err := netip.ParsePrefix(n); err != nil {
+			bad(fmt.Sprintf("relay.udp_allow[%d]", i), "want a network such as \"192.168.0.0/16\", not %q", n)
+		}
 	}
 	if err := proto.CheckRoom(r.DefaultRoom); err != nil {
 		bad("relay.default_room", "%v", err)
@@ -357,6 +447,8 @@ func (f *File) Validate() error {
 	between("relay.limits.queue", l.Queue, 1, max(l.History, 1))
 	between("relay.limits.replay", l.Replay, 0, max(l.History, 0))
 	between("relay.limits.burst", l.Burst, 1, 1<<20)
+	between("relay.limits.max_legacy_members", l.MaxLegacyMembers, 0, 100000)
+	between("relay.limits.legacy_failures", l.LegacyFailures, 1, 1000)
 	if l.Rate < 0 {
 		bad("relay.limits.rate", "must not be negative (0 turns the limit off)")
 	}
@@ -365,6 +457,11 @@ func (f *File) Validate() error {
 	positive("relay.timeouts.idle", tm.Idle)
 	positive("relay.timeouts.write", tm.Write)
 	positive("relay.timeouts.shutdown", tm.Shutdown)
+	positive("relay.timeouts.message", tm.Message)
+	positive("relay.timeouts.dial", tm.Dial)
+	if tm.Retry < 0 {
+		bad("relay.timeouts.retry", "must not be negative")
+	}
 	if tm.Keepalive < 0 {
 		bad("relay.timeouts.keepalive", "must not be negative")
 	}
@@ -388,5 +485,23 @@ func (f *File) Validate() error {
 	if c.RetryMax < c.Retry {
 		bad("client.retry_max", "must be at least client.retry (%s)", c.Retry.D())
 	}
+	switch c.Mode {
+	case "line":
+	case "tutorial":
+		addr("client.listen", c.Listen, false)
+	default:
+		bad("client.mode", `want "line" or "tutorial", not %q`, c.Mode)
+	}
+	p := &f.Peer
+	addr("peer.listen", p.Listen, false)
+	addr("peer.friend", p.Friend, false)
+	between("peer.max_message_bytes", p.MaxMessageBytes, 1, 1<<20)
+	between("peer.max_conns", p.MaxConns, 1, 10000)
+	positive("peer.timeout", p.Timeout)
+	e := &f.Echo
+	addr("echo.listen", e.Listen, false)
+	between("echo.max_clients", e.MaxClients, 1, 100000)
+	positive("echo.idle", e.Idle)
+	positive("echo.write", e.Write)
 	return errors.Join(errs...)
 }
