@@ -126,15 +126,16 @@ func appendField(dst []byte, key, val string) []byte {
 const hex = "0123456789abcdef"
 
 // AppendJSONString appends s as a JSON string. Invalid UTF-8 becomes
-// U+FFFD; control characters and <, >, & , U+2028 and U+2029 are escaped
-// as encoding/json escapes them.
+// U+FFFD; control characters, U+2028 and U+2029 are escaped. Unlike
+// encoding/json it leaves <, > and & alone (the lines are not HTML), so
+// an escaped string is at most twice as long as clean text.
 func AppendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if c >= 0x20 && c != '"' && c != '\\' {
 				i++
 				continue
 			}

@@ -264,8 +264,10 @@ func Parse(b []byte) (*File, error) {
 	if err := dec.Decode(&raw); err != nil {
 		return nil, fmt.Errorf("not valid JSON: %w", syntaxWhere(b, err))
 	}
+	end := dec.InputOffset()
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("trailing data after the top-level object at byte %d", dec.InputOffset())
+		return nil, fmt.Errorf("trailing data after the top-level object at byte %d",
+			len(b)-len(bytes.TrimLeft(b[end:], " \t\r\n")))
 	}
 	var errs []error
 	checkKeys(raw, reflect.TypeOf(File{}), "", &errs)
@@ -300,7 +302,11 @@ var durationType = reflect.TypeOf(Duration(0))
 // kind, so one pass names all of them.
 func checkKeys(v any, t reflect.Type, path string, errs *[]error) {
 	bad := func(format string, args ...any) {
-		*errs = append(*errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
+		where := path
+		if where == "" {
+			where = "(top level)"
+		}
+		*errs = append(*errs, fmt.Errorf("%s: %s", where, fmt.Sprintf(format, args...)))
 	}
 	if t.Kind() == reflect.Pointer {
 		if v == nil {

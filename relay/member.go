@@ -17,45 +17,51 @@ const batchMax = 64
 type reason uint8
 
 const (
-	byQuit     reason = iota // it said /quit
-	byEOF                    // it closed the connection
-	byRead                   // reading failed
-	byIdle                   // it sent nothing for Timeouts.Idle
-	bySlow                   // it fell more than Limits.Queue events behind
-	byFlood                  // it kept sending over its rate limit
-	byWrite                  // writing to it failed or timed out
-	byShutdown               // the relay is stopping
+	byQuit        reason = iota // it said /quit
+	byEOF                       // it closed the connection
+	byRead                      // reading failed
+	byIdle                      // it sent nothing for Timeouts.Idle
+	bySlow                      // it fell more than Limits.Queue events behind
+	byFlood                     // it kept sending over its rate limit
+	byWrite                     // writing to it failed or timed out
+	byShutdown                  // the relay is stopping
+	byUnreachable               // a legacy member could not be dialled
 	numReasons
 )
 
 var reasonText = [numReasons]string{
 	byQuit: "quit", byEOF: "closed", byRead: "read error", byIdle: "idle too long",
 	bySlow: "too slow", byFlood: "flooding", byWrite: "write failed", byShutdown: "relay shutting down",
+	byUnreachable: "unreachable",
 }
 
 func (r reason) String() string { return reasonText[r] }
 
 // told reports whether a member leaving for r was told why, so that its
 // connection should end with a FIN rather than a reset.
-func (r reason) told() bool { return r != byEOF && r != byRead && r != byWrite }
+func (r reason) told() bool { return r != byEOF && r != byRead && r != byWrite && r != byUnreachable }
 
 // flushes reports whether a member leaving for r still gets what is queued.
 func (r reason) flushes() bool { return r == byQuit || r == byShutdown }
 
-// member is one connected client of a streaming door.
+// member is one member of the relay: a client of the line door, with its
+// connection, or one registered through the legacy door, which is dialled
+// for every event.
 type member struct {
 	// Set once, before the writer starts.
-	srv  *Server
-	id   uint64
-	name string
-	key  string // proto.Fold(name)
-	conn net.Conn
-	json bool          // JSON mode
-	wake chan struct{} // capacity 1: something may be ready to write; never closed
+	srv    *Server
+	id     uint64
+	name   string
+	key    string        // proto.Fold(name)
+	conn   net.Conn      // nil for a legacy member
+	legacy *legacyPeer   // nil for a line member
+	json   bool          // JSON mode
+	wake   chan struct{} // capacity 1: something may be ready to write; never closed
 
 	// Set once by kick.
 	kicked     sync.Once
 	why        reason        // written before done is closed
+	flushBy    time.Time     // likewise: when flushing a leaving member stops
 	done       chan struct{} // closed by kick: the writer finishes and exits
 	writerDone chan struct{} // closed by the writer when it returns
 
@@ -92,8 +98,12 @@ func (m *member) poke() {
 func (m *member) kick(why reason) {
 	m.kicked.Do(func() {
 		m.why = why
+		m.flushBy = time.Now().Add(m.srv.cfg.Timeouts.Shutdown.D())
 		close(m.done)
 		past := time.Unix(1, 0)
+		if m.conn == nil {
+			return
+		}
 		m.conn.SetReadDeadline(past) // unblock the session's read
 		if !why.flushes() {
 			m.conn.SetWriteDeadline(past) // unblock a write to a frozen peer
@@ -114,6 +124,17 @@ func (m *member) lag(seq uint64) uint64 {
 		return seq - from + 1
 	}
 	return 0
+}
+
+// stopping reports whether a writer should stop writing now: the member
+// is leaving, and either it is not owed a flush or the time for it is up.
+func (m *member) stopping() bool {
+	select {
+	case <-m.done:
+		return !m.why.flushes() || time.Now().After(m.flushBy)
+	default:
+		return false
+	}
 }
 
 // deliver queues a private event for m, after the room events posted so
@@ -170,6 +191,9 @@ func (m *member) finish() {
 			return
 		}
 	}
+	if m.legacy != nil {
+		return // the tutorial protocol has no way to say why
+	}
 	var e proto.Event
 	switch m.why {
 	case byEOF, byRead, byWrite:
@@ -199,6 +223,10 @@ func (m *member) flush(timeout time.Duration) error {
 		}
 		if len(m.bufs) == 0 {
 			return nil
+		}
+		if m.legacy != nil {
+			m.legacy.send(m, m.bufs)
+			continue
 		}
 		m.conn.SetWriteDeadline(time.Now().Add(timeout))
 		m.wbuf = m.bufs

@@ -24,14 +24,16 @@ type Server struct {
 	cfg  Config // set once
 	logf Logf   // set once
 
-	mu        sync.Mutex
-	closing   bool
-	listeners map[string]net.Listener // by door name
-	rooms     map[string]*room        // by folded name
-	names     map[string]*member      // by folded name
-	conns     map[net.Conn]struct{}   // every open connection
-	perIP     map[netip.Addr]int
-	lastID    uint64
+	mu          sync.Mutex
+	closing     bool
+	listeners   map[string]net.Listener // by door name
+	packets     net.PacketConn          // the UDP door
+	rooms       map[string]*room        // by folded name
+	names       map[string]*member      // by folded name
+	conns       map[net.Conn]struct{}   // every open connection
+	perIP       map[netip.Addr]int
+	lastID      uint64
+	legacyCount int // legacy members
 
 	wg sync.WaitGroup // accept loops and connections
 
@@ -40,8 +42,8 @@ type Server struct {
 
 // stats are the relay's counters.
 type stats struct {
-	accepted, refused, posted atomic.Int64
-	disconnects               [numReasons]atomic.Int64
+	accepted, refused, posted, udpDropped atomic.Int64
+	disconnects                           [numReasons]atomic.Int64
 }
 
 // Stats is a snapshot of the relay's counters.
@@ -49,6 +51,7 @@ type Stats struct {
 	Accepted    int64            // connections accepted
 	Refused     int64            // connections refused (relay or address full)
 	Posted      int64            // events posted to rooms
+	UDPDropped  int64            // datagrams refused
 	Disconnects map[string]int64 // members disconnected, by reason
 }
 
@@ -75,6 +78,7 @@ type door struct {
 func (s *Server) doors() []door {
 	return []door{
 		{"line", s.cfg.Listen.Line, s.serveLine},
+		{"legacy", s.cfg.Listen.Legacy, s.serveLegacy},
 	}
 }
 
@@ -102,13 +106,21 @@ func (s *Server) Start() error {
 		s.wg.Add(1)
 		go s.accept(ln, d)
 	}
+	if err := s.startUDP(&lc); err != nil {
+		s.closeListeners()
+		return fmt.Errorf("udp door: %w", err)
+	}
 	return nil
 }
 
-// Addr returns the bound address of a door ("line"), or nil.
+// Addr returns the bound address of a door ("line", "legacy", "udp"), or
+// nil.
 func (s *Server) Addr(door string) net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if door == "udp" && s.packets != nil {
+		return s.packets.LocalAddr()
+	}
 	if ln := s.listeners[door]; ln != nil {
 		return ln.Addr()
 	}
@@ -121,6 +133,10 @@ func (s *Server) closeListeners() {
 	for name, ln := range s.listeners {
 		ln.Close()
 		delete(s.listeners, name)
+	}
+	if s.packets != nil {
+		s.packets.Close()
+		s.packets = nil
 	}
 }
 
@@ -363,7 +379,7 @@ func now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
 func (s *Server) Stats() Stats {
 	st := Stats{
 		Accepted: s.stats.accepted.Load(), Refused: s.stats.refused.Load(),
-		Posted: s.stats.posted.Load(), Disconnects: map[string]int64{},
+		Posted: s.stats.posted.Load(), UDPDropped: s.stats.udpDropped.Load(), Disconnects: map[string]int64{},
 	}
 	for r := range numReasons {
 		if n := s.stats.disconnects[r].Load(); n > 0 {
@@ -380,10 +396,9 @@ func (s *Server) Stats() Stats {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
-	for name, ln := range s.listeners {
-		ln.Close()
-		delete(s.listeners, name)
-	}
+	s.mu.Unlock()
+	s.closeListeners()
+	s.mu.Lock()
 	members := make([]*member, 0, len(s.names))
 	for _, m := range s.names {
 		members = append(members, m)

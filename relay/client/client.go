@@ -140,9 +140,11 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 	c.show(first)
 
 	done := make(chan error, 1)
-	go func() { done <- c.send(conn) }()
+	stopSend := make(chan struct{})
+	go func() { done <- c.send(conn, stopSend) }()
 	err = c.receive(conn, lr)
-	conn.SetDeadline(time.Unix(1, 0)) // stop the sender
+	close(stopSend)
+	conn.SetDeadline(time.Unix(1, 0))
 	if serr := <-done; serr == errInputDone && (err == nil || errors.Is(err, io.EOF)) {
 		return true, nil
 	}
@@ -156,7 +158,7 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 var errInputDone = errors.New("input done")
 
 // send writes input lines to the relay, and pings it when all is quiet.
-func (c *Client) send(conn net.Conn) error {
+func (c *Client) send(conn net.Conn, stop <-chan struct{}) error {
 	ping := time.NewTicker(pingEvery)
 	defer ping.Stop()
 	write := func(s string) error {
@@ -180,6 +182,8 @@ func (c *Client) send(conn net.Conn) error {
 			if err := write(line + "\n"); err != nil {
 				return err
 			}
+		case <-stop:
+			return nil
 		case <-ping.C:
 			if err := write("/ping\n"); err != nil {
 				return err

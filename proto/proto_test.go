@@ -1,0 +1,273 @@
+package proto
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/iotest"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+func TestCheckName(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"alice", true}, {"Bob_2", true}, {"a.b-c", true}, {"9lives", true},
+		{strings.Repeat("x", MaxName), true}, {strings.Repeat("x", MaxName+1), false},
+		{"", false}, {"-x", false}, {"_x", false}, {"a b", false}, {"a:b", false},
+		{"a|b", false}, {"zoë", false}, {"*", false},
+	} {
+		err := CheckName(tc.name)
+		if (err == nil) != tc.ok {
+			t.Errorf("CheckName(%q) = %v, want ok %v", tc.name, err, tc.ok)
+		}
+		if err != nil && !errors.Is(err, ErrBadName) {
+			t.Errorf("CheckName(%q) error %v does not wrap ErrBadName", tc.name, err)
+		}
+	}
+	if got := Fold("AliCe"); got != "alice" {
+		t.Errorf("Fold = %q", got)
+	}
+}
+
+func TestLineReader(t *testing.T) {
+	in := "one\r\ntwo\n" + strings.Repeat("x", 20) + "\nthree\n\nlast"
+	for _, r := range map[string]io.Reader{
+		"whole":   strings.NewReader(in),
+		"onebyte": iotest.OneByteReader(strings.NewReader(in)),
+	} {
+		lr := NewLineReader(r, 10)
+		var got []string
+		for {
+			l, err := lr.ReadLine()
+			if err == io.EOF {
+				break
+			}
+			if err == ErrLineTooLong {
+				got = append(got, "<too long>")
+				continue
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, string(l))
+		}
+		want := []string{"one", "two", "<too long>", "three", "", "last"}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("lines (-want +got):\n%s", diff)
+		}
+	}
+}
+
+func TestParse(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want Request
+		err  string
+	}{
+		{line: "hello", want: Request{Op: Say, Text: "hello", RawLen: 5}},
+		{line: "", want: Request{Op: Say}},
+		{line: "//etc", want: Request{Op: Say, Text: "/etc", RawLen: 4}},
+		{line: "/me waves", want: Request{Op: Me, Text: "waves", RawLen: 5}},
+		{line: "/msg bob hi there", want: Request{Op: Msg, Arg: "bob", Text: "hi there", RawLen: 8}},
+		{line: "/msg bob", err: "usage: /msg NAME TEXT: no text"},
+		{line: "/join #Kitchen", want: Request{Op: Join, Arg: "Kitchen"}},
+		{line: "/JOIN kitchen 42", want: Request{Op: Join, Arg: "kitchen", Seq: 42, HasSeq: true}},
+		{line: "/join kitchen x", err: `usage: /join ROOM [SEQ]: "x" is not a sequence number`},
+		{line: "/join", err: "usage: /join ROOM [SEQ]: invalid name: empty room name"},
+		{line: "/since 7", want: Request{Op: Since, Seq: 7, HasSeq: true}},
+		{line: "/since", err: "usage: /since SEQ (a sequence number)"},
+		{line: "/who", want: Request{Op: Who}},
+		{line: "/rooms", want: Request{Op: Rooms}},
+		{line: "/help", want: Request{Op: Help}},
+		{line: "/quit", want: Request{Op: Quit}},
+		{line: "/ping abc", want: Request{Op: Ping, Text: "abc"}},
+		{line: "/frob", err: "unknown command /frob (try /help)"},
+	} {
+		got, err := Parse([]byte(tc.line))
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("Parse(%q) error = %v, want %q", tc.line, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("Parse(%q): %v", tc.line, err)
+			continue
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("Parse(%q) (-want +got):\n%s", tc.line, diff)
+		}
+	}
+}
+
+func TestParseHello(t *testing.T) {
+	zero, five := 0, uint64(5)
+	for _, tc := range []struct {
+		line string
+		want Hello
+		err  string
+	}{
+		{line: " alice ", want: Hello{Name: "alice"}},
+		{line: `{"name":"bot","mode":"json","room":"alerts","replay":0}`, want: Hello{Name: "bot", Mode: "json", Room: "alerts", Replay: &zero}},
+		{line: `{"name":"bot","since":5}`, want: Hello{Name: "bot", Since: &five}},
+		{line: `{"name":"bot","colour":"red"}`, err: `bad hello: json: unknown field "colour"`},
+		{line: `{"name":"bot","mode":"xml"}`, err: `bad hello: mode "xml" is neither "text" nor "json"`},
+		{line: `{"name":"bot"} x`, err: "bad hello: data after the object"},
+		{line: "a b", err: "invalid name: name may hold only letters, digits, _ - and . (not ' ')"},
+	} {
+		got, err := ParseHello([]byte(tc.line))
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("ParseHello(%q) error = %v, want %q", tc.line, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("ParseHello(%q): %v", tc.line, err)
+		} else if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("ParseHello(%q) (-want +got):\n%s", tc.line, diff)
+		}
+	}
+}
+
+func TestClean(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain text":          "plain text",
+		"tab\there":           "tab here",
+		"esc\x1b[2Jcleared":   "esc\uFFFD[2Jcleared",
+		"bell\a del\x7f":      "bell\uFFFD del\uFFFD",
+		"c1 \u009b31m":        "c1 \uFFFD31m",
+		"bad \xff\xfe utf8":   "bad \uFFFD\uFFFD utf8",
+		"bidi \u202eevil":     "bidi \uFFFDevil",
+		"zoë 日本 😀":           "zoë 日本 😀",
+		"cr\rlf\nnul\x00done": "cr\uFFFDlf\uFFFDnul\uFFFDdone",
+	} {
+		if got := Clean([]byte(in)); got != want {
+			t.Errorf("Clean(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// sampleEvents are the events written to testdata/events.golden.
+var sampleEvents = []Event{
+	{Kind: KindMsg, Room: "lobby", Seq: 7, From: "alice", Text: "hi <all> & \"you\"", Time: time.Date(2026, 11, 22, 3, 10, 54, 123e6, time.UTC)},
+	{Kind: KindAction, Room: "lobby", Seq: 8, From: "bob", Text: "waves", Time: time.Date(2026, 11, 22, 3, 10, 55, 0, time.UTC)},
+	{Kind: KindPrivate, From: "alice", To: "bob", Text: "psst \\ ok"},
+	{Kind: KindJoin, Room: "kitchen", Seq: 1, From: "carol"},
+	{Kind: KindPart, Room: "kitchen", Seq: 2, From: "carol", Text: "quit"},
+	{Kind: KindNotice, Text: "you are alice in lobby"},
+	{Kind: KindError, Text: "line too long"},
+	{Kind: KindMsg, Room: "lobby", Seq: 9, From: "dave", Text: "zoë 日本 \u2028"},
+}
+
+func TestEventGolden(t *testing.T) {
+	var b []byte
+	for i := range sampleEvents {
+		b = AppendText(b, &sampleEvents[i])
+		b = AppendJSON(b, &sampleEvents[i])
+	}
+	path := filepath.Join("testdata", "events.golden")
+	if *update {
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(want), string(b)); diff != "" {
+		t.Errorf("wire bytes (-want +got), run with -update if intended:\n%s", diff)
+	}
+}
+
+func TestJSONMatchesEncodingJSON(t *testing.T) {
+	for i := range sampleEvents {
+		e := &sampleEvents[i]
+		line := AppendJSON(nil, e)
+		if !json.Valid(line) {
+			t.Fatalf("invalid JSON %s", line)
+		}
+		got, err := DecodeJSON(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(*e, got); diff != "" {
+			t.Errorf("round trip (-want +got):\n%s", diff)
+		}
+	}
+}
+
+func FuzzJSONString(f *testing.F) {
+	for _, s := range []string{"", "plain", "quote\" back\\", "<&>", "\x00\x1f\x7f", "\xff", "\u2028\u2029", "日本"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := AppendJSONString(nil, s)
+		var back string
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Fatalf("AppendJSONString(%q) = %s: %v", s, got, err)
+		}
+		var std bytes.Buffer
+		enc := json.NewEncoder(&std)
+		enc.SetEscapeHTML(false)
+		enc.Encode(s)
+		var want string
+		json.Unmarshal(std.Bytes(), &want)
+		if back != want {
+			t.Fatalf("round trip of %q = %q, encoding/json gives %q", s, back, want)
+		}
+	})
+}
+
+// FuzzEvent: decode(encode(e)) == e for cleaned text, and the text line is
+// one line.
+func FuzzEvent(f *testing.F) {
+	f.Add(uint8(1), "lobby", uint64(3), "alice", "", "hello", int64(1763781054123))
+	f.Add(uint8(3), "", uint64(0), "bob", "alice", "x\"y\\z", int64(0))
+	f.Fuzz(func(t *testing.T, kind uint8, room string, seq uint64, from, to, text string, ms int64) {
+		e := Event{Kind: Kind(kind%7 + 1), Room: Clean([]byte(room)), Seq: seq, From: Clean([]byte(from)),
+			To: Clean([]byte(to)), Text: Clean([]byte(text))}
+		if ms > 0 && ms < 1e14 {
+			e.Time = time.UnixMilli(ms).UTC()
+		}
+		got, err := DecodeJSON(AppendJSON(nil, &e))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(e, got); diff != "" {
+			t.Fatalf("round trip (-want +got):\n%s", diff)
+		}
+		if line := AppendText(nil, &e); bytes.IndexByte(line, '\n') != len(line)-1 {
+			t.Fatalf("text line %q is not one line", line)
+		}
+	})
+}
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"hi", "/msg bob hi", "/join x 1", "//", "/", "/me", "\xff/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		r, err := Parse([]byte(line))
+		if err != nil {
+			return
+		}
+		if !utf8.ValidString(r.Text) || strings.ContainsAny(r.Text, "\x00\x1b\n\r") {
+			t.Fatalf("Parse(%q) text %q is not clean", line, r.Text)
+		}
+	})
+}

@@ -1,0 +1,156 @@
+package relay
+
+import (
+	"bytes"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"roomrelay/proto"
+)
+
+// benchConfig lifts the limits for a flat-out run, as a benchmark config
+// for a real relay would.
+func benchConfig() Config {
+	cfg := testConfig()
+	cfg.Limits.History = 8192
+	cfg.Limits.Queue = 8192
+	cfg.Limits.MaxClients = 1000
+	cfg.Limits.MaxClientsPerIP = 1000
+	cfg.Limits.Replay = 0
+	return cfg
+}
+
+// BenchmarkFanout1x100: one sender, 100 receivers, over loopback.
+func BenchmarkFanout1x100(b *testing.B) { benchFanout(b, 1, 100) }
+
+// BenchmarkFanout10x10: ten senders, ten receivers, over loopback.
+func BenchmarkFanout10x10(b *testing.B) { benchFanout(b, 10, 10) }
+
+// benchFanout sends b.N messages of 64 bytes split among senders, each
+// received by every receiver, and reports deliveries per second and the
+// relay's allocations per delivery (the process's, less the test
+// clients', which allocate nothing while reading).
+func benchFanout(b *testing.B, senders, receivers int) {
+	s := startServer(b, benchConfig())
+	recv := make([]*tconn, receivers)
+	for i := range recv {
+		recv[i] = join(b, s, fmt.Sprintf("r%d", i))
+	}
+	send := make([]*tconn, senders)
+	for i := range send {
+		send[i] = join(b, s, fmt.Sprintf("s%d", i))
+	}
+	per := max(b.N/senders, 1)
+	total := per * senders
+	line := strings.Repeat("x", 60) + "\n"
+	payload := []byte(strings.Repeat(line, per))
+	want := int64(total) * int64(len("sN: ")+len(line))
+	if senders > 1 {
+		want = 0
+		for i := range send {
+			want += int64(per) * int64(len(fmt.Sprintf("s%d: ", i))+len(line))
+		}
+	}
+	var ms0, ms1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms0)
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, receivers+senders)
+	for _, r := range recv {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Count message bytes only: "sN: " lines; notices start with "---".
+			buf := make([]byte, 64<<10)
+			var got int64
+			var partial []byte
+			for got < want {
+				r.c.SetReadDeadline(time.Now().Add(30 * time.Second))
+				n, err := r.c.Read(buf)
+				if err != nil {
+					errs <- err
+					return
+				}
+				data := buf[:n]
+				if len(partial) > 0 {
+					data = append(partial, data...)
+					partial = partial[:0]
+				}
+				for len(data) > 0 {
+					i := bytes.IndexByte(data, '\n')
+					if i < 0 {
+						partial = append(partial[:0], data...)
+						break
+					}
+					if data[0] == 's' {
+						got += int64(i + 1)
+					}
+					data = data[i+1:]
+				}
+			}
+		}()
+	}
+	for _, sc := range send {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sc.c.SetWriteDeadline(time.Now().Add(60 * time.Second))
+			if _, err := sc.c.Write(payload); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	runtime.ReadMemStats(&ms1)
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+	deliveries := float64(total * receivers)
+	b.ReportMetric(deliveries/elapsed.Seconds(), "deliveries/s")
+	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/deliveries, "allocs/delivery")
+	b.ReportMetric(float64(elapsed.Nanoseconds())/deliveries, "ns/delivery")
+	if st := s.Stats(); len(st.Disconnects) > 0 {
+		b.Fatalf("members were disconnected: %v", st.Disconnects)
+	}
+}
+
+
+// BenchmarkPostCollect measures the fan-out path alone, without sockets:
+// one message posted to a room of 100 members, and every member's writer
+// collecting its batch. The allocation per message is the event itself;
+// per delivery there is none.
+func BenchmarkPostCollect(b *testing.B) {
+	const members = 100
+	s := New(benchConfig(), b.Logf)
+	r := newRoom("lobby", s.cfg.Limits.History)
+	ms := make([]*member, members)
+	for i := range ms {
+		m := s.newMember(nil, fmt.Sprintf("m%d", i), false)
+		m.id = uint64(i + 1)
+		m.mu.Lock()
+		r.add(m, nil, 0)
+		m.room = r
+		m.mu.Unlock()
+		ms[i] = m
+	}
+	text := strings.Repeat("x", 60)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		r.post(&proto.Event{Kind: proto.KindMsg, From: "sender", Text: text}, 0, 1<<20)
+		for _, m := range ms {
+			m.collect()
+			<-m.wake
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*members), "ns/delivery")
+}

@@ -1,0 +1,241 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"roomrelay/proto"
+	"roomrelay/relay"
+)
+
+// syncBuffer is the client's output, read while it writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond) // polling interval
+	}
+}
+
+// proxy forwards connections to addr and can cut them all.
+type proxy struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+	n     int // connections accepted
+}
+
+func newProxy(t *testing.T, addr string) *proxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln}
+	t.Cleanup(func() { ln.Close(); p.cut() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.DialTimeout("tcp", addr, 5*time.Second)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, s)
+			p.n++
+			p.mu.Unlock()
+			go func() { io.Copy(s, c); s.Close() }()
+			go func() { io.Copy(c, s); c.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func (p *proxy) accepted() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.n
+}
+
+// member is a plain line-protocol user, as from nc.
+type member struct {
+	c  net.Conn
+	lr *proto.LineReader
+}
+
+func dialMember(t *testing.T, addr, name string) *member {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	m := &member{c, proto.NewLineReader(c, 4096)}
+	fmt.Fprintf(c, "%s\n", name)
+	m.until(t, "--- you are "+name)
+	return m
+}
+
+func (m *member) until(t *testing.T, prefix string) string {
+	t.Helper()
+	for {
+		m.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		l, err := m.lr.ReadLine()
+		if err != nil {
+			t.Fatalf("waiting for %q: %v", prefix, err)
+		}
+		if strings.HasPrefix(string(l), prefix) {
+			return string(l)
+		}
+	}
+}
+
+func startRelay(t *testing.T) *relay.Server {
+	cfg := relay.Default().Relay
+	cfg.Listen = relay.Listen{Line: "127.0.0.1:0"}
+	s := relay.New(cfg, t.Logf)
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	return s
+}
+
+func clientConfig(server, name string) relay.ClientConfig {
+	cfg := relay.Default().Client
+	cfg.Server, cfg.Name = server, name
+	cfg.Retry = relay.Duration(10 * time.Millisecond)
+	cfg.RetryMax = relay.Duration(100 * time.Millisecond)
+	return cfg
+}
+
+// Two nc users and one client chat; each sees the others' messages once.
+func TestChatAndResume(t *testing.T) {
+	s := startRelay(t)
+	addr := s.Addr("line").String()
+	alice := dialMember(t, addr, "alice")
+	bob := dialMember(t, addr, "bob")
+	p := newProxy(t, addr)
+
+	in, inw := io.Pipe()
+	out := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, clientConfig(p.ln.Addr().String(), "carol"), in, out, t.Logf) }()
+	alice.until(t, "--- carol joined lobby")
+
+	fmt.Fprintln(inw, "hello from carol")
+	if l := alice.until(t, "carol"); l != "carol: hello from carol" {
+		t.Errorf("alice got %q", l)
+	}
+	bob.until(t, "carol: hello from carol")
+	fmt.Fprintln(alice.c, "hi carol")
+	waitFor(t, "carol to see alice", func() bool { return strings.Contains(out.String(), "alice: hi carol\n") })
+
+	// The connection drops; what is said meanwhile arrives once it is back.
+	p.cut()
+	for k := range 3 {
+		fmt.Fprintf(alice.c, "missed %d\n", k)
+	}
+	waitFor(t, "carol to reconnect and catch up", func() bool { return strings.Contains(out.String(), "alice: missed 2\n") })
+	if p.accepted() < 2 {
+		t.Errorf("the client did not reconnect")
+	}
+	fmt.Fprintln(bob.c, "after")
+	waitFor(t, "bob's line", func() bool { return strings.Contains(out.String(), "bob: after\n") })
+	for _, want := range []string{"alice: hi carol\n", "alice: missed 0\n", "alice: missed 1\n", "alice: missed 2\n", "bob: after\n"} {
+		if n := strings.Count(out.String(), want); n != 1 {
+			t.Errorf("%q shown %d times:\n%s", want, n, out)
+		}
+	}
+	if strings.Contains(out.String(), "hello from carol") {
+		t.Errorf("carol's own line was shown back:\n%s", out)
+	}
+
+	// End of input: the client quits cleanly after its last line went out.
+	fmt.Fprintln(inw, "last words")
+	inw.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("client did not end at end of input")
+	}
+	cancel()
+	alice.until(t, "carol: last words")
+}
+
+func TestNameTakenIsRetried(t *testing.T) {
+	s := startRelay(t)
+	addr := s.Addr("line").String()
+	holder := dialMember(t, addr, "dave")
+	out := &syncBuffer{}
+	in, inw := io.Pipe()
+	defer inw.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var logs syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, clientConfig(addr, "dave"), in, out, func(f string, a ...any) { fmt.Fprintf(&logs, f+"\n", a...) })
+	}()
+	waitFor(t, "a refusal", func() bool { return strings.Contains(logs.String(), "dave is in use") })
+	holder.c.Close()
+	other := dialMember(t, addr, "erin")
+	other.until(t, "--- dave joined lobby")
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+}
+
+func TestBadNameIsFatal(t *testing.T) {
+	err := Run(context.Background(), clientConfig("127.0.0.1:1", "no name"), strings.NewReader(""), io.Discard, t.Logf)
+	if err == nil || !strings.Contains(err.Error(), "client name") {
+		t.Errorf("err = %v", err)
+	}
+}

@@ -1,0 +1,235 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"roomrelay/proto"
+)
+
+// legacyPeer is how the relay reaches a member registered through the
+// legacy door: one new connection to its endpoint per message.
+type legacyPeer struct {
+	addr netip.Addr // the address it registered from; set once
+
+	mu       sync.Mutex
+	endpoint string // host:port to dial; re-registering changes it
+
+	// Writer only.
+	failures int // deliveries in a row that failed
+}
+
+// serveLegacy takes one message of the tutorial chat-room protocol: the
+// whole of what the connection sends before it closes, within
+// Timeouts.Message and Limits.MaxLineBytes.
+func (s *Server) serveLegacy(c net.Conn) {
+	max := s.cfg.Limits.MaxLineBytes
+	c.SetReadDeadline(time.Now().Add(s.cfg.Timeouts.Message.D()))
+	payload, err := io.ReadAll(io.LimitReader(c, int64(max)+1))
+	switch {
+	case err != nil:
+		s.logf("legacy %s: message not taken: %v", c.RemoteAddr(), err)
+		return
+	case len(payload) > max:
+		s.logf("legacy %s: message over %d bytes, dropped", c.RemoteAddr(), max)
+		return
+	}
+	msg, err := proto.ParseLegacy(payload)
+	if err != nil {
+		s.logf("legacy %s: %v", c.RemoteAddr(), err)
+		return
+	}
+	from := ipOf(c)
+	switch msg.Kind {
+	case proto.LegacyRegister:
+		if err := s.registerLegacy(from, msg); err != nil {
+			s.logf("legacy %s: connect_request for %s refused: %v", c.RemoteAddr(), msg.Name, err)
+		}
+	case proto.LegacyPost:
+		if err := s.postAs(from, msg.Name, msg.Text, true); err != nil {
+			s.logf("legacy %s: message from %s refused: %v", c.RemoteAddr(), msg.Name, err)
+		}
+	}
+}
+
+// registerLegacy registers, or updates, a legacy member that is reached
+// at msg.Host:msg.Port. The host must resolve to the address the request
+// came from: the relay never dials a third party.
+func (s *Server) registerLegacy(from netip.Addr, msg proto.Legacy) error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeouts.Dial.D())
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", msg.Host)
+	if err != nil {
+		return fmt.Errorf("host %s: %w", msg.Host, err)
+	}
+	if !slices.ContainsFunc(ips, func(ip netip.Addr) bool { return ip.Unmap() == from }) {
+		return fmt.Errorf("host %s is not the address %s it was sent from", msg.Host, from)
+	}
+	endpoint := net.JoinHostPort(from.String(), fmt.Sprint(msg.Port))
+
+	m := s.newMember(nil, msg.Name, false)
+	m.legacy = &legacyPeer{addr: from, endpoint: endpoint}
+	s.mu.Lock()
+	old, held := s.names[m.key]
+	switch {
+	case s.closing:
+		s.mu.Unlock()
+		return errors.New("relay shutting down")
+	case held && (old.legacy == nil || old.legacy.addr != from):
+		s.mu.Unlock()
+		return fmt.Errorf("%w: %s is in use by another member", errNameTaken, msg.Name)
+	case held:
+		s.mu.Unlock()
+		old.legacy.mu.Lock()
+		old.legacy.endpoint = endpoint
+		old.legacy.mu.Unlock()
+		s.logf("legacy %s: %s now at %s", from, msg.Name, endpoint)
+		return nil
+	case s.legacyCount >= s.cfg.Limits.MaxLegacyMembers:
+		s.mu.Unlock()
+		return fmt.Errorf("legacy member limit reached (%d)", s.cfg.Limits.MaxLegacyMembers)
+	}
+	s.lastID++
+	m.id = s.lastID
+	s.names[m.key] = m
+	s.legacyCount++
+	s.wg.Add(1)
+	s.mu.Unlock()
+
+	s.logf("legacy %s: %s registered at %s", from, msg.Name, endpoint)
+	go func() {
+		defer s.wg.Done()
+		m.writeLoop()
+		s.leave(m)
+		s.mu.Lock()
+		s.legacyCount--
+		s.mu.Unlock()
+		s.logf("legacy %s: %s dropped: %s", from, m.name, m.why)
+	}()
+	if err := s.join(m, s.cfg.DefaultRoom, nil, 0); err != nil {
+		m.kick(byShutdown)
+		return err
+	}
+	return nil
+}
+
+// errNotYours is returned for a message in a name that the sender's
+// address does not hold.
+var errNotYours = errors.New("name not registered from this address")
+
+// postAs posts text to the default room as name on behalf of a
+// connectionless sender at from. With registered, name must be a legacy
+// member registered from that address; otherwise (the UDP door) a name
+// nobody holds may be used too.
+func (s *Server) postAs(from netip.Addr, name, text string, registered bool) error {
+	if err := proto.CheckName(name); err != nil {
+		return err
+	}
+	if n := len(name) + 2 + len(text); n > s.cfg.Limits.MaxLineBytes {
+		return fmt.Errorf("message would make a %d-byte line (at most %d)", n, s.cfg.Limits.MaxLineBytes)
+	}
+	m := s.lookup(name)
+	var id uint64
+	r, err := s.room(s.cfg.DefaultRoom)
+	if err != nil {
+		return err
+	}
+	switch {
+	case m == nil && registered:
+		return fmt.Errorf("%w: send connect_request|%s|HOST|PORT first", errNotYours, name)
+	case m != nil && (m.legacy == nil || m.legacy.addr != from):
+		return fmt.Errorf("%w: %s is held by another member", errNotYours, name)
+	case m != nil:
+		id, r = m.id, m.room
+		name = m.name
+	}
+	r.post(&proto.Event{Kind: proto.KindMsg, From: name, Text: text, Time: now()}, id, s.maxLag())
+	s.stats.posted.Add(1)
+	return nil
+}
+
+// send delivers a batch to a legacy member, one connection per message,
+// in order. Notices and errors are left out: the tutorial protocol
+// carries only "name: text". A delivery that fails after retries is lost
+// for this member; after Limits.LegacyFailures in a row it is dropped.
+func (p *legacyPeer) send(m *member, lines net.Buffers) {
+	t := m.srv.cfg.Timeouts
+	for _, line := range lines {
+		if bytes.HasPrefix(line, []byte("--- ")) || bytes.HasPrefix(line, []byte("!!! ")) {
+			continue
+		}
+		line = bytes.TrimSuffix(line, []byte{'\n'})
+		p.mu.Lock()
+		endpoint := p.endpoint
+		p.mu.Unlock()
+		if m.stopping() {
+			return
+		}
+		err := deliverLegacy(m.done, m.stopping, endpoint, line, t.Dial.D(), t.Write.D(), t.Retry.D())
+		if err == nil {
+			p.failures = 0
+			continue
+		}
+		p.failures++
+		m.srv.logf("legacy: delivery to %s at %s failed (%d in a row): %v", m.name, endpoint, p.failures, err)
+		if p.failures >= m.srv.cfg.Limits.LegacyFailures {
+			m.kick(byUnreachable)
+			return
+		}
+	}
+}
+
+// deliverLegacy opens one connection to endpoint, writes msg and closes
+// it. A refused connection is retried with backoff for up to retry, since
+// tutorial clients register before they listen; once done is closed,
+// stop says whether to give up.
+func deliverLegacy(done <-chan struct{}, stop func() bool, endpoint string, msg []byte, dial, write, retry time.Duration) error {
+	deadline := time.Now().Add(retry)
+	wait := 50 * time.Millisecond
+	for {
+		err := dialWrite(endpoint, msg, dial, write)
+		if err == nil || !errors.Is(err, errRefused) || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-done:
+			if stop() {
+				t.Stop()
+				return err
+			}
+			<-t.C
+		}
+		wait = min(2*wait, 500*time.Millisecond)
+	}
+}
+
+var errRefused = errors.New("connection refused")
+
+func dialWrite(endpoint string, msg []byte, dial, write time.Duration) error {
+	c, err := net.DialTimeout("tcp", endpoint, dial)
+	if err != nil {
+		if isRefused(err) {
+			return fmt.Errorf("%w: %v", errRefused, err)
+		}
+		return err
+	}
+	defer c.Close()
+	c.SetWriteDeadline(time.Now().Add(write))
+	if _, err := c.Write(msg); err != nil {
+		return err
+	}
+	if cw, ok := c.(*net.TCPConn); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}

@@ -1,0 +1,130 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"time"
+
+	"roomrelay/proto"
+)
+
+// udpSources bounds how many senders' rate limiters the UDP door keeps;
+// past it the table starts over.
+const udpSources = 1024
+
+// udpDoor takes datagrams "from:name|text" into the default room.
+type udpDoor struct {
+	srv   *Server
+	pc    net.PacketConn
+	allow []netip.Prefix
+
+	// Reader only.
+	limits  map[netip.Addr]*limiter
+	dropLog map[string]time.Time // last log line per kind of drop, to throttle the log
+}
+
+func (s *Server) startUDP(lc *net.ListenConfig) error {
+	if s.cfg.Listen.UDP == "" {
+		return nil
+	}
+	pc, err := lc.ListenPacket(context.Background(), "udp", s.cfg.Listen.UDP)
+	if err != nil {
+		return err
+	}
+	d := &udpDoor{srv: s, pc: pc, limits: map[netip.Addr]*limiter{}, dropLog: map[string]time.Time{}}
+	for _, n := range s.cfg.UDPAllow {
+		p, err := netip.ParsePrefix(n)
+		if err != nil {
+			pc.Close()
+			return err
+		}
+		d.allow = append(d.allow, p.Masked())
+	}
+	s.mu.Lock()
+	s.packets = pc
+	s.mu.Unlock()
+	s.logf("udp door listening on %s", pc.LocalAddr())
+	s.wg.Add(1)
+	go d.serve()
+	return nil
+}
+
+// serve reads datagrams until the socket is closed.
+func (d *udpDoor) serve() {
+	defer d.srv.wg.Done()
+	max := d.srv.cfg.Limits.MaxLineBytes
+	buf := make([]byte, max+1) // one byte more shows a datagram was cut
+	for {
+		d.pc.SetReadDeadline(time.Now().Add(time.Hour))
+		n, addr, err := d.pc.ReadFrom(buf)
+		if errors.Is(err, net.ErrClosed) {
+			return
+		}
+		if err != nil {
+			continue // a deadline, or an ICMP error reported on the socket
+		}
+		ap, ok := netip.AddrFromSlice(addr.(*net.UDPAddr).IP)
+		ip := ap.Unmap()
+		switch {
+		case !ok || !d.allowed(ip):
+			d.drop("not in relay.udp_allow", addr)
+		case n > max:
+			d.drop("over relay.limits.max_line_bytes", addr)
+		case !d.limiter(ip).allow(time.Now(), d.srv.cfg.Limits.Rate, d.srv.cfg.Limits.Burst):
+			d.drop("over the rate limit", addr)
+		default:
+			d.take(ip, addr, buf[:n])
+		}
+	}
+}
+
+func (d *udpDoor) take(ip netip.Addr, addr net.Addr, b []byte) {
+	msg, err := proto.ParseLegacy(b)
+	if err == nil && msg.Kind != proto.LegacyPost {
+		err = errors.New("only from:NAME|TEXT is taken over UDP")
+	}
+	if err == nil {
+		err = d.srv.postAs(ip, msg.Name, msg.Text, false)
+	}
+	if err != nil {
+		d.drop(err.Error(), addr)
+	}
+}
+
+func (d *udpDoor) allowed(ip netip.Addr) bool {
+	for _, p := range d.allow {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *udpDoor) limiter(ip netip.Addr) *limiter {
+	l := d.limits[ip]
+	if l == nil {
+		if len(d.limits) >= udpSources {
+			clear(d.limits)
+		}
+		l = &limiter{}
+		d.limits[ip] = l
+	}
+	return l
+}
+
+// drop counts and logs a refused datagram, each kind at most once a
+// second so that a flood cannot fill the log.
+func (d *udpDoor) drop(why string, from net.Addr) {
+	d.srv.stats.udpDropped.Add(1)
+	t := time.Now()
+	if t.Sub(d.dropLog[why]) < time.Second {
+		return
+	}
+	if len(d.dropLog) >= udpSources {
+		clear(d.dropLog)
+	}
+	d.dropLog[why] = t
+	d.srv.logf("udp %s: datagram dropped: %s", from, why)
+}
