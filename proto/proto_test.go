@@ -152,7 +152,7 @@ func TestClean(t *testing.T) {
 		"c1 \u009b31m":        "c1 \uFFFD31m",
 		"bad \xff\xfe utf8":   "bad \uFFFD\uFFFD utf8",
 		"bidi \u202eevil":     "bidi \uFFFDevil",
-		"zoë 日本 😀":           "zoë 日本 😀",
+		"zoë 日本 😀":            "zoë 日本 😀",
 		"cr\rlf\nnul\x00done": "cr\uFFFDlf\uFFFDnul\uFFFDdone",
 	} {
 		if got := Clean([]byte(in)); got != want {

@@ -123,7 +123,6 @@ func benchFanout(b *testing.B, senders, receivers int) {
 	}
 }
 
-
 // BenchmarkPostCollect measures the fan-out path alone, without sockets:
 // one message posted to a room of 100 members, and every member's writer
 // collecting its batch. The allocation per message is the event itself;
