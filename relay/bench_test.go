@@ -3,6 +3,7 @@ package relay
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"runtime"
 	"strings"
 	"sync"
@@ -16,8 +17,8 @@ import (
 // for a real relay would.
 func benchConfig() Config {
 	cfg := testConfig()
-	cfg.Limits.History = 8192
-	cfg.Limits.Queue = 8192
+	cfg.Limits.History = 1 << 17
+	cfg.Limits.Queue = 1 << 17
 	cfg.Limits.MaxClients = 1000
 	cfg.Limits.MaxClientsPerIP = 1000
 	cfg.Limits.Replay = 0
@@ -97,6 +98,11 @@ func benchFanout(b *testing.B, senders, receivers int) {
 		}()
 	}
 	for _, sc := range send {
+		// Senders are members too: they read what the others send.
+		go func() {
+			sc.c.SetReadDeadline(time.Now().Add(5 * time.Minute))
+			io.Copy(io.Discard, sc.c)
+		}()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -17,7 +17,7 @@ import (
 // that tests change as they need.
 func testConfig() Config {
 	cfg := Default().Relay
-	cfg.Listen.Line = "127.0.0.1:0"
+	cfg.Listen = Listen{Line: "127.0.0.1:0", Legacy: "127.0.0.1:0", UDP: "127.0.0.1:0"}
 	cfg.Limits.Rate = 0
 	return cfg
 }
