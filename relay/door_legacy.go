@@ -27,10 +27,61 @@ type legacyPeer struct {
 	failures int // deliveries in a row that failed
 }
 
+// orderGrace is how long a legacy message waits for the messages of
+// earlier connections from the same address, so that a tutorial client's
+// messages, one connection each, are posted in the order it sent them. A
+// connection that sends nothing holds later ones up for at most this long
+// after it was accepted.
+const orderGrace = 250 * time.Millisecond
+
+// ticket is a legacy connection's place in the order of its address.
+type ticket struct {
+	prev *ticket // the address's previous connection, until waited for
+	at   time.Time
+	done chan struct{} // closed when its message is handled or dropped
+}
+
+// orderLegacy gives a new legacy connection its ticket, on the accepting
+// goroutine, and returns what serves it.
+func (s *Server) orderLegacy(c net.Conn) func() {
+	ip := ipOf(c)
+	s.mu.Lock()
+	t := &ticket{prev: s.lastTicket[ip], at: time.Now(), done: make(chan struct{})}
+	s.lastTicket[ip] = t
+	s.mu.Unlock()
+	return func() {
+		defer func() {
+			close(t.done)
+			s.mu.Lock()
+			if s.lastTicket[ip] == t {
+				delete(s.lastTicket, ip)
+			}
+			s.mu.Unlock()
+		}()
+		s.serveLegacy(c, t)
+	}
+}
+
+// wait returns when the previous connection of the same address is done,
+// or its grace has passed.
+func (t *ticket) wait() {
+	p := t.prev
+	t.prev = nil
+	if p == nil {
+		return
+	}
+	timer := time.NewTimer(time.Until(p.at.Add(orderGrace)))
+	defer timer.Stop()
+	select {
+	case <-p.done:
+	case <-timer.C:
+	}
+}
+
 // serveLegacy takes one message of the tutorial chat-room protocol: the
 // whole of what the connection sends before it closes, within
 // Timeouts.Message and Limits.MaxLineBytes.
-func (s *Server) serveLegacy(c net.Conn) {
+func (s *Server) serveLegacy(c net.Conn, t *ticket) {
 	max := s.cfg.Limits.MaxLineBytes
 	c.SetReadDeadline(time.Now().Add(s.cfg.Timeouts.Message.D()))
 	payload, err := io.ReadAll(io.LimitReader(c, int64(max)+1))
@@ -42,6 +93,7 @@ func (s *Server) serveLegacy(c net.Conn) {
 		s.logf("legacy %s: message over %d bytes, dropped", c.RemoteAddr(), max)
 		return
 	}
+	t.wait()
 	msg, err := proto.ParseLegacy(payload)
 	if err != nil {
 		s.logf("legacy %s: %v", c.RemoteAddr(), err)

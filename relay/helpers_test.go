@@ -139,3 +139,11 @@ func (tc *tconn) messages(n int) []string {
 	}
 	return out
 }
+
+func shutdownNow(t testing.TB, s *Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
+}

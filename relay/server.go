@@ -33,7 +33,8 @@ type Server struct {
 	conns       map[net.Conn]struct{}   // every open connection
 	perIP       map[netip.Addr]int
 	lastID      uint64
-	legacyCount int // legacy members
+	legacyCount int                    // legacy members
+	lastTicket  map[netip.Addr]*ticket // legacy door: each address's newest connection
 
 	wg sync.WaitGroup // accept loops and connections
 
@@ -65,20 +66,25 @@ func New(cfg Config, logf Logf) *Server {
 		cfg: cfg, logf: logf,
 		listeners: map[string]net.Listener{}, rooms: map[string]*room{},
 		names: map[string]*member{}, conns: map[net.Conn]struct{}{}, perIP: map[netip.Addr]int{},
+		lastTicket: map[netip.Addr]*ticket{},
 	}
 }
 
-// door is one listener kind.
+// door is one listener kind. serve runs on a goroutine of its own for
+// each connection; order, when set, runs first on the accepting goroutine
+// and returns what serve runs instead, so that a door can note the order
+// of its connections.
 type door struct {
 	name  string
 	addr  string
 	serve func(net.Conn)
+	order func(net.Conn) func()
 }
 
 func (s *Server) doors() []door {
 	return []door{
-		{"line", s.cfg.Listen.Line, s.serveLine},
-		{"legacy", s.cfg.Listen.Legacy, s.serveLegacy},
+		{"line", s.cfg.Listen.Line, s.serveLine, nil},
+		{"legacy", s.cfg.Listen.Legacy, nil, s.orderLegacy},
 	}
 }
 
@@ -166,6 +172,10 @@ func (s *Server) accept(ln net.Listener, d door) {
 			continue
 		}
 		s.stats.accepted.Add(1)
+		serve := func() { d.serve(c) }
+		if d.order != nil {
+			serve = d.order(c)
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -175,7 +185,7 @@ func (s *Server) accept(ln net.Listener, d door) {
 					s.logf("%s door: %s: panic: %v", d.name, c.RemoteAddr(), p)
 				}
 			}()
-			d.serve(c)
+			serve()
 		}()
 	}
 }

@@ -1,0 +1,253 @@
+package relay
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// tutorialClient behaves on the wire as messenger_client.py does: every
+// message on a connection of its own, shutdown then close; its receiver
+// reads each delivery with recv(16) until EOF and keeps it whole.
+type tutorialClient struct {
+	t    *testing.T
+	name string
+	door string
+	ln   net.Listener
+
+	mu  sync.Mutex
+	got []string
+}
+
+// newTutorialClient registers name with the legacy door, and only then
+// starts listening, as the tutorial client does.
+func newTutorialClient(t *testing.T, s *Server, name string) *tutorialClient {
+	t.Helper()
+	// Reserve a port, but do not listen on it yet.
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	tc := &tutorialClient{t: t, name: name, door: s.Addr("legacy").String()}
+	tc.send(fmt.Sprintf("connect_request|%s|localhost|%d", name, port))
+	if tc.ln, err = net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", port)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tc.ln.Close() })
+	go tc.receive()
+	return tc
+}
+
+// send writes one message on a new connection, then shutdown and close.
+func (tc *tutorialClient) send(msg string) {
+	tc.t.Helper()
+	c, err := net.DialTimeout("tcp", tc.door, 5*time.Second)
+	if err != nil {
+		tc.t.Fatal(err)
+	}
+	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte(msg)); err != nil {
+		tc.t.Fatal(err)
+	}
+	c.(*net.TCPConn).CloseWrite()
+	c.Close()
+}
+
+func (tc *tutorialClient) receive() {
+	for {
+		c, err := tc.ln.Accept()
+		if err != nil {
+			return
+		}
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var msg []byte
+		buf := make([]byte, 16)
+		for {
+			n, err := c.Read(buf)
+			msg = append(msg, buf[:n]...)
+			if err != nil {
+				break
+			}
+		}
+		c.Close()
+		tc.mu.Lock()
+		tc.got = append(tc.got, strings.TrimSpace(string(msg)))
+		tc.mu.Unlock()
+	}
+}
+
+func (tc *tutorialClient) messages() []string {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	return append([]string(nil), tc.got...)
+}
+
+func (tc *tutorialClient) waitFor(n int) []string {
+	tc.t.Helper()
+	waitFor(tc.t, 10*time.Second, fmt.Sprintf("%s to get %d messages", tc.name, n), func() bool { return len(tc.messages()) >= n })
+	return tc.messages()
+}
+
+func TestLegacyDoor(t *testing.T) {
+	s := startServer(t, testConfig())
+	nc := join(t, s, "nc")
+	a := newTutorialClient(t, s, "first")
+	b := newTutorialClient(t, s, "second")
+	nc.until("second's join", func(l string) bool { return l == "--- second joined lobby" })
+
+	// In order, with | and non-ASCII text; a 16-byte recv boundary falls
+	// inside "é" of the third message as delivered.
+	a.send("from:first|one")
+	a.send("from:first|two | with pipes")
+	a.send("from:first|xxxxxxxxé ünïcödé")
+	a.send("  from:first|  padded  \n")
+	want := []string{"first: one", "first: two | with pipes", "first: xxxxxxxxé ünïcödé", "first:   padded", "nc: hello tutorial"}
+	if diff := cmp.Diff(want[:4], nc.messages(4)); diff != "" {
+		t.Errorf("nc got (-want +got):\n%s", diff)
+	}
+	nc.send("hello tutorial")
+	if diff := cmp.Diff(want, b.waitFor(5)); diff != "" {
+		t.Errorf("second got (-want +got):\n%s", diff)
+	}
+	if got := a.waitFor(1); !cmp.Equal(got, []string{"nc: hello tutorial"}) {
+		t.Errorf("first got %q; it must not get its own messages", got)
+	}
+
+	// A name is posted only from its own address, and the names are shared.
+	a.send("from:nc|impostor")
+	a.send("from:nobody|who")
+	a.send("connect_request|nc|localhost|9")
+	b.send("from:second|still in order")
+	if got := nc.messages(1); got[0] != "second: still in order" {
+		t.Errorf("nc got %q", got)
+	}
+}
+
+func TestLegacySilentSenderDelaysNobody(t *testing.T) {
+	cfg := testConfig()
+	cfg.Timeouts.Message = Duration(time.Hour) // only the test's end cuts it
+	s := startServer(t, cfg)
+	nc := join(t, s, "nc")
+	a := newTutorialClient(t, s, "first")
+	silent, err := net.Dial("tcp", s.Addr("legacy").String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	trickle, err := net.Dial("tcp", s.Addr("legacy").String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer trickle.Close()
+	trickle.Write([]byte("from:fir"))
+	a.send("from:first|not delayed")
+	if got := nc.messages(1); got[0] != "first: not delayed" {
+		t.Errorf("nc got %q", got)
+	}
+}
+
+func TestLegacyMessageDeadline(t *testing.T) {
+	cfg := testConfig()
+	cfg.Timeouts.Message = Duration(50 * time.Millisecond)
+	s := startServer(t, cfg)
+	c, err := net.Dial("tcp", s.Addr("legacy").String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("from:x|never closed"))
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Errorf("read = %v, want EOF once the relay cuts the connection", err)
+	}
+}
+
+// A registration naming a host other than the sender's is refused: the
+// relay never dials a third party.
+func TestLegacyThirdPartyHost(t *testing.T) {
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	cfg := testConfig()
+	s := New(cfg, func(f string, a ...any) { mu.Lock(); fmt.Fprintf(&logs, f+"\n", a...); mu.Unlock() })
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer shutdownNow(t, s)
+	tc := &tutorialClient{t: t, door: s.Addr("legacy").String()}
+	tc.send("connect_request|mallory|192.0.2.7|80")
+	waitFor(t, 10*time.Second, "the refusal in the log", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Contains(logs.String(), "connect_request for mallory refused: host 192.0.2.7 is not the address 127.0.0.1 it was sent from")
+	})
+	if s.lookup("mallory") != nil {
+		t.Error("mallory registered")
+	}
+}
+
+// An unreachable member is dropped after its failures and holds nobody up.
+func TestLegacyUnreachable(t *testing.T) {
+	cfg := testConfig()
+	cfg.Timeouts.Retry = Duration(20 * time.Millisecond)
+	cfg.Limits.LegacyFailures = 2
+	s := startServer(t, cfg)
+	nc := join(t, s, "nc")
+	listener := join(t, s, "other")
+	gone := &tutorialClient{t: t, door: s.Addr("legacy").String()}
+	gone.send("connect_request|gone|127.0.0.1|9") // nothing listens on port 9
+	nc.until("gone's join", func(l string) bool { return l == "--- gone joined lobby" })
+	for k := range 5 {
+		nc.send(fmt.Sprint(k))
+	}
+	if got := listener.messages(5); got[4] != "nc: 4" {
+		t.Errorf("got %q", got)
+	}
+	if l := nc.until("gone's part", func(l string) bool { return strings.HasPrefix(l, "--- gone left") }); l != "--- gone left lobby (unreachable)" {
+		t.Errorf("part = %q", l)
+	}
+}
+
+func TestUDPDoor(t *testing.T) {
+	cfg := testConfig()
+	cfg.Limits.Rate = 1
+	cfg.Limits.Burst = 2
+	s := startServer(t, cfg)
+	nc := join(t, s, "nc")
+	c, err := net.Dial("udp", s.Addr("udp").String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, d := range []string{
+		"from:thermo|kitchen is 31 °C | hot",
+		"from:nc|not yours",
+		"hello",
+		"from:thermo|third: over the burst",
+	} {
+		c.Write([]byte(d))
+	}
+	waitFor(t, 10*time.Second, "three drops", func() bool { return s.Stats().UDPDropped == 3 })
+	if got := nc.messages(1); got[0] != "thermo: kitchen is 31 °C | hot" {
+		t.Errorf("nc got %q", got)
+	}
+	// Only allowed networks.
+	cfg.UDPAllow = []string{"10.0.0.0/8"}
+	s2 := startServer(t, cfg)
+	c2, err := net.Dial("udp", s2.Addr("udp").String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	c2.Write([]byte("from:thermo|hi"))
+	waitFor(t, 10*time.Second, "the drop", func() bool { return s2.Stats().UDPDropped == 1 })
+}
