@@ -136,7 +136,7 @@ func benchFanout(b *testing.B, senders, receivers int) {
 func BenchmarkPostCollect(b *testing.B) {
 	const members = 100
 	s := New(benchConfig(), b.Logf)
-	r := newRoom("lobby", s.cfg.Limits.History)
+	r := newRoom("lobby", s.conf().Limits.History)
 	ms := make([]*member, members)
 	for i := range ms {
 		m := s.newMember(nil, fmt.Sprintf("m%d", i), false)

@@ -36,8 +36,16 @@ type Config struct {
 	// UDPAllow lists the networks (CIDR) the UDP door takes datagrams
 	// from. Default: loopback and the private LAN ranges.
 	UDPAllow []string `json:"udp_allow"`
-	Limits   Limits   `json:"limits"`
-	Timeouts Timeouts `json:"timeouts"`
+	// LogLevel is the lowest level logged: "debug", "info", "warn" or
+	// "error". Default "info".
+	LogLevel string `json:"log_level"`
+	// MemoryLimitMB is a soft limit on the relay's memory, in MiB, for the
+	// Go runtime (runtime/debug.SetMemoryLimit): near it the garbage
+	// collector works harder instead of letting the heap grow. 0: none.
+	// Default 0.
+	MemoryLimitMB int      `json:"memory_limit_mb"`
+	Limits        Limits   `json:"limits"`
+	Timeouts      Timeouts `json:"timeouts"`
 }
 
 // Listen holds the doors' listen addresses, host:port.
@@ -212,6 +220,7 @@ func Default() File {
 			Listen:      Listen{Line: "127.0.0.1:7777", Legacy: "127.0.0.1:7778", UDP: "127.0.0.1:7779"},
 			DefaultRoom: "lobby",
 			UDPAllow:    slices.Clone(DefaultUDPAllow),
+			LogLevel:    "info",
 			Limits: Limits{
 				MaxLineBytes: 1024, MaxClients: 200, MaxClientsPerIP: 20, MaxRooms: 8,
 				History: 512, Queue: 256, Replay: 20, Rate: 5, Burst: 50,
@@ -441,6 +450,10 @@ func (f *File) Validate() error {
 			bad(fmt.Sprintf("relay.udp_allow[%d]", i), "want a network such as \"192.168.0.0/16\", not %q", n)
 		}
 	}
+	if !slices.Contains(levelNames[:], r.LogLevel) {
+		bad("relay.log_level", `want "debug", "info", "warn" or "error", not %q`, r.LogLevel)
+	}
+	between("relay.memory_limit_mb", r.MemoryLimitMB, 0, 1<<20)
 	if err := proto.CheckRoom(r.DefaultRoom); err != nil {
 		bad("relay.default_room", "%v", err)
 	}

@@ -82,32 +82,32 @@ func (t *ticket) wait() {
 // whole of what the connection sends before it closes, within
 // Timeouts.Message and Limits.MaxLineBytes.
 func (s *Server) serveLegacy(c net.Conn, t *ticket) {
-	max := s.cfg.Limits.MaxLineBytes
-	c.SetReadDeadline(time.Now().Add(s.cfg.Timeouts.Message.D()))
+	max := s.conf().Limits.MaxLineBytes
+	c.SetReadDeadline(time.Now().Add(s.conf().Timeouts.Message.D()))
 	payload, err := io.ReadAll(io.LimitReader(c, int64(max)+1))
 	switch {
 	case err != nil:
-		s.logf("legacy %s: message not taken: %v", c.RemoteAddr(), err)
+		s.warnf("legacy %s: message not taken: %v", c.RemoteAddr(), err)
 		return
 	case len(payload) > max:
-		s.logf("legacy %s: message over %d bytes, dropped", c.RemoteAddr(), max)
+		s.warnf("legacy %s: message over %d bytes, dropped", c.RemoteAddr(), max)
 		return
 	}
 	t.wait()
 	msg, err := proto.ParseLegacy(payload)
 	if err != nil {
-		s.logf("legacy %s: %v", c.RemoteAddr(), err)
+		s.warnf("legacy %s: %v", c.RemoteAddr(), err)
 		return
 	}
 	from := ipOf(c)
 	switch msg.Kind {
 	case proto.LegacyRegister:
 		if err := s.registerLegacy(from, msg); err != nil {
-			s.logf("legacy %s: connect_request for %s refused: %v", c.RemoteAddr(), msg.Name, err)
+			s.warnf("legacy %s: connect_request for %s refused: %v", c.RemoteAddr(), msg.Name, err)
 		}
 	case proto.LegacyPost:
 		if err := s.postAs(from, msg.Name, msg.Text, true); err != nil {
-			s.logf("legacy %s: message from %s refused: %v", c.RemoteAddr(), msg.Name, err)
+			s.warnf("legacy %s: message from %s refused: %v", c.RemoteAddr(), msg.Name, err)
 		}
 	}
 }
@@ -116,7 +116,7 @@ func (s *Server) serveLegacy(c net.Conn, t *ticket) {
 // at msg.Host:msg.Port. The host must resolve to the address the request
 // came from: the relay never dials a third party.
 func (s *Server) registerLegacy(from netip.Addr, msg proto.Legacy) error {
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeouts.Dial.D())
+	ctx, cancel := context.WithTimeout(context.Background(), s.conf().Timeouts.Dial.D())
 	defer cancel()
 	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", msg.Host)
 	if err != nil {
@@ -143,11 +143,11 @@ func (s *Server) registerLegacy(from netip.Addr, msg proto.Legacy) error {
 		old.legacy.mu.Lock()
 		old.legacy.endpoint = endpoint
 		old.legacy.mu.Unlock()
-		s.logf("legacy %s: %s now at %s", from, msg.Name, endpoint)
+		s.infof("legacy %s: %s now at %s", from, msg.Name, endpoint)
 		return nil
-	case s.legacyCount >= s.cfg.Limits.MaxLegacyMembers:
+	case s.legacyCount >= s.conf().Limits.MaxLegacyMembers:
 		s.mu.Unlock()
-		return fmt.Errorf("legacy member limit reached (%d)", s.cfg.Limits.MaxLegacyMembers)
+		return fmt.Errorf("legacy member limit reached (%d)", s.conf().Limits.MaxLegacyMembers)
 	}
 	s.lastID++
 	m.id = s.lastID
@@ -156,7 +156,7 @@ func (s *Server) registerLegacy(from netip.Addr, msg proto.Legacy) error {
 	s.wg.Add(1)
 	s.mu.Unlock()
 
-	s.logf("legacy %s: %s registered at %s", from, msg.Name, endpoint)
+	s.infof("legacy %s: %s registered at %s", from, msg.Name, endpoint)
 	go func() {
 		defer s.wg.Done()
 		m.writeLoop()
@@ -164,9 +164,9 @@ func (s *Server) registerLegacy(from netip.Addr, msg proto.Legacy) error {
 		s.mu.Lock()
 		s.legacyCount--
 		s.mu.Unlock()
-		s.logf("legacy %s: %s dropped: %s", from, m.name, m.why)
+		s.infof("legacy %s: %s dropped: %s", from, m.name, m.why)
 	}()
-	if err := s.join(m, s.cfg.DefaultRoom, nil, 0); err != nil {
+	if err := s.join(m, s.conf().DefaultRoom, nil, 0); err != nil {
 		m.kick(byShutdown)
 		return err
 	}
@@ -185,12 +185,12 @@ func (s *Server) postAs(from netip.Addr, name, text string, registered bool) err
 	if err := proto.CheckName(name); err != nil {
 		return err
 	}
-	if n := len(name) + 2 + len(text); n > s.cfg.Limits.MaxLineBytes {
-		return fmt.Errorf("message would make a %d-byte line (at most %d)", n, s.cfg.Limits.MaxLineBytes)
+	if n := len(name) + 2 + len(text); n > s.conf().Limits.MaxLineBytes {
+		return fmt.Errorf("message would make a %d-byte line (at most %d)", n, s.conf().Limits.MaxLineBytes)
 	}
 	m := s.lookup(name)
 	var id uint64
-	r, err := s.room(s.cfg.DefaultRoom)
+	r, err := s.room(s.conf().DefaultRoom)
 	if err != nil {
 		return err
 	}
@@ -213,7 +213,7 @@ func (s *Server) postAs(from netip.Addr, name, text string, registered bool) err
 // carries only "name: text". A delivery that fails after retries is lost
 // for this member; after Limits.LegacyFailures in a row it is dropped.
 func (p *legacyPeer) send(m *member, lines net.Buffers) {
-	t := m.srv.cfg.Timeouts
+	t := m.srv.conf().Timeouts
 	for _, line := range lines {
 		if bytes.HasPrefix(line, []byte("--- ")) || bytes.HasPrefix(line, []byte("!!! ")) {
 			continue
@@ -231,8 +231,8 @@ func (p *legacyPeer) send(m *member, lines net.Buffers) {
 			continue
 		}
 		p.failures++
-		m.srv.logf("legacy: delivery to %s at %s failed (%d in a row): %v", m.name, endpoint, p.failures, err)
-		if p.failures >= m.srv.cfg.Limits.LegacyFailures {
+		m.srv.warnf("legacy: delivery to %s at %s failed (%d in a row): %v", m.name, endpoint, p.failures, err)
+		if p.failures >= m.srv.conf().Limits.LegacyFailures {
 			m.kick(byUnreachable)
 			return
 		}

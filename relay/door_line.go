@@ -19,10 +19,10 @@ var greeting = proto.AppendText(nil, &proto.Event{Kind: proto.KindNotice,
 // serveLine runs one line-door session: the handshake, then one request a
 // line until the member leaves.
 func (s *Server) serveLine(c net.Conn) {
-	lr := proto.NewLineReader(c, s.cfg.Limits.MaxLineBytes)
+	lr := proto.NewLineReader(c, s.conf().Limits.MaxLineBytes)
 	m, h, err := s.handshake(c, lr)
 	if err != nil {
-		s.logf("line %s: handshake: %v", c.RemoteAddr(), err)
+		s.debugf("line %s: handshake: %v", c.RemoteAddr(), err)
 		return
 	}
 	c.SetDeadline(time.Time{})
@@ -30,15 +30,15 @@ func (s *Server) serveLine(c net.Conn) {
 
 	room := h.Room
 	if room == "" {
-		room = s.cfg.DefaultRoom
+		room = s.conf().DefaultRoom
 	}
-	replay := s.cfg.Limits.Replay
+	replay := s.conf().Limits.Replay
 	if h.Replay != nil {
-		replay = min(*h.Replay, s.cfg.Limits.History)
+		replay = min(*h.Replay, s.conf().Limits.History)
 	}
 	if err := s.join(m, room, h.Since, replay); err != nil {
-		m.notify(proto.KindError, "%v; you are in %s", err, s.cfg.DefaultRoom)
-		s.join(m, s.cfg.DefaultRoom, nil, replay)
+		m.notify(proto.KindError, "%v; you are in %s", err, s.conf().DefaultRoom)
+		s.join(m, s.conf().DefaultRoom, nil, replay)
 	}
 	why := s.readLoop(m, lr)
 	m.kick(why)
@@ -47,20 +47,20 @@ func (s *Server) serveLine(c net.Conn) {
 	if m.why.told() {
 		hangUp(c, time.Second)
 	}
-	s.logf("line %s: %s left: %s", c.RemoteAddr(), m.name, m.why)
+	s.infof("line %s: %s left: %s", c.RemoteAddr(), m.name, m.why)
 }
 
 // handshake greets the client and reads hello lines until one names a
 // free, valid name, within Timeouts.Handshake.
 func (s *Server) handshake(c net.Conn, lr *proto.LineReader) (*member, proto.Hello, error) {
-	c.SetDeadline(time.Now().Add(s.cfg.Timeouts.Handshake.D()))
+	c.SetDeadline(time.Now().Add(s.conf().Timeouts.Handshake.D()))
 	if _, err := c.Write(greeting); err != nil {
 		return nil, proto.Hello{}, err
 	}
 	for {
 		line, err := lr.ReadLine()
 		if err == proto.ErrLineTooLong {
-			err = fmt.Errorf("line too long (at most %d bytes)", s.cfg.Limits.MaxLineBytes)
+			err = fmt.Errorf("line too long (at most %d bytes)", s.conf().Limits.MaxLineBytes)
 		} else if err != nil {
 			return nil, proto.Hello{}, err
 		}
@@ -90,7 +90,7 @@ func (s *Server) handshake(c net.Conn, lr *proto.LineReader) (*member, proto.Hel
 
 // readLoop reads and handles lines until the member leaves, and says why.
 func (s *Server) readLoop(m *member, lr *proto.LineReader) reason {
-	idle := s.cfg.Timeouts.Idle.D()
+	idle := s.conf().Timeouts.Idle.D()
 	var lim limiter
 	var armed time.Time
 	for {
@@ -107,7 +107,7 @@ func (s *Server) readLoop(m *member, lr *proto.LineReader) reason {
 		}
 		switch {
 		case err == proto.ErrLineTooLong:
-			m.notify(proto.KindError, "line too long (at most %d bytes); discarded", s.cfg.Limits.MaxLineBytes)
+			m.notify(proto.KindError, "line too long (at most %d bytes); discarded", s.conf().Limits.MaxLineBytes)
 			continue
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			return byIdle
@@ -125,11 +125,11 @@ func (s *Server) readLoop(m *member, lr *proto.LineReader) reason {
 			return byQuit
 		}
 		if req.Op == proto.Say || req.Op == proto.Me || req.Op == proto.Msg {
-			if !lim.allow(t, s.cfg.Limits.Rate, s.cfg.Limits.Burst) {
-				if lim.refused > s.cfg.Limits.Burst {
+			if !lim.allow(t, s.conf().Limits.Rate, s.conf().Limits.Burst) {
+				if lim.refused > s.conf().Limits.Burst {
 					return byFlood
 				}
-				m.notify(proto.KindError, "slow down: at most %g messages a second; not sent", s.cfg.Limits.Rate)
+				m.notify(proto.KindError, "slow down: at most %g messages a second; not sent", s.conf().Limits.Rate)
 				continue
 			}
 		}
@@ -146,9 +146,9 @@ func (s *Server) handle(m *member, req proto.Request) {
 			kind = proto.KindAction
 		}
 		// "name: text" and "* name text" are both this long.
-		if n := len(m.name) + 2 + len(req.Text); n > s.cfg.Limits.MaxLineBytes {
+		if n := len(m.name) + 2 + len(req.Text); n > s.conf().Limits.MaxLineBytes {
 			m.notify(proto.KindError, "message too long: it would make a %d-byte line (at most %d); not sent",
-				n, s.cfg.Limits.MaxLineBytes)
+				n, s.conf().Limits.MaxLineBytes)
 			return
 		}
 		m.room.post(&proto.Event{Kind: kind, From: m.name, Text: req.Text, Time: now()}, m.id, s.maxLag())
@@ -169,7 +169,7 @@ func (s *Server) handle(m *member, req proto.Request) {
 		if req.HasSeq {
 			since = &req.Seq
 		}
-		if err := s.join(m, req.Arg, since, s.cfg.Limits.Replay); err != nil {
+		if err := s.join(m, req.Arg, since, s.conf().Limits.Replay); err != nil {
 			m.notify(proto.KindError, "cannot join %s: %v", req.Arg, err)
 		}
 	case proto.Since:
@@ -193,7 +193,7 @@ func (s *Server) list(m *member, title string, items []string) {
 	var b strings.Builder
 	b.WriteString(title)
 	for _, it := range items {
-		if b.Len()+1+len(it)+5 > s.cfg.Limits.MaxLineBytes {
+		if b.Len()+1+len(it)+5 > s.conf().Limits.MaxLineBytes {
 			m.notify(proto.KindNotice, "%s", b.String())
 			b.Reset()
 			b.WriteString(title)

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -25,36 +24,21 @@ type udpDoor struct {
 	dropLog map[string]time.Time // last log line per kind of drop, to throttle the log
 }
 
-func (s *Server) startUDP(lc *net.ListenConfig) error {
-	if s.cfg.Listen.UDP == "" {
-		return nil
-	}
-	pc, err := lc.ListenPacket(context.Background(), "udp", s.cfg.Listen.UDP)
-	if err != nil {
-		return err
-	}
+// serveUDP reads datagrams from pc until it is closed.
+func (s *Server) serveUDP(pc net.PacketConn) {
+	defer s.wg.Done()
 	d := &udpDoor{srv: s, pc: pc, limits: map[netip.Addr]*limiter{}, dropLog: map[string]time.Time{}}
-	for _, n := range s.cfg.UDPAllow {
-		p, err := netip.ParsePrefix(n)
-		if err != nil {
-			pc.Close()
-			return err
+	for _, n := range s.conf().UDPAllow {
+		if p, err := netip.ParsePrefix(n); err == nil {
+			d.allow = append(d.allow, p.Masked())
 		}
-		d.allow = append(d.allow, p.Masked())
 	}
-	s.mu.Lock()
-	s.packets = pc
-	s.mu.Unlock()
-	s.logf("udp door listening on %s", pc.LocalAddr())
-	s.wg.Add(1)
-	go d.serve()
-	return nil
+	d.serve()
 }
 
 // serve reads datagrams until the socket is closed.
 func (d *udpDoor) serve() {
-	defer d.srv.wg.Done()
-	max := d.srv.cfg.Limits.MaxLineBytes
+	max := d.srv.conf().Limits.MaxLineBytes
 	buf := make([]byte, max+1) // one byte more shows a datagram was cut
 	for {
 		d.pc.SetReadDeadline(time.Now().Add(time.Hour))
@@ -72,7 +56,7 @@ func (d *udpDoor) serve() {
 			d.drop("not in relay.udp_allow", addr)
 		case n > max:
 			d.drop("over relay.limits.max_line_bytes", addr)
-		case !d.limiter(ip).allow(time.Now(), d.srv.cfg.Limits.Rate, d.srv.cfg.Limits.Burst):
+		case !d.limiter(ip).allow(time.Now(), d.srv.conf().Limits.Rate, d.srv.conf().Limits.Burst):
 			d.drop("over the rate limit", addr)
 		default:
 			d.take(ip, addr, buf[:n])
@@ -126,5 +110,5 @@ func (d *udpDoor) drop(why string, from net.Addr) {
 		clear(d.dropLog)
 	}
 	d.dropLog[why] = t
-	d.srv.logf("udp %s: datagram dropped: %s", from, why)
+	d.srv.warnf("udp %s: datagram dropped: %s", from, why)
 }

@@ -98,7 +98,7 @@ func (m *member) poke() {
 func (m *member) kick(why reason) {
 	m.kicked.Do(func() {
 		m.why = why
-		m.flushBy = time.Now().Add(m.srv.cfg.Timeouts.Shutdown.D())
+		m.flushBy = time.Now().Add(m.srv.conf().Timeouts.Shutdown.D())
 		close(m.done)
 		past := time.Unix(1, 0)
 		if m.conn == nil {
@@ -141,7 +141,7 @@ func (m *member) stopping() bool {
 // far; a member with a full queue is kicked as too slow.
 func (m *member) deliver(ev *event) {
 	m.mu.Lock()
-	full := len(m.priv) >= m.srv.cfg.Limits.Queue
+	full := len(m.priv) >= m.srv.conf().Limits.Queue
 	if !full {
 		var at uint64
 		if r := m.room; r != nil {
@@ -168,7 +168,7 @@ func (m *member) notify(kind proto.Kind, format string, args ...any) {
 // batches until the member is kicked, then says goodbye.
 func (m *member) writeLoop() {
 	defer close(m.writerDone)
-	timeout := m.srv.cfg.Timeouts.Write.D()
+	timeout := m.srv.conf().Timeouts.Write.D()
 	for {
 		select {
 		case <-m.wake:
@@ -185,7 +185,7 @@ func (m *member) writeLoop() {
 // finish writes, within bounds, what a leaving member is still owed and
 // the reason it is leaving.
 func (m *member) finish() {
-	t := m.srv.cfg.Timeouts
+	t := m.srv.conf().Timeouts
 	if m.why.flushes() {
 		if m.flush(min(t.Write.D(), t.Shutdown.D())) != nil {
 			return
@@ -202,7 +202,7 @@ func (m *member) finish() {
 		e = proto.Event{Kind: proto.KindNotice, Text: "bye"}
 	case bySlow:
 		e = proto.Event{Kind: proto.KindError, Text: fmt.Sprintf(
-			"disconnected: too slow (more than %d events behind); reconnect to resume", m.srv.cfg.Limits.Queue)}
+			"disconnected: too slow (more than %d events behind); reconnect to resume", m.srv.conf().Limits.Queue)}
 	default:
 		e = proto.Event{Kind: proto.KindError, Text: "disconnected: " + m.why.String()}
 	}

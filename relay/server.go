@@ -21,22 +21,24 @@ type Logf func(format string, args ...any)
 // Server is a running relay. Create it with New, bind its doors with
 // Start, stop it with Shutdown.
 type Server struct {
-	cfg  Config // set once
-	logf Logf   // set once
+	cfg   atomic.Pointer[Config] // replaced whole by Reload
+	logf  Logf                   // set once
+	level atomic.Int32           // the lowest level logged
+	quit  chan struct{}          // closed by Shutdown
+	logs  throttle
 
 	mu          sync.Mutex
 	closing     bool
-	listeners   map[string]net.Listener // by door name
-	packets     net.PacketConn          // the UDP door
-	rooms       map[string]*room        // by folded name
-	names       map[string]*member      // by folded name
-	conns       map[net.Conn]struct{}   // every open connection
+	open        map[string]*bound     // the doors, by name
+	rooms       map[string]*room      // by folded name
+	names       map[string]*member    // by folded name
+	conns       map[net.Conn]struct{} // every open connection
 	perIP       map[netip.Addr]int
 	lastID      uint64
 	legacyCount int                    // legacy members
 	lastTicket  map[netip.Addr]*ticket // legacy door: each address's newest connection
 
-	wg sync.WaitGroup // accept loops and connections
+	wg sync.WaitGroup // accept loops, connections, legacy members, retries
 
 	stats stats
 }
@@ -62,133 +64,19 @@ func New(cfg Config, logf Logf) *Server {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	return &Server{
-		cfg: cfg, logf: logf,
-		listeners: map[string]net.Listener{}, rooms: map[string]*room{},
+	s := &Server{
+		logf: logf, quit: make(chan struct{}),
+		open: map[string]*bound{}, rooms: map[string]*room{},
 		names: map[string]*member{}, conns: map[net.Conn]struct{}{}, perIP: map[netip.Addr]int{},
 		lastTicket: map[netip.Addr]*ticket{},
 	}
+	s.cfg.Store(&cfg)
+	s.level.Store(int32(parseLevel(cfg.LogLevel)))
+	return s
 }
 
-// door is one listener kind. serve runs on a goroutine of its own for
-// each connection; order, when set, runs first on the accepting goroutine
-// and returns what serve runs instead, so that a door can note the order
-// of its connections.
-type door struct {
-	name  string
-	addr  string
-	serve func(net.Conn)
-	order func(net.Conn) func()
-}
-
-func (s *Server) doors() []door {
-	return []door{
-		{"line", s.cfg.Listen.Line, s.serveLine, nil},
-		{"legacy", s.cfg.Listen.Legacy, nil, s.orderLegacy},
-	}
-}
-
-// Start binds every configured door and serves them in the background.
-// A door that cannot be bound is an error and nothing keeps listening.
-func (s *Server) Start() error {
-	keepalive := s.cfg.Timeouts.Keepalive.D()
-	if keepalive == 0 {
-		keepalive = -1 // off
-	}
-	lc := net.ListenConfig{KeepAlive: keepalive}
-	for _, d := range s.doors() {
-		if d.addr == "" {
-			continue
-		}
-		ln, err := lc.Listen(context.Background(), "tcp", d.addr)
-		if err != nil {
-			s.closeListeners()
-			return fmt.Errorf("%s door: %w", d.name, err)
-		}
-		s.mu.Lock()
-		s.listeners[d.name] = ln
-		s.mu.Unlock()
-		s.logf("%s door listening on %s", d.name, ln.Addr())
-		s.wg.Add(1)
-		go s.accept(ln, d)
-	}
-	if err := s.startUDP(&lc); err != nil {
-		s.closeListeners()
-		return fmt.Errorf("udp door: %w", err)
-	}
-	return nil
-}
-
-// Addr returns the bound address of a door ("line", "legacy", "udp"), or
-// nil.
-func (s *Server) Addr(door string) net.Addr {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if door == "udp" && s.packets != nil {
-		return s.packets.LocalAddr()
-	}
-	if ln := s.listeners[door]; ln != nil {
-		return ln.Addr()
-	}
-	return nil
-}
-
-func (s *Server) closeListeners() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for name, ln := range s.listeners {
-		ln.Close()
-		delete(s.listeners, name)
-	}
-	if s.packets != nil {
-		s.packets.Close()
-		s.packets = nil
-	}
-}
-
-// accept serves one listener until it is closed.
-func (s *Server) accept(ln net.Listener, d door) {
-	defer s.wg.Done()
-	var backoff time.Duration
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Out of file descriptors and the like: wait, then go on.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.logf("%s door: accept: %v; retrying in %v", d.name, err, backoff)
-			time.Sleep(backoff)
-			continue
-		}
-		backoff = 0
-		if why := s.admit(c); why != "" {
-			s.stats.refused.Add(1)
-			s.logf("%s door: refused %s: %s", d.name, c.RemoteAddr(), why)
-			c.SetWriteDeadline(time.Now().Add(time.Second))
-			c.Write(proto.AppendText(nil, &proto.Event{Kind: proto.KindError, Text: "refused: " + why}))
-			c.Close()
-			continue
-		}
-		s.stats.accepted.Add(1)
-		serve := func() { d.serve(c) }
-		if d.order != nil {
-			serve = d.order(c)
-		}
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer s.release(c)
-			defer func() {
-				if p := recover(); p != nil {
-					s.logf("%s door: %s: panic: %v", d.name, c.RemoteAddr(), p)
-				}
-			}()
-			serve()
-		}()
-	}
-}
+// conf returns the configuration in force.
+func (s *Server) conf() *Config { return s.cfg.Load() }
 
 func ipOf(c net.Conn) netip.Addr {
 	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
@@ -202,7 +90,7 @@ func (s *Server) admit(c net.Conn) string {
 	ip := ipOf(c)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	l := s.cfg.Limits
+	l := s.conf().Limits
 	switch {
 	case s.closing:
 		return "relay shutting down"
@@ -279,20 +167,20 @@ func (s *Server) room(name string) (*room, error) {
 	if r := s.rooms[key]; r != nil {
 		return r, nil
 	}
-	if len(s.rooms) >= s.cfg.Limits.MaxRooms {
+	if len(s.rooms) >= s.conf().Limits.MaxRooms {
 		dropped := false
 		for k, r := range s.rooms {
-			if k != proto.Fold(s.cfg.DefaultRoom) && r.size() == 0 {
+			if k != proto.Fold(s.conf().DefaultRoom) && r.size() == 0 {
 				delete(s.rooms, k)
 				dropped = true
 				break
 			}
 		}
 		if !dropped {
-			return nil, fmt.Errorf("%w: %d rooms, none empty", errRoomLimit, s.cfg.Limits.MaxRooms)
+			return nil, fmt.Errorf("%w: %d rooms, none empty", errRoomLimit, s.conf().Limits.MaxRooms)
 		}
 	}
-	r := newRoom(name, s.cfg.Limits.History)
+	r := newRoom(name, s.conf().Limits.History)
 	s.rooms[key] = r
 	return r, nil
 }
@@ -373,7 +261,7 @@ func (s *Server) leave(m *member) {
 	s.stats.disconnects[m.why].Add(1)
 }
 
-func (s *Server) maxLag() uint64 { return uint64(s.cfg.Limits.Queue) }
+func (s *Server) maxLag() uint64 { return uint64(s.conf().Limits.Queue) }
 
 func plural(n int) string {
 	if n == 1 {
@@ -405,9 +293,12 @@ func (s *Server) Stats() Stats {
 // be called more than once.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.closing {
+		close(s.quit)
+	}
 	s.closing = true
 	s.mu.Unlock()
-	s.closeListeners()
+	s.closeDoors()
 	s.mu.Lock()
 	members := make([]*member, 0, len(s.names))
 	for _, m := range s.names {

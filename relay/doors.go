@@ -1,0 +1,294 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"time"
+
+	"roomrelay/proto"
+)
+
+// door is one kind of listener. serve runs on a goroutine of its own for
+// each connection; order, when set, runs first on the accepting goroutine
+// and returns what runs instead, so that a door can note the order of its
+// connections. A udp door serves datagrams instead.
+type door struct {
+	name  string
+	addr  func(*Config) string
+	udp   bool
+	serve func(net.Conn)
+	order func(net.Conn) func()
+}
+
+func (s *Server) doors() []door {
+	return []door{
+		{name: "line", addr: func(c *Config) string { return c.Listen.Line }, serve: s.serveLine},
+		{name: "legacy", addr: func(c *Config) string { return c.Listen.Legacy }, order: s.orderLegacy},
+		{name: "udp", addr: func(c *Config) string { return c.Listen.UDP }, udp: true},
+	}
+}
+
+// bound is an open door: listening, or waiting for its address to become
+// available.
+type bound struct {
+	addr  string // as configured
+	ln    net.Listener
+	pc    net.PacketConn
+	close chan struct{} // closed to end the door (and a pending retry)
+}
+
+// Start binds every configured door and serves them in the background.
+// A door whose address is not available yet (its interface is still down,
+// or its host name does not resolve yet) is retried in the background with
+// backoff while the rest runs. Any other failure, such as a port in use,
+// is an error and nothing keeps listening.
+func (s *Server) Start() error {
+	for _, d := range s.doors() {
+		if addr := d.addr(s.conf()); addr != "" {
+			if err := s.openDoor(d, addr); err != nil {
+				s.closeDoors()
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// openDoor binds d at addr and serves it, or, when addr is not available
+// yet, keeps trying in the background.
+func (s *Server) openDoor(d door, addr string) error {
+	b := &bound{addr: addr, close: make(chan struct{})}
+	err := s.bind(d, b)
+	if err == nil {
+		return nil
+	}
+	if !notYet(err) {
+		return fmt.Errorf("%s door: %w", d.name, explain(err))
+	}
+	s.warnf("%s door: %s is not available yet (%v); retrying in the background", d.name, addr, err)
+	s.mu.Lock()
+	s.open[d.name] = b
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go s.retry(d, b)
+	return nil
+}
+
+// retry binds b until it works or the door is closed.
+func (s *Server) retry(d door, b *bound) {
+	defer s.wg.Done()
+	wait := time.Second
+	for tries := 1; ; tries++ {
+		t := time.NewTimer(wait)
+		select {
+		case <-b.close:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		err := s.bind(d, b)
+		if err == nil {
+			s.infof("%s door: %s available after %d tries", d.name, b.addr, tries)
+			return
+		}
+		if !notYet(err) {
+			s.errorf("%s door: %v; giving up on %s", d.name, explain(err), b.addr)
+			return
+		}
+		wait = min(2*wait, 30*time.Second)
+		s.debugf("%s door: %s still not available (%v); next try in %v", d.name, b.addr, err, wait)
+	}
+}
+
+// bind listens on b.addr and starts serving, unless b has been closed or
+// replaced meanwhile.
+func (s *Server) bind(d door, b *bound) error {
+	keepalive := s.conf().Timeouts.Keepalive.D()
+	if keepalive == 0 {
+		keepalive = -1 // off
+	}
+	lc := net.ListenConfig{KeepAlive: keepalive}
+	var err error
+	if d.udp {
+		b.pc, err = lc.ListenPacket(context.Background(), "udp", b.addr)
+	} else {
+		b.ln, err = lc.Listen(context.Background(), "tcp", b.addr)
+	}
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if cur, ok := s.open[d.name]; s.closing || ok && cur != b || isClosed(b.close) {
+		s.mu.Unlock()
+		b.closeSockets()
+		return nil
+	}
+	s.open[d.name] = b
+	s.wg.Add(1)
+	s.mu.Unlock()
+	if d.udp {
+		s.infof("%s door listening on %s", d.name, b.pc.LocalAddr())
+		go s.serveUDP(b.pc)
+	} else {
+		s.infof("%s door listening on %s", d.name, b.ln.Addr())
+		go s.accept(b.ln, d)
+	}
+	return nil
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+func (b *bound) closeSockets() {
+	if b.ln != nil {
+		b.ln.Close()
+	}
+	if b.pc != nil {
+		b.pc.Close()
+	}
+}
+
+// notYet reports whether a bind failed only because the address is not
+// there yet: the interface is down or the name does not resolve.
+func notYet(err error) bool {
+	var dns *net.DNSError
+	return errors.As(err, &dns) || addrNotAvailable(err)
+}
+
+// explain makes the commonest bind failure plain.
+func explain(err error) error {
+	if addrInUse(err) {
+		return fmt.Errorf("%w (another program, or another roomrelay, listens there)", err)
+	}
+	return err
+}
+
+// Addr returns the bound address of a door ("line", "legacy", "udp"), or
+// nil when it is off or not bound yet.
+func (s *Server) Addr(door string) net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.open[door]
+	switch {
+	case b == nil:
+		return nil
+	case b.ln != nil:
+		return b.ln.Addr()
+	case b.pc != nil:
+		return b.pc.LocalAddr()
+	}
+	return nil
+}
+
+// closeDoor closes one door, or all of them with name "".
+func (s *Server) closeDoor(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for n, b := range s.open {
+		if name == "" || n == name {
+			close(b.close)
+			b.closeSockets()
+			delete(s.open, n)
+		}
+	}
+}
+
+func (s *Server) closeDoors() { s.closeDoor("") }
+
+// accept serves one listener until it is closed.
+func (s *Server) accept(ln net.Listener, d door) {
+	defer s.wg.Done()
+	var backoff time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: wait, then go on.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.warnf("%s door: accept: %v; retrying in %v", d.name, err, backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		if why := s.admit(c); why != "" {
+			s.stats.refused.Add(1)
+			s.warnf("%s door: refused %s: %s", d.name, c.RemoteAddr(), why)
+			c.SetWriteDeadline(time.Now().Add(time.Second))
+			c.Write(proto.AppendText(nil, &proto.Event{Kind: proto.KindError, Text: "refused: " + why}))
+			c.Close()
+			continue
+		}
+		s.stats.accepted.Add(1)
+		serve := func() { d.serve(c) }
+		if d.order != nil {
+			serve = d.order(c)
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer s.release(c)
+			defer func() {
+				if p := recover(); p != nil {
+					s.errorf("%s door: %s: panic: %v", d.name, c.RemoteAddr(), p)
+				}
+			}()
+			serve()
+		}()
+	}
+}
+
+// Reload puts cfg, which must have passed validation, in force without
+// dropping anyone: limits, timeouts, the default room and the log level
+// apply at once (to new connections for max_line_bytes and keepalive, to
+// new rooms for history); a door whose address changed is re-bound, and
+// the UDP door is re-bound when udp_allow changed. It returns what it did
+// and what applies only partly, for the log.
+func (s *Server) Reload(cfg Config) []string {
+	old := s.conf()
+	s.cfg.Store(&cfg)
+	s.level.Store(int32(parseLevel(cfg.LogLevel)))
+	var notes []string
+	for _, d := range s.doors() {
+		was, now := d.addr(old), d.addr(&cfg)
+		if was == now && !(d.udp && !slices.Equal(old.UDPAllow, cfg.UDPAllow)) {
+			continue
+		}
+		s.closeDoor(d.name)
+		if now == "" {
+			notes = append(notes, d.name+" door closed")
+			continue
+		}
+		if err := s.openDoor(d, now); err != nil {
+			s.errorf("reload: %v", err)
+			notes = append(notes, fmt.Sprintf("%s door NOT re-bound: %v", d.name, err))
+			continue
+		}
+		notes = append(notes, fmt.Sprintf("%s door re-bound at %s", d.name, now))
+	}
+	if old.Limits.History != cfg.Limits.History {
+		notes = append(notes, "relay.limits.history applies to rooms created from now on")
+	}
+	if old.Limits.MaxLineBytes != cfg.Limits.MaxLineBytes {
+		notes = append(notes, "relay.limits.max_line_bytes applies to connections made from now on")
+	}
+	if old.Timeouts.Keepalive != cfg.Timeouts.Keepalive {
+		notes = append(notes, "relay.timeouts.keepalive applies to connections made from now on")
+	}
+	if old.MemoryLimitMB != cfg.MemoryLimitMB {
+		notes = append(notes, "relay.memory_limit_mb applied")
+	}
+	s.infof("config reloaded: %s", strings.Join(append([]string{"limits and timeouts in force"}, notes...), "; "))
+	return notes
+}

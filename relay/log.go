@@ -1,0 +1,94 @@
+package relay
+
+import (
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Log levels, lowest first.
+const (
+	LevelDebug = iota
+	LevelInfo
+	LevelWarn
+	LevelError
+)
+
+var levelNames = [...]string{"debug", "info", "warn", "error"}
+
+// parseLevel returns the level called name; "" and unknown names are info
+// (the config is validated before it gets here).
+func parseLevel(name string) int {
+	for l, n := range levelNames {
+		if n == name {
+			return l
+		}
+	}
+	return LevelInfo
+}
+
+func (s *Server) debugf(format string, args ...any) { s.log(LevelDebug, format, args...) }
+func (s *Server) infof(format string, args ...any)  { s.log(LevelInfo, format, args...) }
+func (s *Server) warnf(format string, args ...any)  { s.log(LevelWarn, format, args...) }
+func (s *Server) errorf(format string, args ...any) { s.log(LevelError, format, args...) }
+
+// log writes one line "LEVEL: text" through the server's Logf, unless the
+// level is below the configured one or the same kind of line (by format)
+// has come too often this second.
+func (s *Server) log(level int, format string, args ...any) {
+	if int32(level) < s.level.Load() {
+		return
+	}
+	ok, suppressed := s.logs.allow(format, time.Now())
+	if !ok {
+		return
+	}
+	line := levelNames[level] + ": " + fmt.Sprintf(format, args...)
+	if suppressed > 0 {
+		line += fmt.Sprintf(" (%d more like it suppressed)", suppressed)
+	}
+	s.logf("%s", line)
+}
+
+// throttle limits each kind of log line to throttleBurst a second, so
+// that a flood of bad input cannot fill the log.
+type throttle struct {
+	mu    sync.Mutex
+	kinds map[string]*throttled
+}
+
+type throttled struct {
+	second     time.Time
+	n          int
+	suppressed int
+}
+
+const (
+	throttleBurst = 10
+	throttleKinds = 256 // kinds tracked before the table starts over
+)
+
+// allow reports whether a line of this kind may be written now, and how
+// many of its kind were suppressed before it.
+func (t *throttle) allow(kind string, now time.Time) (ok bool, suppressed int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.kinds == nil || len(t.kinds) >= throttleKinds {
+		t.kinds = map[string]*throttled{}
+	}
+	k := t.kinds[kind]
+	if k == nil {
+		k = &throttled{}
+		t.kinds[kind] = k
+	}
+	if sec := now.Truncate(time.Second); !sec.Equal(k.second) {
+		k.second, k.n = sec, 0
+	}
+	k.n++
+	if k.n > throttleBurst {
+		k.suppressed++
+		return false, 0
+	}
+	suppressed, k.suppressed = k.suppressed, 0
+	return true, suppressed
+}

@@ -1,9 +1,0 @@
-package relay
-
-import (
-	"errors"
-	"syscall"
-)
-
-// isRefused reports whether a dial failed because nothing listens there.
-func isRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }

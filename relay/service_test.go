@@ -1,0 +1,206 @@
+package relay
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// logBuffer collects log lines for assertions.
+type logBuffer struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logBuffer) logf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, fmt.Sprintf(format, args...))
+}
+
+func (l *logBuffer) has(sub string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, line := range l.lines {
+		if strings.Contains(line, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestReload(t *testing.T) {
+	var logs logBuffer
+	cfg := testConfig()
+	s := New(cfg, logs.logf)
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer shutdownNow(t, s)
+	alice := join(t, s, "alice")
+	oldLine := s.Addr("line").String()
+
+	next := cfg
+	next.Limits.Rate, next.Limits.Burst = 1, 1
+	next.Limits.History = 64
+	next.Listen.UDP = ""
+	next.DefaultRoom = "hall"
+	notes := s.Reload(next)
+	if !strings.Contains(strings.Join(notes, "\n"), "udp door closed") || s.Addr("udp") != nil {
+		t.Errorf("udp door not closed: %q", notes)
+	}
+	if !logs.has("info: config reloaded: limits and timeouts in force; udp door closed; relay.limits.history applies to rooms created from now on") {
+		t.Errorf("log: %q", logs.lines)
+	}
+	if s.Addr("line").String() != oldLine {
+		t.Error("line door re-bound though its address did not change")
+	}
+	// alice is still there, and the new limits apply to her at once.
+	alice.send("one", "two")
+	if l := alice.until("refusal", func(l string) bool { return strings.HasPrefix(l, "!!!") }); !strings.Contains(l, "slow down") {
+		t.Errorf("alice told %q", l)
+	}
+	bob := join(t, s, "bob")
+	if !strings.Contains(bob.name, "bob") {
+		t.Fatal()
+	}
+	bob.send("/who")
+	if l := bob.until("who", func(l string) bool { return strings.HasPrefix(l, "--- in ") }); l != "--- in hall: bob" {
+		t.Errorf("new member: %q, want the new default room", l)
+	}
+
+	// A changed address re-binds the door.
+	next.Listen.Line = "127.0.0.1:0"
+	next.Listen.UDP = "127.0.0.1:0"
+	s.Reload(next)
+	if s.Addr("udp") == nil {
+		t.Error("udp door not re-opened")
+	}
+	alice.send("/ping still")
+	alice.until("pong", func(l string) bool { return l == "--- pong still" })
+}
+
+func TestUnavailableAddressIsRetried(t *testing.T) {
+	var logs logBuffer
+	cfg := testConfig()
+	// A documentation address no interface here has: binding fails with
+	// "cannot assign requested address", as for a LAN interface still down.
+	cfg.Listen.Legacy = "192.0.2.1:7778"
+	s := New(cfg, logs.logf)
+	if err := s.Start(); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	if !logs.has("warn: legacy door: 192.0.2.1:7778 is not available yet") {
+		t.Errorf("log: %q", logs.lines)
+	}
+	join(t, s, "alice") // the rest runs meanwhile
+	if s.Addr("legacy") != nil {
+		t.Error("legacy door bound")
+	}
+	shutdownNow(t, s) // and the retry ends with the relay
+}
+
+func TestPortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := testConfig()
+	cfg.Listen.Line = ln.Addr().String()
+	s := New(cfg, t.Logf)
+	err = s.Start()
+	if err == nil {
+		shutdownNow(t, s)
+		t.Fatal("started on a port in use")
+	}
+	if want := "line door: listen tcp " + ln.Addr().String() + ": bind: address already in use (another program, or another roomrelay, listens there)"; err.Error() != want {
+		t.Errorf("err = %q, want %q", err, want)
+	}
+	if s.Addr("legacy") != nil || s.Addr("udp") != nil {
+		t.Error("doors left open after a failed start")
+	}
+}
+
+func TestNotify(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "notify.sock")
+	pc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	t.Setenv("NOTIFY_SOCKET", path)
+	if err := Notify("READY=1"); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := pc.Read(buf)
+	if err != nil || string(buf[:n]) != "READY=1" {
+		t.Errorf("got %q, %v", buf[:n], err)
+	}
+	t.Setenv("NOTIFY_SOCKET", "")
+	if err := Notify("READY=1"); err != nil {
+		t.Errorf("without a socket: %v", err)
+	}
+}
+
+func TestLogThrottle(t *testing.T) {
+	var logs logBuffer
+	s := New(testConfig(), logs.logf)
+	for i := range 100 {
+		s.warnf("udp %d: datagram dropped", i)
+	}
+	s.debugf("not shown at level info")
+	if n := len(logs.lines); n != throttleBurst {
+		t.Errorf("%d lines logged of a flood of 100, want %d", n, throttleBurst)
+	}
+	if logs.has("not shown") {
+		t.Error("debug line logged at level info")
+	}
+}
+
+// TestMemoryLimit shows the relay under relay.memory_limit_mb: with the
+// garbage collector otherwise off, 100 MB of messages pass through a room
+// while the heap stays near the cap, since the live data (the history
+// ring) is far below it.
+func TestMemoryLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("moves 100 MB")
+	}
+	const limit = 32 << 20
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(limit))
+	cfg := testConfig()
+	s := startServer(t, cfg)
+	sender := join(t, s, "sender")
+	reader := join(t, s, "reader")
+	text := strings.Repeat("m", 1000)
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	gc0 := ms.NumGC
+	var peak uint64
+	for round := range 400 {
+		var b strings.Builder
+		for k := range 50 {
+			fmt.Fprintf(&b, "%d.%d %s\n", round, k, text)
+		}
+		sender.c.Write([]byte(b.String()))
+		reader.messages(50)
+		runtime.ReadMemStats(&ms)
+		peak = max(peak, ms.HeapAlloc)
+	}
+	t.Logf("peak heap %.1f MB under a %d MB limit; %d collections", float64(peak)/(1<<20), limit>>20, ms.NumGC-gc0)
+	if ms.NumGC == gc0 {
+		t.Error("the limit never made the garbage collector run")
+	}
+	if peak > limit*5/4 {
+		t.Errorf("heap peaked at %d bytes, over the %d limit", peak, limit)
+	}
+}
