@@ -1,31 +1,38 @@
 // Command roomrelay is a small LAN chat relay for a Raspberry Pi or a home
 // router: people chat through it from nc, telnet or `roomrelay client`.
 //
-//	roomrelay [-config FILE] [relay|client|check|version]
+//	roomrelay [-config FILE] [relay|client|peer|echo|check|version]
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log"
+	"math"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strings"
+	"sync"
 	"syscall"
 
 	"roomrelay/relay"
 	"roomrelay/relay/client"
+	"roomrelay/relay/echo"
+	"roomrelay/relay/peer"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-const usage = `usage: roomrelay [-config FILE] [relay|client|check|version] [flags]
+const usage = `usage: roomrelay [-config FILE] [relay|client|peer|echo|check|version] [flags]
 
   relay     run the relay (the default)
   client    chat through a relay: stdin lines to the room, events to stdout
+  peer      the P2P messenger: stdin lines to peer.friend, what arrives to stdout
+  echo      the TCP echo server on echo.listen
   check     validate the config file and print every problem
   version   print the version
 
@@ -62,8 +69,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "roomrelay %s\n", version)
 		return 0
 	}
-	if cmd != "relay" && cmd != "client" && cmd != "check" {
-		fmt.Fprintf(stderr, "roomrelay: unknown subcommand %q (want relay, client, check or version)\n", cmd)
+	if cmd != "relay" && cmd != "client" && cmd != "peer" && cmd != "echo" && cmd != "check" {
+		fmt.Fprintf(stderr, "roomrelay: unknown subcommand %q (want relay, client, peer, echo, check or version)\n", cmd)
 		return 2
 	}
 	cfg, err := relay.Load(*path)
@@ -71,7 +78,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "roomrelay: %v\n", err)
 		return 1
 	}
-	logger := log.New(stderr, "", log.LstdFlags)
+	logf := newLogf(stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	switch cmd {
@@ -89,29 +96,107 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if *room != "" {
 			c.Room = *room
 		}
-		if err := client.Run(ctx, c, stdin, stdout, logger.Printf); err != nil {
+		if err := client.Run(ctx, c, stdin, stdout, logf); err != nil {
+			fmt.Fprintf(stderr, "roomrelay: %v\n", err)
+			return 1
+		}
+		return 0
+	case "peer":
+		if err := peer.Run(ctx, cfg.Peer, stdin, stdout, logf); err != nil {
+			fmt.Fprintf(stderr, "roomrelay: %v\n", err)
+			return 1
+		}
+		return 0
+	case "echo":
+		if err := echo.Run(ctx, cfg.Echo, logf); err != nil {
 			fmt.Fprintf(stderr, "roomrelay: %v\n", err)
 			return 1
 		}
 		return 0
 	}
-	return serve(ctx, cfg.Relay, logger.Printf)
+	return serve(ctx, *path, cfg.Relay, logf)
 }
 
-// serve runs the relay until ctx ends, then shuts it down.
-func serve(ctx context.Context, cfg relay.Config, logf relay.Logf) int {
+// serve runs the relay until ctx ends, reloading path on SIGHUP, then
+// shuts it down.
+func serve(ctx context.Context, path string, cfg relay.Config, logf relay.Logf) int {
+	setMemoryLimit(cfg.MemoryLimitMB)
 	srv := relay.New(cfg, logf)
 	if err := srv.Start(); err != nil {
-		logf("roomrelay: %v", err)
+		logf("error: %v", err)
 		return 1
 	}
-	logf("roomrelay %s running", version)
-	<-ctx.Done()
-	logf("roomrelay: shutting down")
+	logf("info: roomrelay %s running", version)
+	notify(logf, "READY=1")
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			notify(logf, "RELOADING=1")
+			if f, err := relay.Load(path); err != nil {
+				logf("error: reload: keeping the running config: %v", err)
+			} else {
+				setMemoryLimit(f.Relay.MemoryLimitMB)
+				srv.Reload(f.Relay)
+				cfg = f.Relay
+			}
+			notify(logf, "READY=1")
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
+	logf("info: roomrelay shutting down")
+	notify(logf, "STOPPING=1")
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.Timeouts.Shutdown.D()+cfg.Timeouts.Write.D())
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		logf("roomrelay: shutdown: %v", err)
+	if err := srv.Shutdown(sctx); err != nil {
+		logf("warn: shutdown: %v", err)
 	}
 	return 0
+}
+
+// setMemoryLimit applies relay.memory_limit_mb (0: no limit).
+func setMemoryLimit(mb int) {
+	if mb > 0 {
+		debug.SetMemoryLimit(int64(mb) << 20)
+	} else {
+		debug.SetMemoryLimit(math.MaxInt64)
+	}
+}
+
+func notify(logf relay.Logf, state string) {
+	if err := relay.Notify(state); err != nil {
+		logf("warn: notify service manager: %v", err)
+	}
+}
+
+// priorities maps the relay's log levels to syslog priorities.
+var priorities = []struct{ level, prio string }{
+	{"debug: ", "<7>"}, {"info: ", "<6>"}, {"warn: ", "<4>"}, {"error: ", "<3>"},
+}
+
+// newLogf returns the log function: one line per entry on w. Under
+// systemd (JOURNAL_STREAM set) the level becomes a syslog priority prefix
+// such as <4> and the journal adds the time; elsewhere each line starts
+// with the time.
+func newLogf(w io.Writer) relay.Logf {
+	if os.Getenv("JOURNAL_STREAM") != "" {
+		var mu sync.Mutex
+		return func(format string, args ...any) {
+			line := fmt.Sprintf(format, args...)
+			for _, p := range priorities {
+				if rest, ok := strings.CutPrefix(line, p.level); ok {
+					line = p.prio + rest
+					break
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Fprintln(w, line)
+		}
+	}
+	return log.New(w, "", log.LstdFlags).Printf
 }

@@ -10,22 +10,6 @@ import (
 	"unicode"
 )
 
-// The tutorial chat-room protocol ("legacy") is spoken by the tutorials'
-// messenger_server.py and messenger_client.py, and in its bare form by the
-// P2P messenger.py. Every message travels on a TCP connection of its own:
-// the sender connects, writes the message as UTF-8 and closes. There is no
-// newline, length prefix, header or reply; the message ends when its
-// connection closes. Three messages exist:
-//
-//	connect_request|NAME|HOST|PORT   to the server: register NAME, reached by dialling HOST:PORT
-//	from:NAME|TEXT                   to the server: post TEXT to the room
-//	NAME: TEXT                       from the server to every other member, on a connection it opens
-//
-// A receiver strips leading and trailing whitespace of the whole payload
-// before it looks at it (the tutorial's full_message.strip()). The P2P
-// messenger sends the bare TEXT and prints what it receives as
-// ('127.0.0.1', 47893): TEXT (see [AppendLegacyAddr]).
-
 // LegacyKind is the kind of a tutorial chat-room message sent to a server.
 type LegacyKind uint8
 
@@ -45,8 +29,24 @@ func (k LegacyKind) String() string {
 	return "legacykind" + strconv.Itoa(int(k))
 }
 
-// Legacy is one decoded tutorial chat-room message. A registration sets
-// Name, Host and Port; a post sets Name and Text.
+// Legacy is one decoded message of the tutorial chat-room protocol. A
+// registration sets Name, Host and Port; a post sets Name and Text.
+//
+// The tutorial chat-room protocol ("legacy") is spoken by the tutorials'
+// messenger_server.py and messenger_client.py, and in its bare form by the
+// P2P messenger.py. Every message travels on a TCP connection of its own:
+// the sender connects, writes the message as UTF-8 and closes. There is no
+// newline, length prefix, header or reply; the message ends when its
+// connection closes. Three messages exist:
+//
+//	connect_request|NAME|HOST|PORT   to the server: register NAME, reached by dialling HOST:PORT
+//	from:NAME|TEXT                   to the server: post TEXT to the room
+//	NAME: TEXT                       from the server to every other member, on a connection it opens
+//
+// A receiver strips leading and trailing whitespace of the whole payload
+// before it looks at it (the tutorial's full_message.strip()). The P2P
+// messenger sends the bare TEXT and prints what it receives as
+// ('127.0.0.1', 47893): TEXT (see [AppendLegacyAddr]).
 type Legacy struct {
 	Kind LegacyKind
 	Name string

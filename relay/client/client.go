@@ -48,6 +48,9 @@ type Client struct {
 // input ends (with cfg.ExitOnEOF), or the relay refuses the name for good.
 // It returns nil on a clean end.
 func Run(ctx context.Context, cfg relay.ClientConfig, in io.Reader, out io.Writer, logf relay.Logf) error {
+	if cfg.Mode == "tutorial" {
+		return runTutorial(ctx, cfg, in, out, logf)
+	}
 	if err := proto.CheckName(cfg.Name); err != nil {
 		return fmt.Errorf("client name: %w", err)
 	}

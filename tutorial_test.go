@@ -1,0 +1,393 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// tutWait bounds every wait of the tests against the tutorial programs:
+// for a process to listen, for a line to appear, for a process to exit.
+// It is a bound, not an expected duration.
+const tutWait = 20 * time.Second
+
+// TestTutorialPrograms runs the original Python programs of the tutorials
+// (../shared/seeds/code) against the roomrelay binary: messenger.py with
+// `roomrelay peer` both ways, `roomrelay client` in tutorial mode with
+// messenger_server.py (and an unmodified messenger_client.py beside it),
+// and echo-client.py with `roomrelay echo`.
+func TestTutorialPrograms(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped in -short mode: builds roomrelay and runs the tutorial programs")
+	}
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 is not on PATH: the original tutorial programs cannot run")
+	}
+	seeds, err := filepath.Abs("../shared/seeds/code")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(seeds, "messenger.py")); err != nil {
+		t.Skipf("the tutorial programs are not in %s: %v", seeds, err)
+	}
+	bin := tutBuild(t)
+	t.Run("messenger.py with peer", func(t *testing.T) { tutMessenger(t, python, seeds, bin) })
+	t.Run("client with messenger_server.py", func(t *testing.T) { tutChatRoom(t, python, seeds, bin) })
+	t.Run("echo-client.py with echo", func(t *testing.T) { tutEcho(t, python, seeds, bin) })
+}
+
+// tutMessenger has messenger.py and `roomrelay peer` talk both ways.
+func tutMessenger(t *testing.T, python, seeds, bin string) {
+	pyPort, goPort := tutFreePort(t), tutFreePort(t)
+	config := tutConfig(t, fmt.Sprintf(`{"peer": {"listen": "127.0.0.1:%d", "friend": "127.0.0.1:%d", "timeout": "5s"}}`,
+		goPort, pyPort))
+	rr := tutStart(t, "roomrelay peer", "", bin, "-config", config, "peer")
+	rr.waitErr(t, "peer: listening on")
+
+	py := tutStart(t, "messenger.py", seeds, python, "-u", "messenger.py")
+	py.send(t, fmt.Sprintf("127.0.0.1\n%d\n127.0.0.1\n%d\n", pyPort, goPort))
+	tutWaitPort(t, py, pyPort)
+
+	// Python to Go. The é straddles bytes 15 and 16: messenger.py's own
+	// receiver, which decodes 16-byte chunks one by one, would die on it;
+	// the peer decodes the message whole.
+	py.send(t, "0123456789abcdeé | grüße from python\n")
+	rr.waitOut(t, `^\('127\.0\.0\.1', \d+\): 0123456789abcdeé \| grüße from python$`)
+
+	// Go to Python, leading and trailing spaces stripped by messenger.py.
+	tutWhole16(t, "  grüße from go | ok  ")
+	rr.send(t, "  grüße from go | ok  \n")
+	py.waitOut(t, `\('127\.0\.0\.1', \d+\): grüße from go \| ok$`)
+}
+
+// tutChatRoom has two `roomrelay client`s in tutorial mode and one
+// unmodified messenger_client.py chat through the original
+// messenger_server.py.
+func tutChatRoom(t *testing.T, python, seeds, bin string) {
+	serverPort := tutFreePort(t)
+	server := tutStart(t, "messenger_server.py", filepath.Join(seeds, "messenger", "server"), python, "-u", "messenger_server.py")
+	server.send(t, fmt.Sprintf("127.0.0.1\n%d\n", serverPort))
+	tutWaitPort(t, server, serverPort)
+
+	// Our clients listen before they register, so each is reachable as
+	// soon as the server has added it. One message at a time is in flight
+	// (the server delivers the newest first).
+	clients := map[string]*tutProc{}
+	for _, name := range []string{"alice", "bob"} {
+		port := tutFreePort(t)
+		config := tutConfig(t, fmt.Sprintf(`{"client": {"mode": "tutorial", "name": %q, "server": "127.0.0.1:%d",
+			"listen": "127.0.0.1:%d", "exit_on_eof": false, "timeout": "5s"}}`, name, serverPort, port))
+		clients[name] = tutStart(t, "roomrelay client "+name, "", bin, "-config", config, "client")
+		server.waitOut(t, fmt.Sprintf(`adding user: %s, 127\.0\.0\.1, %d$`, name, port))
+	}
+	alice, bob := clients["alice"], clients["bob"]
+
+	// messenger_client.py registers before it listens: wait for both.
+	carolPort := tutFreePort(t)
+	carol := tutStart(t, "messenger_client.py carol", filepath.Join(seeds, "messenger", "client"), python, "-u", "messenger_client.py")
+	carol.send(t, fmt.Sprintf("127.0.0.1\n%d\n127.0.0.1\n%d\ncarol\n", carolPort, serverPort))
+	server.waitOut(t, fmt.Sprintf(`adding user: carol, 127\.0\.0\.1, %d$`, carolPort))
+	tutWaitPort(t, carol, carolPort)
+
+	tutWhole16(t, "from:alice|hi grüße", "alice: hi grüße")
+	alice.send(t, "hi grüße\n")
+	bob.waitOut(t, `^alice: hi grüße$`)
+	carol.waitOut(t, `alice: hi grüße$`)
+
+	carol.send(t, "hi from carol\n")
+	alice.waitOut(t, `^carol: hi from carol$`)
+	bob.waitOut(t, `^carol: hi from carol$`)
+
+	bob.send(t, "  bob here\n")
+	alice.waitOut(t, `^bob:   bob here$`)
+	carol.waitOut(t, `bob:   bob here$`)
+
+	// Nobody gets their own messages back.
+	want := []string{"carol: hi from carol", "bob:   bob here"}
+	if got := alice.stdout.lines(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("alice printed %q, want %q", got, want)
+	}
+}
+
+// tutEcho has echo-client.py, whose server address is fixed at
+// 127.0.0.1:65432, use `roomrelay echo`, twice at once.
+func tutEcho(t *testing.T, python, seeds, bin string) {
+	const addr = "127.0.0.1:65432"
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("echo-client.py needs %s, which is taken: %v", addr, err)
+	}
+	ln.Close()
+	config := tutConfig(t, `{"echo": {"listen": "`+addr+`", "idle": "10s", "write": "5s"}}`)
+	rr := tutStart(t, "roomrelay echo", "", bin, "-config", config, "echo")
+	if l := rr.waitErr(t, "echo: listening on|address already in use"); strings.Contains(l, "in use") {
+		t.Skipf("%s was taken meanwhile: %s", addr, l)
+	}
+
+	var wg sync.WaitGroup
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(t.Context(), tutWait)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, python, "-u", "echo-client.py")
+			cmd.Dir = seeds
+			out, err := cmd.CombinedOutput()
+			if err != nil || string(out) != "Received b'Hello, world'\n" {
+				t.Errorf("echo-client.py #%d: %v, output %q; want \"Received b'Hello, world'\\n\"", i, err, out)
+			}
+		}()
+	}
+	wg.Wait()
+	rr.waitErr(t, `Connected by \('127\.0\.0\.1', \d+\)$`)
+
+	// SIGINT stops it cleanly.
+	if err := rr.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-rr.done:
+		if rr.err != nil {
+			t.Errorf("roomrelay echo exited with %v after SIGINT, want status 0", rr.err)
+		}
+	case <-time.After(tutWait):
+		t.Errorf("roomrelay echo did not exit within %v of SIGINT", tutWait)
+	}
+	if n := strings.Count(rr.stderr.String(), "Connected by ('127.0.0.1', "); n != 2 {
+		t.Errorf("roomrelay echo logged %d connections, want 2:\n%s", n, rr.stderr.String())
+	}
+}
+
+// tutWhole16 checks that no multi-byte character of a payload falls
+// across a 16-byte boundary. The tutorial programs decode each recv(16)
+// on its own and their receiving thread dies on such a character; the
+// payloads that reach them are chosen to avoid it.
+func tutWhole16(t *testing.T, payloads ...string) {
+	t.Helper()
+	for _, p := range payloads {
+		for i := range p { // i is the start of each character
+			if _, n := utf8.DecodeRuneInString(p[i:]); i/16 != (i+n-1)/16 {
+				t.Fatalf("test payload %q has a character across bytes %d and %d", p, i, i+n-1)
+			}
+		}
+	}
+}
+
+// tutBuild builds roomrelay into a temporary directory and returns the
+// binary's path.
+func tutBuild(t *testing.T) string {
+	t.Helper()
+	gocmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("the go command is not on PATH: %v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "roomrelay")
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, gocmd, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// tutConfig writes a config file and returns its path. Keys it leaves out
+// take their defaults.
+func tutConfig(t *testing.T, json string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.json")
+	if err := os.WriteFile(path, []byte(json), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// tutFreePort returns a loopback port that was free a moment ago.
+func tutFreePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// tutWaitPort waits until p accepts connections on a loopback port. The
+// probe connection carries nothing and closes cleanly: the tutorial
+// programs take it for an empty message.
+func tutWaitPort(t *testing.T, p *tutProc, port int) {
+	t.Helper()
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	deadline := time.Now().Add(tutWait)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("%s exited (%v) before listening on %s", p.name, p.err, addr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is not listening on %s after %v: %v", p.name, addr, tutWait, err)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
+
+// tutProc is a program under test, killed when the test ends.
+type tutProc struct {
+	name           string
+	cmd            *exec.Cmd
+	stdin          io.WriteCloser
+	stdout, stderr *tutOutput
+	done           chan struct{} // closed when the process has exited
+	err            error         // Wait's result, once done is closed
+}
+
+// tutStart starts a program in dir ("" for the current directory), with
+// Python's output unbuffered and in UTF-8.
+func tutStart(t *testing.T, name, dir string, args ...string) *tutProc {
+	t.Helper()
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "PYTHONUNBUFFERED=1", "PYTHONIOENCODING=utf-8")
+	p := &tutProc{name: name, cmd: cmd, stdout: newTutOutput(), stderr: newTutOutput(), done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.stdin = stdin
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		select {
+		case <-p.done:
+		case <-time.After(tutWait):
+			t.Errorf("%s did not exit when killed", name)
+		}
+		if t.Failed() {
+			t.Logf("%s stdout:\n%s\n%s stderr:\n%s", name, p.stdout, name, p.stderr)
+		}
+	})
+	return p
+}
+
+// send writes to the program's input.
+func (p *tutProc) send(t *testing.T, s string) {
+	t.Helper()
+	if _, err := io.WriteString(p.stdin, s); err != nil {
+		t.Fatalf("write to %s: %v", p.name, err)
+	}
+}
+
+// waitOut waits for a line of standard output to match the regular
+// expression re, and returns it.
+func (p *tutProc) waitOut(t *testing.T, re string) string {
+	t.Helper()
+	return p.wait(t, p.stdout, "output", re)
+}
+
+// waitErr is waitOut for standard error, where roomrelay logs.
+func (p *tutProc) waitErr(t *testing.T, re string) string {
+	t.Helper()
+	return p.wait(t, p.stderr, "log", re)
+}
+
+func (p *tutProc) wait(t *testing.T, o *tutOutput, what, re string) string {
+	t.Helper()
+	rx := regexp.MustCompile(re)
+	timeout := time.NewTimer(tutWait)
+	defer timeout.Stop()
+	for {
+		lines, changed := o.snapshot()
+		for _, l := range lines {
+			if rx.MatchString(l) {
+				return l
+			}
+		}
+		select {
+		case <-changed:
+		case <-p.done:
+			if lines, _ := o.snapshot(); !tutAny(lines, rx) {
+				t.Fatalf("%s exited (%v) with no %s line matching %s", p.name, p.err, what, re)
+			}
+		case <-timeout.C:
+			t.Fatalf("no %s line of %s matches %s after %v", what, p.name, re, tutWait)
+		}
+	}
+}
+
+func tutAny(lines []string, rx *regexp.Regexp) bool {
+	for _, l := range lines {
+		if rx.MatchString(l) {
+			return true
+		}
+	}
+	return false
+}
+
+// tutOutput collects a program's output and tells waiters when it grows.
+type tutOutput struct {
+	mu      sync.Mutex
+	b       []byte
+	changed chan struct{} // closed and replaced on every write
+}
+
+func newTutOutput() *tutOutput { return &tutOutput{changed: make(chan struct{})} }
+
+func (o *tutOutput) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.b = append(o.b, p...)
+	close(o.changed)
+	o.changed = make(chan struct{})
+	return len(p), nil
+}
+
+// snapshot returns the complete lines so far, and a channel closed at the
+// next write.
+func (o *tutOutput) snapshot() ([]string, <-chan struct{}) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	s := string(o.b)
+	var lines []string
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		lines = strings.Split(s[:i], "\n")
+	}
+	return lines, o.changed
+}
+
+// lines returns the complete lines so far.
+func (o *tutOutput) lines() []string {
+	lines, _ := o.snapshot()
+	return lines
+}
+
+func (o *tutOutput) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return string(o.b)
+}
