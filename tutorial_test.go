@@ -46,6 +46,7 @@ func TestTutorialPrograms(t *testing.T) {
 	t.Run("messenger.py with peer", func(t *testing.T) { tutMessenger(t, python, seeds, bin) })
 	t.Run("client with messenger_server.py", func(t *testing.T) { tutChatRoom(t, python, seeds, bin) })
 	t.Run("echo-client.py with echo", func(t *testing.T) { tutEcho(t, python, seeds, bin) })
+	t.Run("messenger_client.py with the relay", func(t *testing.T) { tutRelay(t, python, seeds, bin) })
 }
 
 // tutMessenger has messenger.py and `roomrelay peer` talk both ways.
@@ -119,6 +120,88 @@ func tutChatRoom(t *testing.T, python, seeds, bin string) {
 	if got := alice.stdout.lines(); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("alice printed %q, want %q", got, want)
 	}
+}
+
+// tutRelay has two unmodified messenger_client.py and one nc-style user of
+// the line door chat through the relay's legacy door, with a connection
+// that never sends anything held open all the while.
+func tutRelay(t *testing.T, python, seeds, bin string) {
+	linePort, legacyPort := tutFreePort(t), tutFreePort(t)
+	config := tutConfig(t, fmt.Sprintf(`{"relay": {"listen": {"line": "127.0.0.1:%d", "legacy": "127.0.0.1:%d", "udp": ""}}}`,
+		linePort, legacyPort))
+	relay := tutStart(t, "roomrelay relay", "", bin, "-config", config, "relay")
+	relay.waitErr(t, `legacy door listening on`)
+	legacyAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(legacyPort))
+
+	silent, err := net.Dial("tcp", legacyAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+
+	nc, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(linePort)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ncOut := newTutOutput()
+	go io.Copy(ncOut, nc)
+	fmt.Fprintf(nc, "nc\n")
+	ncProc := &tutProc{name: "nc", stdout: ncOut, done: make(chan struct{})}
+
+	// The tutorial's own names, with their spaces.
+	py := map[string]*tutProc{}
+	for _, name := range []string{"first client", "second client"} {
+		port := tutFreePort(t)
+		p := tutStart(t, "messenger_client.py "+name, filepath.Join(seeds, "messenger", "client"), python, "-u", "messenger_client.py")
+		p.send(t, fmt.Sprintf("localhost\n%d\nlocalhost\n%d\n%s\n", port, legacyPort, name))
+		relay.waitErr(t, fmt.Sprintf(`%s registered at 127\.0\.0\.1:%d`, strings.ReplaceAll(name, " ", "_"), port))
+		tutWaitPort(t, p, port)
+		py[name] = p
+	}
+	first, second := py["first client"], py["second client"]
+	ncProc.waitOut(t, `^--- second_client joined lobby$`)
+
+	tutWhole16(t, "first_client: hi | there, ünï", "nc: nc says grüße", "second_client: bye 😀")
+	first.send(t, "hi | there, ünï\n")
+	second.waitOut(t, `first_client: hi \| there, ünï$`)
+	ncProc.waitOut(t, `^first_client: hi \| there, ünï$`)
+	fmt.Fprintf(nc, "nc says grüße\n")
+	first.waitOut(t, `nc: nc says grüße$`)
+	second.waitOut(t, `nc: nc says grüße$`)
+	second.send(t, "bye 😀\n")
+	first.waitOut(t, `second_client: bye 😀$`)
+	ncProc.waitOut(t, `^second_client: bye 😀$`)
+
+	// Each saw the others' messages exactly once, in order.
+	messages := func(p *tutProc) []string {
+		var out []string
+		for _, l := range p.stdout.lines() {
+			l = strings.TrimPrefix(l, "host: port: server host: server port: user name: ")
+			if strings.Contains(l, ": ") && !strings.HasPrefix(l, "---") {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	for p, want := range map[*tutProc][]string{
+		first:  {"nc: nc says grüße", "second_client: bye 😀"},
+		second: {"first_client: hi | there, ünï", "nc: nc says grüße"},
+		ncProc: {"first_client: hi | there, ünï", "second_client: bye 😀"},
+	} {
+		if got := messages(p); strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s saw %q, want %q", p.name, got, want)
+		}
+	}
+
+	// A registration naming another host is refused and logged.
+	c, err := net.Dial("tcp", legacyAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("connect_request|mallory|192.0.2.7|8881"))
+	c.Close()
+	relay.waitErr(t, `connect_request for mallory refused: host 192\.0\.2\.7 is not the address 127\.0\.0\.1`)
 }
 
 // tutEcho has echo-client.py, whose server address is fixed at

@@ -77,11 +77,12 @@ const (
 //     Python's str.strip does; spaces at the start of a text are kept
 //     (from:bob|  hi posts "  hi").
 //   - The formats are matched as prefixes, not anywhere in the payload.
-//   - A registration is exactly connect_request|NAME|HOST|PORT: NAME passes
-//     [CheckName], HOST is a host name or IP address (letters, digits and
+//   - A registration is exactly connect_request|NAME|HOST|PORT: NAME, its
+//     spaces made '_' by [LegacyName], passes [CheckName], HOST is a host name or IP address (letters, digits and
 //     . - _ : %, at most MaxLegacyHost bytes) and PORT is a decimal number
 //     from 1 to 65535.
-//   - In a post the name ends at the first '|' and the text is all the
+//   - In a post the name (mapped the same way) ends at the first '|' and
+//     the text is all the
 //     rest, so the text may hold '|'. The text may be empty (the tutorial
 //     relays "name: ").
 //
@@ -96,10 +97,11 @@ func ParseLegacy(payload []byte) (Legacy, error) {
 		if !ok {
 			return Legacy{}, errors.New("bad post: want from:name|text, found no '|'")
 		}
-		if err := CheckName(string(name)); err != nil {
+		n := LegacyName(string(name))
+		if err := CheckName(n); err != nil {
 			return Legacy{}, fmt.Errorf("bad post: %w", err)
 		}
-		return Legacy{Kind: LegacyPost, Name: string(name), Text: Clean(text)}, nil
+		return Legacy{Kind: LegacyPost, Name: n, Text: Clean(text)}, nil
 	case bytes.Equal(p, []byte(legacyRegister)) || bytes.HasPrefix(p, []byte(legacyRegister+"|")):
 		return parseRegister(string(p))
 	}
@@ -115,7 +117,7 @@ func parseRegister(s string) (Legacy, error) {
 	if len(f) != 4 {
 		return Legacy{}, fmt.Errorf("bad connect_request: want connect_request|name|host|port, got %d fields", len(f))
 	}
-	name, host, port := f[1], f[2], f[3]
+	name, host, port := LegacyName(f[1]), f[2], f[3]
 	if err := CheckName(name); err != nil {
 		return Legacy{}, fmt.Errorf("bad connect_request: %w", err)
 	}
@@ -128,6 +130,11 @@ func parseRegister(s string) (Legacy, error) {
 	}
 	return Legacy{Kind: LegacyRegister, Name: name, Host: host, Port: n}, nil
 }
+
+// LegacyName maps a name as tutorial users type it ("first client", as
+// in the tutorial's own transcript) onto roomrelay's name rules: each
+// space becomes '_'. The result still has to pass [CheckName].
+func LegacyName(s string) string { return strings.ReplaceAll(s, " ", "_") }
 
 func checkHost(h string) error {
 	switch {

@@ -38,7 +38,10 @@ var legacyTests = []struct {
 	{in: "connect_request", err: "got 1 fields"},
 	{in: "connect_request|bob|localhost", err: "got 3 fields"},
 	{in: "connect_request|bob|localhost|8881|x", err: "got 5 fields"},
-	{in: "connect_request|first client|localhost|8881", err: "invalid name"},
+	// A name with spaces, as in the tutorial's transcript, gets '_' for each.
+	{in: "connect_request|first client|localhost|8881",
+		want: Legacy{Kind: LegacyRegister, Name: "first_client", Host: "localhost", Port: 8881}},
+	{in: "connect_request|first:client|localhost|8881", err: "invalid name"},
 	{in: "connect_request||localhost|8881", err: "empty name"},
 	{in: "connect_request|bob||8881", err: "empty host"},
 	{in: "connect_request|bob|local host|8881", err: `host "local host"`},
@@ -52,7 +55,8 @@ var legacyTests = []struct {
 	// Bad posts.
 	{in: "from:bob", err: "no '|'"},
 	{in: "from:|hi", err: "empty name"},
-	{in: "from:bob smith|hi", err: "invalid name"},
+	{in: "from:bob smith|hi", want: Legacy{Kind: LegacyPost, Name: "bob_smith", Text: "hi"}},
+	{in: "from:bob*|hi", err: "invalid name"},
 	{in: "from:from:bob|hi", err: "invalid name"},
 	// Matched as prefixes only, unlike the tutorial's substring tests.
 	{in: "", err: "unknown", unknown: true},
