@@ -19,9 +19,6 @@ import (
 	"syscall"
 
 	"roomrelay/relay"
-	"roomrelay/relay/client"
-	"roomrelay/relay/echo"
-	"roomrelay/relay/peer"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -69,8 +66,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "roomrelay %s\n", version)
 		return 0
 	}
-	if cmd != "relay" && cmd != "client" && cmd != "peer" && cmd != "echo" && cmd != "check" {
-		fmt.Fprintf(stderr, "roomrelay: unknown subcommand %q (want relay, client, peer, echo, check or version)\n", cmd)
+	if _, ok := subcommands[cmd]; !ok && cmd != "relay" && cmd != "check" {
+		want := "relay, check or version"
+		if len(subcommands) > 0 {
+			want = "relay, client, peer, echo, check or version"
+		}
+		fmt.Fprintf(stderr, "roomrelay: unknown subcommand %q (want %s)\n", cmd, want)
 		return 2
 	}
 	cfg, err := relay.Load(*path)
@@ -85,37 +86,28 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "check":
 		fmt.Fprintf(stdout, "%s: ok\n", *path)
 		return 0
-	case "client":
-		c := cfg.Client
-		if *name != "" {
-			c.Name = *name
-		}
-		if *server != "" {
-			c.Server = *server
-		}
-		if *room != "" {
-			c.Room = *room
-		}
-		if err := client.Run(ctx, c, stdin, stdout, logf); err != nil {
-			fmt.Fprintf(stderr, "roomrelay: %v\n", err)
-			return 1
-		}
-		return 0
-	case "peer":
-		if err := peer.Run(ctx, cfg.Peer, stdin, stdout, logf); err != nil {
-			fmt.Fprintf(stderr, "roomrelay: %v\n", err)
-			return 1
-		}
-		return 0
-	case "echo":
-		if err := echo.Run(ctx, cfg.Echo, logf); err != nil {
-			fmt.Fprintf(stderr, "roomrelay: %v\n", err)
-			return 1
-		}
-		return 0
+	case "relay":
+		return serve(ctx, *path, cfg.Relay, logf)
 	}
-	return serve(ctx, *path, cfg.Relay, logf)
+	if *name != "" {
+		cfg.Client.Name = *name
+	}
+	if *server != "" {
+		cfg.Client.Server = *server
+	}
+	if *room != "" {
+		cfg.Client.Room = *room
+	}
+	if err := subcommands[cmd](ctx, cfg, stdin, stdout, logf); err != nil {
+		fmt.Fprintf(stderr, "roomrelay: %v\n", err)
+		return 1
+	}
+	return 0
 }
+
+// subcommands are the endpoints beside the relay, by name; extras.go adds
+// them, and a minimal build (-tags minimal) leaves them out.
+var subcommands = map[string]func(ctx context.Context, cfg *relay.File, stdin io.Reader, stdout io.Writer, logf relay.Logf) error{}
 
 // serve runs the relay until ctx ends, reloading path on SIGHUP, then
 // shuts it down.

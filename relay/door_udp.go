@@ -1,3 +1,5 @@
+//go:build !minimal
+
 package relay
 
 import (
@@ -12,6 +14,12 @@ import (
 // udpSources bounds how many senders' rate limiters the UDP door keeps;
 // past it the table starts over.
 const udpSources = 1024
+
+func init() {
+	optionalDoors = append(optionalDoors, func(s *Server) door {
+		return door{name: "udp", addr: func(c *Config) string { return c.Listen.UDP }, packets: s.serveUDP}
+	})
+}
 
 // udpDoor takes datagrams "from:name|text" into the default room.
 type udpDoor struct {

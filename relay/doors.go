@@ -17,19 +17,23 @@ import (
 // and returns what runs instead, so that a door can note the order of its
 // connections. A udp door serves datagrams instead.
 type door struct {
-	name  string
-	addr  func(*Config) string
-	udp   bool
-	serve func(net.Conn)
-	order func(net.Conn) func()
+	name    string
+	addr    func(*Config) string
+	serve   func(net.Conn)
+	order   func(net.Conn) func()
+	packets func(net.PacketConn) // for a UDP door, instead of serve
 }
 
+// optionalDoors adds the doors that a minimal build (-tags minimal) leaves
+// out; their files append to it.
+var optionalDoors []func(*Server) door
+
 func (s *Server) doors() []door {
-	return []door{
-		{name: "line", addr: func(c *Config) string { return c.Listen.Line }, serve: s.serveLine},
-		{name: "legacy", addr: func(c *Config) string { return c.Listen.Legacy }, order: s.orderLegacy},
-		{name: "udp", addr: func(c *Config) string { return c.Listen.UDP }, udp: true},
+	ds := []door{{name: "line", addr: func(c *Config) string { return c.Listen.Line }, serve: s.serveLine}}
+	for _, d := range optionalDoors {
+		ds = append(ds, d(s))
 	}
+	return ds
 }
 
 // bound is an open door: listening, or waiting for its address to become
@@ -47,6 +51,12 @@ type bound struct {
 // backoff while the rest runs. Any other failure, such as a port in use,
 // is an error and nothing keeps listening.
 func (s *Server) Start() error {
+	cfg := s.conf()
+	for name, addr := range map[string]string{"line": cfg.Listen.Line, "legacy": cfg.Listen.Legacy, "udp": cfg.Listen.UDP} {
+		if addr != "" && !slices.ContainsFunc(s.doors(), func(d door) bool { return d.name == name }) {
+			s.warnf("%s door: not in this build (built with -tags minimal); relay.listen.%s is ignored", name, name)
+		}
+	}
 	for _, d := range s.doors() {
 		if addr := d.addr(s.conf()); addr != "" {
 			if err := s.openDoor(d, addr); err != nil {
@@ -113,7 +123,7 @@ func (s *Server) bind(d door, b *bound) error {
 	}
 	lc := net.ListenConfig{KeepAlive: keepalive}
 	var err error
-	if d.udp {
+	if d.packets != nil {
 		b.pc, err = lc.ListenPacket(context.Background(), "udp", b.addr)
 	} else {
 		b.ln, err = lc.Listen(context.Background(), "tcp", b.addr)
@@ -130,9 +140,9 @@ func (s *Server) bind(d door, b *bound) error {
 	s.open[d.name] = b
 	s.wg.Add(1)
 	s.mu.Unlock()
-	if d.udp {
+	if d.packets != nil {
 		s.infof("%s door listening on %s", d.name, b.pc.LocalAddr())
-		go s.serveUDP(b.pc)
+		go d.packets(b.pc)
 	} else {
 		s.infof("%s door listening on %s", d.name, b.ln.Addr())
 		go s.accept(b.ln, d)
@@ -262,7 +272,7 @@ func (s *Server) Reload(cfg Config) []string {
 	var notes []string
 	for _, d := range s.doors() {
 		was, now := d.addr(old), d.addr(&cfg)
-		if was == now && !(d.udp && !slices.Equal(old.UDPAllow, cfg.UDPAllow)) {
+		if was == now && !(d.packets != nil && !slices.Equal(old.UDPAllow, cfg.UDPAllow)) {
 			continue
 		}
 		s.closeDoor(d.name)

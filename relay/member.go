@@ -49,14 +49,14 @@ func (r reason) flushes() bool { return r == byQuit || r == byShutdown }
 // for every event.
 type member struct {
 	// Set once, before the writer starts.
-	srv    *Server
-	id     uint64
-	name   string
-	key    string        // proto.Fold(name)
-	conn   net.Conn      // nil for a legacy member
-	legacy *legacyPeer   // nil for a line member
-	json   bool          // JSON mode
-	wake   chan struct{} // capacity 1: something may be ready to write; never closed
+	srv  *Server
+	id   uint64
+	name string
+	key  string        // proto.Fold(name)
+	conn net.Conn      // nil for a legacy member
+	out  sender        // nil for a line member: how a connectionless member is reached
+	json bool          // JSON mode
+	wake chan struct{} // capacity 1: something may be ready to write; never closed
 
 	// Set once by kick.
 	kicked     sync.Once
@@ -109,6 +109,12 @@ func (m *member) kick(why reason) {
 			m.conn.SetWriteDeadline(past) // unblock a write to a frozen peer
 		}
 	})
+}
+
+// sender delivers batches to a member that has no connection of its own
+// (a legacy member, dialled for every message).
+type sender interface {
+	send(m *member, lines net.Buffers)
 }
 
 // queued is a private event, to be written after room event at.
@@ -191,8 +197,8 @@ func (m *member) finish() {
 			return
 		}
 	}
-	if m.legacy != nil {
-		return // the tutorial protocol has no way to say why
+	if m.out != nil {
+		return // a connectionless member cannot be told why
 	}
 	var e proto.Event
 	switch m.why {
@@ -224,8 +230,8 @@ func (m *member) flush(timeout time.Duration) error {
 		if len(m.bufs) == 0 {
 			return nil
 		}
-		if m.legacy != nil {
-			m.legacy.send(m, m.bufs)
+		if m.out != nil {
+			m.out.send(m, m.bufs)
 			continue
 		}
 		m.conn.SetWriteDeadline(time.Now().Add(timeout))

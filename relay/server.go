@@ -332,3 +332,33 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	<-done
 	return ctx.Err()
 }
+
+// ticket is a legacy connection's place in the order of its address.
+type ticket struct {
+	prev *ticket // the address's previous connection, until waited for
+	at   time.Time
+	done chan struct{} // closed when its message is handled or dropped
+}
+
+// wait returns when the previous connection of the same address is done,
+// or its grace has passed.
+func (t *ticket) wait() {
+	p := t.prev
+	t.prev = nil
+	if p == nil {
+		return
+	}
+	timer := time.NewTimer(time.Until(p.at.Add(orderGrace)))
+	defer timer.Stop()
+	select {
+	case <-p.done:
+	case <-timer.C:
+	}
+}
+
+// orderGrace is how long a legacy message waits for the messages of
+// earlier connections from the same address, so that a tutorial client's
+// messages, one connection each, are posted in the order it sent them. A
+// connection that sends nothing holds later ones up for at most this long
+// after it was accepted.
+const orderGrace = 250 * time.Millisecond
