@@ -271,3 +271,60 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzLineReader compares the reader, fed in odd-sized reads, with a
+// plain split of the whole input.
+func FuzzLineReader(f *testing.F) {
+	f.Add([]byte("a\r\nbb\n\nccc"), uint8(2), uint8(3))
+	f.Add([]byte(strings.Repeat("x", 300)+"\nshort\n"+strings.Repeat("y", 200)), uint8(200), uint8(7))
+	f.Fuzz(func(t *testing.T, in []byte, max, chunk uint8) {
+		lim := int(max)%300 + 1
+		var want []string
+		parts := bytes.Split(in, []byte{'\n'})
+		if len(parts[len(parts)-1]) == 0 {
+			parts = parts[:len(parts)-1]
+		}
+		for _, p := range parts {
+			p = bytes.TrimSuffix(p, []byte{'\r'})
+			if len(p) > lim {
+				want = append(want, "<too long>")
+			} else {
+				want = append(want, string(p))
+			}
+		}
+		lr := NewLineReader(&chunkReader{in, int(chunk)%17 + 1}, lim)
+		var got []string
+		for {
+			l, err := lr.ReadLine()
+			if err == io.EOF {
+				break
+			}
+			if err == ErrLineTooLong {
+				got = append(got, "<too long>")
+				continue
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, string(l))
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("max %d (-want +got):\n%s", lim, diff)
+		}
+	})
+}
+
+// chunkReader returns at most n bytes a read.
+type chunkReader struct {
+	b []byte
+	n int
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if len(c.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p[:min(len(p), c.n)], c.b)
+	c.b = c.b[n:]
+	return n, nil
+}

@@ -1,7 +1,6 @@
 package proto
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"io"
@@ -12,18 +11,29 @@ import (
 // starts at the next line: the stream stays in sync.
 var ErrLineTooLong = errors.New("line too long")
 
+// lineBufStart is the size a LineReader's buffer starts at: an idle
+// connection holds no more. It doubles as longer lines come, up to the
+// limit, and falls back once they are read.
+const lineBufStart = 128
+
 // LineReader reads LF- or CRLF-ended lines of at most a fixed number of
-// bytes from a stream, through one buffer allocated up front.
+// bytes from a stream. Its buffer grows with the lines it meets, never
+// past the limit.
 type LineReader struct {
-	r       *bufio.Reader
+	r       io.Reader
 	max     int
-	discard bool // in the middle of an over-long line
+	buf     []byte
+	start   int // buf[start:end] is read but not yet returned
+	end     int
+	scanned int   // bytes after start known to hold no '\n'
+	discard bool  // in the middle of an over-long line
+	err     error // a read error to return once the buffer is used up
 }
 
 // NewLineReader returns a reader of lines of at most max bytes (not
 // counting the line end).
 func NewLineReader(r io.Reader, max int) *LineReader {
-	return &LineReader{r: bufio.NewReaderSize(r, max+2), max: max}
+	return &LineReader{r: r, max: max}
 }
 
 // ReadLine returns the next line without its line end. The slice is valid
@@ -32,28 +42,62 @@ func NewLineReader(r io.Reader, max int) *LineReader {
 // may be repeated and goes on where the stream stands.
 func (l *LineReader) ReadLine() ([]byte, error) {
 	for {
-		line, err := l.r.ReadSlice('\n')
-		if l.discard {
-			if err == bufio.ErrBufferFull {
-				continue
+		if i := bytes.IndexByte(l.buf[l.start+l.scanned:l.end], '\n'); i >= 0 {
+			line := l.buf[l.start : l.start+l.scanned+i]
+			l.start += l.scanned + i + 1
+			l.scanned = 0
+			if l.discard {
+				l.discard = false
+				return nil, ErrLineTooLong
 			}
-			if err != nil {
-				return nil, err
-			}
-			l.discard = false
-			return nil, ErrLineTooLong
-		}
-		switch {
-		case err == bufio.ErrBufferFull:
-			l.discard = true
-			continue
-		case err == io.EOF && len(line) > 0:
 			return l.trim(line)
-		case err != nil:
+		}
+		l.scanned = l.end - l.start
+		if l.discard || l.scanned > l.max+1 { // +1: room for a CR
+			l.discard = true
+			l.start, l.end, l.scanned = 0, 0, 0
+		}
+		if err := l.err; err != nil {
+			l.err = nil
+			if err == io.EOF && l.discard { // a last line, over the limit
+				l.discard, l.err = false, io.EOF
+				return nil, ErrLineTooLong
+			}
+			if err == io.EOF && l.end > l.start {
+				line := l.buf[l.start:l.end]
+				l.start, l.scanned = l.end, 0
+				l.err = io.EOF
+				return l.trim(line)
+			}
 			return nil, err
 		}
-		return l.trim(line)
+		l.fill()
 	}
+}
+
+// fill reads once into the buffer, making room first.
+func (l *LineReader) fill() {
+	if l.start == l.end && len(l.buf) > lineBufStart {
+		l.buf = nil // a long line is done with: fall back to a small buffer
+		l.start, l.end = 0, 0
+	}
+	if l.start > 0 {
+		n := copy(l.buf, l.buf[l.start:l.end])
+		l.start, l.end = 0, n
+	}
+	if l.end == len(l.buf) {
+		size := min(max(2*len(l.buf), lineBufStart), l.max+2)
+		if size <= len(l.buf) { // full at the limit: only while discarding
+			l.start, l.end, l.scanned = 0, 0, 0
+		} else {
+			buf := make([]byte, size)
+			copy(buf, l.buf[:l.end])
+			l.buf = buf
+		}
+	}
+	n, err := l.r.Read(l.buf[l.end:])
+	l.end += n
+	l.err = err
 }
 
 func (l *LineReader) trim(line []byte) ([]byte, error) {
@@ -64,7 +108,3 @@ func (l *LineReader) trim(line []byte) ([]byte, error) {
 	}
 	return line, nil
 }
-
-// Buffered reports how many bytes are read from the stream but not yet
-// returned.
-func (l *LineReader) Buffered() int { return l.r.Buffered() }

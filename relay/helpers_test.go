@@ -102,7 +102,8 @@ func (tc *tconn) line() string {
 	tc.t.Helper()
 	l, err := tc.read(10 * time.Second)
 	if err != nil {
-		tc.t.Fatalf("%s: read: %v", tc.name, err)
+		buf := make([]byte, 1<<20)
+		tc.t.Fatalf("%s: read: %v\n%s", tc.name, err, buf[:runtime.Stack(buf, true)])
 	}
 	return l
 }
