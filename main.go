@@ -6,9 +6,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"log"
 	"math"
 	"os"
@@ -43,19 +45,31 @@ func main() {
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("roomrelay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	fs.Usage = func() {} // a bad flag gets one line; -h the whole usage
 	path := fs.String("config", "config.json", "configuration `file`")
 	name := fs.String("name", "", "client: the name to chat as (overrides client.name)")
 	server := fs.String("server", "", "client: the relay's line door, host:port (overrides client.server)")
 	room := fs.String("room", "", "client: the room to enter (overrides client.room)")
-	if fs.Parse(args) != nil {
-		return 2
+	parse := func(args []string) (code int, ok bool) {
+		switch err := fs.Parse(args); {
+		case errors.Is(err, flag.ErrHelp):
+			fmt.Fprint(stderr, usage)
+			fs.PrintDefaults()
+			return 0, false
+		case err != nil:
+			fmt.Fprintln(stderr, "roomrelay: see roomrelay -h")
+			return 2, false
+		}
+		return 0, true
+	}
+	if code, ok := parse(args); !ok {
+		return code
 	}
 	cmd := "relay"
 	if fs.NArg() > 0 {
 		cmd = fs.Arg(0)
-		if fs.Parse(fs.Args()[1:]) != nil { // flags may follow the subcommand
-			return 2
+		if code, ok := parse(fs.Args()[1:]); !ok { // flags may follow the subcommand
+			return code
 		}
 		if fs.NArg() > 0 {
 			fmt.Fprintf(stderr, "roomrelay: unexpected argument %q\n", fs.Arg(0))
@@ -74,7 +88,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "roomrelay: unknown subcommand %q (want %s)\n", cmd, want)
 		return 2
 	}
+	explicit := false
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
 	cfg, err := relay.Load(*path)
+	if !explicit && errors.Is(err, iofs.ErrNotExist) && cmd != "relay" && cmd != "check" {
+		// The endpoints run anywhere: without ./config.json, the defaults.
+		d := relay.Default()
+		cfg, err = &d, nil
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "roomrelay: %v\n", err)
 		return 1

@@ -35,6 +35,8 @@ func TestCommandLine(t *testing.T) {
 			"roomrelay: config " + bad + ":",
 			`client.timeout: want a duration such as "10s", not "fast"`,
 			"relay.limits.colour: unknown key",
+			`relay.listen.line: want host:port, not "nowhere"`,
+			"relay.limits.queue: must be from 1 to 512, not 0",
 		}},
 		{name: "check invalid", args: []string{"check", "-config", bad + ".x"}, code: 1, stderr: []string{
 			"roomrelay: read config: open " + bad + ".x: no such file or directory"}},
@@ -62,16 +64,28 @@ func TestCommandLine(t *testing.T) {
 			}
 		})
 	}
-	// A second problem in range is reported with the kinds, once those pass.
-	os.WriteFile(bad, []byte(`{"relay":{"listen":{"line":"nowhere"},"limits":{"queue":0}}}`), 0o644)
-	_, _, stderr := runArgs("-config", bad, "check")
-	for _, want := range []string{`relay.listen.line: want host:port, not "nowhere"`, "relay.limits.queue: must be from 1 to 512, not 0"} {
-		if !strings.Contains(stderr, want+"\n") {
-			t.Errorf("stderr lacks %q:\n%s", want, stderr)
-		}
-	}
 	code, _, stderr := runArgs("-bogus")
 	if code != 2 || !strings.HasPrefix(stderr, "flag provided but not defined: -bogus\n") {
 		t.Errorf("bad flag: exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestHelpAndDefaults(t *testing.T) {
+	code, _, stderr := runArgs("-h")
+	if code != 0 || !strings.HasPrefix(stderr, "usage: roomrelay") || !strings.Contains(stderr, "-config file") {
+		t.Errorf("-h: exit %d, stderr %q", code, stderr)
+	}
+	code, _, stderr = runArgs("-bogus")
+	if code != 2 || stderr != "flag provided but not defined: -bogus\nroomrelay: see roomrelay -h\n" {
+		t.Errorf("-bogus: exit %d, stderr %q", code, stderr)
+	}
+	// Without ./config.json the relay and check refuse to guess...
+	t.Chdir(t.TempDir())
+	if code, _, stderr := runArgs("check"); code != 1 || !strings.Contains(stderr, "open config.json: no such file or directory") {
+		t.Errorf("check: exit %d, stderr %q", code, stderr)
+	}
+	// ...while the endpoints take the defaults (here: a client without a name).
+	if code, _, stderr := runArgs("client"); code != 1 || stderr != "roomrelay: client: no name: give one with -name or client.name\n" {
+		t.Errorf("client: exit %d, stderr %q", code, stderr)
 	}
 }

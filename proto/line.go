@@ -125,6 +125,9 @@ func Parse(line []byte) (Request, error) {
 	rest = strings.TrimLeft(rest, " ")
 	switch strings.ToLower(cmd) {
 	case "me":
+		if strings.TrimSpace(rest) == "" {
+			return Request{}, errors.New("usage: /me ACTION: no action")
+		}
 		return Request{Op: Me, Text: Clean([]byte(rest)), RawLen: len(rest)}, nil
 	case "msg":
 		name, text, _ := strings.Cut(rest, " ")

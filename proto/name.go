@@ -3,6 +3,7 @@ package proto
 import (
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // Name and room limits.
@@ -31,9 +32,9 @@ func check(what, s string, max int) error {
 	case !alnum(s[0]):
 		return fmt.Errorf("%w: %s must start with a letter or digit", ErrBadName, what)
 	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !alnum(c) && c != '_' && c != '-' && c != '.' {
-			return fmt.Errorf("%w: %s may hold only letters, digits, _ - and . (not %q)", ErrBadName, what, rune(c))
+	for i, r := range s {
+		if r >= utf8.RuneSelf || !alnum(s[i]) && r != '_' && r != '-' && r != '.' {
+			return fmt.Errorf("%w: %s may hold only letters, digits, _ - and . (not %q)", ErrBadName, what, r)
 		}
 	}
 	return nil

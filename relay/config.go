@@ -279,18 +279,84 @@ func Parse(b []byte) (*File, error) {
 			len(b)-len(bytes.TrimLeft(b[end:], " \t\r\n")))
 	}
 	var errs []error
+	duplicateKeys(json.NewDecoder(bytes.NewReader(b)), "", &errs)
 	checkKeys(raw, reflect.TypeOf(File{}), "", &errs)
+	f := Default()
+	json.Unmarshal(b, &f) // every value of the wrong kind is reported above
+	// Defaults that would not fit a smaller history shrink with it.
+	l := &f.Relay.Limits
+	if !hasKey(raw, "relay", "limits", "queue") {
+		l.Queue = min(l.Queue, l.History)
+	}
+	if !hasKey(raw, "relay", "limits", "replay") {
+		l.Replay = min(l.Replay, l.History)
+	}
+	// Range problems too, but none about a key whose kind was wrong.
+	bad := map[string]bool{}
+	for _, e := range errs {
+		key, _, _ := strings.Cut(e.Error(), ": ")
+		bad[key] = true
+	}
+	if verr, ok := f.Validate().(interface{ Unwrap() []error }); ok {
+		for _, e := range verr.Unwrap() {
+			if key, _, _ := strings.Cut(e.Error(), ": "); !bad[key] {
+				errs = append(errs, e)
+			}
+		}
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	f := Default()
-	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, err
-	}
-	if err := f.Validate(); err != nil {
-		return nil, err
-	}
 	return &f, nil
+}
+
+// hasKey reports whether the decoded JSON has the key path.
+func hasKey(v any, path ...string) bool {
+	for _, k := range path {
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		if v, ok = obj[k]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// duplicateKeys reports every key given twice in one object: the JSON
+// decoder would silently keep the last.
+func duplicateKeys(dec *json.Decoder, path string, errs *[]error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return
+	}
+	switch tok {
+	case json.Delim('{'):
+		seen := map[string]bool{}
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return
+			}
+			k, _ := kt.(string)
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			if seen[k] {
+				*errs = append(*errs, fmt.Errorf("%s: duplicate key", p))
+			}
+			seen[k] = true
+			duplicateKeys(dec, p, errs)
+		}
+		dec.Token()
+	case json.Delim('['):
+		for i := 0; dec.More(); i++ {
+			duplicateKeys(dec, fmt.Sprintf("%s[%d]", path, i), errs)
+		}
+		dec.Token()
+	}
 }
 
 // syntaxWhere adds the line and column to a JSON syntax error.
@@ -442,6 +508,9 @@ func (f *File) Validate() error {
 	addr("relay.listen.line", r.Listen.Line, true)
 	addr("relay.listen.legacy", r.Listen.Legacy, true)
 	addr("relay.listen.udp", r.Listen.UDP, true)
+	if r.Listen.Line != "" && r.Listen.Line == r.Listen.Legacy && !strings.HasSuffix(r.Listen.Line, ":0") {
+		bad("relay.listen.legacy", "the same address as relay.listen.line (%s); each door needs its own", r.Listen.Line)
+	}
 	if r.Listen == (Listen{}) {
 		bad("relay.listen", "every door is off; set at least one of line, legacy, udp")
 	}

@@ -70,6 +70,14 @@ func TestParseErrors(t *testing.T) {
 		}},
 		{"no doors", `{"relay":{"listen":{"line":"","legacy":"","udp":""}}}`, []string{
 			"relay.listen: every door is off; set at least one of line, legacy, udp"}},
+		{"duplicates", `{"relay":{"limits":{"rate":5},"limits":{"rate":6,"rate":7}}}`, []string{
+			"relay.limits: duplicate key", "relay.limits.rate: duplicate key"}},
+		{"same address", `{"relay":{"listen":{"line":"127.0.0.1:7000","legacy":"127.0.0.1:7000"}}}`, []string{
+			"relay.listen.legacy: the same address as relay.listen.line (127.0.0.1:7000); each door needs its own"}},
+		{"kinds and ranges together", `{"relay":{"log_level":"loud","limits":{"burst":"x"}},"client":{"mode":"fancy"}}`, []string{
+			`relay.limits.burst: want a whole number, got "x"`,
+			`relay.log_level: want "debug", "info", "warn" or "error", not "loud"`,
+			`client.mode: want "line" or "tutorial", not "fancy"`}},
 		{"trailing", `{} {}`, []string{"trailing data after the top-level object at byte 3"}},
 		{"syntax", "{\n  \"relay\": {,}\n}", []string{"not valid JSON: line 2 column 13: invalid character ',' looking for beginning of object key string"}},
 		{"not an object", `[]`, []string{"(top level): want an object, got an array"}},
@@ -84,6 +92,21 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// Defaults that would not fit a small history shrink with it; explicit
+// values do not.
+func TestSmallHistory(t *testing.T) {
+	f, err := Parse([]byte(`{"relay":{"limits":{"history":5}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := f.Relay.Limits; l.Queue != 5 || l.Replay != 5 {
+		t.Errorf("queue %d, replay %d; want 5 and 5", l.Queue, l.Replay)
+	}
+	if _, err := Parse([]byte(`{"relay":{"limits":{"history":5,"replay":6}}}`)); err == nil {
+		t.Error("an explicit replay over history passed")
 	}
 }
 

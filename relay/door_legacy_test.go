@@ -234,11 +234,12 @@ func TestUDPDoor(t *testing.T) {
 		"from:thermo|kitchen is 31 °C | hot",
 		"from:nc|not yours",
 		"hello",
+		"from:thermo|  ",
 		"from:thermo|third: over the burst",
 	} {
 		c.Write([]byte(d))
 	}
-	waitFor(t, 10*time.Second, "three drops", func() bool { return s.Stats().UDPDropped == 3 })
+	waitFor(t, 10*time.Second, "four drops", func() bool { return s.Stats().UDPDropped == 4 })
 	if got := nc.messages(1); got[0] != "thermo: kitchen is 31 °C | hot" {
 		t.Errorf("nc got %q", got)
 	}

@@ -23,6 +23,11 @@ func (s *Server) serveLine(c net.Conn) {
 	m, h, err := s.handshake(c, lr)
 	if err != nil {
 		s.debugf("line %s: handshake: %v", c.RemoteAddr(), err)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			c.SetWriteDeadline(time.Now().Add(time.Second))
+			c.Write(proto.AppendText(nil, &proto.Event{Kind: proto.KindError,
+				Text: fmt.Sprintf("no name within %v; bye", s.conf().Timeouts.Handshake.D())}))
+		}
 		return
 	}
 	c.SetDeadline(time.Time{})
@@ -163,6 +168,8 @@ func (s *Server) handle(m *member, req proto.Request) {
 		to.deliver(newEvent(&e, m.id))
 		if m.json {
 			m.deliver(newEvent(&e, m.id)) // programs see what they sent
+		} else {
+			m.notify(proto.KindNotice, "sent privately to %s", to.name)
 		}
 	case proto.Join:
 		var since *uint64
@@ -179,7 +186,7 @@ func (s *Server) handle(m *member, req proto.Request) {
 	case proto.Rooms:
 		s.list(m, "rooms:", s.roomList())
 	case proto.Ping:
-		m.notify(proto.KindNotice, "pong %s", req.Text)
+		m.notify(proto.KindNotice, "%s", strings.TrimSpace("pong "+req.Text))
 	case proto.Help:
 		for _, c := range proto.Commands {
 			m.notify(proto.KindNotice, "%s", c)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 
 	"roomrelay/proto"
@@ -76,6 +77,9 @@ func (d *udpDoor) take(ip netip.Addr, addr net.Addr, b []byte) {
 	msg, err := proto.ParseLegacy(b)
 	if err == nil && msg.Kind != proto.LegacyPost {
 		err = errors.New("only from:NAME|TEXT is taken over UDP")
+	}
+	if err == nil && strings.TrimSpace(msg.Text) == "" {
+		err = errors.New("empty message")
 	}
 	if err == nil {
 		err = d.srv.postAs(ip, msg.Name, msg.Text, false)

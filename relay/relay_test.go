@@ -246,11 +246,25 @@ func TestResume(t *testing.T) {
 		}
 	}
 	late := join(t, s, "late")
+	// A replay is marked off from what is live.
+	replay := []string{late.line(), late.line()}
+	if !strings.HasPrefix(replay[0], "--- earlier in lobby, events ") || !strings.HasPrefix(replay[1], "talker: ") {
+		t.Errorf("replay starts %q", replay)
+	}
+	late.until("the end of the replay", func(l string) bool { return l == "--- end of earlier events" })
 	late.send("/since 1")
 	l := late.until("gap notice", func(l string) bool { return strings.Contains(l, "fell out") })
 	if !strings.HasPrefix(l, "--- ") || !strings.Contains(l, "events of lobby fell out of the history window") {
 		t.Errorf("gap notice %q", l)
 	}
+	// A resume point past the last event (the relay restarted) replays
+	// all that is kept, and says so.
+	late.send("/since 9999")
+	l = late.until("restart notice", func(l string) bool { return strings.Contains(l, "resume point") })
+	if !strings.Contains(l, "resume point 9999 is past lobby's last event") {
+		t.Errorf("notice %q", l)
+	}
+	late.until("a replayed message", func(l string) bool { return strings.HasPrefix(l, "talker: ") })
 }
 
 func isMsg(l string) bool { return strings.Contains(l, `"type":"msg"`) }
@@ -269,6 +283,9 @@ func TestHandshakeTimeout(t *testing.T) {
 	cfg.Timeouts.Handshake = Duration(100 * time.Millisecond)
 	s := startServer(t, cfg)
 	silent := dial(t, s)
+	if l := silent.line(); l != "!!! no name within 100ms; bye" {
+		t.Errorf("silent client told %q", l)
+	}
 	if _, err := silent.read(10 * time.Second); !errors.Is(err, io.EOF) {
 		t.Errorf("silent client: read = %v, want EOF when the relay hangs up", err)
 	}
@@ -299,10 +316,10 @@ func TestNames(t *testing.T) {
 	alice := join(t, s, "alice")
 	c := dial(t, s)
 	for _, tc := range []struct{ send, want string }{
-		{"ALICE", "!!! name taken: ALICE is in use, choose another; send another name"},
+		{"ALICE", "!!! name taken: ALICE is in use; send another name"},
 		{"bad name", "!!! invalid name: name may hold only letters, digits, _ - and . (not ' '); send another name"},
 		{"-x", "!!! invalid name: name must start with a letter or digit; send another name"},
-		{"carol", "--- you are carol in lobby with 1 other; /help lists the commands"},
+		{"carol", "--- you are carol in lobby with 1 other (last event 1); /help lists the commands"},
 	} {
 		c.send(tc.send)
 		if got := c.line(); got != tc.want {
@@ -372,8 +389,8 @@ func TestShutdown(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("shutdown did not finish within its bound")
 	}
-	if l := alice.until("notice", func(l string) bool { return strings.HasPrefix(l, "!!!") }); l != "!!! disconnected: relay shutting down" {
-		t.Errorf("alice told %q", l)
+	if l := alice.until("notice", func(l string) bool { return strings.HasPrefix(l, "!!!") || strings.Contains(l, " left ") }); l != "!!! disconnected: relay shutting down" {
+		t.Errorf("alice told %q; at shutdown each member is told once, not of the others", l)
 	}
 	for _, c := range []*tconn{alice, frozen, half} {
 		for {

@@ -67,14 +67,20 @@ func (r *room) post(e *proto.Event, from uint64, maxLag uint64) {
 
 // add makes m a member and returns where its cursor starts: replay events
 // back from the head, or after since when since is not nil. missed is how
-// many events asked for have fallen out of the ring. Called with m.mu held.
-func (r *room) add(m *member, since *uint64, replay int) (next, missed uint64) {
+// many events asked for have fallen out of the ring; ahead reports a since
+// past the newest event (the relay restarted, or the room was made anew),
+// which replays all that is kept. head is the room's next sequence number.
+// Called with m.mu held.
+func (r *room) add(m *member, since *uint64, replay int) (next, missed, head uint64, ahead bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.members = append(r.members, m)
-	oldest, head := r.oldest(), r.seq+1
+	oldest := r.oldest()
+	head = r.seq + 1
 	switch {
-	case since != nil && *since+1 >= head:
+	case since != nil && *since+1 > head:
+		next, ahead = oldest, true
+	case since != nil && *since+1 == head:
 		next = head
 	case since != nil && *since+1 < oldest:
 		next, missed = oldest, oldest-(*since+1)
@@ -85,7 +91,7 @@ func (r *room) add(m *member, since *uint64, replay int) (next, missed uint64) {
 	}
 	m.next.Store(next)
 	m.base.Store(head)
-	return next, missed
+	return next, missed, head, ahead
 }
 
 // remove ends m's membership.

@@ -139,7 +139,7 @@ func (s *Server) claim(c net.Conn, name string, json bool) (*member, error) {
 		return nil, errors.New("relay shutting down")
 	}
 	if _, ok := s.names[m.key]; ok {
-		return nil, fmt.Errorf("%w: %s is in use, choose another", errNameTaken, name)
+		return nil, fmt.Errorf("%w: %s is in use", errNameTaken, name)
 	}
 	s.lastID++
 	m.id = s.lastID
@@ -220,17 +220,28 @@ func (s *Server) join(m *member, name string, since *uint64, replay int) error {
 		}
 	}
 	m.mu.Lock()
-	next, missed := r.add(m, since, replay)
+	next, missed, head, ahead := r.add(m, since, replay)
 	m.room = r
 	for i := range m.priv {
 		m.priv[i].at = 0 // what was queued in the old room goes first
 	}
-	// The welcome and any gap come before the replay.
+	// The welcome, any gap, and the bounds of the replay, each in its place.
 	others := r.size() - 1
-	m.priv = append(m.priv, queued{newEvent(&proto.Event{Kind: proto.KindNotice, Text: fmt.Sprintf(
-		"you are %s in %s with %d other%s; /help lists the commands", m.name, r.name, others, plural(others))}, 0), next - 1})
+	say := func(at uint64, format string, args ...any) {
+		m.priv = append(m.priv, queued{newEvent(&proto.Event{Kind: proto.KindNotice, Text: fmt.Sprintf(format, args...)}, 0), at})
+	}
+	say(next-1, "you are %s in %s with %d other%s (last event %d); /help lists the commands",
+		m.name, r.name, others, plural(others), head-1)
+	if ahead {
+		say(next-1, "resume point %d is past %s's last event %d: the relay restarted or the room is new; replaying all it keeps",
+			*since, r.name, head-1)
+	}
 	if missed > 0 {
 		m.priv = append(m.priv, queued{gapNotice(r.name, next-missed, next), next - 1})
+	}
+	if next < head {
+		say(next-1, "earlier in %s, events %d to %d:", r.name, next, head-1)
+		say(head-1, "end of earlier events")
 	}
 	m.mu.Unlock()
 	if old != r {
@@ -251,7 +262,12 @@ func gapNotice(room string, from, next uint64) *event {
 func (s *Server) leave(m *member) {
 	if r := m.room; r != nil {
 		r.remove(m)
-		r.post(&proto.Event{Kind: proto.KindPart, From: m.name, Text: m.why.String(), Time: now()}, m.id, s.maxLag())
+		s.mu.Lock()
+		closing := s.closing
+		s.mu.Unlock()
+		if !closing { // at shutdown everyone is told once, not of each other
+			r.post(&proto.Event{Kind: proto.KindPart, From: m.name, Text: m.why.String(), Time: now()}, m.id, s.maxLag())
+		}
 	}
 	s.mu.Lock()
 	if s.names[m.key] == m {

@@ -15,6 +15,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"roomrelay/proto"
@@ -39,9 +40,10 @@ type Client struct {
 	lines chan string // input lines; closed at end of input
 
 	// Owned by the connection loop.
-	room     string            // current room ("" until the first join)
-	seen     map[string]uint64 // last sequence number seen, by room
-	resuming bool
+	room string            // current room ("" until the first join)
+	seen map[string]uint64 // last sequence number seen, by room
+
+	inputEnded atomic.Int64 // when the input ended (Unix ns); 0 while it goes on
 }
 
 // Run connects to cfg.Server as cfg.Name and chats until ctx ends, the
@@ -50,6 +52,9 @@ type Client struct {
 func Run(ctx context.Context, cfg relay.ClientConfig, in io.Reader, out io.Writer, logf relay.Logf) error {
 	if cfg.Mode == "tutorial" {
 		return runTutorial(ctx, cfg, in, out, logf)
+	}
+	if cfg.Name == "" {
+		return errors.New("client: no name: give one with -name or client.name")
 	}
 	if err := proto.CheckName(cfg.Name); err != nil {
 		return fmt.Errorf("client name: %w", err)
@@ -67,6 +72,11 @@ func Run(ctx context.Context, cfg relay.ClientConfig, in io.Reader, out io.Write
 		}
 		if connected {
 			retry = cfg.Retry.D()
+		}
+		// Once the input has ended, a relay that stays out of reach is not
+		// waited for forever: a script gets its exit status.
+		if t := c.inputEnded.Load(); t != 0 && cfg.ExitOnEOF && time.Since(time.Unix(0, t)) > cfg.RetryMax.D() {
+			return fmt.Errorf("client: gave up after the input ended: %v; %d input lines not sent", err, len(c.lines))
 		}
 		logf("client: %v; reconnecting in %v", err, retry)
 		select {
@@ -91,6 +101,7 @@ func (c *Client) readInput(in io.Reader) {
 	if err := sc.Err(); err != nil {
 		c.logf("client: input: %v", err)
 	}
+	c.inputEnded.Store(time.Now().UnixNano())
 }
 
 // session runs one connection. connected says whether the relay took the
@@ -135,10 +146,11 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 		break
 	}
 	if first.Kind == proto.KindError {
-		if strings.Contains(first.Text, "in use") {
-			return false, fmt.Errorf("relay: %s", first.Text)
+		why := strings.TrimSuffix(first.Text, "; send another name")
+		if strings.Contains(why, "in use") {
+			return false, fmt.Errorf("relay: %s", why) // it may be free soon
 		}
-		return false, fmt.Errorf("%w: relay refused %s: %s", errFatal, c.cfg.Name, first.Text)
+		return false, fmt.Errorf("%w: relay refused the hello: %s", errFatal, why)
 	}
 	c.show(first)
 
@@ -217,9 +229,9 @@ func (c *Client) receive(conn net.Conn, lr *proto.LineReader) error {
 func (c *Client) show(e proto.Event) {
 	mine := strings.EqualFold(e.From, c.cfg.Name)
 	if e.Seq != 0 {
-		if e.Seq <= c.seen[e.Room] {
-			return // already shown
-		}
+		// The relay sends each event once per connection, and resuming
+		// asks only for what came after: no event is shown twice. After a
+		// relay restart the numbers start again, and are taken as they come.
 		c.seen[e.Room] = e.Seq
 	}
 	if mine && e.Kind == proto.KindJoin {

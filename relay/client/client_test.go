@@ -239,3 +239,62 @@ func TestBadNameIsFatal(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// After a relay restart the room's numbers start again: the client takes
+// the new events as they come instead of skipping them as seen.
+func TestRelayRestart(t *testing.T) {
+	cfg := relay.Default().Relay
+	cfg.Listen = relay.Listen{Line: "127.0.0.1:0"}
+	first := relay.New(cfg, t.Logf)
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := first.Addr("line").String()
+	alice := dialMember(t, addr, "alice")
+	out := &syncBuffer{}
+	in, inw := io.Pipe()
+	defer inw.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, clientConfig(addr, "carol"), in, out, t.Logf) }()
+	alice.until(t, "--- carol joined lobby")
+	for k := range 5 {
+		fmt.Fprintf(alice.c, "before %d\n", k)
+	}
+	waitFor(t, "the messages before", func() bool { return strings.Contains(out.String(), "alice: before 4\n") })
+
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	first.Shutdown(sctx)
+	scancel()
+	cfg.Listen.Line = addr
+	second := relay.New(cfg, t.Logf)
+	if err := second.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		second.Shutdown(sctx)
+	}()
+	bob := dialMember(t, addr, "bob")
+	bob.until(t, "--- carol joined lobby")
+	fmt.Fprintf(bob.c, "after 1\n")
+	waitFor(t, "the message after the restart", func() bool { return strings.Contains(out.String(), "bob: after 1\n") })
+	cancel()
+	<-done
+}
+
+func TestGivesUpAfterInputEnds(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there
+	cfg := clientConfig(addr, "nas")
+	cfg.RetryMax = relay.Duration(50 * time.Millisecond)
+	err = Run(context.Background(), cfg, strings.NewReader("backup done\n"), io.Discard, t.Logf)
+	if err == nil || !strings.Contains(err.Error(), "gave up after the input ended") || !strings.Contains(err.Error(), "1 input lines not sent") {
+		t.Errorf("err = %v", err)
+	}
+}

@@ -113,6 +113,9 @@ func (r *Receiver) accept() {
 			continue
 		}
 		backoff = 0
+		// The deadline is set before c is tracked, so that Close's deadline in
+		// the past, set on every tracked connection, always wins.
+		c.SetReadDeadline(time.Now().Add(r.timeout))
 		if !r.track(c) {
 			c.Close()
 			r.slots <- buf
@@ -147,7 +150,7 @@ func (r *Receiver) serve(c net.Conn, buf []byte, prev <-chan struct{}, next chan
 	defer close(next)
 	defer func() { r.slots <- buf }()
 	from := addrPort(c.RemoteAddr())
-	n, extra, err := readMessage(c, buf, r.timeout)
+	n, extra, err := readMessage(c, buf)
 	c.Close()
 	r.mu.Lock()
 	delete(r.conns, c)
@@ -176,10 +179,9 @@ func (r *Receiver) serve(c net.Conn, buf []byte, prev <-chan struct{}, next chan
 	r.deliver(from, buf[:n])
 }
 
-// readMessage reads c to its end within timeout: the first len(buf) bytes
+// readMessage reads c to its end, within the deadline already set: the first len(buf) bytes
 // into buf, the rest counted and dropped.
-func readMessage(c net.Conn, buf []byte, timeout time.Duration) (n int, extra int64, err error) {
-	c.SetReadDeadline(time.Now().Add(timeout))
+func readMessage(c net.Conn, buf []byte) (n int, extra int64, err error) {
 	for n < len(buf) {
 		m, err := c.Read(buf[n:])
 		n += m
