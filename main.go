@@ -149,7 +149,8 @@ func serve(ctx context.Context, path string, cfg relay.Config, logf relay.Logf) 
 		case <-hup:
 			notify(logf, "RELOADING=1")
 			if f, err := relay.Load(path); err != nil {
-				logf("error: reload: keeping the running config: %v", err)
+				oneLine := strings.NewReplacer(":\n", ": ", "\n", "; ").Replace(err.Error())
+				logf("error: reload: keeping the running config: %s", oneLine)
 			} else {
 				setMemoryLimit(f.Relay.MemoryLimitMB)
 				srv.Reload(f.Relay)

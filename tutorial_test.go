@@ -269,22 +269,8 @@ func tutWhole16(t *testing.T, payloads ...string) {
 	}
 }
 
-// tutBuild builds roomrelay into a temporary directory and returns the
-// binary's path.
-func tutBuild(t *testing.T) string {
-	t.Helper()
-	gocmd, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("the go command is not on PATH: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "roomrelay")
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, gocmd, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
+// tutBuild builds roomrelay for this machine and returns the binary's path.
+func tutBuild(t *testing.T) string { return buildRoomrelay(t, "native", nil) }
 
 // tutConfig writes a config file and returns its path. Keys it leaves out
 // take their defaults.

@@ -12,8 +12,9 @@ import (
 var ErrLineTooLong = errors.New("line too long")
 
 // lineBufStart is the size a LineReader's buffer starts at: an idle
-// connection holds no more. It doubles as longer lines come, up to the
-// limit, and falls back once they are read.
+// connection holds no more. It doubles, up to the line limit, while lines
+// are longer or reads fill it (a client streaming lines gets fewer, larger
+// reads), and falls back once the connection is quiet again.
 const lineBufStart = 128
 
 // LineReader reads LF- or CRLF-ended lines of at most a fixed number of
@@ -28,6 +29,8 @@ type LineReader struct {
 	scanned int   // bytes after start known to hold no '\n'
 	discard bool  // in the middle of an over-long line
 	err     error // a read error to return once the buffer is used up
+	full    bool  // the last read filled the buffer
+	quiet   bool  // the last read was small
 }
 
 // NewLineReader returns a reader of lines of at most max bytes (not
@@ -77,15 +80,15 @@ func (l *LineReader) ReadLine() ([]byte, error) {
 
 // fill reads once into the buffer, making room first.
 func (l *LineReader) fill() {
-	if l.start == l.end && len(l.buf) > lineBufStart {
-		l.buf = nil // a long line is done with: fall back to a small buffer
+	if l.start == l.end && len(l.buf) > lineBufStart && l.quiet {
+		l.buf = nil // the connection is quiet: fall back to a small buffer
 		l.start, l.end = 0, 0
 	}
 	if l.start > 0 {
 		n := copy(l.buf, l.buf[l.start:l.end])
 		l.start, l.end = 0, n
 	}
-	if l.end == len(l.buf) {
+	if l.end == len(l.buf) || l.full && len(l.buf) < l.max+2 {
 		size := min(max(2*len(l.buf), lineBufStart), l.max+2)
 		if size <= len(l.buf) { // full at the limit: only while discarding
 			l.start, l.end, l.scanned = 0, 0, 0
@@ -98,6 +101,8 @@ func (l *LineReader) fill() {
 	n, err := l.r.Read(l.buf[l.end:])
 	l.end += n
 	l.err = err
+	l.full = l.end == len(l.buf)
+	l.quiet = n < lineBufStart/2
 }
 
 func (l *LineReader) trim(line []byte) ([]byte, error) {

@@ -3,6 +3,7 @@ package relay
 import (
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -178,6 +179,9 @@ func (m *member) writeLoop() {
 	for {
 		select {
 		case <-m.wake:
+			// Let the goroutine that woke us, and any other poster, go on
+			// first: under load more events gather into one write.
+			runtime.Gosched()
 			if err := m.flush(timeout); err != nil {
 				m.kick(byWrite)
 			}

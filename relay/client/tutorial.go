@@ -95,7 +95,7 @@ func runTutorial(ctx context.Context, cfg relay.ClientConfig, in io.Reader, out 
 	lines := make(chan string)
 	stop := make(chan struct{})
 	defer close(stop)
-	go readTutorialInput(in, lines, stop, logf)
+	go peer.ReadLines("client", in, tutorialMaxMessage, lines, stop, logf)
 	for {
 		select {
 		case <-ctx.Done():
@@ -157,29 +157,4 @@ func registerHost(listen string, local net.Addr) string {
 	}
 	h, _, _ := net.SplitHostPort(local.String())
 	return h
-}
-
-// readTutorialInput sends the lines of in to lines until in ends or stop
-// is closed, then closes lines.
-func readTutorialInput(in io.Reader, lines chan<- string, stop <-chan struct{}, logf relay.Logf) {
-	defer close(lines)
-	lr := proto.NewLineReader(in, tutorialMaxMessage)
-	for {
-		line, err := lr.ReadLine()
-		if err == proto.ErrLineTooLong {
-			logf("client: input line longer than %d bytes; not sent", tutorialMaxMessage)
-			continue
-		}
-		if err != nil {
-			if err != io.EOF {
-				logf("client: input: %v", err)
-			}
-			return
-		}
-		select {
-		case lines <- string(line):
-		case <-stop:
-			return
-		}
-	}
 }

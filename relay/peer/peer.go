@@ -121,7 +121,7 @@ func (p *Peer) SendLines(ctx context.Context, in io.Reader) error {
 	lines := make(chan string)
 	stop := make(chan struct{})
 	defer close(stop)
-	go readLines(in, p.cfg.MaxMessageBytes, lines, stop, p.logf)
+	go ReadLines("peer", in, p.cfg.MaxMessageBytes, lines, stop, p.logf)
 	for {
 		select {
 		case <-ctx.Done():
@@ -137,20 +137,21 @@ func (p *Peer) SendLines(ctx context.Context, in io.Reader) error {
 	}
 }
 
-// readLines sends lines of in to lines until in ends or stop is closed,
-// then closes lines.
-func readLines(in io.Reader, max int, lines chan<- string, stop <-chan struct{}, logf relay.Logf) {
+// ReadLines sends the lines of in, each at most max bytes, to lines until
+// in ends or stop is closed, then closes lines. who names the program in
+// its log lines.
+func ReadLines(who string, in io.Reader, max int, lines chan<- string, stop <-chan struct{}, logf relay.Logf) {
 	defer close(lines)
 	lr := proto.NewLineReader(in, max)
 	for {
 		line, err := lr.ReadLine()
 		if err == proto.ErrLineTooLong {
-			logf("peer: input line longer than %d bytes; not sent", max)
+			logf("%s: input line longer than %d bytes; not sent", who, max)
 			continue
 		}
 		if err != nil {
 			if err != io.EOF {
-				logf("peer: input: %v", err)
+				logf("%s: input: %v", who, err)
 			}
 			return
 		}

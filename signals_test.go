@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"roomrelay/proto"
+)
+
+// TestSignals runs the built relay as a service manager would: SIGHUP
+// reloads the config without dropping a member (and keeps the running
+// config when the new file is bad), SIGTERM ends it with exit 0 after
+// telling the member.
+func TestSignals(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped in -short mode: builds and runs roomrelay")
+	}
+	bin := tutBuild(t)
+	linePort := tutFreePort(t)
+	config := tutConfig(t, fmt.Sprintf(`{"relay":{"listen":{"line":"127.0.0.1:%d","legacy":"","udp":""}}}`, linePort))
+	relay := tutStart(t, "roomrelay relay", "", bin, "-config", config, "relay")
+	relay.waitErr(t, `info: line door listening on`)
+
+	c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(linePort)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	lr := proto.NewLineReader(c, 4096)
+	until := func(prefix string) string {
+		t.Helper()
+		for {
+			c.SetReadDeadline(time.Now().Add(tutWait))
+			l, err := lr.ReadLine()
+			if err != nil {
+				t.Fatalf("waiting for %q: %v", prefix, err)
+			}
+			if strings.HasPrefix(string(l), prefix) {
+				return string(l)
+			}
+		}
+	}
+	fmt.Fprintf(c, "alice\n")
+	until("--- you are alice")
+
+	// A new door and new limits, taken on SIGHUP.
+	legacyPort := tutFreePort(t)
+	os.WriteFile(config, []byte(fmt.Sprintf(`{"relay":{"listen":{"line":"127.0.0.1:%d","legacy":"127.0.0.1:%d","udp":""},
+		"limits":{"rate":1,"burst":1}}}`, linePort, legacyPort)), 0o644)
+	relay.cmd.Process.Signal(syscall.SIGHUP)
+	relay.waitErr(t, `info: config reloaded: limits and timeouts in force; legacy door re-bound at 127\.0\.0\.1:`+strconv.Itoa(legacyPort))
+	fmt.Fprintf(c, "one\ntwo\n")
+	if l := until("!!!"); !strings.Contains(l, "slow down") {
+		t.Errorf("after the reload alice was told %q, want the new rate limit", l)
+	}
+
+	os.WriteFile(config, []byte(`{"relay":`), 0o644)
+	relay.cmd.Process.Signal(syscall.SIGHUP)
+	relay.waitErr(t, `error: reload: keeping the running config: config .*: not valid JSON`)
+	fmt.Fprintf(c, "/ping still\n")
+	until("--- pong still")
+
+	relay.cmd.Process.Signal(syscall.SIGTERM)
+	if l := until("!!!"); l != "!!! disconnected: relay shutting down" {
+		t.Errorf("alice told %q", l)
+	}
+	select {
+	case <-relay.done:
+		if relay.err != nil {
+			t.Errorf("relay exited with %v, want status 0", relay.err)
+		}
+	case <-time.After(tutWait):
+		t.Fatal("relay did not exit after SIGTERM")
+	}
+}
