@@ -427,3 +427,41 @@ func TestLimits(t *testing.T) {
 		t.Errorf("got %q, want %q", l, want)
 	}
 }
+
+// TestDefaultFlood: with the shipped limits, a member that floods as the
+// benchmark's publisher does (20 000 lines at once) gets its burst through,
+// is refused, then disconnected, while the others keep chatting.
+func TestDefaultFlood(t *testing.T) {
+	cfg := Default().Relay
+	cfg.Listen = Listen{Line: "127.0.0.1:0"}
+	s := startServer(t, cfg)
+	flooder := join(t, s, "flooder")
+	alice := join(t, s, "alice")
+	bob := join(t, s, "bob")
+	go func() {
+		var b strings.Builder
+		for k := range 20000 {
+			fmt.Fprintf(&b, "flood %d\n", k)
+		}
+		flooder.c.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		io.WriteString(flooder.c, b.String())
+	}()
+	waitFor(t, 10*time.Second, "the flooder to be dropped", func() bool { return s.Stats().Disconnects["flooding"] == 1 })
+	got := 0
+	part := bob.until("the flooder's part", func(l string) bool {
+		if strings.HasPrefix(l, "flooder: ") {
+			got++
+		}
+		return strings.HasPrefix(l, "--- flooder left")
+	})
+	if part != "--- flooder left lobby (flooding)" {
+		t.Errorf("part = %q", part)
+	}
+	if burst := cfg.Limits.Burst; got < burst || got > burst+1 {
+		t.Errorf("bob got %d of the flood, want the burst of %d", got, burst)
+	}
+	alice.send("still here")
+	if l := bob.messages(1)[0]; l != "alice: still here" {
+		t.Errorf("bob got %q", l)
+	}
+}
