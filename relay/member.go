@@ -251,8 +251,10 @@ func (m *member) flush(timeout time.Duration) error {
 // when the cursor has fallen out of the room's ring.
 func (m *member) collect() bool {
 	if m.batch == nil {
-		m.batch = make([]*event, 0, batchMax)
-		m.bufs = make(net.Buffers, 0, batchMax)
+		// Small at first: a member that gets little holds little; under
+		// load the batch grows to batchMax.
+		m.batch = make([]*event, 0, 4)
+		m.bufs = make(net.Buffers, 0, 4)
 	}
 	m.batch = m.batch[:0]
 	ok := true
