@@ -43,7 +43,9 @@ func (r reason) String() string { return reasonText[r] }
 func (r reason) told() bool { return r != byEOF && r != byRead && r != byWrite && r != byUnreachable }
 
 // flushes reports whether a member leaving for r still gets what is queued.
-func (r reason) flushes() bool { return r == byQuit || r == byShutdown }
+func (r reason) flushes() bool {
+	return r == byQuit || r == byShutdown || r == byFlood || r == byIdle
+}
 
 // member is one member of the relay: a client of the line door, with its
 // connection, or one registered through the legacy door, which is dialled
