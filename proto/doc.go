@@ -32,4 +32,12 @@
 // In JSON mode every line is one JSON object, an [Event] (see
 // [AppendJSON]): {"type":"msg","room":"lobby","seq":7,"from":"alice",
 // "text":"hi","time":"2026-11-22T03:10:54.123Z"}.
+//
+// # Tutorial chat-room protocol
+//
+// The legacy door and the UDP door speak the protocol of the tutorials'
+// messenger_server.py: one message per TCP connection (or datagram),
+// connect_request|NAME|HOST|PORT and from:NAME|TEXT to the server, and
+// NAME: TEXT to each member on a connection of its own. See [Legacy] and
+// [ParseLegacy].
 package proto

@@ -4,6 +4,11 @@
 // of the line protocol, remembers the last sequence number it saw, and on
 // a dropped connection reconnects with backoff and resumes from there, so
 // nothing still in the relay's history window is lost.
+//
+// With client.mode "tutorial" it speaks the tutorials' chat-room protocol
+// instead (see tutorial.go): it listens on its own endpoint first, then
+// registers with a legacy door or messenger_server.py, and sends each
+// line as a post on a connection of its own.
 package client
 
 import (
