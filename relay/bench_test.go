@@ -135,18 +135,7 @@ func benchFanout(b *testing.B, senders, receivers int) {
 // per delivery there is none.
 func BenchmarkPostCollect(b *testing.B) {
 	const members = 100
-	s := New(benchConfig(), b.Logf)
-	r := newRoom("lobby", s.conf().Limits.History)
-	ms := make([]*member, members)
-	for i := range ms {
-		m := s.newMember(nil, fmt.Sprintf("m%d", i), false)
-		m.id = uint64(i + 1)
-		m.mu.Lock()
-		r.add(m, nil, 0)
-		m.room = r
-		m.mu.Unlock()
-		ms[i] = m
-	}
+	r, ms := benchRoom(b, members)
 	text := strings.Repeat("x", 60)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -165,18 +154,7 @@ func BenchmarkPostCollect(b *testing.B) {
 // timed). It allocates nothing: a delivery costs no allocation.
 func BenchmarkCollect(b *testing.B) {
 	const members, batch = 100, batchMax
-	s := New(benchConfig(), b.Logf)
-	r := newRoom("lobby", s.conf().Limits.History)
-	ms := make([]*member, members)
-	for i := range ms {
-		m := s.newMember(nil, fmt.Sprintf("m%d", i), false)
-		m.id = uint64(i + 1)
-		m.mu.Lock()
-		r.add(m, nil, 0)
-		m.room = r
-		m.mu.Unlock()
-		ms[i] = m
-	}
+	r, ms := benchRoom(b, members)
 	text := strings.Repeat("x", 60)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
@@ -193,4 +171,21 @@ func BenchmarkCollect(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*members*batch), "ns/delivery")
+}
+
+// benchRoom is a room of n members without connections or writers.
+func benchRoom(b *testing.B, n int) (*room, []*member) {
+	s := New(benchConfig(), b.Logf)
+	r := newRoom("lobby", s.conf().Limits.History)
+	ms := make([]*member, n)
+	for i := range ms {
+		m := s.newMember(nil, fmt.Sprintf("m%d", i), false)
+		m.id = uint64(i + 1)
+		m.mu.Lock()
+		r.add(m, nil, 0)
+		m.room = r
+		m.mu.Unlock()
+		ms[i] = m
+	}
+	return r, ms
 }

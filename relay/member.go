@@ -102,15 +102,17 @@ func (m *member) kick(why reason) {
 	m.kicked.Do(func() {
 		m.why = why
 		m.flushBy = time.Now().Add(m.srv.conf().Timeouts.Shutdown.D())
+		if m.conn != nil {
+			// Deadlines first, done last: the writer's goodbye sets a fresh
+			// write deadline after it sees done, and must not lose it to
+			// this one.
+			past := time.Unix(1, 0)
+			if !why.flushes() {
+				m.conn.SetWriteDeadline(past) // unblock a write to a frozen peer
+			}
+			m.conn.SetReadDeadline(past) // unblock the session's read
+		}
 		close(m.done)
-		past := time.Unix(1, 0)
-		if m.conn == nil {
-			return
-		}
-		m.conn.SetReadDeadline(past) // unblock the session's read
-		if !why.flushes() {
-			m.conn.SetWriteDeadline(past) // unblock a write to a frozen peer
-		}
 	})
 }
 
