@@ -196,9 +196,14 @@ func TestFrozenPipe(t *testing.T) {
 	waitFor(t, 10*time.Second, "piped to join", func() bool { return s.lookup("piped") != nil })
 	talker := join(t, s, "talker")
 	listener := join(t, s, "listener")
+	// Bursts well within the queue. After each, the talker's pong and the
+	// listener's lines show both caught up, however late their writers
+	// ran: only the piped member can fall behind.
 	for k := range 100 {
 		talker.send(fmt.Sprint(k))
-		if k%20 == 19 { // bursts well within the queue
+		if k%20 == 19 {
+			talker.send("/ping " + fmt.Sprint(k))
+			talker.until("the pong", func(l string) bool { return l == "--- pong "+fmt.Sprint(k) })
 			if got := listener.messages(20); got[19] != fmt.Sprintf("talker: %d", k) {
 				t.Fatalf("listener got %q", got)
 			}
