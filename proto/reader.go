@@ -39,6 +39,10 @@ func NewLineReader(r io.Reader, max int) *LineReader {
 	return &LineReader{r: r, max: max}
 }
 
+// SetReader makes l read from r from now on; what l holds already is
+// still returned first.
+func (l *LineReader) SetReader(r io.Reader) { l.r = r }
+
 // ReadLine returns the next line without its line end. The slice is valid
 // until the next call. A last line without a line end is returned before
 // io.EOF. After an error other than ErrLineTooLong (a timeout, say) a call

@@ -142,7 +142,7 @@ func BenchmarkPostCollect(b *testing.B) {
 	for b.Loop() {
 		r.post(&proto.Event{Kind: proto.KindMsg, From: "sender", Text: text}, 0, 1<<20)
 		for _, m := range ms {
-			m.collect()
+			m.bufs, _ = m.collect(&m.batch, m.bufs[:0])
 			<-m.wake
 		}
 	}
@@ -167,7 +167,7 @@ func BenchmarkCollect(b *testing.B) {
 		}
 		b.StartTimer()
 		for _, m := range ms {
-			m.collect()
+			m.bufs, _ = m.collect(&m.batch, m.bufs[:0])
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*members*batch), "ns/delivery")

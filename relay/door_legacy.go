@@ -37,13 +37,13 @@ type legacyPeer struct {
 
 // orderLegacy gives a new legacy connection its ticket, on the accepting
 // goroutine, and returns what serves it.
-func (s *Server) orderLegacy(c net.Conn) func() {
+func (s *Server) orderLegacy(c net.Conn) func() bool {
 	ip := ipOf(c)
 	s.mu.Lock()
 	t := &ticket{prev: s.lastTicket[ip], at: time.Now(), done: make(chan struct{})}
 	s.lastTicket[ip] = t
 	s.mu.Unlock()
-	return func() {
+	return func() bool {
 		defer func() {
 			close(t.done)
 			s.mu.Lock()
@@ -53,6 +53,7 @@ func (s *Server) orderLegacy(c net.Conn) func() {
 			s.mu.Unlock()
 		}()
 		s.serveLegacy(c, t)
+		return false
 	}
 }
 

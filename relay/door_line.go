@@ -17,8 +17,10 @@ var greeting = proto.AppendText(nil, &proto.Event{Kind: proto.KindNotice,
 	Text: "welcome to roomrelay. Send your name (1-24 letters, digits, _ - .)"})
 
 // serveLine runs one line-door session: the handshake, then one request a
-// line until the member leaves.
-func (s *Server) serveLine(c net.Conn) {
+// line until the member leaves. Once the member has joined, the loop
+// serves it if it can, and serveLine returns true: the connection is the
+// loop's.
+func (s *Server) serveLine(c net.Conn) (kept bool) {
 	lr := proto.NewLineReader(c, s.conf().Limits.MaxLineBytes)
 	m, h, err := s.handshake(c, lr)
 	if err != nil {
@@ -28,11 +30,38 @@ func (s *Server) serveLine(c net.Conn) {
 			c.Write(proto.AppendText(nil, &proto.Event{Kind: proto.KindError,
 				Text: fmt.Sprintf("no name within %v; bye", s.conf().Timeouts.Handshake.D())}))
 		}
-		return
+		return false
 	}
 	c.SetDeadline(time.Time{})
+	m.lr = lr
+	if m.lp != nil {
+		if err := m.lp.add(m); err != nil {
+			s.errorf("line %s: %v", c.RemoteAddr(), err)
+			m.kick(byRead)
+			s.leave(m)
+			return false
+		}
+		s.wg.Add(1) // done when the loop has seen it off
+		s.enter(m, h)
+		lr.SetReader(&m.nb)
+		m.lp.start(m)
+		return true
+	}
 	go m.writeLoop()
+	s.enter(m, h)
+	why := s.readLoop(m)
+	m.kick(why)
+	<-m.writerDone
+	s.leave(m)
+	if m.why.told() {
+		hangUp(c, time.Second)
+	}
+	s.infof("line %s: %s left: %s", c.RemoteAddr(), m.name, m.why)
+	return false
+}
 
+// enter puts a member that just said hello in the room it asked for.
+func (s *Server) enter(m *member, h proto.Hello) {
 	room := h.Room
 	if room == "" {
 		room = s.conf().DefaultRoom
@@ -45,14 +74,6 @@ func (s *Server) serveLine(c net.Conn) {
 		m.notify(proto.KindError, "%v; you are in %s", err, s.conf().DefaultRoom)
 		s.join(m, s.conf().DefaultRoom, nil, replay)
 	}
-	why := s.readLoop(m, lr)
-	m.kick(why)
-	<-m.writerDone
-	s.leave(m)
-	if m.why.told() {
-		hangUp(c, time.Second)
-	}
-	s.infof("line %s: %s left: %s", c.RemoteAddr(), m.name, m.why)
 }
 
 // handshake greets the client and reads hello lines until one names a
@@ -94,9 +115,8 @@ func (s *Server) handshake(c net.Conn, lr *proto.LineReader) (*member, proto.Hel
 }
 
 // readLoop reads and handles lines until the member leaves, and says why.
-func (s *Server) readLoop(m *member, lr *proto.LineReader) reason {
+func (s *Server) readLoop(m *member) reason {
 	idle := s.conf().Timeouts.Idle.D()
-	var lim limiter
 	var armed time.Time
 	for {
 		t := time.Now()
@@ -104,42 +124,51 @@ func (s *Server) readLoop(m *member, lr *proto.LineReader) reason {
 			m.conn.SetReadDeadline(t.Add(idle))
 			armed = t
 		}
-		line, err := lr.ReadLine()
-		select {
-		case <-m.done:
+		line, err := m.lr.ReadLine()
+		if m.isDone() {
 			return m.why
-		default:
 		}
-		switch {
-		case err == proto.ErrLineTooLong:
-			m.notify(proto.KindError, "line too long (at most %d bytes); discarded", s.conf().Limits.MaxLineBytes)
-			continue
-		case errors.Is(err, os.ErrDeadlineExceeded):
+		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return byIdle
-		case err == io.EOF:
-			return byEOF
-		case err != nil:
-			return byRead
 		}
-		req, err := proto.Parse(line)
-		if err != nil {
-			m.notify(proto.KindError, "%v", err)
-			continue
+		if why, leave := s.input(m, line, err, t); leave {
+			return why
 		}
-		if req.Op == proto.Quit {
-			return byQuit
-		}
-		if req.Op == proto.Say || req.Op == proto.Me || req.Op == proto.Msg {
-			if !lim.allow(t, s.conf().Limits.Rate, s.conf().Limits.Burst) {
-				if lim.refused > s.conf().Limits.Burst {
-					return byFlood
-				}
-				m.notify(proto.KindError, "slow down: at most %g messages a second; not sent", s.conf().Limits.Rate)
-				continue
-			}
-		}
-		s.handle(m, req)
 	}
+}
+
+// input handles one line that m sent at t, or the error reading it. It
+// reports whether m leaves, and why.
+func (s *Server) input(m *member, line []byte, err error, t time.Time) (reason, bool) {
+	switch {
+	case err == proto.ErrLineTooLong:
+		m.notify(proto.KindError, "line too long (at most %d bytes); discarded", s.conf().Limits.MaxLineBytes)
+		return 0, false
+	case err == io.EOF:
+		return byEOF, true
+	case err != nil:
+		return byRead, true
+	}
+	req, err := proto.Parse(line)
+	if err != nil {
+		m.notify(proto.KindError, "%v", err)
+		return 0, false
+	}
+	if req.Op == proto.Quit {
+		return byQuit, true
+	}
+	if req.Op == proto.Say || req.Op == proto.Me || req.Op == proto.Msg {
+		l := s.conf().Limits
+		if !m.lim.allow(t, l.Rate, l.Burst) {
+			if m.lim.refused > l.Burst {
+				return byFlood, true
+			}
+			m.notify(proto.KindError, "slow down: at most %g messages a second; not sent", l.Rate)
+			return 0, false
+		}
+	}
+	s.handle(m, req)
+	return 0, false
 }
 
 // handle carries out one request of a member in a room.

@@ -13,14 +13,15 @@ import (
 )
 
 // door is one kind of listener. serve runs on a goroutine of its own for
-// each connection; order, when set, runs first on the accepting goroutine
-// and returns what runs instead, so that a door can note the order of its
-// connections. A udp door serves datagrams instead.
+// each connection and reports whether it handed the connection on (to the
+// loop), which then releases it; order, when set, runs first on the
+// accepting goroutine and returns what runs instead, so that a door can
+// note the order of its connections. A udp door serves datagrams instead.
 type door struct {
 	name    string
 	addr    func(*Config) string
-	serve   func(net.Conn)
-	order   func(net.Conn) func()
+	serve   func(net.Conn) (kept bool)
+	order   func(net.Conn) func() (kept bool)
 	packets func(net.PacketConn) // for a UDP door, instead of serve
 }
 
@@ -52,6 +53,11 @@ type bound struct {
 // is an error and nothing keeps listening.
 func (s *Server) Start() error {
 	cfg := s.conf()
+	if l, err := newLoop(s); err == nil {
+		s.loop = l
+	} else {
+		s.debugf("line door: a goroutine pair per member: %v", err)
+	}
 	for name, addr := range map[string]string{"line": cfg.Listen.Line, "legacy": cfg.Listen.Legacy, "udp": cfg.Listen.UDP} {
 		if addr != "" && !slices.ContainsFunc(s.doors(), func(d door) bool { return d.name == name }) {
 			s.warnf("%s door: not in this build (built with -tags minimal); relay.listen.%s is ignored", name, name)
@@ -61,6 +67,9 @@ func (s *Server) Start() error {
 		if addr := d.addr(s.conf()); addr != "" {
 			if err := s.openDoor(d, addr); err != nil {
 				s.closeDoors()
+				if s.loop != nil {
+					s.loop.close()
+				}
 				return err
 			}
 		}
@@ -241,20 +250,23 @@ func (s *Server) accept(ln net.Listener, d door) {
 			continue
 		}
 		s.stats.accepted.Add(1)
-		serve := func() { d.serve(c) }
+		serve := func() bool { return d.serve(c) }
 		if d.order != nil {
 			serve = d.order(c)
 		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			defer s.release(c)
+			kept := false
 			defer func() {
 				if p := recover(); p != nil {
 					s.errorf("%s door: %s: panic: %v", d.name, c.RemoteAddr(), p)
 				}
+				if !kept {
+					s.release(c)
+				}
 			}()
-			serve()
+			kept = serve()
 		}()
 	}
 }

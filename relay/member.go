@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"roomrelay/proto"
@@ -49,47 +50,85 @@ func (r reason) flushes() bool {
 
 // member is one member of the relay: a client of the line door, with its
 // connection, or one registered through the legacy door, which is dialled
-// for every event.
+// for every event. The loop serves a line member's socket once it has
+// joined; any other member has a writer goroutine of its own (writeLoop),
+// and a line member not served by the loop a reader goroutine too.
 type member struct {
-	// Set once, before the writer starts.
+	// Set once, before the member is shared.
 	srv  *Server
 	id   uint64
 	name string
-	key  string        // proto.Fold(name)
-	conn net.Conn      // nil for a legacy member
-	out  sender        // nil for a line member: how a connectionless member is reached
-	json bool          // JSON mode
-	wake chan struct{} // capacity 1: something may be ready to write; never closed
+	key  string          // proto.Fold(name)
+	conn net.Conn        // nil for a legacy member
+	out  sender          // nil for a line member: how a connectionless member is reached
+	json bool            // JSON mode
+	lp   *loop           // the loop that serves it, or nil
+	raw  syscall.RawConn // with lp: its socket
+	nb   nbReader        // with lp: reads the socket without waiting
+
+	// Without lp: the writer goroutine's.
+	wake       chan struct{} // capacity 1: something may be ready to write; never closed
+	writerDone chan struct{} // closed by the writer when it returns
 
 	// Set once by kick.
-	kicked     sync.Once
-	why        reason        // written before done is closed
-	flushBy    time.Time     // likewise: when flushing a leaving member stops
-	done       chan struct{} // closed by kick: the writer finishes and exits
-	writerDone chan struct{} // closed by the writer when it returns
+	kicked  sync.Once
+	why     reason        // written before done is closed
+	flushBy time.Time     // likewise: when flushing a leaving member stops
+	done    chan struct{} // closed by kick: the member is leaving
 
 	next atomic.Uint64 // next sequence number of room to write; see room.add
 	base atomic.Uint64 // the room's head when it joined: replay does not count as lag
 
 	mu   sync.Mutex
-	room *room    // current room; changed only by the session goroutine
+	room *room    // current room; changed only by the session (or the loop's worker)
 	priv []queued // private events and notices, at most Limits.Queue
 
-	// Writer only.
+	// Whoever reads its input.
+	lr  *proto.LineReader
+	lim limiter
+
+	// Without lp, the writer goroutine's own.
 	batch []*event
 	bufs  net.Buffers
 	wbuf  net.Buffers // what WriteTo consumes
+
+	// With lp: kept by the loop. Set by the loop's goroutines.
+	sched     atomic.Uint32 // schedIdle and so on
+	pend      atomic.Uint32 // evIn, evOut
+	ready     atomic.Bool   // joined: its input may be read
+	lastIn    atomic.Int64  // when it last sent a line, in Unix nanoseconds
+	blockedAt atomic.Int64  // when its socket became full; 0 while it takes writes
+	fd        int32         // its socket, as the poller knows it
+	// Only the worker serving it.
+	blocked bool        // its socket is full: write when the poller says so
+	rest    net.Buffers // what a full socket did not take yet
+	ended   bool
 }
 
 func (s *Server) newMember(c net.Conn, name string, json bool) *member {
-	return &member{
-		srv: s, name: name, key: proto.Fold(name), conn: c, json: json,
-		wake: make(chan struct{}, 1), done: make(chan struct{}), writerDone: make(chan struct{}),
+	m := &member{srv: s, name: name, key: proto.Fold(name), conn: c, json: json, done: make(chan struct{})}
+	if sc, ok := c.(syscall.Conn); ok && s.loop != nil {
+		if raw, err := sc.SyscallConn(); err == nil {
+			m.lp, m.raw, m.nb.raw = s.loop, raw, raw
+			return m
+		}
 	}
+	m.wake, m.writerDone = make(chan struct{}, 1), make(chan struct{})
+	return m
 }
 
-// poke wakes the writer without blocking.
+// nbReader reads a socket without waiting: errWouldBlock when it holds
+// nothing.
+type nbReader struct{ raw syscall.RawConn }
+
+func (r *nbReader) Read(p []byte) (int, error) { return readNB(r.raw, p) }
+
+// poke has m's writer (or the loop) write what is ready, without blocking.
 func (m *member) poke() {
+	if m.lp != nil {
+		m.lp.schedule(m)
+		return
+	}
 	select {
 	case m.wake <- struct{}{}:
 	default:
@@ -97,11 +136,17 @@ func (m *member) poke() {
 }
 
 // kick ends the member for why; only the first call counts. It never
-// blocks: the writer and the session goroutine see done and finish.
+// blocks: the writer and the session goroutine, or the loop, see done
+// and finish.
 func (m *member) kick(why reason) {
 	m.kicked.Do(func() {
 		m.why = why
 		m.flushBy = time.Now().Add(m.srv.conf().Timeouts.Shutdown.D())
+		if m.lp != nil {
+			close(m.done)
+			m.lp.schedule(m)
+			return
+		}
 		if m.conn != nil {
 			// Deadlines first, done last: the writer's goodbye sets a fresh
 			// write deadline after it sees done, and must not lose it to
@@ -114,6 +159,16 @@ func (m *member) kick(why reason) {
 		}
 		close(m.done)
 	})
+}
+
+// isDone reports whether m was kicked.
+func (m *member) isDone() bool {
+	select {
+	case <-m.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // sender delivers batches to a member that has no connection of its own
@@ -140,12 +195,7 @@ func (m *member) lag(seq uint64) uint64 {
 // stopping reports whether a writer should stop writing now: the member
 // is leaving, and either it is not owed a flush or the time for it is up.
 func (m *member) stopping() bool {
-	select {
-	case <-m.done:
-		return !m.why.flushes() || time.Now().After(m.flushBy)
-	default:
-		return false
-	}
+	return m.isDone() && (!m.why.flushes() || time.Now().After(m.flushBy))
 }
 
 // deliver queues a private event for m, after the room events posted so
@@ -205,13 +255,22 @@ func (m *member) finish() {
 			return
 		}
 	}
+	if bye := m.goodbye(); bye != nil {
+		m.conn.SetWriteDeadline(time.Now().Add(min(t.Write.D(), time.Second)))
+		m.conn.Write(bye)
+	}
+}
+
+// goodbye returns the line that tells a leaving member why it leaves, or
+// nil when there is nobody to tell.
+func (m *member) goodbye() []byte {
 	if m.out != nil {
-		return // a connectionless member cannot be told why
+		return nil // a connectionless member cannot be told why
 	}
 	var e proto.Event
 	switch m.why {
 	case byEOF, byRead, byWrite:
-		return // nobody to tell
+		return nil
 	case byQuit:
 		e = proto.Event{Kind: proto.KindNotice, Text: "bye"}
 	case bySlow:
@@ -220,18 +279,23 @@ func (m *member) finish() {
 	default:
 		e = proto.Event{Kind: proto.KindError, Text: "disconnected: " + m.why.String()}
 	}
-	m.conn.SetWriteDeadline(time.Now().Add(min(t.Write.D(), time.Second)))
 	if m.json {
-		m.conn.Write(proto.AppendJSON(nil, &e))
-	} else {
-		m.conn.Write(proto.AppendText(nil, &e))
+		return proto.AppendJSON(nil, &e)
 	}
+	return proto.AppendText(nil, &e)
 }
 
 // flush writes batches until nothing is ready.
 func (m *member) flush(timeout time.Duration) error {
+	if m.batch == nil {
+		// Small at first: a member that gets little holds little; under
+		// load the batch grows to batchMax.
+		m.batch = make([]*event, 0, 4)
+		m.bufs = make(net.Buffers, 0, 4)
+	}
 	for {
-		if !m.collect() {
+		var ok bool
+		if m.bufs, ok = m.collect(&m.batch, m.bufs[:0]); !ok {
 			m.kick(bySlow)
 			return nil
 		}
@@ -250,17 +314,12 @@ func (m *member) flush(timeout time.Duration) error {
 	}
 }
 
-// collect fills m.bufs with the next batch: the room's events from the
-// cursor on, each private event in its place among them. It reports false
-// when the cursor has fallen out of the room's ring.
-func (m *member) collect() bool {
-	if m.batch == nil {
-		// Small at first: a member that gets little holds little; under
-		// load the batch grows to batchMax.
-		m.batch = make([]*event, 0, 4)
-		m.bufs = make(net.Buffers, 0, 4)
-	}
-	m.batch = m.batch[:0]
+// collect appends m's next batch to bufs and returns it: the room's
+// events from the cursor on, each private event in its place among them.
+// *scratch is space for the batch, grown as needed. It reports false when
+// the cursor has fallen out of the room's ring.
+func (m *member) collect(scratch *[]*event, bufs net.Buffers) (net.Buffers, bool) {
+	batch := (*scratch)[:0]
 	ok := true
 	m.mu.Lock()
 	var seq uint64
@@ -275,14 +334,14 @@ func (m *member) collect() bool {
 			// replay, it is: room.post kicks at Limits.Queue first.
 			ok = next < m.base.Load()
 			if ok {
-				m.batch = append(m.batch, gapNotice(r.name, next, oldest))
+				batch = append(batch, gapNotice(r.name, next, oldest))
 				next = oldest
 			}
 		}
 	}
-	for ok && len(m.batch) < batchMax {
+	for ok && len(batch) < batchMax {
 		if p < len(m.priv) && (m.priv[p].at < next || next > seq) {
-			m.batch = append(m.batch, m.priv[p].ev)
+			batch = append(batch, m.priv[p].ev)
 			p++
 			continue
 		}
@@ -294,7 +353,7 @@ func (m *member) collect() bool {
 		if ev.from == m.id && !m.json {
 			continue // text mode: not the member's own lines
 		}
-		m.batch = append(m.batch, ev)
+		batch = append(batch, ev)
 	}
 	if r != nil {
 		r.mu.RUnlock()
@@ -303,15 +362,18 @@ func (m *member) collect() bool {
 	n := copy(m.priv, m.priv[p:])
 	clear(m.priv[n:])
 	m.priv = m.priv[:n]
-	m.mu.Unlock()
-	m.bufs = m.bufs[:0]
-	for i, ev := range m.batch {
-		if m.json {
-			m.bufs = append(m.bufs, ev.json)
-		} else {
-			m.bufs = append(m.bufs, ev.text)
-		}
-		m.batch[i] = nil
+	if n == 0 {
+		m.priv = nil // an idle member holds no queue
 	}
-	return ok
+	m.mu.Unlock()
+	for i, ev := range batch {
+		if m.json {
+			bufs = append(bufs, ev.json)
+		} else {
+			bufs = append(bufs, ev.text)
+		}
+		batch[i] = nil
+	}
+	*scratch = batch[:0]
+	return bufs, ok
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -468,5 +469,70 @@ func TestDefaultFlood(t *testing.T) {
 	alice.send("still here")
 	if l := bob.messages(1)[0]; l != "alice: still here" {
 		t.Errorf("bob got %q", l)
+	}
+}
+
+// TestIdleMembersHoldNoGoroutines: once joined, a member of the line door
+// is served by the loop and has no goroutine of its own.
+func TestIdleMembersHoldNoGoroutines(t *testing.T) {
+	cfg := testConfig()
+	cfg.Limits.MaxClientsPerIP = 100
+	s := startServer(t, cfg)
+	if s.loop == nil {
+		t.Skip("no poller on this system")
+	}
+	base := runtime.NumGoroutine()
+	var ms []*tconn
+	for i := range 50 {
+		ms = append(ms, join(t, s, fmt.Sprintf("m%d", i)))
+	}
+	ms[0].send("hello all")
+	for _, m := range ms[1:] {
+		if got := m.messages(1); got[0] != "m0: hello all" {
+			t.Fatalf("%s got %q", m.name, got)
+		}
+	}
+	// The handshake goroutines end once the loop has the members.
+	waitFor(t, 5*time.Second, "the handshake goroutines to end", func() bool {
+		return runtime.NumGoroutine() <= base+5
+	})
+}
+
+// TestIdleTimeout: a member that sends nothing for timeouts.idle is told
+// and disconnected.
+func TestIdleTimeout(t *testing.T) {
+	cfg := testConfig()
+	cfg.Timeouts.Idle = Duration(time.Second)
+	s := startServer(t, cfg)
+	quiet := join(t, s, "quiet")
+	if l := quiet.until("the notice", func(l string) bool { return strings.HasPrefix(l, "!!!") }); l != "!!! disconnected: idle too long" {
+		t.Errorf("told %q", l)
+	}
+	waitFor(t, 5*time.Second, "the member to leave", func() bool { return s.Stats().Disconnects["idle too long"] == 1 })
+}
+
+// TestStalledWrite: a member whose socket takes nothing for
+// timeouts.write is disconnected even while it is within its queue.
+func TestStalledWrite(t *testing.T) {
+	cfg := testConfig()
+	cfg.Timeouts.Write = Duration(time.Second)
+	cfg.Limits.History = 8192
+	cfg.Limits.Queue = 8192
+	s := startServer(t, cfg)
+	stalled := join(t, s, "stalled")
+	stalled.c.(*net.TCPConn).SetReadBuffer(4096)
+	sender := join(t, s, "sender")
+	text := strings.Repeat("y", 1000)
+	for k := range 4000 { // 4 MB: more than both socket buffers hold
+		sender.send(fmt.Sprint(k, text))
+		if s.Stats().Disconnects["write failed"] == 1 {
+			break
+		}
+	}
+	waitFor(t, 10*time.Second, "the stalled member to be dropped", func() bool {
+		return s.Stats().Disconnects["write failed"] == 1
+	})
+	if s.Stats().Disconnects["too slow"] != 0 {
+		t.Error("dropped as too slow, not for its stalled socket")
 	}
 }

@@ -39,6 +39,8 @@ type Server struct {
 
 	wg sync.WaitGroup // accept loops, connections, legacy members, retries
 
+	loop *loop // set by Start; nil where there is no poller
+
 	stats stats
 }
 
@@ -340,7 +342,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		c.SetReadDeadline(past) // sessions still in their handshake
 	}
 	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
+	go func() {
+		s.wg.Wait()
+		if s.loop != nil {
+			s.loop.close()
+		}
+		close(done)
+	}()
 	select {
 	case <-done:
 		return nil
