@@ -340,12 +340,13 @@ func (m *member) collect(scratch *[]*event, bufs net.Buffers) (net.Buffers, bool
 		}
 	}
 	for ok && len(batch) < batchMax {
-		if p < len(m.priv) && (m.priv[p].at < next || next > seq) {
+		inRoom := r != nil && next <= seq // a room event is next
+		if p < len(m.priv) && (!inRoom || m.priv[p].at < next) {
 			batch = append(batch, m.priv[p].ev)
 			p++
 			continue
 		}
-		if next > seq {
+		if !inRoom {
 			break
 		}
 		ev := r.ring[next%uint64(len(r.ring))]

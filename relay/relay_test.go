@@ -536,3 +536,18 @@ func TestStalledWrite(t *testing.T) {
 		t.Error("dropped as too slow, not for its stalled socket")
 	}
 }
+
+// TestCollectBeforeJoin: what is queued for a member before it is in a
+// room (its socket may be writable before its join is done) is written.
+func TestCollectBeforeJoin(t *testing.T) {
+	s := New(testConfig(), t.Logf)
+	m := s.newMember(nil, "early", false)
+	m.notify(proto.KindNotice, "not in a room yet")
+	bufs, ok := m.collect(&m.batch, nil)
+	if !ok || len(bufs) != 1 || string(bufs[0]) != "--- not in a room yet\n" {
+		t.Errorf("collected %q, %v", bufs, ok)
+	}
+	if bufs, _ = m.collect(&m.batch, nil); len(bufs) != 0 {
+		t.Errorf("then %q", bufs)
+	}
+}
