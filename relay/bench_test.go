@@ -142,8 +142,8 @@ func BenchmarkPostCollect(b *testing.B) {
 	for b.Loop() {
 		r.post(&proto.Event{Kind: proto.KindMsg, From: "sender", Text: text}, 0, 1<<20)
 		for _, m := range ms {
-			m.bufs, _ = m.collect(&m.batch, m.bufs[:0])
-			<-m.wake
+			m.w.bufs, _ = m.collect(&m.w.batch, m.w.bufs[:0])
+			<-m.w.wake
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*members), "ns/delivery")
@@ -163,11 +163,11 @@ func BenchmarkCollect(b *testing.B) {
 			r.post(&proto.Event{Kind: proto.KindMsg, From: "sender", Text: text}, 0, 1<<20)
 		}
 		for _, m := range ms {
-			<-m.wake
+			<-m.w.wake
 		}
 		b.StartTimer()
 		for _, m := range ms {
-			m.bufs, _ = m.collect(&m.batch, m.bufs[:0])
+			m.w.bufs, _ = m.collect(&m.w.batch, m.w.bufs[:0])
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*members*batch), "ns/delivery")
@@ -179,8 +179,8 @@ func benchRoom(b *testing.B, n int) (*room, []*member) {
 	r := newRoom("lobby", s.conf().Limits.History)
 	ms := make([]*member, n)
 	for i := range ms {
-		m := s.newMember(nil, fmt.Sprintf("m%d", i), false)
-		m.id = uint64(i + 1)
+		m := s.newMember(nil)
+		m.id, m.name = uint64(i+1), fmt.Sprintf("m%d", i)
 		m.mu.Lock()
 		r.add(m, nil, 0)
 		m.room = r

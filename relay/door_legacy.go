@@ -37,13 +37,13 @@ type legacyPeer struct {
 
 // orderLegacy gives a new legacy connection its ticket, on the accepting
 // goroutine, and returns what serves it.
-func (s *Server) orderLegacy(c net.Conn) func() bool {
+func (s *Server) orderLegacy(c net.Conn) func() {
 	ip := ipOf(c)
 	s.mu.Lock()
 	t := &ticket{prev: s.lastTicket[ip], at: time.Now(), done: make(chan struct{})}
 	s.lastTicket[ip] = t
 	s.mu.Unlock()
-	return func() bool {
+	return func() {
 		defer func() {
 			close(t.done)
 			s.mu.Lock()
@@ -53,7 +53,6 @@ func (s *Server) orderLegacy(c net.Conn) func() bool {
 			s.mu.Unlock()
 		}()
 		s.serveLegacy(c, t)
-		return false
 	}
 }
 
@@ -106,7 +105,8 @@ func (s *Server) registerLegacy(from netip.Addr, msg proto.Legacy) error {
 	}
 	endpoint := net.JoinHostPort(from.String(), fmt.Sprint(msg.Port))
 
-	m := s.newMember(nil, msg.Name, false)
+	m := s.newMember(nil)
+	m.name, m.key = msg.Name, proto.Fold(msg.Name)
 	m.out = &legacyPeer{addr: from, endpoint: endpoint}
 	s.mu.Lock()
 	old, held := s.names[m.key]

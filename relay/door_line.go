@@ -7,57 +7,71 @@ import (
 	"net"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"roomrelay/proto"
 )
 
-// greeting is the first line of every line-door session.
-var greeting = proto.AppendText(nil, &proto.Event{Kind: proto.KindNotice,
-	Text: "welcome to roomrelay. Send your name (1-24 letters, digits, _ - .)"})
+// greeting is the first line of every line-door session: a text line
+// even to a client about to say hello in JSON.
+var greeting = func() *event {
+	ev := newEvent(&proto.Event{Kind: proto.KindNotice,
+		Text: "welcome to roomrelay. Send your name (1-24 letters, digits, _ - .)"}, 0)
+	ev.json = ev.text
+	return ev
+}()
 
-// serveLine runs one line-door session: the handshake, then one request a
-// line until the member leaves. Once the member has joined, the loop
-// serves it if it can, and serveLine returns true: the connection is the
-// loop's.
-func (s *Server) serveLine(c net.Conn) (kept bool) {
-	lr := proto.NewLineReader(c, s.conf().Limits.MaxLineBytes)
-	m, h, err := s.handshake(c, lr)
+// adoptLine hands a new line-door connection to the loop, which greets
+// it, reads its hello and serves it from then on without a goroutine of
+// its own. It reports false where there is no loop, or c is no socket:
+// serveLine serves it then.
+func (s *Server) adoptLine(c net.Conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok || s.loop == nil {
+		return false
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	m := &member{srv: s, conn: c, lp: s.loop, nb: nbReader{raw}, done: make(chan struct{})}
+	m.lr = proto.NewLineReader(&m.nb, s.conf().Limits.MaxLineBytes)
+	if err := s.loop.add(m); err != nil {
+		s.warnf("line %s: %v", c.RemoteAddr(), err)
+		return false
+	}
+	s.wg.Add(1) // done when the loop has seen it off
+	m.deliver(greeting)
+	return true
+}
+
+// serveLine runs one line-door session on a goroutine of its own: the
+// handshake, then one request a line until the member leaves.
+func (s *Server) serveLine(c net.Conn) {
+	m := s.newMember(c)
+	m.lr = proto.NewLineReader(c, s.conf().Limits.MaxLineBytes)
+	h, err := s.handshake(m)
 	if err != nil {
 		s.debugf("line %s: handshake: %v", c.RemoteAddr(), err)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
+			m.why = byNoName
 			c.SetWriteDeadline(time.Now().Add(time.Second))
-			c.Write(proto.AppendText(nil, &proto.Event{Kind: proto.KindError,
-				Text: fmt.Sprintf("no name within %v; bye", s.conf().Timeouts.Handshake.D())}))
+			c.Write(m.goodbye())
 		}
-		return false
+		return
 	}
 	c.SetDeadline(time.Time{})
-	m.lr = lr
-	if m.lp != nil {
-		if err := m.lp.add(m); err != nil {
-			s.errorf("line %s: %v", c.RemoteAddr(), err)
-			m.kick(byRead)
-			s.leave(m)
-			return false
-		}
-		s.wg.Add(1) // done when the loop has seen it off
-		s.enter(m, h)
-		lr.SetReader(&m.nb)
-		m.lp.start(m)
-		return true
-	}
 	go m.writeLoop()
 	s.enter(m, h)
 	why := s.readLoop(m)
 	m.kick(why)
-	<-m.writerDone
+	<-m.w.done
 	s.leave(m)
 	if m.why.told() {
 		hangUp(c, time.Second)
 	}
 	s.infof("line %s: %s left: %s", c.RemoteAddr(), m.name, m.why)
-	return false
 }
 
 // enter puts a member that just said hello in the room it asked for.
@@ -78,40 +92,47 @@ func (s *Server) enter(m *member, h proto.Hello) {
 
 // handshake greets the client and reads hello lines until one names a
 // free, valid name, within Timeouts.Handshake.
-func (s *Server) handshake(c net.Conn, lr *proto.LineReader) (*member, proto.Hello, error) {
+func (s *Server) handshake(m *member) (proto.Hello, error) {
+	c := m.conn
 	c.SetDeadline(time.Now().Add(s.conf().Timeouts.Handshake.D()))
-	if _, err := c.Write(greeting); err != nil {
-		return nil, proto.Hello{}, err
+	if _, err := c.Write(greeting.text); err != nil {
+		return proto.Hello{}, err
 	}
 	for {
-		line, err := lr.ReadLine()
-		if err == proto.ErrLineTooLong {
-			err = fmt.Errorf("line too long (at most %d bytes)", s.conf().Limits.MaxLineBytes)
-		} else if err != nil {
-			return nil, proto.Hello{}, err
+		line, err := m.lr.ReadLine()
+		h, reply, err := s.hello(m, line, err)
+		if err != nil || reply == nil {
+			return h, err
 		}
-		var h proto.Hello
-		if err == nil {
-			h, err = proto.ParseHello(line)
-		}
-		var m *member
-		if err == nil {
-			m, err = s.claim(c, h.Name, h.JSON())
-		}
-		if err == nil {
-			return m, h, nil
-		}
-		e := proto.Event{Kind: proto.KindError, Text: err.Error() + "; send another name"}
-		var out []byte
-		if len(line) > 0 && line[0] == '{' {
-			out = proto.AppendJSON(nil, &e)
-		} else {
-			out = proto.AppendText(nil, &e)
-		}
-		if _, err := c.Write(out); err != nil {
-			return nil, proto.Hello{}, err
+		if _, err := c.Write(reply); err != nil {
+			return proto.Hello{}, err
 		}
 	}
+}
+
+// hello takes one line of a handshake, or the error reading it: a hello
+// that claims a free, valid name for m, or a line to answer with the
+// reason it does not. An error ends the handshake.
+func (s *Server) hello(m *member, line []byte, err error) (h proto.Hello, reply []byte, _ error) {
+	if err == proto.ErrLineTooLong {
+		err = fmt.Errorf("line too long (at most %d bytes)", s.conf().Limits.MaxLineBytes)
+	} else if err != nil {
+		return h, nil, err
+	}
+	if err == nil {
+		h, err = proto.ParseHello(line)
+	}
+	if err == nil {
+		err = s.claim(m, h.Name, h.JSON())
+	}
+	if err == nil {
+		return h, nil, nil
+	}
+	e := proto.Event{Kind: proto.KindError, Text: err.Error() + "; send another name"}
+	if len(line) > 0 && line[0] == '{' {
+		return h, proto.AppendJSON(nil, &e), nil
+	}
+	return h, proto.AppendText(nil, &e), nil
 }
 
 // readLoop reads and handles lines until the member leaves, and says why.

@@ -13,15 +13,15 @@ import (
 )
 
 // door is one kind of listener. serve runs on a goroutine of its own for
-// each connection and reports whether it handed the connection on (to the
-// loop), which then releases it; order, when set, runs first on the
-// accepting goroutine and returns what runs instead, so that a door can
-// note the order of its connections. A udp door serves datagrams instead.
+// each connection; order, when set, runs first on the accepting goroutine
+// and returns what runs instead, so that a door can note the order of its
+// connections. A udp door serves datagrams instead.
 type door struct {
 	name    string
 	addr    func(*Config) string
-	serve   func(net.Conn) (kept bool)
-	order   func(net.Conn) func() (kept bool)
+	adopt   func(net.Conn) bool // when set, runs first, on the accepting goroutine: true if it took c
+	serve   func(net.Conn)
+	order   func(net.Conn) func()
 	packets func(net.PacketConn) // for a UDP door, instead of serve
 }
 
@@ -30,7 +30,7 @@ type door struct {
 var optionalDoors []func(*Server) door
 
 func (s *Server) doors() []door {
-	ds := []door{{name: "line", addr: func(c *Config) string { return c.Listen.Line }, serve: s.serveLine}}
+	ds := []door{{name: "line", addr: func(c *Config) string { return c.Listen.Line }, adopt: s.adoptLine, serve: s.serveLine}}
 	for _, d := range optionalDoors {
 		ds = append(ds, d(s))
 	}
@@ -250,23 +250,23 @@ func (s *Server) accept(ln net.Listener, d door) {
 			continue
 		}
 		s.stats.accepted.Add(1)
-		serve := func() bool { return d.serve(c) }
+		if d.adopt != nil && d.adopt(c) {
+			continue
+		}
+		serve := func() { d.serve(c) }
 		if d.order != nil {
 			serve = d.order(c)
 		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			kept := false
+			defer s.release(c)
 			defer func() {
 				if p := recover(); p != nil {
 					s.errorf("%s door: %s: panic: %v", d.name, c.RemoteAddr(), p)
 				}
-				if !kept {
-					s.release(c)
-				}
 			}()
-			kept = serve()
+			serve()
 		}()
 	}
 }

@@ -8,9 +8,9 @@ import (
 	"time"
 )
 
-// The loop serves the line door's members once they have joined, without
-// goroutines of their own: an idle member holds its connection, its cursor
-// and a few hundred bytes, not two goroutine stacks. One goroutine waits
+// The loop serves the line door's members from the moment they are
+// accepted, without goroutines of their own: an idle member holds its
+// connection, its cursor and a few hundred bytes, not goroutine stacks. One goroutine waits
 // on the poller for sockets that became ready and, once a second, looks
 // for members that went idle or whose writes stalled; a few workers (one
 // per CPU) read and write the ready members without ever blocking. Posting
@@ -20,8 +20,8 @@ import (
 // the queue, more events gather for its next write.
 //
 // On systems without a poller, and for connections that are not sockets,
-// a member has a reader and a writer goroutine instead (Server.readLoop,
-// member.writeLoop); the two share everything but the waiting.
+// a member has a session and a writer goroutine instead (Server.serveLine,
+// member.writeLoop); the two ways share everything but the waiting.
 type loop struct {
 	srv *Server
 	p   *poller
@@ -82,11 +82,11 @@ func (l *loop) close() {
 	})
 }
 
-// add puts m's socket under watch. Its input is not read until start.
+// add puts m's socket under watch.
 func (l *loop) add(m *member) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	fd, err := l.p.add(m.raw)
+	fd, err := l.p.add(m.nb.raw)
 	if err != nil {
 		return err
 	}
@@ -96,11 +96,13 @@ func (l *loop) add(m *member) error {
 	return nil
 }
 
-// start begins serving m's input, from what its handshake left over.
-func (l *loop) start(m *member) {
-	m.ready.Store(true)
-	m.pend.Or(evIn)
-	l.schedule(m)
+// kickAll kicks every member, named or not.
+func (l *loop) kickAll(why reason) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, m := range l.members {
+		m.kick(why)
+	}
 }
 
 // schedule makes sure m is served (again) soon.
@@ -160,21 +162,24 @@ func (l *loop) poll() {
 	}
 }
 
-// sweep kicks the members that sent nothing for Timeouts.Idle or whose
-// socket took nothing for Timeouts.Write, and ends the leaving members
-// whose time to flush is up.
+// sweep kicks the members that sent no name within Timeouts.Handshake,
+// nothing for Timeouts.Idle, or whose socket took nothing for
+// Timeouts.Write, and ends the leaving members whose time to flush is up.
 func (l *loop) sweep(t time.Time) {
 	tm := l.srv.conf().Timeouts
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, m := range l.members {
+		quiet := t.Sub(time.Unix(0, m.lastIn.Load()))
 		blocked := m.blockedAt.Load()
 		switch {
 		case m.isDone():
 			if t.After(m.flushBy) {
 				l.schedule(m)
 			}
-		case t.Sub(time.Unix(0, m.lastIn.Load())) > tm.Idle.D():
+		case !m.named.Load() && quiet > tm.Handshake.D():
+			m.kick(byNoName)
+		case quiet > tm.Idle.D():
 			m.kick(byIdle)
 		case blocked != 0 && t.Sub(time.Unix(0, blocked)) > tm.Write.D():
 			m.kick(byWrite)
@@ -223,18 +228,11 @@ func (l *loop) serve(w *worker, m *member) {
 		m.blocked = false
 		m.blockedAt.Store(0)
 	}
-	ready := m.ready.Load()
-	if ev&evIn != 0 {
-		if !ready {
-			m.pend.Or(evIn) // start schedules it
-		} else if !m.isDone() {
-			l.read(m)
-		}
+	if ev&evIn != 0 && !m.isDone() {
+		l.read(m)
 	}
 	if m.isDone() {
-		if ready {
-			l.finish(w, m)
-		}
+		l.finish(w, m)
 		return
 	}
 	if !m.blocked {
@@ -244,8 +242,10 @@ func (l *loop) serve(w *worker, m *member) {
 	}
 }
 
-// read handles the lines m sent, at most readBudget of them a turn.
+// read handles the lines m sent, at most readBudget of them a turn: its
+// hello until it has a name, then its requests.
 func (l *loop) read(m *member) {
+	s := l.srv
 	for range readBudget {
 		line, err := m.lr.ReadLine()
 		if err == errWouldBlock {
@@ -253,7 +253,22 @@ func (l *loop) read(m *member) {
 		}
 		t := time.Now()
 		m.lastIn.Store(t.UnixNano())
-		if why, leave := l.srv.input(m, line, err, t); leave {
+		if !m.named.Load() {
+			h, reply, err := s.hello(m, line, err)
+			switch {
+			case err != nil:
+				s.debugf("line %s: handshake: %v", m.conn.RemoteAddr(), err)
+				m.kick(byEOF)
+				return
+			case reply != nil:
+				m.deliver(&event{text: reply, json: reply})
+			default:
+				s.enter(m, h)
+				m.named.Store(true)
+			}
+			continue
+		}
+		if why, leave := s.input(m, line, err, t); leave {
 			m.kick(why)
 			return
 		}
@@ -279,7 +294,7 @@ func (l *loop) flush(w *worker, m *member) (bool, error) {
 			}
 			bufs = w.bufs
 		}
-		n, err := writevNB(m.raw, &w.iov, bufs)
+		n, err := writevNB(m.nb.raw, &w.iov, bufs)
 		if err != nil && err != errWouldBlock {
 			return false, err
 		}
@@ -320,7 +335,7 @@ func (l *loop) finish(w *worker, m *member) {
 		}
 	}
 	if bye := m.goodbye(); bye != nil {
-		writevNB(m.raw, &w.iov, append(m.rest, bye)) // best effort
+		writevNB(m.nb.raw, &w.iov, append(m.rest, bye)) // best effort
 	}
 	m.rest = nil
 	m.ended = true
@@ -329,13 +344,15 @@ func (l *loop) finish(w *worker, m *member) {
 		delete(l.members, m.fd)
 	}
 	l.mu.Unlock()
-	l.p.del(m.raw)
+	l.p.del(m.nb.raw)
 	s := l.srv
 	s.leave(m)
 	gone := func() {
 		s.release(m.conn)
-		s.infof("line %s: %s left: %s", m.conn.RemoteAddr(), m.name, m.why)
-		s.wg.Done() // see serveLine
+		if m.id != 0 {
+			s.infof("line %s: %s left: %s", m.conn.RemoteAddr(), m.name, m.why)
+		}
+		s.wg.Done() // see adoptLine
 	}
 	if !m.why.told() {
 		gone()

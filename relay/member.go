@@ -28,13 +28,14 @@ const (
 	byWrite                     // writing to it failed or timed out
 	byShutdown                  // the relay is stopping
 	byUnreachable               // a legacy member could not be dialled
+	byNoName                    // it sent no valid name within Timeouts.Handshake
 	numReasons
 )
 
 var reasonText = [numReasons]string{
 	byQuit: "quit", byEOF: "closed", byRead: "read error", byIdle: "idle too long",
 	bySlow: "too slow", byFlood: "flooding", byWrite: "write failed", byShutdown: "relay shutting down",
-	byUnreachable: "unreachable",
+	byUnreachable: "unreachable", byNoName: "no name",
 }
 
 func (r reason) String() string { return reasonText[r] }
@@ -50,25 +51,22 @@ func (r reason) flushes() bool {
 
 // member is one member of the relay: a client of the line door, with its
 // connection, or one registered through the legacy door, which is dialled
-// for every event. The loop serves a line member's socket once it has
-// joined; any other member has a writer goroutine of its own (writeLoop),
-// and a line member not served by the loop a reader goroutine too.
+// for every event. Where there is a poller, the loop serves a line
+// member's socket from the moment it is accepted; any other member has a
+// writer goroutine of its own (writeLoop), and a line member not served by
+// the loop a session goroutine too (serveLine).
 type member struct {
-	// Set once, before the member is shared.
+	// Set once, before the member is shared (the name when it is claimed).
 	srv  *Server
-	id   uint64
+	id   uint64 // 0 until its name is claimed
 	name string
-	key  string          // proto.Fold(name)
-	conn net.Conn        // nil for a legacy member
-	out  sender          // nil for a line member: how a connectionless member is reached
-	json bool            // JSON mode
-	lp   *loop           // the loop that serves it, or nil
-	raw  syscall.RawConn // with lp: its socket
-	nb   nbReader        // with lp: reads the socket without waiting
-
-	// Without lp: the writer goroutine's.
-	wake       chan struct{} // capacity 1: something may be ready to write; never closed
-	writerDone chan struct{} // closed by the writer when it returns
+	key  string   // proto.Fold(name)
+	conn net.Conn // nil for a legacy member
+	out  sender   // nil for a line member: how a connectionless member is reached
+	json bool     // JSON mode
+	lp   *loop    // the loop that serves it, or nil
+	nb   nbReader // with lp: reads its socket without waiting
+	w    *writer  // without lp: its writer goroutine's
 
 	// Set once by kick.
 	kicked  sync.Once
@@ -80,41 +78,40 @@ type member struct {
 	base atomic.Uint64 // the room's head when it joined: replay does not count as lag
 
 	mu   sync.Mutex
-	room *room    // current room; changed only by the session (or the loop's worker)
+	room *room    // current room; changed only by whoever reads its input
 	priv []queued // private events and notices, at most Limits.Queue
 
-	// Whoever reads its input.
+	// Whoever reads its input: the session goroutine, or the loop's worker.
 	lr  *proto.LineReader
 	lim limiter
 
-	// Without lp, the writer goroutine's own.
-	batch []*event
-	bufs  net.Buffers
-	wbuf  net.Buffers // what WriteTo consumes
-
-	// With lp: kept by the loop. Set by the loop's goroutines.
+	// With lp: kept by the loop's goroutines.
 	sched     atomic.Uint32 // schedIdle and so on
 	pend      atomic.Uint32 // evIn, evOut
-	ready     atomic.Bool   // joined: its input may be read
-	lastIn    atomic.Int64  // when it last sent a line, in Unix nanoseconds
+	named     atomic.Bool   // its name is claimed and it is in a room
+	lastIn    atomic.Int64  // when it connected or last sent a line, in Unix nanoseconds
 	blockedAt atomic.Int64  // when its socket became full; 0 while it takes writes
 	fd        int32         // its socket, as the poller knows it
 	// Only the worker serving it.
 	blocked bool        // its socket is full: write when the poller says so
+	ended   bool        // seen off
 	rest    net.Buffers // what a full socket did not take yet
-	ended   bool
 }
 
-func (s *Server) newMember(c net.Conn, name string, json bool) *member {
-	m := &member{srv: s, name: name, key: proto.Fold(name), conn: c, json: json, done: make(chan struct{})}
-	if sc, ok := c.(syscall.Conn); ok && s.loop != nil {
-		if raw, err := sc.SyscallConn(); err == nil {
-			m.lp, m.raw, m.nb.raw = s.loop, raw, raw
-			return m
-		}
-	}
-	m.wake, m.writerDone = make(chan struct{}, 1), make(chan struct{})
-	return m
+// writer is what a member's writer goroutine keeps.
+type writer struct {
+	wake  chan struct{} // capacity 1: something may be ready to write; never closed
+	done  chan struct{} // closed by the writer when it returns
+	batch []*event
+	bufs  net.Buffers
+	wbuf  net.Buffers // what WriteTo consumes
+}
+
+// newMember returns a member on c (nil for a legacy member), still
+// without a name, whose writer goroutine is to be started with writeLoop.
+func (s *Server) newMember(c net.Conn) *member {
+	return &member{srv: s, conn: c, done: make(chan struct{}),
+		w: &writer{wake: make(chan struct{}, 1), done: make(chan struct{})}}
 }
 
 // nbReader reads a socket without waiting: errWouldBlock when it holds
@@ -130,7 +127,7 @@ func (m *member) poke() {
 		return
 	}
 	select {
-	case m.wake <- struct{}{}:
+	case m.w.wake <- struct{}{}:
 	default:
 	}
 }
@@ -228,11 +225,11 @@ func (m *member) notify(kind proto.Kind, format string, args ...any) {
 // writeLoop is the member's writer: it writes whatever is ready in
 // batches until the member is kicked, then says goodbye.
 func (m *member) writeLoop() {
-	defer close(m.writerDone)
+	defer close(m.w.done)
 	timeout := m.srv.conf().Timeouts.Write.D()
 	for {
 		select {
-		case <-m.wake:
+		case <-m.w.wake:
 			// Let the goroutine that woke us, and any other poster, go on
 			// first: under load more events gather into one write.
 			runtime.Gosched()
@@ -273,6 +270,8 @@ func (m *member) goodbye() []byte {
 		return nil
 	case byQuit:
 		e = proto.Event{Kind: proto.KindNotice, Text: "bye"}
+	case byNoName:
+		e = proto.Event{Kind: proto.KindError, Text: fmt.Sprintf("no name within %v; bye", m.srv.conf().Timeouts.Handshake.D())}
 	case bySlow:
 		e = proto.Event{Kind: proto.KindError, Text: fmt.Sprintf(
 			"disconnected: too slow (more than %d events behind); reconnect to resume", m.srv.conf().Limits.Queue)}
@@ -287,28 +286,29 @@ func (m *member) goodbye() []byte {
 
 // flush writes batches until nothing is ready.
 func (m *member) flush(timeout time.Duration) error {
-	if m.batch == nil {
+	w := m.w
+	if w.batch == nil {
 		// Small at first: a member that gets little holds little; under
 		// load the batch grows to batchMax.
-		m.batch = make([]*event, 0, 4)
-		m.bufs = make(net.Buffers, 0, 4)
+		w.batch = make([]*event, 0, 4)
+		w.bufs = make(net.Buffers, 0, 4)
 	}
 	for {
 		var ok bool
-		if m.bufs, ok = m.collect(&m.batch, m.bufs[:0]); !ok {
+		if w.bufs, ok = m.collect(&w.batch, w.bufs[:0]); !ok {
 			m.kick(bySlow)
 			return nil
 		}
-		if len(m.bufs) == 0 {
+		if len(w.bufs) == 0 {
 			return nil
 		}
 		if m.out != nil {
-			m.out.send(m, m.bufs)
+			m.out.send(m, w.bufs)
 			continue
 		}
 		m.conn.SetWriteDeadline(time.Now().Add(timeout))
-		m.wbuf = m.bufs
-		if _, err := m.wbuf.WriteTo(m.conn); err != nil {
+		w.wbuf = w.bufs
+		if _, err := w.wbuf.WriteTo(m.conn); err != nil {
 			return err
 		}
 	}

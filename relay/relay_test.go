@@ -541,13 +541,38 @@ func TestStalledWrite(t *testing.T) {
 // room (its socket may be writable before its join is done) is written.
 func TestCollectBeforeJoin(t *testing.T) {
 	s := New(testConfig(), t.Logf)
-	m := s.newMember(nil, "early", false)
+	m := s.newMember(nil)
 	m.notify(proto.KindNotice, "not in a room yet")
-	bufs, ok := m.collect(&m.batch, nil)
+	bufs, ok := m.collect(&m.w.batch, nil)
 	if !ok || len(bufs) != 1 || string(bufs[0]) != "--- not in a room yet\n" {
 		t.Errorf("collected %q, %v", bufs, ok)
 	}
-	if bufs, _ = m.collect(&m.batch, nil); len(bufs) != 0 {
+	if bufs, _ = m.collect(&m.w.batch, nil); len(bufs) != 0 {
 		t.Errorf("then %q", bufs)
+	}
+}
+
+// TestRoomRingGrows: a room's ring starts small and grows to its history
+// without losing or misplacing an event on the way.
+func TestRoomRingGrows(t *testing.T) {
+	r := newRoom("lobby", 100)
+	check := func(posted int) {
+		t.Helper()
+		oldest := max(1, posted-100+1)
+		if got := r.oldest(); got != uint64(oldest) {
+			t.Fatalf("after %d events oldest = %d, want %d", posted, got, oldest)
+		}
+		for seq := oldest; seq <= posted; seq++ {
+			if ev := r.ring[uint64(seq)%uint64(len(r.ring))]; ev == nil || ev.seq != uint64(seq) {
+				t.Fatalf("after %d events, event %d is %+v", posted, seq, ev)
+			}
+		}
+	}
+	for k := 1; k <= 250; k++ {
+		r.post(&proto.Event{Kind: proto.KindMsg, From: "a", Text: fmt.Sprint(k)}, 0, 1000)
+		check(k)
+		if k < 16 && len(r.ring) != 16 || k > 64 && len(r.ring) != 100 {
+			t.Fatalf("after %d events the ring holds %d", k, len(r.ring))
+		}
 	}
 }

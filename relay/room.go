@@ -27,14 +27,31 @@ func newEvent(e *proto.Event, from uint64) *event {
 type room struct {
 	name string // set once
 
+	history int // the most events kept; set once
+
 	mu      sync.RWMutex
 	seq     uint64   // last sequence number given; 0 before the first event
-	ring    []*event // event seq lives at ring[seq%len(ring)]
+	ring    []*event // event seq lives at ring[seq%len(ring)]; see grow
 	members []*member
 }
 
 func newRoom(name string, history int) *room {
-	return &room{name: name, ring: make([]*event, history)}
+	return &room{name: name, history: history, ring: make([]*event, min(history, 16))}
+}
+
+// grow doubles the ring, up to history, before it would drop an event:
+// a room holds room for the events it has, not for all it may keep. So
+// until the ring is at history, it is longer than seq and keeps every
+// event. Called with mu held.
+func (r *room) grow() {
+	if r.seq < uint64(len(r.ring)) || len(r.ring) == r.history {
+		return
+	}
+	ring := make([]*event, min(2*len(r.ring), r.history))
+	for seq := uint64(1); seq < r.seq; seq++ {
+		ring[seq%uint64(len(ring))] = r.ring[seq%uint64(len(r.ring))]
+	}
+	r.ring = ring
 }
 
 // oldest returns the lowest sequence number still in the ring (seq+1 when
@@ -54,6 +71,7 @@ func (r *room) post(e *proto.Event, from uint64, maxLag uint64) {
 	r.mu.Lock()
 	r.seq++
 	e.Seq = r.seq
+	r.grow()
 	r.ring[r.seq%uint64(len(r.ring))] = newEvent(e, from)
 	for _, m := range r.members {
 		if m.lag(r.seq) > maxLag {

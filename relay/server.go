@@ -138,21 +138,21 @@ func hangUp(c net.Conn, d time.Duration) {
 // errNameTaken is returned by claim for a name someone holds.
 var errNameTaken = errors.New("name taken")
 
-// claim makes a member of name on c, unless the name is held.
-func (s *Server) claim(c net.Conn, name string, json bool) (*member, error) {
-	m := s.newMember(c, name, json)
+// claim gives m the name, unless someone holds it.
+func (s *Server) claim(m *member, name string, json bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
-		return nil, errors.New("relay shutting down")
+		return errors.New("relay shutting down")
 	}
-	if _, ok := s.names[m.key]; ok {
-		return nil, fmt.Errorf("%w: %s is in use", errNameTaken, name)
+	key := proto.Fold(name)
+	if _, ok := s.names[key]; ok {
+		return fmt.Errorf("%w: %s is in use", errNameTaken, name)
 	}
 	s.lastID++
-	m.id = s.lastID
-	s.names[m.key] = m
-	return m, nil
+	m.id, m.name, m.key, m.json = s.lastID, name, key, json
+	s.names[key] = m
+	return nil
 }
 
 // lookup returns the member holding name, or nil.
@@ -277,6 +277,9 @@ func (s *Server) leave(m *member) {
 			r.post(&proto.Event{Kind: proto.KindPart, From: m.name, Text: m.why.String(), Time: now()}, m.id, s.maxLag())
 		}
 	}
+	if m.id == 0 {
+		return // it never had a name
+	}
 	s.mu.Lock()
 	if s.names[m.key] == m {
 		delete(s.names, m.key)
@@ -336,6 +339,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 	for _, m := range members {
 		m.kick(byShutdown)
+	}
+	if s.loop != nil {
+		s.loop.kickAll(byShutdown) // and those still in their handshake
 	}
 	past := time.Unix(1, 0)
 	for _, c := range conns {
