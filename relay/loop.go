@@ -75,10 +75,9 @@ func newLoop(s *Server) (*loop, error) {
 func (l *loop) close() {
 	l.stopped.Do(func() {
 		l.stop.Store(true)
-		l.p.interrupt()
+		l.p.close()
 		l.q.close()
 		l.wg.Wait()
-		l.p.close()
 	})
 }
 
@@ -131,9 +130,13 @@ func (l *loop) poll() {
 	raw := make([]pollRaw, 128)
 	var evs []pollEvent
 	swept := time.Now()
-	for !l.stop.Load() {
+	l.p.setDeadline(swept.Add(time.Second))
+	for {
 		var err error
-		evs, err = l.p.wait(raw, evs[:0], 1000)
+		evs, err = l.p.wait(raw, evs[:0])
+		if l.stop.Load() {
+			return
+		}
 		if err != nil {
 			l.srv.errorf("line door: poller: %v", err)
 			time.Sleep(100 * time.Millisecond)
@@ -157,6 +160,7 @@ func (l *loop) poll() {
 		l.mu.Unlock()
 		if t := time.Now(); t.Sub(swept) >= time.Second {
 			swept = t
+			l.p.setDeadline(t.Add(time.Second))
 			l.sweep(t)
 		}
 	}

@@ -4,20 +4,22 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
 // poller tells which of many sockets are ready, with Linux's epoll in
 // edge-triggered mode: one event each time a socket gets input or gets
-// room for output after being full.
+// room for output after being full. The epoll instance is itself in Go's
+// own poller, so a goroutine waiting for events is parked like one
+// waiting for a socket, not a thread blocked in epoll_wait.
 type poller struct {
-	ep   int
-	wake [2]int // a pipe: a byte written to wake[1] interrupts wait
+	ep int      // the epoll instance
+	f  *os.File // ep, non-blocking, as Go's poller sees it
+	rc syscall.RawConn
 }
-
-// wakeFD marks the wake pipe's events.
-const wakeFD = -1
 
 // epollET is EPOLLET, which package syscall spells negative on some
 // architectures and positive on others.
@@ -28,14 +30,13 @@ func newPoller() (*poller, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &poller{ep: ep}
-	if err := syscall.Pipe2(p.wake[:], syscall.O_NONBLOCK|syscall.O_CLOEXEC); err != nil {
+	if err := syscall.SetNonblock(ep, true); err != nil {
 		syscall.Close(ep)
 		return nil, err
 	}
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: wakeFD}
-	if err := syscall.EpollCtl(ep, syscall.EPOLL_CTL_ADD, p.wake[0], &ev); err != nil {
-		p.close()
+	p := &poller{ep: ep, f: os.NewFile(uintptr(ep), "epoll")}
+	if p.rc, err = p.f.SyscallConn(); err != nil {
+		p.f.Close()
 		return nil, err
 	}
 	return p, nil
@@ -68,22 +69,28 @@ type pollEvent struct {
 	in, out bool
 }
 
-// wait blocks for at most ms milliseconds (or until interrupt) and fills
-// evs with the sockets that became ready.
-func (p *poller) wait(raw []pollRaw, evs []pollEvent, ms int) ([]pollEvent, error) {
-	n, err := syscall.EpollWait(p.ep, raw, ms)
-	if err == syscall.EINTR {
+// wait fills evs with the sockets that became ready, waiting for one
+// until the deadline at most. It returns nothing when the deadline
+// passes, and os.ErrClosed once the poller is closed.
+func (p *poller) wait(raw []pollRaw, evs []pollEvent) ([]pollEvent, error) {
+	var n int
+	var werr error
+	err := p.rc.Read(func(fd uintptr) bool {
+		n, werr = syscall.EpollWait(int(fd), raw, 0)
+		if werr == syscall.EINTR {
+			n, werr = 0, nil
+		}
+		return n > 0 || werr != nil // else Go's poller waits for ep to be readable
+	})
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
 		return evs, nil
-	}
-	if err != nil {
+	case err != nil:
 		return evs, err
+	case werr != nil:
+		return evs, werr
 	}
 	for _, e := range raw[:n] {
-		if e.Fd == wakeFD {
-			var b [16]byte
-			syscall.Read(p.wake[0], b[:])
-			continue
-		}
 		evs = append(evs, pollEvent{
 			fd:  e.Fd,
 			in:  e.Events&(syscall.EPOLLIN|syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0,
@@ -93,14 +100,11 @@ func (p *poller) wait(raw []pollRaw, evs []pollEvent, ms int) ([]pollEvent, erro
 	return evs, nil
 }
 
-// interrupt makes a wait return now.
-func (p *poller) interrupt() { syscall.Write(p.wake[1], []byte{0}) }
+// setDeadline bounds the waits from now on.
+func (p *poller) setDeadline(t time.Time) { p.f.SetReadDeadline(t) }
 
-func (p *poller) close() {
-	syscall.Close(p.ep)
-	syscall.Close(p.wake[0])
-	syscall.Close(p.wake[1])
-}
+// close ends a wait in progress and frees the epoll instance.
+func (p *poller) close() { p.f.Close() }
 
 // ioScratch is a writer's iovec array, reused for every write.
 type ioScratch []syscall.Iovec

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"syscall"
+	"time"
 )
 
 // Without epoll, every member of the line door has goroutines of its own
@@ -34,8 +35,10 @@ func writevNB(syscall.RawConn, *ioScratch, net.Buffers) (int, error) {
 	return 0, errNoPoller
 }
 
-func (p *poller) wait(_ []pollRaw, evs []pollEvent, _ int) ([]pollEvent, error) {
+func (p *poller) wait(_ []pollRaw, evs []pollEvent) ([]pollEvent, error) {
 	return evs, errNoPoller
 }
+
+func (p *poller) setDeadline(time.Time) {}
 
 type pollRaw struct{}
