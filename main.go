@@ -133,7 +133,7 @@ var subcommands = map[string]func(ctx context.Context, cfg *relay.File, stdin io
 // serve runs the relay until ctx ends, reloading path on SIGHUP, then
 // shuts it down.
 func serve(ctx context.Context, path string, cfg relay.Config, logf relay.Logf) int {
-	setMemoryLimit(cfg.MemoryLimitMB)
+	tuneMemory(cfg)
 	srv := relay.New(cfg, logf)
 	if err := srv.Start(); err != nil {
 		logf("error: %v", err)
@@ -152,7 +152,7 @@ func serve(ctx context.Context, path string, cfg relay.Config, logf relay.Logf) 
 				oneLine := strings.NewReplacer(":\n", ": ", "\n", "; ").Replace(err.Error())
 				logf("error: reload: keeping the running config: %s", oneLine)
 			} else {
-				setMemoryLimit(f.Relay.MemoryLimitMB)
+				tuneMemory(f.Relay)
 				srv.Reload(f.Relay)
 				cfg = f.Relay
 			}
@@ -172,13 +172,15 @@ func serve(ctx context.Context, path string, cfg relay.Config, logf relay.Logf) 
 	return 0
 }
 
-// setMemoryLimit applies relay.memory_limit_mb (0: no limit).
-func setMemoryLimit(mb int) {
-	if mb > 0 {
-		debug.SetMemoryLimit(int64(mb) << 20)
+// tuneMemory applies relay.memory_limit_mb (0: no limit) and
+// relay.gc_percent.
+func tuneMemory(cfg relay.Config) {
+	if cfg.MemoryLimitMB > 0 {
+		debug.SetMemoryLimit(int64(cfg.MemoryLimitMB) << 20)
 	} else {
 		debug.SetMemoryLimit(math.MaxInt64)
 	}
+	debug.SetGCPercent(cfg.GCPercent)
 }
 
 func notify(logf relay.Logf, state string) {

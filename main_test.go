@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"roomrelay/relay"
 )
 
 func runArgs(args ...string) (code int, stdout, stderr string) {
@@ -87,5 +90,21 @@ func TestHelpAndDefaults(t *testing.T) {
 	// ...while the endpoints take the defaults (here: a client without a name).
 	if code, _, stderr := runArgs("client"); code != 1 || stderr != "roomrelay: client: no name: give one with -name or client.name\n" {
 		t.Errorf("client: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestTuneMemory: relay.memory_limit_mb and relay.gc_percent reach the
+// Go runtime.
+func TestTuneMemory(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	cfg := relay.Default().Relay
+	cfg.MemoryLimitMB, cfg.GCPercent = 24, 70
+	tuneMemory(cfg)
+	if got := debug.SetGCPercent(100); got != 70 {
+		t.Errorf("GC percent %d, want 70", got)
+	}
+	if got := debug.SetMemoryLimit(-1); got != 24<<20 {
+		t.Errorf("memory limit %d, want %d", got, 24<<20)
 	}
 }

@@ -43,9 +43,13 @@ type Config struct {
 	// Go runtime (runtime/debug.SetMemoryLimit): near it the garbage
 	// collector works harder instead of letting the heap grow. 0: none.
 	// Default 0.
-	MemoryLimitMB int      `json:"memory_limit_mb"`
-	Limits        Limits   `json:"limits"`
-	Timeouts      Timeouts `json:"timeouts"`
+	MemoryLimitMB int `json:"memory_limit_mb"`
+	// GCPercent is how far the heap may grow past what is in use before
+	// the garbage collector runs, in percent (runtime/debug.SetGCPercent,
+	// Go's GOGC). Lower holds less memory for a little more CPU. Default 50.
+	GCPercent int      `json:"gc_percent"`
+	Limits    Limits   `json:"limits"`
+	Timeouts  Timeouts `json:"timeouts"`
 }
 
 // Listen holds the doors' listen addresses, host:port.
@@ -221,6 +225,7 @@ func Default() File {
 			DefaultRoom: "lobby",
 			UDPAllow:    slices.Clone(DefaultUDPAllow),
 			LogLevel:    "info",
+			GCPercent:   50,
 			Limits: Limits{
 				MaxLineBytes: 1024, MaxClients: 200, MaxClientsPerIP: 20, MaxRooms: 8,
 				History: 512, Queue: 256, Replay: 20, Rate: 5, Burst: 50,
@@ -523,6 +528,7 @@ func (f *File) Validate() error {
 		bad("relay.log_level", `want "debug", "info", "warn" or "error", not %q`, r.LogLevel)
 	}
 	between("relay.memory_limit_mb", r.MemoryLimitMB, 0, 1<<20)
+	between("relay.gc_percent", r.GCPercent, 10, 1000)
 	if err := proto.CheckRoom(r.DefaultRoom); err != nil {
 		bad("relay.default_room", "%v", err)
 	}
