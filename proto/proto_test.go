@@ -328,3 +328,54 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 	c.b = c.b[n:]
 	return n, nil
 }
+
+// chunks returns its chunks one a Read, then io.EOF.
+type chunks [][]byte
+
+func (c *chunks) Read(p []byte) (int, error) {
+	if len(*c) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, (*c)[0])
+	if (*c)[0] = (*c)[0][n:]; len((*c)[0]) == 0 {
+		*c = (*c)[1:]
+	}
+	return n, nil
+}
+
+// TestLineReaderBuffer: the buffer starts small, grows past the line
+// limit for a client that streams lines (fewer, larger reads), and falls
+// back once the client is quiet; one long line grows it about to the
+// limit only.
+func TestLineReaderBuffer(t *testing.T) {
+	stream := bytes.Repeat([]byte(strings.Repeat("x", 99)+"\n"), 2000)
+	src := chunks{stream, []byte("quiet\n"), []byte("again\n")}
+	lr := NewLineReader(&src, 1000)
+	most := 0
+	for range 2000 {
+		if l, err := lr.ReadLine(); err != nil || len(l) != 99 {
+			t.Fatalf("line %q, %v", l, err)
+		}
+		most = max(most, len(lr.buf))
+	}
+	if most != lineBufStream {
+		t.Errorf("while streaming the buffer grew to %d, want %d", most, lineBufStream)
+	}
+	for _, want := range []string{"quiet", "again"} {
+		if l, err := lr.ReadLine(); err != nil || string(l) != want {
+			t.Fatalf("line %q, %v; want %q", l, err, want)
+		}
+	}
+	if len(lr.buf) != lineBufStart {
+		t.Errorf("once quiet the buffer holds %d, want %d", len(lr.buf), lineBufStart)
+	}
+
+	long := chunks{[]byte(strings.Repeat("y", 900)), []byte("\n")}
+	lr = NewLineReader(&long, 1000)
+	if l, err := lr.ReadLine(); err != nil || len(l) != 900 {
+		t.Fatalf("long line %d bytes, %v", len(l), err)
+	}
+	if len(lr.buf) > 2*1002 {
+		t.Errorf("one long line grew the buffer to %d", len(lr.buf))
+	}
+}

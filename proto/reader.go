@@ -17,6 +17,10 @@ var ErrLineTooLong = errors.New("line too long")
 // reads), and falls back once the connection is quiet again.
 const lineBufStart = 128
 
+// lineBufStream is how far the buffer grows past the line limit for a
+// client that streams: one read takes many lines.
+const lineBufStream = 16 << 10
+
 // LineReader reads LF- or CRLF-ended lines of at most a fixed number of
 // bytes from a stream. Its buffer grows with the lines it meets, never
 // past the limit.
@@ -92,8 +96,11 @@ func (l *LineReader) fill() {
 		n := copy(l.buf, l.buf[l.start:l.end])
 		l.start, l.end = 0, n
 	}
-	if l.end == len(l.buf) || l.full && len(l.buf) < l.max+2 {
-		size := min(max(2*len(l.buf), lineBufStart), l.max+2)
+	if most := max(l.max+2, lineBufStream); l.end == len(l.buf) || l.full && len(l.buf) < most {
+		size := min(max(2*len(l.buf), lineBufStart), most)
+		if l.end == len(l.buf) && !l.full {
+			size = min(size, max(l.max+2, len(l.buf))) // a long line, not a stream
+		}
 		if size <= len(l.buf) { // full at the limit: only while discarding
 			l.start, l.end, l.scanned = 0, 0, 0
 		} else {
