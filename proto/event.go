@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -112,10 +113,31 @@ func AppendJSON(dst []byte, e *Event) []byte {
 	}
 	if !e.Time.IsZero() {
 		dst = append(dst, `,"time":"`...)
-		dst = e.Time.UTC().AppendFormat(dst, TimeLayout)
+		dst = appendTime(dst, e.Time.UTC())
 		dst = append(dst, '"')
 	}
 	return append(dst, "}\n"...)
+}
+
+// second is one second of time in TimeLayout, up to its fraction.
+type second struct {
+	unix int64
+	text []byte
+}
+
+// lastSecond is the second appendTime formatted last: events come many a
+// second, and only the milliseconds change.
+var lastSecond atomic.Pointer[second]
+
+// appendTime appends t, which is in UTC, in TimeLayout.
+func appendTime(dst []byte, t time.Time) []byte {
+	sec := lastSecond.Load()
+	if sec == nil || sec.unix != t.Unix() {
+		sec = &second{unix: t.Unix(), text: t.AppendFormat(nil, "2006-01-02T15:04:05")}
+		lastSecond.Store(sec)
+	}
+	ms := t.Nanosecond() / 1e6
+	return append(append(dst, sec.text...), '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
 }
 
 func appendField(dst []byte, key, val string) []byte {

@@ -379,3 +379,17 @@ func TestLineReaderBuffer(t *testing.T) {
 		t.Errorf("one long line grew the buffer to %d", len(lr.buf))
 	}
 }
+
+// TestAppendTime: the cached formatting of event times agrees with
+// time.Format, across seconds, milliseconds and years.
+func TestAppendTime(t *testing.T) {
+	base := time.Date(2026, 11, 22, 23, 59, 58, 0, time.UTC)
+	for _, t0 := range []time.Time{base, time.Date(1999, 12, 31, 23, 59, 59, 999e6, time.UTC), time.UnixMilli(1).UTC()} {
+		for ms := range 3000 {
+			tm := t0.Add(time.Duration(ms) * 997 * time.Microsecond)
+			if got, want := string(appendTime(nil, tm)), tm.Format(TimeLayout); got != want {
+				t.Fatalf("appendTime(%v) = %s, want %s", tm, got, want)
+			}
+		}
+	}
+}

@@ -15,12 +15,8 @@ import (
 
 // greeting is the first line of every line-door session: a text line
 // even to a client about to say hello in JSON.
-var greeting = func() *event {
-	ev := newEvent(&proto.Event{Kind: proto.KindNotice,
-		Text: "welcome to roomrelay. Send your name (1-24 letters, digits, _ - .)"}, 0)
-	ev.json = ev.text
-	return ev
-}()
+var greeting = lineEvent(proto.AppendText(nil, &proto.Event{Kind: proto.KindNotice,
+	Text: "welcome to roomrelay. Send your name (1-24 letters, digits, _ - .)"}))
 
 // adoptLine hands a new line-door connection to the loop, which greets
 // it, reads its hello and serves it from then on without a goroutine of

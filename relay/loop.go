@@ -265,7 +265,7 @@ func (l *loop) read(m *member) {
 				m.kick(byEOF)
 				return
 			case reply != nil:
-				m.deliver(&event{text: reply, json: reply})
+				m.deliver(lineEvent(reply))
 			default:
 				s.enter(m, h)
 				m.named.Store(true)

@@ -368,11 +368,7 @@ func (m *member) collect(scratch *[]*event, bufs net.Buffers) (net.Buffers, bool
 	}
 	m.mu.Unlock()
 	for i, ev := range batch {
-		if m.json {
-			bufs = append(bufs, ev.json)
-		} else {
-			bufs = append(bufs, ev.text)
-		}
+		bufs = append(bufs, ev.line(m.json))
 		batch[i] = nil
 	}
 	*scratch = batch[:0]

@@ -6,21 +6,38 @@ import (
 	"roomrelay/proto"
 )
 
-// event is one encoded event, shared read-only by every member that gets it.
+// event is one event, shared read-only by every member that gets it: its
+// text line, encoded when it is made, and its JSON line, encoded when a
+// member in JSON mode first needs it (most rooms have none).
 type event struct {
 	seq  uint64
-	from uint64 // id of the member that caused it; 0 for the relay
-	text []byte // text-mode line
-	json []byte // JSON-mode line
+	from uint64      // id of the member that caused it; 0 for the relay
+	text []byte      // text-mode line
+	src  proto.Event // what the JSON line is encoded from
+	once sync.Once
+	json []byte // JSON-mode line; see line
 }
 
-// newEvent encodes e once in each wire format, in one allocation.
+// newEvent makes e an event, with its text line.
 func newEvent(e *proto.Event, from uint64) *event {
-	b := make([]byte, 0, 2*(len(e.From)+len(e.Text)+len(e.Room))+128)
-	b = proto.AppendText(b, e)
-	n := len(b)
-	b = proto.AppendJSON(b, e)
-	return &event{seq: e.Seq, from: from, text: b[:n:n], json: b[n:]}
+	b := make([]byte, 0, len(e.From)+len(e.To)+len(e.Text)+len(e.Room)+40)
+	return &event{seq: e.Seq, from: from, text: proto.AppendText(b, e), src: *e}
+}
+
+// lineEvent is an event that is the same line in both modes.
+func lineEvent(line []byte) *event {
+	ev := &event{text: line}
+	ev.once.Do(func() { ev.json = line })
+	return ev
+}
+
+// line returns the event's line in JSON mode or in text mode.
+func (ev *event) line(json bool) []byte {
+	if !json {
+		return ev.text
+	}
+	ev.once.Do(func() { ev.json = proto.AppendJSON(make([]byte, 0, 2*len(ev.text)+96), &ev.src) })
+	return ev.json
 }
 
 // room is one chat room: an ordered log kept in a ring, and its members.
