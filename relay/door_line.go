@@ -31,7 +31,7 @@ func (s *Server) adoptLine(c net.Conn) bool {
 	if err != nil {
 		return false
 	}
-	m := &member{srv: s, conn: c, lp: s.loop, nb: nbReader{raw}, done: make(chan struct{})}
+	m := &member{srv: s, conn: c, lp: s.loop, nb: nbReader{raw: raw}, done: make(chan struct{})}
 	m.lr = proto.NewLineReader(&m.nb, s.conf().Limits.MaxLineBytes)
 	if err := s.loop.add(m); err != nil {
 		s.warnf("line %s: %v", c.RemoteAddr(), err)

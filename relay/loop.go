@@ -127,13 +127,12 @@ func (l *loop) schedule(m *member) {
 // sweeps once a second.
 func (l *loop) poll() {
 	defer l.wg.Done()
-	raw := make([]pollRaw, 128)
 	var evs []pollEvent
 	swept := time.Now()
 	l.p.setDeadline(swept.Add(time.Second))
 	for {
 		var err error
-		evs, err = l.p.wait(raw, evs[:0])
+		evs, err = l.p.wait(evs[:0])
 		if l.stop.Load() {
 			return
 		}
@@ -195,12 +194,12 @@ func (l *loop) sweep(t time.Time) {
 type worker struct {
 	batch []*event
 	bufs  net.Buffers
-	iov   ioScratch
+	io    *sysIO
 }
 
 func (l *loop) work() {
 	defer l.wg.Done()
-	w := &worker{batch: make([]*event, 0, batchMax), bufs: make(net.Buffers, 0, batchMax)}
+	w := &worker{batch: make([]*event, 0, batchMax), bufs: make(net.Buffers, 0, batchMax), io: newSysIO()}
 	for {
 		m := l.q.pop()
 		if m == nil {
@@ -233,6 +232,7 @@ func (l *loop) serve(w *worker, m *member) {
 		m.blockedAt.Store(0)
 	}
 	if ev&evIn != 0 && !m.isDone() {
+		m.nb.io = w.io
 		l.read(m)
 	}
 	if m.isDone() {
@@ -298,7 +298,7 @@ func (l *loop) flush(w *worker, m *member) (bool, error) {
 			}
 			bufs = w.bufs
 		}
-		n, err := writevNB(m.nb.raw, &w.iov, bufs)
+		n, err := w.io.writev(m.nb.raw, bufs)
 		if err != nil && err != errWouldBlock {
 			return false, err
 		}
@@ -339,7 +339,7 @@ func (l *loop) finish(w *worker, m *member) {
 		}
 	}
 	if bye := m.goodbye(); bye != nil {
-		writevNB(m.nb.raw, &w.iov, append(m.rest, bye)) // best effort
+		w.io.writev(m.nb.raw, append(m.rest, bye)) // best effort
 	}
 	m.rest = nil
 	m.ended = true

@@ -114,11 +114,14 @@ func (s *Server) newMember(c net.Conn) *member {
 		w: &writer{wake: make(chan struct{}, 1), done: make(chan struct{})}}
 }
 
-// nbReader reads a socket without waiting: errWouldBlock when it holds
-// nothing.
-type nbReader struct{ raw syscall.RawConn }
+// nbReader reads a member's socket without waiting (errWouldBlock when it
+// holds nothing), with the system calls of the worker serving it.
+type nbReader struct {
+	raw syscall.RawConn
+	io  *sysIO // set by the worker before it reads
+}
 
-func (r *nbReader) Read(p []byte) (int, error) { return readNB(r.raw, p) }
+func (r *nbReader) Read(p []byte) (int, error) { return r.io.read(r.raw, p) }
 
 // poke has m's writer (or the loop) write what is ready, without blocking.
 func (m *member) poke() {

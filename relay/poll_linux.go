@@ -19,6 +19,12 @@ type poller struct {
 	ep int      // the epoll instance
 	f  *os.File // ep, non-blocking, as Go's poller sees it
 	rc syscall.RawConn
+
+	// wait's: the function handed to rc, bound once, and what it returns.
+	raw   []pollRaw
+	n     int
+	err   error
+	check func(fd uintptr) bool
 }
 
 // epollET is EPOLLET, which package syscall spells negative on some
@@ -34,7 +40,8 @@ func newPoller() (*poller, error) {
 		syscall.Close(ep)
 		return nil, err
 	}
-	p := &poller{ep: ep, f: os.NewFile(uintptr(ep), "epoll")}
+	p := &poller{ep: ep, f: os.NewFile(uintptr(ep), "epoll"), raw: make([]pollRaw, 128)}
+	p.check = p.epollWait
 	if p.rc, err = p.f.SyscallConn(); err != nil {
 		p.f.Close()
 		return nil, err
@@ -72,25 +79,17 @@ type pollEvent struct {
 // wait fills evs with the sockets that became ready, waiting for one
 // until the deadline at most. It returns nothing when the deadline
 // passes, and os.ErrClosed once the poller is closed.
-func (p *poller) wait(raw []pollRaw, evs []pollEvent) ([]pollEvent, error) {
-	var n int
-	var werr error
-	err := p.rc.Read(func(fd uintptr) bool {
-		n, werr = syscall.EpollWait(int(fd), raw, 0)
-		if werr == syscall.EINTR {
-			n, werr = 0, nil
-		}
-		return n > 0 || werr != nil // else Go's poller waits for ep to be readable
-	})
+func (p *poller) wait(evs []pollEvent) ([]pollEvent, error) {
+	err := p.rc.Read(p.check)
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return evs, nil
 	case err != nil:
 		return evs, err
-	case werr != nil:
-		return evs, werr
+	case p.err != nil:
+		return evs, p.err
 	}
-	for _, e := range raw[:n] {
+	for _, e := range p.raw[:p.n] {
 		evs = append(evs, pollEvent{
 			fd:  e.Fd,
 			in:  e.Events&(syscall.EPOLLIN|syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0,
@@ -100,75 +99,107 @@ func (p *poller) wait(raw []pollRaw, evs []pollEvent) ([]pollEvent, error) {
 	return evs, nil
 }
 
+// epollWait takes the events ready now; false has Go's poller wait for
+// the epoll instance to become readable.
+func (p *poller) epollWait(fd uintptr) bool {
+	p.n, p.err = syscall.EpollWait(int(fd), p.raw, 0)
+	if p.err == syscall.EINTR {
+		p.n, p.err = 0, nil
+	}
+	return p.n > 0 || p.err != nil
+}
+
 // setDeadline bounds the waits from now on.
 func (p *poller) setDeadline(t time.Time) { p.f.SetReadDeadline(t) }
 
 // close ends a wait in progress and frees the epoll instance.
 func (p *poller) close() { p.f.Close() }
 
-// ioScratch is a writer's iovec array, reused for every write.
-type ioScratch []syscall.Iovec
-
-// errWouldBlock is returned by readNB and writevNB when the socket has
+// errWouldBlock is returned by sysIO's read and writev when the socket has
 // nothing to read or no room to write.
 var errWouldBlock = errors.New("would block")
 
-// readNB reads what the socket of raw holds, without waiting.
-func readNB(raw syscall.RawConn, p []byte) (n int, err error) {
-	cerr := raw.Read(func(fd uintptr) bool {
-		for {
-			n, err = syscall.Read(int(fd), p)
-			if err != syscall.EINTR {
-				return true
-			}
+// sysIO makes the system calls of one worker on a member's socket,
+// through syscall.RawConn, without waiting and without allocating: the
+// functions handed to RawConn are bound once, and the arguments and
+// results pass through the struct.
+type sysIO struct {
+	p      []byte          // read into
+	iov    []syscall.Iovec // write from
+	n      int
+	err    error
+	rd, wr func(fd uintptr) bool
+}
+
+func newSysIO() *sysIO {
+	s := &sysIO{}
+	s.rd, s.wr = s.doRead, s.doWritev
+	return s
+}
+
+func (s *sysIO) doRead(fd uintptr) bool {
+	for {
+		s.n, s.err = syscall.Read(int(fd), s.p)
+		if s.err != syscall.EINTR {
+			return true // done, whatever came of it: never wait
 		}
-	})
+	}
+}
+
+func (s *sysIO) doWritev(fd uintptr) bool {
+	for {
+		r, _, e := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&s.iov[0])), uintptr(len(s.iov)))
+		if e != syscall.EINTR {
+			s.n, s.err = int(r), nil
+			if e != 0 {
+				s.n, s.err = 0, e
+			}
+			return true
+		}
+	}
+}
+
+// read reads what the socket of raw holds into p.
+func (s *sysIO) read(raw syscall.RawConn, p []byte) (int, error) {
+	s.p = p
+	err := raw.Read(s.rd)
+	s.p = nil
+	n, rerr := s.n, s.err
 	switch {
-	case cerr != nil:
-		return 0, cerr
-	case err == syscall.EAGAIN:
-		return 0, errWouldBlock
 	case err != nil:
 		return 0, err
+	case rerr == syscall.EAGAIN:
+		return 0, errWouldBlock
+	case rerr != nil:
+		return 0, rerr
 	case n == 0 && len(p) > 0:
 		return 0, io.EOF
 	}
 	return n, nil
 }
 
-// writevNB writes as much of bufs as the socket of raw takes now, in one
+// writev writes as much of bufs as the socket of raw takes now, in one
 // writev, and returns how many bytes that was.
-func writevNB(raw syscall.RawConn, iov *ioScratch, bufs net.Buffers) (n int, err error) {
-	v := (*iov)[:0]
+func (s *sysIO) writev(raw syscall.RawConn, bufs net.Buffers) (int, error) {
+	s.iov = s.iov[:0]
 	for _, b := range bufs {
 		if len(b) > 0 {
-			e := syscall.Iovec{Base: &b[0]}
-			e.SetLen(len(b))
-			v = append(v, e)
+			v := syscall.Iovec{Base: &b[0]}
+			v.SetLen(len(b))
+			s.iov = append(s.iov, v)
 		}
 	}
-	*iov = v
-	if len(v) == 0 {
+	if len(s.iov) == 0 {
 		return 0, nil
 	}
-	cerr := raw.Write(func(fd uintptr) bool {
-		for {
-			r, _, e := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&v[0])), uintptr(len(v)))
-			if e != syscall.EINTR {
-				n = int(r)
-				if e != 0 {
-					n, err = 0, e
-				}
-				return true
-			}
-		}
-	})
-	clear(v) // hold no event past the write
+	err := raw.Write(s.wr)
+	clear(s.iov) // hold no event past the write
+	n, werr := s.n, s.err
 	switch {
-	case cerr != nil:
-		return 0, cerr
-	case err == syscall.EAGAIN:
+	case err != nil:
+		return 0, err
+	case werr == syscall.EAGAIN:
 		return 0, errWouldBlock
 	}
-	return n, err
+	return n, werr
 }

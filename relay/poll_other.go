@@ -19,7 +19,7 @@ type pollEvent struct {
 	in, out bool
 }
 
-type ioScratch struct{}
+type sysIO struct{}
 
 var errNoPoller = errors.New("no poller on this system")
 
@@ -28,17 +28,14 @@ var errWouldBlock = errors.New("would block")
 func newPoller() (*poller, error)                    { return nil, errNoPoller }
 func (p *poller) add(syscall.RawConn) (int32, error) { return 0, errNoPoller }
 func (p *poller) del(syscall.RawConn)                {}
-func (p *poller) interrupt()                         {}
 func (p *poller) close()                             {}
-func readNB(syscall.RawConn, []byte) (int, error)    { return 0, errNoPoller }
-func writevNB(syscall.RawConn, *ioScratch, net.Buffers) (int, error) {
-	return 0, errNoPoller
-}
 
-func (p *poller) wait(_ []pollRaw, evs []pollEvent) ([]pollEvent, error) {
+func newSysIO() *sysIO                                          { return &sysIO{} }
+func (*sysIO) read(syscall.RawConn, []byte) (int, error)        { return 0, errNoPoller }
+func (*sysIO) writev(syscall.RawConn, net.Buffers) (int, error) { return 0, errNoPoller }
+
+func (p *poller) wait(evs []pollEvent) ([]pollEvent, error) {
 	return evs, errNoPoller
 }
 
 func (p *poller) setDeadline(time.Time) {}
-
-type pollRaw struct{}
