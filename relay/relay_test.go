@@ -576,3 +576,50 @@ func TestRoomRingGrows(t *testing.T) {
 		}
 	}
 }
+
+// TestChurn: members come and go in quick succession, some mid-handshake,
+// some mid-message, while another keeps talking: nobody is lost or served
+// another's socket, and everything is released.
+func TestChurn(t *testing.T) {
+	cfg := testConfig()
+	cfg.Limits.MaxClientsPerIP = 100
+	s := startServer(t, cfg)
+	talker := join(t, s, "talker")
+	listener := join(t, s, "listener")
+	for round := range 10 {
+		var cs []net.Conn
+		for k := range 30 {
+			c, err := net.DialTimeout("tcp", s.Addr("line").String(), 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cs = append(cs, c)
+			switch k % 3 {
+			case 0: // hangs up before its name
+			case 1:
+				fmt.Fprintf(c, "c%d-%d\nhello from %d\n", round, k, k)
+			case 2:
+				fmt.Fprintf(c, "c%d-%d\nhalf a li", round, k)
+			}
+		}
+		talker.send(fmt.Sprint("round ", round))
+		for _, c := range cs {
+			c.Close()
+		}
+		if got := listener.until("the round", func(l string) bool { return strings.HasPrefix(l, "talker: round") }); got != fmt.Sprint("talker: round ", round) {
+			t.Fatalf("listener got %q", got)
+		}
+	}
+	waitFor(t, 10*time.Second, "the others to leave", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.names) == 2 && len(s.conns) == 2
+	})
+	if s.loop != nil {
+		waitFor(t, 10*time.Second, "the loop to forget them", func() bool {
+			s.loop.mu.Lock()
+			defer s.loop.mu.Unlock()
+			return len(s.loop.members) == 2
+		})
+	}
+}
