@@ -256,8 +256,7 @@ func (l *loop) read(m *member) {
 			return
 		}
 		t := time.Now()
-		m.lastIn.Store(t.UnixNano())
-		if !m.named.Load() {
+		if !m.named.Load() { // lastIn stays the time it connected
 			h, reply, err := s.hello(m, line, err)
 			switch {
 			case err != nil:
@@ -268,10 +267,12 @@ func (l *loop) read(m *member) {
 				m.deliver(lineEvent(reply))
 			default:
 				s.enter(m, h)
+				m.lastIn.Store(t.UnixNano())
 				m.named.Store(true)
 			}
 			continue
 		}
+		m.lastIn.Store(t.UnixNano())
 		if why, leave := s.input(m, line, err, t); leave {
 			m.kick(why)
 			return

@@ -295,6 +295,17 @@ func TestHandshakeTimeout(t *testing.T) {
 	if _, err := silent.read(10 * time.Second); !errors.Is(err, io.EOF) {
 		t.Errorf("silent client: read = %v, want EOF when the relay hangs up", err)
 	}
+	// Answering with bad names buys no more time.
+	stubborn := dial(t, s)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if time.Now().After(deadline) {
+			t.Fatal("still in the handshake after 10 s of bad names")
+		}
+		stubborn.send("not a name!")
+		if l := stubborn.line(); strings.HasPrefix(l, "!!! no name within") {
+			break
+		}
+	}
 	// A name that comes in time is welcome.
 	join(t, s, "quick")
 }
