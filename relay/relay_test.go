@@ -199,8 +199,10 @@ func TestFrozenPipe(t *testing.T) {
 	listener := join(t, s, "listener")
 	// Bursts well within the queue. After each, the talker's pong and the
 	// listener's lines show both caught up, however late their writers
-	// ran: only the piped member can fall behind.
-	for k := range 100 {
+	// ran: only the piped member can fall behind. Its writer takes at most
+	// one batch (batchMax events) before it blocks for good, so more than
+	// batchMax + queue events must follow, whenever it took it.
+	for k := range 200 {
 		talker.send(fmt.Sprint(k))
 		if k%20 == 19 {
 			talker.send("/ping " + fmt.Sprint(k))
