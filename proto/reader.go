@@ -12,18 +12,19 @@ import (
 var ErrLineTooLong = errors.New("line too long")
 
 // lineBufStart is the size a LineReader's buffer starts at: an idle
-// connection holds no more. It doubles, up to the line limit, while lines
-// are longer or reads fill it (a client streaming lines gets fewer, larger
-// reads), and falls back once the connection is quiet again.
+// connection holds no more. It doubles while reads fill it, for a long
+// line or a client streaming lines (which then gets fewer, larger reads),
+// up to the line limit or lineBufStream, whichever is more, and falls
+// back once the connection is quiet again.
 const lineBufStart = 128
 
-// lineBufStream is how far the buffer grows past the line limit for a
-// client that streams: one read takes many lines.
+// lineBufStream is how far the buffer may grow for a client that
+// streams, past a smaller line limit: one read takes many lines.
 const lineBufStream = 16 << 10
 
 // LineReader reads LF- or CRLF-ended lines of at most a fixed number of
-// bytes from a stream. Its buffer grows with the lines it meets, never
-// past the limit.
+// bytes from a stream. Its buffer grows with the lines and reads it
+// meets, within the bound above.
 type LineReader struct {
 	r       io.Reader
 	max     int
@@ -42,10 +43,6 @@ type LineReader struct {
 func NewLineReader(r io.Reader, max int) *LineReader {
 	return &LineReader{r: r, max: max}
 }
-
-// SetReader makes l read from r from now on; what l holds already is
-// still returned first.
-func (l *LineReader) SetReader(r io.Reader) { l.r = r }
 
 // ReadLine returns the next line without its line end. The slice is valid
 // until the next call. A last line without a line end is returned before
@@ -98,9 +95,6 @@ func (l *LineReader) fill() {
 	}
 	if most := max(l.max+2, lineBufStream); l.end == len(l.buf) || l.full && len(l.buf) < most {
 		size := min(max(2*len(l.buf), lineBufStart), most)
-		if l.end == len(l.buf) && !l.full {
-			size = min(size, max(l.max+2, len(l.buf))) // a long line, not a stream
-		}
 		if size <= len(l.buf) { // full at the limit: only while discarding
 			l.start, l.end, l.scanned = 0, 0, 0
 		} else {

@@ -10,10 +10,11 @@ import (
 
 // The loop serves the line door's members from the moment they are
 // accepted, without goroutines of their own: an idle member holds its
-// connection, its cursor and a few hundred bytes, not goroutine stacks. One goroutine waits
-// on the poller for sockets that became ready and, once a second, looks
-// for members that went idle or whose writes stalled; a few workers (one
-// per CPU) read and write the ready members without ever blocking. Posting
+// connection, its cursor and about a kilobyte besides, no goroutine stack.
+// One goroutine waits on the poller for sockets that became ready and,
+// once a second, looks for members that went idle or whose writes
+// stalled; a few workers (one per CPU) read and write the ready members
+// without ever blocking. Posting
 // to a room schedules its members; a member is in the run queue at most
 // once and served by one worker at a time, so everything a worker touches
 // of a member is its own while it serves it. While one member waits in
