@@ -134,26 +134,31 @@ func TestFanout(t *testing.T) {
 // TestFrozenMember: a member that never reads is disconnected as too
 // slow, and the others keep receiving everything meanwhile.
 func TestFrozenMember(t *testing.T) {
-	const n = 20000
+	const n, chunk = 20000, 1000
 	cfg := testConfig()
-	cfg.Limits.History = 4096 // room for the test reader to fall behind
+	cfg.Limits.History = 4096
 	cfg.Limits.Queue = 4096
 	s := startServer(t, cfg)
 	frozen := join(t, s, "frozen")
 	reader := join(t, s, "reader")
 	sender := join(t, s, "sender")
 	text := strings.Repeat("x", 500)
-	go func() {
+	// The sender sends a chunk only once the reader has the one before, so
+	// the reader is never more than a chunk (well within the queue) behind,
+	// however slowly it is scheduled: only the frozen member falls behind.
+	for k0 := 0; k0 < n; k0 += chunk {
 		var b strings.Builder
-		for k := range n {
+		for k := k0; k < k0+chunk; k++ {
 			fmt.Fprintf(&b, "%d %s\n", k, text)
 		}
-		sender.c.SetWriteDeadline(time.Now().Add(60 * time.Second))
-		io.WriteString(sender.c, b.String())
-	}()
-	for k, l := range reader.messages(n) {
-		if want := fmt.Sprintf("sender: %d %s", k, text); l != want {
-			t.Fatalf("message %d = %.40q, want %.40q", k, l, want)
+		sender.c.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		if _, err := io.WriteString(sender.c, b.String()); err != nil {
+			t.Fatalf("send: %v", err)
+		}
+		for i, l := range reader.messages(chunk) {
+			if want := fmt.Sprintf("sender: %d %s", k0+i, text); l != want {
+				t.Fatalf("message %d = %.40q, want %.40q", k0+i, l, want)
+			}
 		}
 	}
 	waitFor(t, 10*time.Second, "the frozen member to be dropped", func() bool {
