@@ -174,6 +174,9 @@ func (s *Server) input(m *member, line []byte, err error, t time.Time) (reason, 
 	if req.Op == proto.Quit {
 		return byQuit, true
 	}
+	if req.Op == proto.Say && strings.TrimSpace(req.Text) == "" {
+		return 0, false // a blank line (Enter pressed) is no message; it still counts as life
+	}
 	if req.Op == proto.Say || req.Op == proto.Me || req.Op == proto.Msg {
 		l := s.conf().Limits
 		if !m.lim.allow(t, l.Rate, l.Burst) {

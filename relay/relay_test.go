@@ -220,6 +220,48 @@ func TestFrozenPipe(t *testing.T) {
 	waitFor(t, 10*time.Second, "piped to be dropped", func() bool { return s.lookup("piped") == nil })
 }
 
+// TestJoinOwed: a member that moves to another room before its writes
+// caught up (its name and a /join in one packet) still gets everything it
+// was owed in the room it left, in order: its replay there, and in JSON
+// mode its own join.
+func TestJoinOwed(t *testing.T) {
+	s := startServer(t, testConfig())
+	talker := join(t, s, "talker")
+	for k := range 5 {
+		talker.send(fmt.Sprint("earlier ", k))
+	}
+	talker.send("/ping sync")
+	talker.until("the pong", func(l string) bool { return l == "--- pong sync" })
+	for _, tc := range []struct{ hello, first, last string }{
+		{"quick", "talker: earlier 0", "talker: earlier 4"},
+		{`{"name":"prog","mode":"json","replay":5}`, `"text":"earlier 2"`, `"type":"join","room":"lobby","seq":9,"from":"prog"`},
+	} {
+		c := dial(t, s)
+		c.name = tc.hello
+		c.send(tc.hello, "/join kitchen")
+		var got []string
+		c.until("the kitchen welcome", func(l string) bool {
+			got = append(got, l)
+			return strings.Contains(l, "in kitchen")
+		})
+		text := strings.Join(got, "\n")
+		if i, j := strings.Index(text, tc.first), strings.Index(text, tc.last); i < 0 || j < i {
+			t.Errorf("%s got, before its kitchen welcome (want %q, then %q):\n%s", tc.hello, tc.first, tc.last, text)
+		}
+	}
+}
+
+// TestBlankLines: an empty or blank line is no message.
+func TestBlankLines(t *testing.T) {
+	s := startServer(t, testConfig())
+	alice := join(t, s, "alice")
+	bob := join(t, s, "bob")
+	alice.send("", "   ", "real")
+	if got := bob.messages(1)[0]; got != "alice: real" {
+		t.Errorf("bob got %q, want alice: real", got)
+	}
+}
+
 func TestResume(t *testing.T) {
 	cfg := testConfig()
 	cfg.Limits.History = 16

@@ -222,7 +222,9 @@ func (s *Server) join(m *member, name string, since *uint64, replay int) error {
 		return nil
 	}
 	if old != nil {
-		old.remove(m)
+		m.mu.Lock()
+		m.priv = owed(m.priv, old.drop(m))
+		m.mu.Unlock()
 		if old != r {
 			old.post(&proto.Event{Kind: proto.KindPart, From: m.name, Time: now()}, m.id, s.maxLag())
 		}
@@ -257,6 +259,26 @@ func (s *Server) join(m *member, name string, since *uint64, replay int) error {
 	}
 	m.poke()
 	return nil
+}
+
+// owed merges the events of a room being left into the private queue,
+// each private event in its place among them (before the room event
+// after it), so that they are written in the order they came.
+func owed(priv []queued, evs []*event) []queued {
+	if len(evs) == 0 {
+		return priv
+	}
+	out := make([]queued, 0, len(priv)+len(evs))
+	p := 0
+	for _, ev := range evs {
+		// A gap notice (seq 0) goes before what is still queued.
+		for ev.seq != 0 && p < len(priv) && priv[p].at < ev.seq {
+			out = append(out, priv[p])
+			p++
+		}
+		out = append(out, queued{ev, 0})
+	}
+	return append(out, priv[p:]...)
 }
 
 // gapNotice tells a member that events from up to next of room are lost.
