@@ -79,7 +79,7 @@ type member struct {
 
 	mu   sync.Mutex
 	room *room    // current room; changed only by whoever reads its input
-	priv []queued // private events and notices, at most Limits.Queue
+	priv []queued // private events and notices, at most Limits.Queue (twice that just after a /join: see Server.join)
 
 	// Whoever reads its input: the session goroutine, or the loop's worker.
 	lr  *proto.LineReader
@@ -322,14 +322,35 @@ func (m *member) flush(timeout time.Duration) error {
 // *scratch is space for the batch, grown as needed. It reports false when
 // the cursor has fallen out of the room's ring.
 func (m *member) collect(scratch *[]*event, bufs net.Buffers) (net.Buffers, bool) {
-	batch := (*scratch)[:0]
-	ok := true
 	m.mu.Lock()
-	var seq uint64
 	r := m.room
-	next, p := m.next.Load(), 0
 	if r != nil {
 		r.mu.RLock()
+	}
+	batch, ok := m.take(r, (*scratch)[:0], batchMax)
+	if r != nil {
+		r.mu.RUnlock()
+	}
+	m.mu.Unlock()
+	for i, ev := range batch {
+		bufs = append(bufs, ev.line(m.json))
+		batch[i] = nil
+	}
+	*scratch = batch[:0]
+	return bufs, ok
+}
+
+// take appends to batch, up to limit events, what m is to be written
+// next: the events of r (its room, or nil) from its cursor on, and its
+// private events, each in its place among them. It moves the cursor and
+// takes what it returns off the private queue. It reports false when the
+// cursor has fallen out of r's ring past the replay. Called with m.mu held
+// and, when r is not nil, r.mu.
+func (m *member) take(r *room, batch []*event, limit int) ([]*event, bool) {
+	ok := true
+	var seq uint64
+	next, p := m.next.Load(), 0
+	if r != nil {
 		seq = r.seq
 		if oldest := r.oldest(); next < oldest {
 			// Still replaying: the room moved on past the cursor, which
@@ -342,7 +363,7 @@ func (m *member) collect(scratch *[]*event, bufs net.Buffers) (net.Buffers, bool
 			}
 		}
 	}
-	for ok && len(batch) < batchMax {
+	for ok && len(batch) < limit {
 		inRoom := r != nil && next <= seq // a room event is next
 		if p < len(m.priv) && (!inRoom || m.priv[p].at < next) {
 			batch = append(batch, m.priv[p].ev)
@@ -360,7 +381,6 @@ func (m *member) collect(scratch *[]*event, bufs net.Buffers) (net.Buffers, bool
 		batch = append(batch, ev)
 	}
 	if r != nil {
-		r.mu.RUnlock()
 		m.next.Store(next)
 	}
 	n := copy(m.priv, m.priv[p:])
@@ -369,11 +389,5 @@ func (m *member) collect(scratch *[]*event, bufs net.Buffers) (net.Buffers, bool
 	if n == 0 {
 		m.priv = nil // an idle member holds no queue
 	}
-	m.mu.Unlock()
-	for i, ev := range batch {
-		bufs = append(bufs, ev.line(m.json))
-		batch[i] = nil
-	}
-	*scratch = batch[:0]
-	return bufs, ok
+	return batch, ok
 }

@@ -129,29 +129,6 @@ func (r *room) add(m *member, since *uint64, replay int) (next, missed, head uin
 	return next, missed, head, ahead
 }
 
-// drop ends m's membership and returns, oldest first, the room's events
-// that m was still owed, so that leaving a room loses none of them: a gap
-// notice when its cursor fell out of the ring, then the events from its
-// cursor on (in text mode not its own). Called with m.mu held.
-func (r *room) drop(m *member) []*event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.removeLocked(m)
-	var owed []*event
-	next := m.next.Load()
-	if oldest := r.oldest(); next < oldest {
-		owed = append(owed, gapNotice(r.name, next, oldest))
-		next = oldest
-	}
-	for ; next <= r.seq; next++ {
-		if ev := r.ring[next%uint64(len(r.ring))]; ev.from != m.id || m.json {
-			owed = append(owed, ev)
-		}
-	}
-	m.next.Store(next)
-	return owed
-}
-
 // remove ends m's membership.
 func (r *room) remove(m *member) {
 	r.mu.Lock()
@@ -159,7 +136,7 @@ func (r *room) remove(m *member) {
 	r.removeLocked(m)
 }
 
-// removeLocked ends m's membership. Called with mu held.
+// removeLocked is remove, called with mu held.
 func (r *room) removeLocked(m *member) {
 	for i, x := range r.members {
 		if x == m {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"sort"
@@ -222,9 +223,22 @@ func (s *Server) join(m *member, name string, since *uint64, replay int) error {
 		return nil
 	}
 	if old != nil {
+		// What m is still owed of the old room (its replay there, when its
+		// name and this /join came in one read) goes first, in its order,
+		// as private events: at most its lag (Limits.Queue) and its private
+		// queue.
 		m.mu.Lock()
-		m.priv = owed(m.priv, old.drop(m))
+		old.mu.Lock()
+		old.removeLocked(m)
+		owed, ok := m.take(old, nil, math.MaxInt)
+		old.mu.Unlock()
+		for _, ev := range owed {
+			m.priv = append(m.priv, queued{ev, 0})
+		}
 		m.mu.Unlock()
+		if !ok {
+			m.kick(bySlow)
+		}
 		if old != r {
 			old.post(&proto.Event{Kind: proto.KindPart, From: m.name, Time: now()}, m.id, s.maxLag())
 		}
@@ -232,9 +246,6 @@ func (s *Server) join(m *member, name string, since *uint64, replay int) error {
 	m.mu.Lock()
 	next, missed, head, ahead := r.add(m, since, replay)
 	m.room = r
-	for i := range m.priv {
-		m.priv[i].at = 0 // what was queued in the old room goes first
-	}
 	// The welcome, any gap, and the bounds of the replay, each in its place.
 	others := r.size() - 1
 	say := func(at uint64, format string, args ...any) {
@@ -259,26 +270,6 @@ func (s *Server) join(m *member, name string, since *uint64, replay int) error {
 	}
 	m.poke()
 	return nil
-}
-
-// owed merges the events of a room being left into the private queue,
-// each private event in its place among them (before the room event
-// after it), so that they are written in the order they came.
-func owed(priv []queued, evs []*event) []queued {
-	if len(evs) == 0 {
-		return priv
-	}
-	out := make([]queued, 0, len(priv)+len(evs))
-	p := 0
-	for _, ev := range evs {
-		// A gap notice (seq 0) goes before what is still queued.
-		for ev.seq != 0 && p < len(priv) && priv[p].at < ev.seq {
-			out = append(out, priv[p])
-			p++
-		}
-		out = append(out, queued{ev, 0})
-	}
-	return append(out, priv[p:]...)
 }
 
 // gapNotice tells a member that events from up to next of room are lost.
