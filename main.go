@@ -15,6 +15,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"roomrelay/relay/config"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -90,10 +91,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	explicit := false
 	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
-	cfg, err := relay.Load(*path)
+	cfg, err := config.Load(*path)
 	if !explicit && errors.Is(err, iofs.ErrNotExist) && cmd != "relay" && cmd != "check" {
 		// The endpoints run anywhere: without ./config.json, the defaults.
-		d := relay.Default()
+		d := config.Default()
 		cfg, err = &d, nil
 	}
 	if err != nil {
@@ -128,11 +129,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 // subcommands are the endpoints beside the relay, by name; extras.go adds
 // them, and a minimal build (-tags minimal) leaves them out.
-var subcommands = map[string]func(ctx context.Context, cfg *relay.File, stdin io.Reader, stdout io.Writer, logf relay.Logf) error{}
+var subcommands = map[string]func(ctx context.Context, cfg *config.File, stdin io.Reader, stdout io.Writer, logf config.Logf) error{}
 
 // serve runs the relay until ctx ends, reloading path on SIGHUP, then
 // shuts it down.
-func serve(ctx context.Context, path string, cfg relay.Config, logf relay.Logf) int {
+func serve(ctx context.Context, path string, cfg config.Config, logf config.Logf) int {
 	tuneMemory(cfg)
 	srv := relay.New(cfg, logf)
 	if err := srv.Start(); err != nil {
@@ -148,7 +149,7 @@ func serve(ctx context.Context, path string, cfg relay.Config, logf relay.Logf) 
 		select {
 		case <-hup:
 			notify(logf, "RELOADING=1")
-			if f, err := relay.Load(path); err != nil {
+			if f, err := config.Load(path); err != nil {
 				oneLine := strings.NewReplacer(":\n", ": ", "\n", "; ").Replace(err.Error())
 				logf("error: reload: keeping the running config: %s", oneLine)
 			} else {
@@ -174,7 +175,7 @@ func serve(ctx context.Context, path string, cfg relay.Config, logf relay.Logf) 
 
 // tuneMemory applies relay.memory_limit_mb (0: no limit) and
 // relay.gc_percent.
-func tuneMemory(cfg relay.Config) {
+func tuneMemory(cfg config.Config) {
 	if cfg.MemoryLimitMB > 0 {
 		debug.SetMemoryLimit(int64(cfg.MemoryLimitMB) << 20)
 	} else {
@@ -183,7 +184,7 @@ func tuneMemory(cfg relay.Config) {
 	debug.SetGCPercent(cfg.GCPercent)
 }
 
-func notify(logf relay.Logf, state string) {
+func notify(logf config.Logf, state string) {
 	if err := relay.Notify(state); err != nil {
 		logf("warn: notify service manager: %v", err)
 	}
@@ -198,7 +199,7 @@ var priorities = []struct{ level, prio string }{
 // systemd (JOURNAL_STREAM set) the level becomes a syslog priority prefix
 // such as <4> and the journal adds the time; elsewhere each line starts
 // with the time.
-func newLogf(w io.Writer) relay.Logf {
+func newLogf(w io.Writer) config.Logf {
 	if os.Getenv("JOURNAL_STREAM") != "" {
 		var mu sync.Mutex
 		return func(format string, args ...any) {

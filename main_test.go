@@ -4,13 +4,12 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"roomrelay/relay/config"
 	"runtime/debug"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-
-	"roomrelay/relay"
 )
 
 func runArgs(args ...string) (code int, stdout, stderr string) {
@@ -98,7 +97,7 @@ func TestHelpAndDefaults(t *testing.T) {
 func TestTuneMemory(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
-	cfg := relay.Default().Relay
+	cfg := config.Default().Relay
 	cfg.MemoryLimitMB, cfg.GCPercent = 24, 70
 	tuneMemory(cfg)
 	if got := debug.SetGCPercent(100); got != 70 {

@@ -11,11 +11,12 @@ import (
 	"time"
 
 	"roomrelay/proto"
+	"roomrelay/relay/config"
 )
 
 // benchConfig lifts the limits for a flat-out run, as a benchmark config
 // for a real relay would.
-func benchConfig() Config {
+func benchConfig() config.Config {
 	cfg := testConfig()
 	cfg.Limits.History = 1 << 17
 	cfg.Limits.Queue = 1 << 17

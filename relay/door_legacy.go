@@ -15,11 +15,12 @@ import (
 	"time"
 
 	"roomrelay/proto"
+	"roomrelay/relay/config"
 )
 
 func init() {
 	optionalDoors = append(optionalDoors, func(s *Server) door {
-		return door{name: "legacy", addr: func(c *Config) string { return c.Listen.Legacy }, order: s.orderLegacy}
+		return door{name: "legacy", addr: func(c *config.Config) string { return c.Listen.Legacy }, order: s.orderLegacy}
 	})
 }
 

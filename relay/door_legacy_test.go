@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"roomrelay/relay/config"
 	"strings"
 	"sync"
 	"testing"
@@ -137,7 +138,7 @@ func TestLegacyDoor(t *testing.T) {
 
 func TestLegacySilentSenderDelaysNobody(t *testing.T) {
 	cfg := testConfig()
-	cfg.Timeouts.Message = Duration(time.Hour) // only the test's end cuts it
+	cfg.Timeouts.Message = config.Duration(time.Hour) // only the test's end cuts it
 	s := startServer(t, cfg)
 	nc := join(t, s, "nc")
 	a := newTutorialClient(t, s, "first")
@@ -160,7 +161,7 @@ func TestLegacySilentSenderDelaysNobody(t *testing.T) {
 
 func TestLegacyMessageDeadline(t *testing.T) {
 	cfg := testConfig()
-	cfg.Timeouts.Message = Duration(50 * time.Millisecond)
+	cfg.Timeouts.Message = config.Duration(50 * time.Millisecond)
 	s := startServer(t, cfg)
 	c, err := net.Dial("tcp", s.Addr("legacy").String())
 	if err != nil {
@@ -200,7 +201,7 @@ func TestLegacyThirdPartyHost(t *testing.T) {
 // An unreachable member is dropped after its failures and holds nobody up.
 func TestLegacyUnreachable(t *testing.T) {
 	cfg := testConfig()
-	cfg.Timeouts.Retry = Duration(20 * time.Millisecond)
+	cfg.Timeouts.Retry = config.Duration(20 * time.Millisecond)
 	cfg.Limits.LegacyFailures = 2
 	s := startServer(t, cfg)
 	nc := join(t, s, "nc")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"roomrelay/proto"
+	"roomrelay/relay/config"
 )
 
 // udpSources bounds how many senders' rate limiters the UDP door keeps;
@@ -18,7 +19,7 @@ const udpSources = 1024
 
 func init() {
 	optionalDoors = append(optionalDoors, func(s *Server) door {
-		return door{name: "udp", addr: func(c *Config) string { return c.Listen.UDP }, packets: s.serveUDP}
+		return door{name: "udp", addr: func(c *config.Config) string { return c.Listen.UDP }, packets: s.serveUDP}
 	})
 }
 

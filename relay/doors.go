@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"roomrelay/proto"
+	"roomrelay/relay/config"
 )
 
 // door is one kind of listener. serve runs on a goroutine of its own for
@@ -18,7 +19,7 @@ import (
 // connections. A udp door serves datagrams instead.
 type door struct {
 	name    string
-	addr    func(*Config) string
+	addr    func(*config.Config) string
 	adopt   func(net.Conn) bool // when set, runs first, on the accepting goroutine: true if it took c
 	serve   func(net.Conn)
 	order   func(net.Conn) func()
@@ -30,7 +31,7 @@ type door struct {
 var optionalDoors []func(*Server) door
 
 func (s *Server) doors() []door {
-	ds := []door{{name: "line", addr: func(c *Config) string { return c.Listen.Line }, adopt: s.adoptLine, serve: s.serveLine}}
+	ds := []door{{name: "line", addr: func(c *config.Config) string { return c.Listen.Line }, adopt: s.adoptLine, serve: s.serveLine}}
 	for _, d := range optionalDoors {
 		ds = append(ds, d(s))
 	}
@@ -277,7 +278,7 @@ func (s *Server) accept(ln net.Listener, d door) {
 // new rooms for history); a door whose address changed is re-bound, and
 // the UDP door is re-bound when udp_allow changed. It returns what it did
 // and what applies only partly, for the log.
-func (s *Server) Reload(cfg Config) []string {
+func (s *Server) Reload(cfg config.Config) []string {
 	old := s.conf()
 	s.cfg.Store(&cfg)
 	s.level.Store(int32(parseLevel(cfg.LogLevel)))

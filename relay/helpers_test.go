@@ -11,20 +11,21 @@ import (
 	"time"
 
 	"roomrelay/proto"
+	"roomrelay/relay/config"
 )
 
 // testConfig is the default relay config on a loopback port, with limits
 // that tests change as they need.
-func testConfig() Config {
-	cfg := Default().Relay
-	cfg.Listen = Listen{Line: "127.0.0.1:0", Legacy: "127.0.0.1:0", UDP: "127.0.0.1:0"}
+func testConfig() config.Config {
+	cfg := config.Default().Relay
+	cfg.Listen = config.Listen{Line: "127.0.0.1:0", Legacy: "127.0.0.1:0", UDP: "127.0.0.1:0"}
 	cfg.Limits.Rate = 0
 	return cfg
 }
 
 // startServer starts a relay and stops it, checking that no goroutine
 // outlives it, when the test ends.
-func startServer(t testing.TB, cfg Config) *Server {
+func startServer(t testing.TB, cfg config.Config) *Server {
 	t.Helper()
 	base := runtime.NumGoroutine()
 	s := New(cfg, t.Logf)

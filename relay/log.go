@@ -2,6 +2,7 @@ package relay
 
 import (
 	"fmt"
+	"roomrelay/relay/config"
 	"sync"
 	"time"
 )
@@ -14,7 +15,7 @@ const (
 	LevelError
 )
 
-var levelNames = [...]string{"debug", "info", "warn", "error"}
+var levelNames = config.LogLevels
 
 // parseLevel returns the level called name; "" and unknown names are info
 // (the config is validated before it gets here).

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"roomrelay/proto"
+	"roomrelay/relay/config"
 )
 
 func TestChat(t *testing.T) {
@@ -335,7 +336,7 @@ func jsonEvent(t *testing.T, l string) proto.Event {
 
 func TestHandshakeTimeout(t *testing.T) {
 	cfg := testConfig()
-	cfg.Timeouts.Handshake = Duration(100 * time.Millisecond)
+	cfg.Timeouts.Handshake = config.Duration(100 * time.Millisecond)
 	s := startServer(t, cfg)
 	silent := dial(t, s)
 	if l := silent.line(); l != "!!! no name within 100ms; bye" {
@@ -433,8 +434,8 @@ func TestFlood(t *testing.T) {
 
 func TestShutdown(t *testing.T) {
 	cfg := testConfig()
-	cfg.Timeouts.Shutdown = Duration(time.Second)
-	cfg.Timeouts.Write = Duration(time.Second)
+	cfg.Timeouts.Shutdown = config.Duration(time.Second)
+	cfg.Timeouts.Write = config.Duration(time.Second)
 	s := New(cfg, t.Logf)
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
@@ -498,8 +499,8 @@ func TestLimits(t *testing.T) {
 // benchmark's publisher does (20 000 lines at once) gets its burst through,
 // is refused, then disconnected, while the others keep chatting.
 func TestDefaultFlood(t *testing.T) {
-	cfg := Default().Relay
-	cfg.Listen = Listen{Line: "127.0.0.1:0"}
+	cfg := config.Default().Relay
+	cfg.Listen = config.Listen{Line: "127.0.0.1:0"}
 	s := startServer(t, cfg)
 	flooder := join(t, s, "flooder")
 	alice := join(t, s, "alice")
@@ -562,7 +563,7 @@ func TestIdleMembersHoldNoGoroutines(t *testing.T) {
 // and disconnected.
 func TestIdleTimeout(t *testing.T) {
 	cfg := testConfig()
-	cfg.Timeouts.Idle = Duration(time.Second)
+	cfg.Timeouts.Idle = config.Duration(time.Second)
 	s := startServer(t, cfg)
 	quiet := join(t, s, "quiet")
 	if l := quiet.until("the notice", func(l string) bool { return strings.HasPrefix(l, "!!!") }); l != "!!! disconnected: idle too long" {
@@ -575,7 +576,7 @@ func TestIdleTimeout(t *testing.T) {
 // timeouts.write is disconnected even while it is within its queue.
 func TestStalledWrite(t *testing.T) {
 	cfg := testConfig()
-	cfg.Timeouts.Write = Duration(time.Second)
+	cfg.Timeouts.Write = config.Duration(time.Second)
 	cfg.Limits.History = 8192
 	cfg.Limits.Queue = 8192
 	s := startServer(t, cfg)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"roomrelay/proto"
+	"roomrelay/relay/config"
 )
 
 // Logf is the relay's log function; tests pass t.Logf.
@@ -21,10 +22,10 @@ type Logf func(format string, args ...any)
 // Server is a running relay. Create it with New, bind its doors with
 // Start, stop it with Shutdown.
 type Server struct {
-	cfg   atomic.Pointer[Config] // replaced whole by Reload
-	logf  Logf                   // set once
-	level atomic.Int32           // the lowest level logged
-	quit  chan struct{}          // closed by Shutdown
+	cfg   atomic.Pointer[config.Config] // replaced whole by Reload
+	logf  config.Logf                   // set once
+	level atomic.Int32                  // the lowest level logged
+	quit  chan struct{}                 // closed by Shutdown
 	logs  throttle
 
 	mu          sync.Mutex
@@ -62,7 +63,7 @@ type Stats struct {
 
 // New returns a relay for cfg, which must have passed validation.
 // Nothing listens until Start.
-func New(cfg Config, logf Logf) *Server {
+func New(cfg config.Config, logf config.Logf) *Server {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
@@ -78,7 +79,7 @@ func New(cfg Config, logf Logf) *Server {
 }
 
 // conf returns the configuration in force.
-func (s *Server) conf() *Config { return s.cfg.Load() }
+func (s *Server) conf() *config.Config { return s.cfg.Load() }
 
 func ipOf(c net.Conn) netip.Addr {
 	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {

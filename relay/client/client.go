@@ -19,12 +19,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"roomrelay/relay/config"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"roomrelay/proto"
-	"roomrelay/relay"
 )
 
 // pingEvery is how long the client waits on a silent connection before it
@@ -38,9 +38,9 @@ const inputQueue = 256
 
 // Client is one `roomrelay client` run.
 type Client struct {
-	cfg  relay.ClientConfig
+	cfg  config.ClientConfig
 	out  io.Writer
-	logf relay.Logf
+	logf config.Logf
 
 	lines chan string // input lines; closed at end of input
 
@@ -54,7 +54,7 @@ type Client struct {
 // Run connects to cfg.Server as cfg.Name and chats until ctx ends, the
 // input ends (with cfg.ExitOnEOF), or the relay refuses the name for good.
 // It returns nil on a clean end.
-func Run(ctx context.Context, cfg relay.ClientConfig, in io.Reader, out io.Writer, logf relay.Logf) error {
+func Run(ctx context.Context, cfg config.ClientConfig, in io.Reader, out io.Writer, logf config.Logf) error {
 	if cfg.Mode == "tutorial" {
 		return runTutorial(ctx, cfg, in, out, logf)
 	}

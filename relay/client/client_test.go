@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"roomrelay/relay/config"
 	"strings"
 	"sync"
 	"testing"
@@ -129,8 +130,8 @@ func (m *member) until(t *testing.T, prefix string) string {
 }
 
 func startRelay(t *testing.T) *relay.Server {
-	cfg := relay.Default().Relay
-	cfg.Listen = relay.Listen{Line: "127.0.0.1:0"}
+	cfg := config.Default().Relay
+	cfg.Listen = config.Listen{Line: "127.0.0.1:0"}
 	s := relay.New(cfg, t.Logf)
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
@@ -143,11 +144,11 @@ func startRelay(t *testing.T) *relay.Server {
 	return s
 }
 
-func clientConfig(server, name string) relay.ClientConfig {
-	cfg := relay.Default().Client
+func clientConfig(server, name string) config.ClientConfig {
+	cfg := config.Default().Client
 	cfg.Server, cfg.Name = server, name
-	cfg.Retry = relay.Duration(10 * time.Millisecond)
-	cfg.RetryMax = relay.Duration(100 * time.Millisecond)
+	cfg.Retry = config.Duration(10 * time.Millisecond)
+	cfg.RetryMax = config.Duration(100 * time.Millisecond)
 	return cfg
 }
 
@@ -243,8 +244,8 @@ func TestBadNameIsFatal(t *testing.T) {
 // After a relay restart the room's numbers start again: the client takes
 // the new events as they come instead of skipping them as seen.
 func TestRelayRestart(t *testing.T) {
-	cfg := relay.Default().Relay
-	cfg.Listen = relay.Listen{Line: "127.0.0.1:0"}
+	cfg := config.Default().Relay
+	cfg.Listen = config.Listen{Line: "127.0.0.1:0"}
 	first := relay.New(cfg, t.Logf)
 	if err := first.Start(); err != nil {
 		t.Fatal(err)
@@ -292,7 +293,7 @@ func TestGivesUpAfterInputEnds(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there
 	cfg := clientConfig(addr, "nas")
-	cfg.RetryMax = relay.Duration(50 * time.Millisecond)
+	cfg.RetryMax = config.Duration(50 * time.Millisecond)
 	err = Run(context.Background(), cfg, strings.NewReader("backup done\n"), io.Discard, t.Logf)
 	if err == nil || !strings.Contains(err.Error(), "gave up after the input ended") || !strings.Contains(err.Error(), "1 input lines not sent") {
 		t.Errorf("err = %v", err)

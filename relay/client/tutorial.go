@@ -6,12 +6,12 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"roomrelay/relay/config"
 	"strings"
 	"sync"
 	"time"
 
 	"roomrelay/proto"
-	"roomrelay/relay"
 	"roomrelay/relay/peer"
 )
 
@@ -44,7 +44,7 @@ const (
 //
 // At the end of the input it returns after the last send when
 // client.exit_on_eof is set, and otherwise goes on printing until ctx ends.
-func runTutorial(ctx context.Context, cfg relay.ClientConfig, in io.Reader, out io.Writer, logf relay.Logf) error {
+func runTutorial(ctx context.Context, cfg config.ClientConfig, in io.Reader, out io.Writer, logf config.Logf) error {
 	if err := proto.CheckName(cfg.Name); err != nil {
 		return fmt.Errorf("client name: %w", err)
 	}
@@ -121,7 +121,7 @@ func runTutorial(ctx context.Context, cfg relay.ClientConfig, in io.Reader, out 
 }
 
 // register sends the registration on a connection of its own.
-func register(ctx context.Context, cfg relay.ClientConfig, port int) error {
+func register(ctx context.Context, cfg config.ClientConfig, port int) error {
 	timeout := cfg.Timeout.D()
 	d := net.Dialer{Timeout: timeout}
 	c, err := d.DialContext(ctx, "tcp", cfg.Server)

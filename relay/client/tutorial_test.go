@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"roomrelay/relay/config"
 	"runtime"
 	"strconv"
 	"strings"
@@ -15,19 +16,18 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"roomrelay/proto"
-	"roomrelay/relay"
 	"roomrelay/relay/peer"
 )
 
 // tutConfig is a tutorial-mode client of server, listening on a
 // loopback port.
-func tutConfig(server string) relay.ClientConfig {
-	cfg := relay.Default().Client
+func tutConfig(server string) config.ClientConfig {
+	cfg := config.Default().Client
 	cfg.Mode = "tutorial"
 	cfg.Name = "alice"
 	cfg.Server = server
 	cfg.Listen = "127.0.0.1:0"
-	cfg.Timeout = relay.Duration(5 * time.Second)
+	cfg.Timeout = config.Duration(5 * time.Second)
 	return cfg
 }
 
@@ -159,7 +159,7 @@ func (r *tutRun) wait(t testing.TB, why string) {
 // runTutClient runs a client in the background. When the test ends it
 // cancels the client, checks that it ended, and that no goroutine outlived
 // it.
-func runTutClient(t *testing.T, cfg relay.ClientConfig, in io.Reader, out io.Writer, log *tutBuffer) *tutRun {
+func runTutClient(t *testing.T, cfg config.ClientConfig, in io.Reader, out io.Writer, log *tutBuffer) *tutRun {
 	t.Helper()
 	base := runtime.NumGoroutine()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -237,9 +237,9 @@ func TestTutorialServerLate(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	cfg := tutConfig(addr)
-	cfg.Retry = relay.Duration(10 * time.Millisecond)
-	cfg.RetryMax = relay.Duration(50 * time.Millisecond)
-	cfg.Timeout = relay.Duration(300 * time.Millisecond)
+	cfg.Retry = config.Duration(10 * time.Millisecond)
+	cfg.RetryMax = config.Duration(50 * time.Millisecond)
+	cfg.Timeout = config.Duration(300 * time.Millisecond)
 	inR, inW := io.Pipe()
 	var out, log tutBuffer
 	runTutClient(t, cfg, inR, &out, &log)

@@ -21,12 +21,12 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"roomrelay/relay/config"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"roomrelay/proto"
-	"roomrelay/relay"
 )
 
 // BufferSize is the size of each client's buffer, and so the largest chunk
@@ -36,8 +36,8 @@ const BufferSize = 1024
 // Server is a running echo server. Create it with New, bind it with Start,
 // stop it with Shutdown.
 type Server struct {
-	cfg  relay.EchoConfig // set once
-	logf relay.Logf       // set once
+	cfg  config.EchoConfig // set once
+	logf config.Logf       // set once
 
 	// closing is set once by Shutdown, under mu, before it cuts the
 	// clients' reads short; a client re-checks it after each read deadline
@@ -56,7 +56,7 @@ type Server struct {
 
 // New returns an echo server for cfg, which must have passed validation.
 // Nothing listens until Start.
-func New(cfg relay.EchoConfig, logf relay.Logf) *Server {
+func New(cfg config.EchoConfig, logf config.Logf) *Server {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
@@ -226,7 +226,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // Run is `roomrelay echo`: it serves cfg.Listen until ctx ends, then shuts
 // down, giving echoes in progress up to cfg.Write to finish.
-func Run(ctx context.Context, cfg relay.EchoConfig, logf relay.Logf) error {
+func Run(ctx context.Context, cfg config.EchoConfig, logf config.Logf) error {
 	s := New(cfg, logf)
 	if err := s.Start(); err != nil {
 		return err

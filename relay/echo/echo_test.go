@@ -6,18 +6,17 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"roomrelay/relay/config"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"roomrelay/relay"
 )
 
 // testConfig is the default echo config on a loopback port.
-func testConfig() relay.EchoConfig {
-	cfg := relay.Default().Echo
+func testConfig() config.EchoConfig {
+	cfg := config.Default().Echo
 	cfg.Listen = "127.0.0.1:0"
 	return cfg
 }
@@ -57,7 +56,7 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 
 // start starts an echo server and shuts it down, checking that it ends in
 // time and that no goroutine outlives it, when the test ends.
-func start(t *testing.T, cfg relay.EchoConfig) (*Server, *logger) {
+func start(t *testing.T, cfg config.EchoConfig) (*Server, *logger) {
 	t.Helper()
 	base := runtime.NumGoroutine()
 	log := &logger{t: t}
@@ -145,7 +144,7 @@ func TestMaxClients(t *testing.T) {
 
 func TestIdle(t *testing.T) {
 	cfg := testConfig()
-	cfg.Idle = relay.Duration(100 * time.Millisecond)
+	cfg.Idle = config.Duration(100 * time.Millisecond)
 	s, log := start(t, cfg)
 	c := dial(t, s)
 	if n, err := c.Read(make([]byte, 1)); err != io.EOF {
@@ -160,7 +159,7 @@ func TestIdle(t *testing.T) {
 // off at the write deadline, and that others are served meanwhile.
 func TestFrozenClient(t *testing.T) {
 	cfg := testConfig()
-	cfg.Write = relay.Duration(200 * time.Millisecond)
+	cfg.Write = config.Duration(200 * time.Millisecond)
 	s, log := start(t, cfg)
 	frozen := dial(t, s)
 	frozen.SetReadBuffer(4096)

@@ -28,19 +28,19 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"roomrelay/relay/config"
 	"strings"
 	"sync"
 	"time"
 
 	"roomrelay/proto"
-	"roomrelay/relay"
 )
 
 // Peer is one `roomrelay peer`. Create it with New, bind its endpoint with
 // Start, send with Send or SendLines, stop it with Close.
 type Peer struct {
-	cfg  relay.PeerConfig // set once
-	logf relay.Logf       // set once
+	cfg  config.PeerConfig // set once
+	logf config.Logf       // set once
 
 	outMu sync.Mutex // serialises writes to out
 	out   io.Writer
@@ -51,7 +51,7 @@ type Peer struct {
 
 // New returns a peer for cfg, which must have passed validation, printing
 // received messages to out. Nothing listens until Start.
-func New(cfg relay.PeerConfig, out io.Writer, logf relay.Logf) *Peer {
+func New(cfg config.PeerConfig, out io.Writer, logf config.Logf) *Peer {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
@@ -140,7 +140,7 @@ func (p *Peer) SendLines(ctx context.Context, in io.Reader) error {
 // ReadLines sends the lines of in, each at most max bytes, to lines until
 // in ends or stop is closed, then closes lines. who names the program in
 // its log lines.
-func ReadLines(who string, in io.Reader, max int, lines chan<- string, stop <-chan struct{}, logf relay.Logf) {
+func ReadLines(who string, in io.Reader, max int, lines chan<- string, stop <-chan struct{}, logf config.Logf) {
 	defer close(lines)
 	lr := proto.NewLineReader(in, max)
 	for {
@@ -167,7 +167,7 @@ func ReadLines(who string, in io.Reader, max int, lines chan<- string, stop <-ch
 // out, and sends each line of in to cfg.Friend. At the end of in it stops
 // sending and goes on receiving, as messenger.py does, until ctx ends; then
 // it closes every connection and returns nil.
-func Run(ctx context.Context, cfg relay.PeerConfig, in io.Reader, out io.Writer, logf relay.Logf) error {
+func Run(ctx context.Context, cfg config.PeerConfig, in io.Reader, out io.Writer, logf config.Logf) error {
 	p := New(cfg, out, logf)
 	if err := p.Start(); err != nil {
 		return err

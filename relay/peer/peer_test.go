@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"regexp"
+	"roomrelay/relay/config"
 	"runtime"
 	"strings"
 	"sync"
@@ -13,13 +14,11 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-
-	"roomrelay/relay"
 )
 
 // testConfig is the default peer config on a loopback port.
-func testConfig() relay.PeerConfig {
-	cfg := relay.Default().Peer
+func testConfig() config.PeerConfig {
+	cfg := config.Default().Peer
 	cfg.Listen = "127.0.0.1:0"
 	return cfg
 }
@@ -87,7 +86,7 @@ func noLeaks(t testing.TB) {
 }
 
 // startPeer starts a peer and closes it when the test ends.
-func startPeer(t testing.TB, cfg relay.PeerConfig, out io.Writer, logf relay.Logf) *Peer {
+func startPeer(t testing.TB, cfg config.PeerConfig, out io.Writer, logf config.Logf) *Peer {
 	t.Helper()
 	p := New(cfg, out, logf)
 	if err := p.Start(); err != nil {
@@ -167,7 +166,7 @@ func TestReceiveLimits(t *testing.T) {
 	cfg := testConfig()
 	cfg.MaxMessageBytes = 8
 	cfg.MaxConns = 2
-	cfg.Timeout = relay.Duration(300 * time.Millisecond)
+	cfg.Timeout = config.Duration(300 * time.Millisecond)
 	var out buffer
 	log := newLogger(t)
 	p := startPeer(t, cfg, &out, log.logf)

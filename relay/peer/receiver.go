@@ -6,10 +6,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"roomrelay/relay/config"
 	"sync"
 	"time"
-
-	"roomrelay/relay"
 )
 
 // Receiver takes messages the tutorial way: one TCP connection per message,
@@ -25,7 +24,7 @@ type Receiver struct {
 	ln       net.Listener // set once
 	maxBytes int
 	timeout  time.Duration
-	logf     relay.Logf
+	logf     config.Logf
 	deliver  func(from netip.AddrPort, payload []byte)
 
 	// slots holds one buffer (nil until first used) per connection that
@@ -45,7 +44,7 @@ type Receiver struct {
 // and logged), and deliver is called with the sender's address and what
 // was kept. deliver is called from one goroutine at a time and must not
 // keep payload after it returns.
-func NewReceiver(ln net.Listener, maxBytes, maxConns int, timeout time.Duration, logf relay.Logf,
+func NewReceiver(ln net.Listener, maxBytes, maxConns int, timeout time.Duration, logf config.Logf,
 	deliver func(from netip.AddrPort, payload []byte)) *Receiver {
 	if logf == nil {
 		logf = func(string, ...any) {}

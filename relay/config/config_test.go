@@ -1,4 +1,4 @@
-package relay
+package config
 
 import (
 	"errors"
@@ -13,7 +13,7 @@ import (
 
 // The shipped config.json spells out exactly the defaults.
 func TestShippedConfigIsDefault(t *testing.T) {
-	f, err := Load(filepath.Join("..", "config.json"))
+	f, err := Load(filepath.Join("..", "..", "config.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

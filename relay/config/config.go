@@ -1,4 +1,10 @@
-package relay
+// Package config is roomrelay's configuration file: one section per program
+// (relay, client, peer, echo), read strictly (unknown and duplicate keys,
+// kinds, ranges and trailing data are errors, each named by its key path)
+// and filled with defaults. Every program imports it; it imports only
+// package proto, so the endpoints (client, peer, echo) do not pull in the
+// relay server.
+package config
 
 import (
 	"bytes"
@@ -18,6 +24,9 @@ import (
 
 	"roomrelay/proto"
 )
+
+// Logf is the log function every program takes; tests pass t.Logf.
+type Logf func(format string, args ...any)
 
 // File is the whole configuration file: one object per program.
 type File struct {
@@ -193,6 +202,9 @@ var DefaultUDPAllow = []string{
 	"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16",
 	"fc00::/7", "fe80::/10",
 }
+
+// LogLevels are the values of relay.log_level, lowest first.
+var LogLevels = [...]string{"debug", "info", "warn", "error"}
 
 // Duration is a time.Duration written as a string such as "10s" in JSON.
 type Duration time.Duration
@@ -524,7 +536,7 @@ func (f *File) Validate() error {
 			bad(fmt.Sprintf("relay.udp_allow[%d]", i), "want a network such as \"192.168.0.0/16\", not %q", n)
 		}
 	}
-	if !slices.Contains(levelNames[:], r.LogLevel) {
+	if !slices.Contains(LogLevels[:], r.LogLevel) {
 		bad("relay.log_level", `want "debug", "info", "warn" or "error", not %q`, r.LogLevel)
 	}
 	between("relay.memory_limit_mb", r.MemoryLimitMB, 0, 1<<20)
