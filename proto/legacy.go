@@ -170,6 +170,23 @@ func AppendLegacy(dst []byte, name, text string) []byte {
 	return append(append(append(dst, name...), ": "...), text...)
 }
 
+// AppendLegacyEvent appends what a tutorial client is delivered for e,
+// with no line end, and reports whether the tutorial protocol carries e
+// at all: a message is "name: text", an action "* name text", a private
+// message "[private] name: text"; joins, parts, notices and errors are
+// not sent.
+func AppendLegacyEvent(dst []byte, e *Event) ([]byte, bool) {
+	switch e.Kind {
+	case KindMsg:
+		return AppendLegacy(dst, e.From, e.Text), true
+	case KindAction:
+		return append(append(append(append(dst, "* "...), e.From...), ' '), e.Text...), true
+	case KindPrivate:
+		return AppendLegacy(append(dst, "[private] "...), e.From, e.Text), true
+	}
+	return dst, false
+}
+
 // AppendLegacyRegister appends a client's registration,
 // "connect_request|name|host|port".
 func AppendLegacyRegister(dst []byte, name, host string, port int) []byte {

@@ -143,8 +143,9 @@ func BenchmarkPostCollect(b *testing.B) {
 	for b.Loop() {
 		r.post(&proto.Event{Kind: proto.KindMsg, From: "sender", Text: text}, 0, 1<<20)
 		for _, m := range ms {
-			m.w.bufs, _ = m.collect(&m.w.batch, m.w.bufs[:0])
-			<-m.w.wake
+			d := m.drv.(*testDriver)
+			d.bufs, _ = m.collect(&d.batch, d.bufs[:0])
+			<-d.wakeC
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*members), "ns/delivery")
@@ -164,11 +165,12 @@ func BenchmarkCollect(b *testing.B) {
 			r.post(&proto.Event{Kind: proto.KindMsg, From: "sender", Text: text}, 0, 1<<20)
 		}
 		for _, m := range ms {
-			<-m.w.wake
+			<-m.drv.(*testDriver).wakeC
 		}
 		b.StartTimer()
 		for _, m := range ms {
-			m.w.bufs, _ = m.collect(&m.w.batch, m.w.bufs[:0])
+			d := m.drv.(*testDriver)
+			d.bufs, _ = m.collect(&d.batch, d.bufs[:0])
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*members*batch), "ns/delivery")
@@ -180,7 +182,7 @@ func benchRoom(b *testing.B, n int) (*room, []*member) {
 	r := newRoom("lobby", s.conf().Limits.History)
 	ms := make([]*member, n)
 	for i := range ms {
-		m := s.newMember(nil)
+		m := s.newMember(nil, "test", newTestDriver())
 		m.id, m.name = uint64(i+1), fmt.Sprintf("m%d", i)
 		m.mu.Lock()
 		r.add(m, nil, 0)

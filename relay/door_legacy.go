@@ -3,7 +3,6 @@
 package relay
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,55 +11,94 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"roomrelay/proto"
 	"roomrelay/relay/config"
+	"roomrelay/relay/peer"
 )
 
 func init() {
 	optionalDoors = append(optionalDoors, func(s *Server) door {
-		return door{name: "legacy", addr: func(c *config.Config) string { return c.Listen.Legacy }, order: s.orderLegacy}
+		return &legacyDoor{s: s, last: map[netip.Addr]*ticket{}}
 	})
 }
 
-// legacyPeer is how the relay reaches a member registered through the
-// legacy door: one new connection to its endpoint per message.
+// legacyDoor is the tutorial chat-room protocol's door: one TCP
+// connection per message, members reached by dialling back.
+type legacyDoor struct {
+	s *Server
+
+	mu   sync.Mutex
+	last map[netip.Addr]*ticket // each address's newest connection
+
+	members atomic.Int32 // legacy members registered; raised under s.mu
+}
+
+func (*legacyDoor) name() string                 { return "legacy" }
+func (*legacyDoor) addr(c *config.Config) string { return c.Listen.Legacy }
+
+// serve gives a new legacy connection its ticket, on the accepting
+// goroutine, and takes its message on a goroutine of its own.
+func (d *legacyDoor) serve(c net.Conn) {
+	s := d.s
+	ip := ipOf(c)
+	d.mu.Lock()
+	t := &ticket{prev: d.last[ip], at: time.Now(), done: make(chan struct{})}
+	d.last[ip] = t
+	d.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer s.release(c)
+		defer func() {
+			close(t.done)
+			d.mu.Lock()
+			if d.last[ip] == t {
+				delete(d.last, ip)
+			}
+			d.mu.Unlock()
+		}()
+		defer func() {
+			if p := recover(); p != nil {
+				s.errorf("legacy %s: panic: %v", c.RemoteAddr(), p)
+			}
+		}()
+		d.take(c, t)
+	}()
+}
+
+// legacyPeer is the driver of a member registered through the legacy
+// door: a writer goroutine that delivers each event on a connection of
+// its own to the member's endpoint.
 type legacyPeer struct {
-	addr netip.Addr // the address it registered from; set once
+	d     *legacyDoor
+	addr  netip.Addr    // the address it registered from; set once
+	wakeC chan struct{} // capacity 1: something may be ready to send
 
 	mu       sync.Mutex
 	endpoint string // host:port to dial; re-registering changes it
 
 	// Writer only.
 	failures int // deliveries in a row that failed
+	batch    []*event
 }
 
-// orderLegacy gives a new legacy connection its ticket, on the accepting
-// goroutine, and returns what serves it.
-func (s *Server) orderLegacy(c net.Conn) func() {
-	ip := ipOf(c)
-	s.mu.Lock()
-	t := &ticket{prev: s.lastTicket[ip], at: time.Now(), done: make(chan struct{})}
-	s.lastTicket[ip] = t
-	s.mu.Unlock()
-	return func() {
-		defer func() {
-			close(t.done)
-			s.mu.Lock()
-			if s.lastTicket[ip] == t {
-				delete(s.lastTicket, ip)
-			}
-			s.mu.Unlock()
-		}()
-		s.serveLegacy(c, t)
+func (p *legacyPeer) wake(*member) {
+	select {
+	case p.wakeC <- struct{}{}:
+	default:
 	}
 }
 
-// serveLegacy takes one message of the tutorial chat-room protocol: the
-// whole of what the connection sends before it closes, within
-// Timeouts.Message and Limits.MaxLineBytes.
-func (s *Server) serveLegacy(c net.Conn, t *ticket) {
+func (p *legacyPeer) stop(m *member) { p.wake(m) }
+
+// take takes one message of the tutorial chat-room protocol: the whole of
+// what the connection sends before it closes, within Timeouts.Message and
+// Limits.MaxLineBytes.
+func (d *legacyDoor) take(c net.Conn, t *ticket) {
+	s := d.s
 	max := s.conf().Limits.MaxLineBytes
 	c.SetReadDeadline(time.Now().Add(s.conf().Timeouts.Message.D()))
 	payload, err := io.ReadAll(io.LimitReader(c, int64(max)+1))
@@ -81,7 +119,7 @@ func (s *Server) serveLegacy(c net.Conn, t *ticket) {
 	from := ipOf(c)
 	switch msg.Kind {
 	case proto.LegacyRegister:
-		if err := s.registerLegacy(from, msg); err != nil {
+		if err := d.register(from, msg); err != nil {
 			s.warnf("legacy %s: connect_request for %s refused: %v", c.RemoteAddr(), msg.Name, err)
 		}
 	case proto.LegacyPost:
@@ -91,10 +129,11 @@ func (s *Server) serveLegacy(c net.Conn, t *ticket) {
 	}
 }
 
-// registerLegacy registers, or updates, a legacy member that is reached
-// at msg.Host:msg.Port. The host must resolve to the address the request
+// register registers, or updates, a legacy member that is reached at
+// msg.Host:msg.Port. The host must resolve to the address the request
 // came from: the relay never dials a third party.
-func (s *Server) registerLegacy(from netip.Addr, msg proto.Legacy) error {
+func (d *legacyDoor) register(from netip.Addr, msg proto.Legacy) error {
+	s := d.s
 	ctx, cancel := context.WithTimeout(context.Background(), s.conf().Timeouts.Dial.D())
 	defer cancel()
 	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", msg.Host)
@@ -106,9 +145,10 @@ func (s *Server) registerLegacy(from netip.Addr, msg proto.Legacy) error {
 	}
 	endpoint := net.JoinHostPort(from.String(), fmt.Sprint(msg.Port))
 
-	m := s.newMember(nil)
+	p := &legacyPeer{d: d, addr: from, endpoint: endpoint, wakeC: make(chan struct{}, 1)}
+	m := s.newMember(nil, "legacy", p)
 	m.name, m.key = msg.Name, proto.Fold(msg.Name)
-	m.out = &legacyPeer{addr: from, endpoint: endpoint}
+	m.named.Store(true)
 	s.mu.Lock()
 	old, held := s.names[m.key]
 	switch {
@@ -120,32 +160,29 @@ func (s *Server) registerLegacy(from netip.Addr, msg proto.Legacy) error {
 		return fmt.Errorf("%w: %s is in use by another member", errNameTaken, msg.Name)
 	case held:
 		s.mu.Unlock()
-		p := old.out.(*legacyPeer)
+		p := old.drv.(*legacyPeer)
 		p.mu.Lock()
 		p.endpoint = endpoint
 		p.mu.Unlock()
 		s.infof("legacy %s: %s now at %s", from, msg.Name, endpoint)
 		return nil
-	case s.legacyCount >= s.conf().Limits.MaxLegacyMembers:
+	case int(d.members.Load()) >= s.conf().Limits.MaxLegacyMembers:
 		s.mu.Unlock()
 		return fmt.Errorf("legacy member limit reached (%d)", s.conf().Limits.MaxLegacyMembers)
 	}
 	s.lastID++
 	m.id = s.lastID
 	s.names[m.key] = m
-	s.legacyCount++
+	d.members.Add(1)
 	s.wg.Add(1)
 	s.mu.Unlock()
 
 	s.infof("legacy %s: %s registered at %s", from, msg.Name, endpoint)
 	go func() {
 		defer s.wg.Done()
-		m.writeLoop()
-		s.leave(m)
-		s.mu.Lock()
-		s.legacyCount--
-		s.mu.Unlock()
-		s.infof("legacy %s: %s dropped: %s", from, m.name, m.why)
+		p.run(m)
+		m.end()
+		d.members.Add(-1)
 	}()
 	if err := s.join(m, s.conf().DefaultRoom, nil, 0); err != nil {
 		m.kick(byShutdown)
@@ -156,7 +193,7 @@ func (s *Server) registerLegacy(from netip.Addr, msg proto.Legacy) error {
 
 // legacyFrom reports whether m is a legacy member registered from addr.
 func legacyFrom(m *member, addr netip.Addr) bool {
-	p, ok := m.out.(*legacyPeer)
+	p, ok := m.drv.(*legacyPeer)
 	return ok && p.addr == addr
 }
 
@@ -195,47 +232,73 @@ func (s *Server) postAs(from netip.Addr, name, text string, registered bool) err
 	return nil
 }
 
-// send delivers a batch to a legacy member, one connection per message,
-// in order. Notices and errors are left out: the tutorial protocol
-// carries only "name: text". A delivery that fails after retries is lost
-// for this member; after Limits.LegacyFailures in a row it is dropped.
-func (p *legacyPeer) send(m *member, lines net.Buffers) {
-	t := m.srv.conf().Timeouts
-	for _, line := range lines {
-		if bytes.HasPrefix(line, []byte("--- ")) || bytes.HasPrefix(line, []byte("!!! ")) {
-			continue
-		}
-		line = bytes.TrimSuffix(line, []byte{'\n'})
-		p.mu.Lock()
-		endpoint := p.endpoint
-		p.mu.Unlock()
-		if m.stopping() {
-			return
-		}
-		err := deliverLegacy(m.done, m.stopping, endpoint, line, t.Dial.D(), t.Write.D(), t.Retry.D())
-		if err == nil {
-			p.failures = 0
-			continue
-		}
-		p.failures++
-		m.srv.warnf("legacy: delivery to %s at %s failed (%d in a row): %v", m.name, endpoint, p.failures, err)
-		if p.failures >= m.srv.conf().Limits.LegacyFailures {
-			m.kick(byUnreachable)
+// run delivers what the member is owed until it is kicked, then what a
+// flush promises it.
+func (p *legacyPeer) run(m *member) {
+	defer m.recovered()
+	for {
+		select {
+		case <-p.wakeC:
+			p.send(m)
+		case <-m.done:
+			if m.why.flushes() {
+				p.send(m)
+			}
 			return
 		}
 	}
 }
 
-// deliverLegacy opens one connection to endpoint, writes msg and closes
-// it. A refused connection is retried with backoff for up to retry, since
-// tutorial clients register before they listen; once done is closed,
-// stop says whether to give up.
-func deliverLegacy(done <-chan struct{}, stop func() bool, endpoint string, msg []byte, dial, write, retry time.Duration) error {
+// send delivers the member's events, one connection per message, in
+// order, until nothing is ready. Only what the tutorial protocol carries
+// is sent (messages, actions, private messages; see
+// proto.AppendLegacyEvent). A delivery that fails after retries is lost
+// for this member; after Limits.LegacyFailures in a row it is dropped.
+func (p *legacyPeer) send(m *member) {
+	t := m.srv.conf().Timeouts
+	for {
+		batch, ok := m.batch(&p.batch)
+		if !ok {
+			m.kick(bySlow)
+			return
+		}
+		if len(batch) == 0 {
+			return
+		}
+		for i, ev := range batch {
+			batch[i] = nil
+			msg, ok := proto.AppendLegacyEvent(nil, &ev.src)
+			if !ok || m.isDone() && m.flushOver(time.Now()) {
+				continue
+			}
+			p.mu.Lock()
+			endpoint := p.endpoint
+			p.mu.Unlock()
+			stopping := func() bool { return m.flushOver(time.Now()) }
+			err := deliverLegacy(m.done, stopping, endpoint, msg, t.Dial.D(), t.Retry.D())
+			if err == nil {
+				p.failures = 0
+				continue
+			}
+			p.failures++
+			m.srv.warnf("legacy: delivery to %s at %s failed (%d in a row): %v", m.name, endpoint, p.failures, err)
+			if p.failures >= m.srv.conf().Limits.LegacyFailures {
+				m.kick(byUnreachable)
+			}
+		}
+	}
+}
+
+// deliverLegacy sends msg to endpoint on a connection of its own (see
+// peer.Send), each step within timeout. A refused connection is retried
+// with backoff for up to retry, since tutorial clients register before
+// they listen; once done is closed, stop says whether to give up.
+func deliverLegacy(done <-chan struct{}, stop func() bool, endpoint string, msg []byte, timeout, retry time.Duration) error {
 	deadline := time.Now().Add(retry)
 	wait := 50 * time.Millisecond
 	for {
-		err := dialWrite(endpoint, msg, dial, write)
-		if err == nil || !errors.Is(err, errRefused) || time.Now().Add(wait).After(deadline) {
+		err := peer.Send(context.Background(), endpoint, msg, timeout)
+		if err == nil || !isRefused(err) || time.Now().Add(wait).After(deadline) {
 			return err
 		}
 		t := time.NewTimer(wait)
@@ -252,23 +315,32 @@ func deliverLegacy(done <-chan struct{}, stop func() bool, endpoint string, msg 
 	}
 }
 
-var errRefused = errors.New("connection refused")
-
-func dialWrite(endpoint string, msg []byte, dial, write time.Duration) error {
-	c, err := net.DialTimeout("tcp", endpoint, dial)
-	if err != nil {
-		if isRefused(err) {
-			return fmt.Errorf("%w: %v", errRefused, err)
-		}
-		return err
-	}
-	defer c.Close()
-	c.SetWriteDeadline(time.Now().Add(write))
-	if _, err := c.Write(msg); err != nil {
-		return err
-	}
-	if cw, ok := c.(*net.TCPConn); ok {
-		return cw.CloseWrite()
-	}
-	return nil
+// ticket is a legacy connection's place in the order of its address.
+type ticket struct {
+	prev *ticket // the address's previous connection, until waited for
+	at   time.Time
+	done chan struct{} // closed when its message is handled or dropped
 }
+
+// wait returns when the previous connection of the same address is done,
+// or its grace has passed.
+func (t *ticket) wait() {
+	p := t.prev
+	t.prev = nil
+	if p == nil {
+		return
+	}
+	timer := time.NewTimer(time.Until(p.at.Add(orderGrace)))
+	defer timer.Stop()
+	select {
+	case <-p.done:
+	case <-timer.C:
+	}
+}
+
+// orderGrace is how long a legacy message waits for the messages of
+// earlier connections from the same address, so that a tutorial client's
+// messages, one connection each, are posted in the order it sent them. A
+// connection that sends nothing holds later ones up for at most this long
+// after it was accepted.
+const orderGrace = 250 * time.Millisecond

@@ -19,12 +19,18 @@ const udpSources = 1024
 
 func init() {
 	optionalDoors = append(optionalDoors, func(s *Server) door {
-		return door{name: "udp", addr: func(c *config.Config) string { return c.Listen.UDP }, packets: s.serveUDP}
+		return udpDoor{s}
 	})
 }
 
 // udpDoor takes datagrams "from:name|text" into the default room.
-type udpDoor struct {
+type udpDoor struct{ s *Server }
+
+func (udpDoor) name() string                 { return "udp" }
+func (udpDoor) addr(c *config.Config) string { return c.Listen.UDP }
+
+// udpReader is what the UDP door keeps while it reads a socket.
+type udpReader struct {
 	srv   *Server
 	pc    net.PacketConn
 	allow []netip.Prefix
@@ -34,10 +40,11 @@ type udpDoor struct {
 	dropLog map[string]time.Time // last log line per kind of drop, to throttle the log
 }
 
-// serveUDP reads datagrams from pc until it is closed.
-func (s *Server) serveUDP(pc net.PacketConn) {
+// packets reads datagrams from pc until it is closed.
+func (u udpDoor) packets(pc net.PacketConn) {
+	s := u.s
 	defer s.wg.Done()
-	d := &udpDoor{srv: s, pc: pc, limits: map[netip.Addr]*limiter{}, dropLog: map[string]time.Time{}}
+	d := &udpReader{srv: s, pc: pc, limits: map[netip.Addr]*limiter{}, dropLog: map[string]time.Time{}}
 	for _, n := range s.conf().UDPAllow {
 		if p, err := netip.ParsePrefix(n); err == nil {
 			d.allow = append(d.allow, p.Masked())
@@ -47,7 +54,7 @@ func (s *Server) serveUDP(pc net.PacketConn) {
 }
 
 // serve reads datagrams until the socket is closed.
-func (d *udpDoor) serve() {
+func (d *udpReader) serve() {
 	max := d.srv.conf().Limits.MaxLineBytes
 	buf := make([]byte, max+1) // one byte more shows a datagram was cut
 	for {
@@ -74,7 +81,7 @@ func (d *udpDoor) serve() {
 	}
 }
 
-func (d *udpDoor) take(ip netip.Addr, addr net.Addr, b []byte) {
+func (d *udpReader) take(ip netip.Addr, addr net.Addr, b []byte) {
 	msg, err := proto.ParseLegacy(b)
 	if err == nil && msg.Kind != proto.LegacyPost {
 		err = errors.New("only from:NAME|TEXT is taken over UDP")
@@ -90,7 +97,7 @@ func (d *udpDoor) take(ip netip.Addr, addr net.Addr, b []byte) {
 	}
 }
 
-func (d *udpDoor) allowed(ip netip.Addr) bool {
+func (d *udpReader) allowed(ip netip.Addr) bool {
 	for _, p := range d.allow {
 		if p.Contains(ip) {
 			return true
@@ -99,7 +106,7 @@ func (d *udpDoor) allowed(ip netip.Addr) bool {
 	return false
 }
 
-func (d *udpDoor) limiter(ip netip.Addr) *limiter {
+func (d *udpReader) limiter(ip netip.Addr) *limiter {
 	l := d.limits[ip]
 	if l == nil {
 		if len(d.limits) >= udpSources {
@@ -113,7 +120,7 @@ func (d *udpDoor) limiter(ip netip.Addr) *limiter {
 
 // drop counts and logs a refused datagram, each kind at most once a
 // second so that a flood cannot fill the log.
-func (d *udpDoor) drop(why string, from net.Addr) {
+func (d *udpReader) drop(why string, from net.Addr) {
 	d.srv.stats.udpDropped.Add(1)
 	t := time.Now()
 	if t.Sub(d.dropLog[why]) < time.Second {

@@ -13,25 +13,35 @@ import (
 	"roomrelay/relay/config"
 )
 
-// door is one kind of listener. serve runs on a goroutine of its own for
-// each connection; order, when set, runs first on the accepting goroutine
-// and returns what runs instead, so that a door can note the order of its
-// connections. A udp door serves datagrams instead.
-type door struct {
-	name    string
-	addr    func(*config.Config) string
-	adopt   func(net.Conn) bool // when set, runs first, on the accepting goroutine: true if it took c
-	serve   func(net.Conn)
-	order   func(net.Conn) func()
-	packets func(net.PacketConn) // for a UDP door, instead of serve
+// door is one kind of listener: a value that owns its state, knows its
+// address in the configuration, and serves what arrives there. A
+// streamDoor serves accepted connections, a packetDoor datagrams.
+type door interface {
+	name() string               // as in relay.listen: "line", "legacy", "udp"
+	addr(*config.Config) string // its address in cfg; "" is off
+}
+
+// streamDoor serves each accepted connection. serve runs on the accepting
+// goroutine and must not block: it hands c to a driver.
+type streamDoor interface {
+	door
+	serve(c net.Conn)
+}
+
+// packetDoor reads datagrams from pc until it is closed, then calls
+// s.wg.Done.
+type packetDoor interface {
+	door
+	packets(pc net.PacketConn)
 }
 
 // optionalDoors adds the doors that a minimal build (-tags minimal) leaves
 // out; their files append to it.
 var optionalDoors []func(*Server) door
 
-func (s *Server) doors() []door {
-	ds := []door{{name: "line", addr: func(c *config.Config) string { return c.Listen.Line }, adopt: s.adoptLine, serve: s.serveLine}}
+// newDoors returns the doors of this build, the line door first.
+func (s *Server) newDoors() []door {
+	ds := []door{lineDoor{s}}
 	for _, d := range optionalDoors {
 		ds = append(ds, d(s))
 	}
@@ -59,12 +69,12 @@ func (s *Server) Start() error {
 	} else {
 		s.debugf("line door: a goroutine pair per member: %v", err)
 	}
-	for name, addr := range map[string]string{"line": cfg.Listen.Line, "legacy": cfg.Listen.Legacy, "udp": cfg.Listen.UDP} {
-		if addr != "" && !slices.ContainsFunc(s.doors(), func(d door) bool { return d.name == name }) {
+	for name, addr := range cfg.Listen.Doors() {
+		if addr != "" && !slices.ContainsFunc(s.doors, func(d door) bool { return d.name() == name }) {
 			s.warnf("%s door: not in this build (built with -tags minimal); relay.listen.%s is ignored", name, name)
 		}
 	}
-	for _, d := range s.doors() {
+	for _, d := range s.doors {
 		if addr := d.addr(s.conf()); addr != "" {
 			if err := s.openDoor(d, addr); err != nil {
 				s.closeDoors()
@@ -87,11 +97,11 @@ func (s *Server) openDoor(d door, addr string) error {
 		return nil
 	}
 	if !notYet(err) {
-		return fmt.Errorf("%s door: %w", d.name, explain(err))
+		return fmt.Errorf("%s door: %w", d.name(), explain(err))
 	}
-	s.warnf("%s door: %s is not available yet (%v); retrying in the background", d.name, addr, err)
+	s.warnf("%s door: %s is not available yet (%v); retrying in the background", d.name(), addr, err)
 	s.mu.Lock()
-	s.open[d.name] = b
+	s.open[d.name()] = b
 	s.mu.Unlock()
 	s.wg.Add(1)
 	go s.retry(d, b)
@@ -112,15 +122,15 @@ func (s *Server) retry(d door, b *bound) {
 		}
 		err := s.bind(d, b)
 		if err == nil {
-			s.infof("%s door: %s available after %d tries", d.name, b.addr, tries)
+			s.infof("%s door: %s available after %d tries", d.name(), b.addr, tries)
 			return
 		}
 		if !notYet(err) {
-			s.errorf("%s door: %v; giving up on %s", d.name, explain(err), b.addr)
+			s.errorf("%s door: %v; giving up on %s", d.name(), explain(err), b.addr)
 			return
 		}
 		wait = min(2*wait, 30*time.Second)
-		s.debugf("%s door: %s still not available (%v); next try in %v", d.name, b.addr, err, wait)
+		s.debugf("%s door: %s still not available (%v); next try in %v", d.name(), b.addr, err, wait)
 	}
 }
 
@@ -132,8 +142,9 @@ func (s *Server) bind(d door, b *bound) error {
 		keepalive = -1 // off
 	}
 	lc := net.ListenConfig{KeepAlive: keepalive}
+	pd, packets := d.(packetDoor)
 	var err error
-	if d.packets != nil {
+	if packets {
 		b.pc, err = lc.ListenPacket(context.Background(), "udp", b.addr)
 	} else {
 		b.ln, err = lc.Listen(context.Background(), "tcp", b.addr)
@@ -142,20 +153,20 @@ func (s *Server) bind(d door, b *bound) error {
 		return err
 	}
 	s.mu.Lock()
-	if cur, ok := s.open[d.name]; s.closing || ok && cur != b || isClosed(b.close) {
+	if cur, ok := s.open[d.name()]; s.closing || ok && cur != b || isClosed(b.close) {
 		s.mu.Unlock()
 		b.closeSockets()
 		return nil
 	}
-	s.open[d.name] = b
+	s.open[d.name()] = b
 	s.wg.Add(1)
 	s.mu.Unlock()
-	if d.packets != nil {
-		s.infof("%s door listening on %s", d.name, b.pc.LocalAddr())
-		go d.packets(b.pc)
+	if packets {
+		s.infof("%s door listening on %s", d.name(), b.pc.LocalAddr())
+		go pd.packets(b.pc)
 	} else {
-		s.infof("%s door listening on %s", d.name, b.ln.Addr())
-		go s.accept(b.ln, d)
+		s.infof("%s door listening on %s", d.name(), b.ln.Addr())
+		go s.accept(b.ln, d.(streamDoor))
 	}
 	return nil
 }
@@ -226,7 +237,7 @@ func (s *Server) closeDoor(name string) {
 func (s *Server) closeDoors() { s.closeDoor("") }
 
 // accept serves one listener until it is closed.
-func (s *Server) accept(ln net.Listener, d door) {
+func (s *Server) accept(ln net.Listener, d streamDoor) {
 	defer s.wg.Done()
 	var backoff time.Duration
 	for {
@@ -237,38 +248,21 @@ func (s *Server) accept(ln net.Listener, d door) {
 			}
 			// Out of file descriptors and the like: wait, then go on.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.warnf("%s door: accept: %v; retrying in %v", d.name, err, backoff)
+			s.warnf("%s door: accept: %v; retrying in %v", d.name(), err, backoff)
 			time.Sleep(backoff)
 			continue
 		}
 		backoff = 0
 		if why := s.admit(c); why != "" {
 			s.stats.refused.Add(1)
-			s.warnf("%s door: refused %s: %s", d.name, c.RemoteAddr(), why)
+			s.warnf("%s door: refused %s: %s", d.name(), c.RemoteAddr(), why)
 			c.SetWriteDeadline(time.Now().Add(time.Second))
 			c.Write(proto.AppendText(nil, &proto.Event{Kind: proto.KindError, Text: "refused: " + why}))
 			c.Close()
 			continue
 		}
 		s.stats.accepted.Add(1)
-		if d.adopt != nil && d.adopt(c) {
-			continue
-		}
-		serve := func() { d.serve(c) }
-		if d.order != nil {
-			serve = d.order(c)
-		}
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer s.release(c)
-			defer func() {
-				if p := recover(); p != nil {
-					s.errorf("%s door: %s: panic: %v", d.name, c.RemoteAddr(), p)
-				}
-			}()
-			serve()
-		}()
+		d.serve(c)
 	}
 }
 
@@ -283,23 +277,28 @@ func (s *Server) Reload(cfg config.Config) []string {
 	s.cfg.Store(&cfg)
 	s.level.Store(int32(parseLevel(cfg.LogLevel)))
 	var notes []string
-	for _, d := range s.doors() {
+	for _, d := range s.doors {
 		was, now := d.addr(old), d.addr(&cfg)
-		if was == now && !(d.packets != nil && !slices.Equal(old.UDPAllow, cfg.UDPAllow)) {
+		if _, packets := d.(packetDoor); was == now && !(packets && !slices.Equal(old.UDPAllow, cfg.UDPAllow)) {
 			continue
 		}
-		s.closeDoor(d.name)
+		s.closeDoor(d.name())
 		if now == "" {
-			notes = append(notes, d.name+" door closed")
+			notes = append(notes, d.name()+" door closed")
 			continue
 		}
 		if err := s.openDoor(d, now); err != nil {
 			s.errorf("reload: %v", err)
-			notes = append(notes, fmt.Sprintf("%s door NOT re-bound: %v", d.name, err))
+			notes = append(notes, fmt.Sprintf("%s door NOT re-bound: %v", d.name(), err))
 			continue
 		}
-		notes = append(notes, fmt.Sprintf("%s door re-bound at %s", d.name, now))
+		notes = append(notes, fmt.Sprintf("%s door re-bound at %s", d.name(), now))
 	}
+	s.mu.Lock()
+	for _, m := range s.members() {
+		m.drv.stop(m) // its deadlines may have moved
+	}
+	s.mu.Unlock()
 	if old.Limits.History != cfg.Limits.History {
 		notes = append(notes, "relay.limits.history applies to rooms created from now on")
 	}

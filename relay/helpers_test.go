@@ -149,3 +149,22 @@ func shutdownNow(t testing.TB, s *Server) {
 		t.Errorf("shutdown: %v", err)
 	}
 }
+
+// testDriver is the driver of a member without a connection: it keeps
+// the wake-ups, and space for collecting batches.
+type testDriver struct {
+	wakeC chan struct{} // capacity 1
+	batch []*event
+	bufs  net.Buffers
+}
+
+func newTestDriver() *testDriver { return &testDriver{wakeC: make(chan struct{}, 1)} }
+
+func (d *testDriver) wake(*member) {
+	select {
+	case d.wakeC <- struct{}{}:
+	default:
+	}
+}
+
+func (d *testDriver) stop(m *member) { d.wake(m) }

@@ -5,36 +5,59 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"roomrelay/proto"
 )
 
-// The loop serves the line door's members from the moment they are
-// accepted, without goroutines of their own: an idle member holds its
-// connection, its cursor and about a kilobyte besides, no goroutine stack.
-// One goroutine waits on the poller for sockets that became ready and,
-// once a second, looks for members that went idle or whose writes
-// stalled; a few workers (one per CPU) read and write the ready members
-// without ever blocking. Posting
-// to a room schedules its members; a member is in the run queue at most
-// once and served by one worker at a time, so everything a worker touches
-// of a member is its own while it serves it. While one member waits in
-// the queue, more events gather for its next write.
+// The loop is the driver of the line door's members on Linux, from the
+// moment they are accepted, without goroutines of their own: an idle
+// member holds its connection, its cursor and about a kilobyte besides,
+// no goroutine stack. One goroutine waits on the poller for sockets that
+// became ready and, once a second, asks the session of every member
+// whether a deadline has passed; a few workers (one per CPU) read and
+// write the ready members without ever blocking. Posting to a room
+// schedules its members; a member is in the run queue at most once and
+// served by one worker at a time, so everything a worker touches of a
+// member is its own while it serves it. While one member waits in the
+// queue, more events gather for its next write.
 //
-// On systems without a poller, and for connections that are not sockets,
-// a member has a session and a writer goroutine instead (Server.serveLine,
-// member.writeLoop); the two ways share everything but the waiting.
+// Elsewhere, and for connections that are not sockets, a connDriver
+// serves a member instead (drive_conn.go); both call the same session.
 type loop struct {
 	srv *Server
 	p   *poller
 	q   runq
 
 	mu      sync.Mutex
-	members map[int32]*member // by socket
+	members map[int32]*lconn // by socket
 
 	stop    atomic.Bool
 	stopped sync.Once
 	wg      sync.WaitGroup // the poller goroutine and the workers
 }
+
+// lconn is what the loop keeps of a member it serves.
+type lconn struct {
+	// Set once.
+	l  *loop
+	m  *member
+	nb nbReader // reads its socket without waiting
+	fd int32    // its socket, as the poller knows it
+
+	sched atomic.Uint32 // schedIdle and so on
+	pend  atomic.Uint32 // evIn, evOut
+
+	// Only the worker serving it.
+	lr      *proto.LineReader
+	blocked bool        // its socket is full: write when the poller says so
+	ended   bool        // seen off
+	rest    net.Buffers // what a full socket did not take yet
+}
+
+func (c *lconn) wake(*member) { c.l.schedule(c) }
+func (c *lconn) stop(*member) { c.l.schedule(c) }
 
 // What a member's pend holds: what the poller saw of its socket.
 const (
@@ -61,7 +84,7 @@ func newLoop(s *Server) (*loop, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &loop{srv: s, p: p, members: map[int32]*member{}}
+	l := &loop{srv: s, p: p, members: map[int32]*lconn{}}
 	l.q.cond.L = &l.q.mu
 	workers := runtime.GOMAXPROCS(0)
 	l.wg.Add(1 + workers)
@@ -82,31 +105,35 @@ func (l *loop) close() {
 	})
 }
 
-// add puts m's socket under watch.
-func (l *loop) add(m *member) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	fd, err := l.p.add(m.nb.raw)
+// adopt makes c a member of door served by the loop, greeted with greet.
+// It reports false when c is not a socket the poller can watch.
+func (l *loop) adopt(c net.Conn, door string, greet *event) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	raw, err := sc.SyscallConn()
 	if err != nil {
-		return err
+		return false
 	}
-	m.fd = fd
-	m.lastIn.Store(time.Now().UnixNano())
-	l.members[fd] = m
-	return nil
-}
-
-// kickAll kicks every member, named or not.
-func (l *loop) kickAll(why reason) {
+	s := l.srv
+	lc := &lconn{l: l, nb: nbReader{raw: raw}}
+	lc.m = s.newMember(c, door, lc)
+	lc.lr = proto.NewLineReader(&lc.nb, s.conf().Limits.MaxLineBytes)
+	lc.m.deliver(greet) // before the poller can hand it to a worker
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, m := range l.members {
-		m.kick(why)
+	if lc.fd, err = l.p.add(raw); err != nil {
+		s.warnf("%s %s: %v", door, c.RemoteAddr(), err)
+		return false
 	}
+	l.members[lc.fd] = lc
+	s.wg.Add(1) // done when the loop has seen it off
+	return true
 }
 
 // schedule makes sure m is served (again) soon.
-func (l *loop) schedule(m *member) {
+func (l *loop) schedule(m *lconn) {
 	for {
 		switch m.sched.Load() {
 		case schedIdle:
@@ -143,8 +170,8 @@ func (l *loop) poll() {
 		}
 		l.mu.Lock()
 		for _, e := range evs {
-			m := l.members[e.fd]
-			if m == nil {
+			lc := l.members[e.fd]
+			if lc == nil {
 				continue
 			}
 			var bits uint32
@@ -154,8 +181,8 @@ func (l *loop) poll() {
 			if e.out {
 				bits |= evOut
 			}
-			m.pend.Or(bits)
-			l.schedule(m)
+			lc.pend.Or(bits)
+			l.schedule(lc)
 		}
 		l.mu.Unlock()
 		if t := time.Now(); t.Sub(swept) >= time.Second {
@@ -166,27 +193,19 @@ func (l *loop) poll() {
 	}
 }
 
-// sweep kicks the members that sent no name within Timeouts.Handshake,
-// nothing for Timeouts.Idle, or whose socket took nothing for
-// Timeouts.Write, and ends the leaving members whose time to flush is up.
+// sweep asks every member's session whether one of its deadlines has
+// passed, and has the leaving members whose flush is over seen off.
 func (l *loop) sweep(t time.Time) {
-	tm := l.srv.conf().Timeouts
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, m := range l.members {
-		quiet := t.Sub(time.Unix(0, m.lastIn.Load()))
-		blocked := m.blockedAt.Load()
-		switch {
-		case m.isDone():
-			if t.After(m.flushBy) {
-				l.schedule(m)
+	for _, lc := range l.members {
+		m := lc.m
+		if m.isDone() {
+			if m.flushOver(t) {
+				l.schedule(lc)
 			}
-		case !m.named.Load() && quiet > tm.Handshake.D():
-			m.kick(byNoName)
-		case quiet > tm.Idle.D():
-			m.kick(byIdle)
-		case blocked != 0 && t.Sub(time.Unix(0, blocked)) > tm.Write.D():
-			m.kick(byWrite)
+		} else if why, ok := m.expired(t); ok {
+			m.kick(why)
 		}
 	}
 }
@@ -202,92 +221,76 @@ func (l *loop) work() {
 	defer l.wg.Done()
 	w := &worker{batch: make([]*event, 0, batchMax), bufs: make(net.Buffers, 0, batchMax), io: newSysIO()}
 	for {
-		m := l.q.pop()
-		if m == nil {
+		lc := l.q.pop()
+		if lc == nil {
 			return
 		}
-		m.sched.Store(schedQueued)
-		l.serve(w, m)
-		if !m.sched.CompareAndSwap(schedQueued, schedIdle) {
-			m.sched.Store(schedQueued) // more came up: after the others
-			l.q.push(m)
+		lc.sched.Store(schedQueued)
+		l.serve(w, lc)
+		if !lc.sched.CompareAndSwap(schedQueued, schedIdle) {
+			lc.sched.Store(schedQueued) // more came up: after the others
+			l.q.push(lc)
 		}
 	}
 }
 
-// serve gives m one turn: it reads what came in, then writes what is
-// ready, or sees the leaving member off.
-func (l *loop) serve(w *worker, m *member) {
+// serve gives a member one turn: it reads what came in, then writes what
+// is ready, or sees the leaving member off.
+func (l *loop) serve(w *worker, lc *lconn) {
+	m := lc.m
+	if lc.ended {
+		return
+	}
 	defer func() {
 		if p := recover(); p != nil {
-			l.srv.errorf("line %s: %s: panic: %v", m.conn.RemoteAddr(), m.name, p)
-			m.kick(byRead)
+			l.srv.errorf("%s %s: %s: panic: %v", m.door, m.addr(), m.name, p)
+			m.kick(byPanic)
+			l.schedule(lc) // to be seen off
 		}
 	}()
-	if m.ended {
-		return
-	}
-	ev := m.pend.Swap(0)
+	ev := lc.pend.Swap(0)
 	if ev&evOut != 0 {
-		m.blocked = false
-		m.blockedAt.Store(0)
+		lc.blocked = false
+		m.blocked(false, time.Time{})
 	}
 	if ev&evIn != 0 && !m.isDone() {
-		m.nb.io = w.io
-		l.read(m)
+		lc.nb.io = w.io
+		l.read(lc)
 	}
 	if m.isDone() {
-		l.finish(w, m)
+		l.finish(w, lc)
 		return
 	}
-	if !m.blocked {
-		if _, err := l.flush(w, m); err != nil {
+	if !lc.blocked {
+		if _, err := l.flush(w, lc); err != nil {
 			m.kick(byWrite)
 		}
 	}
 }
 
-// read handles the lines m sent, at most readBudget of them a turn: its
-// hello until it has a name, then its requests.
-func (l *loop) read(m *member) {
-	s := l.srv
+// read hands the lines a member sent to its session, at most readBudget
+// of them a turn.
+func (l *loop) read(lc *lconn) {
 	for range readBudget {
-		line, err := m.lr.ReadLine()
+		line, err := lc.lr.ReadLine()
 		if err == errWouldBlock {
 			return
 		}
-		t := time.Now()
-		if !m.named.Load() { // lastIn stays the time it connected
-			h, reply, err := s.hello(m, line, err)
-			switch {
-			case err != nil:
-				s.debugf("line %s: handshake: %v", m.conn.RemoteAddr(), err)
-				m.kick(byEOF)
-				return
-			case reply != nil:
-				m.deliver(lineEvent(reply))
-			default:
-				s.enter(m, h)
-				m.lastIn.Store(t.UnixNano())
-				m.named.Store(true)
-			}
-			continue
-		}
-		m.lastIn.Store(t.UnixNano())
-		if why, leave := s.input(m, line, err, t); leave {
-			m.kick(why)
+		if why, leave := lc.m.line(line, err, time.Now()); leave {
+			lc.m.kick(why)
 			return
 		}
 	}
-	m.pend.Or(evIn) // there may be more: after the others
-	l.schedule(m)
+	lc.pend.Or(evIn) // there may be more: after the others
+	l.schedule(lc)
 }
 
-// flush writes what is ready for m until its socket is full, at most
-// writeBudget times a turn. It reports whether m is caught up.
-func (l *loop) flush(w *worker, m *member) (bool, error) {
+// flush writes what is ready for a member until its socket is full, at
+// most writeBudget times a turn. It reports whether it is caught up.
+func (l *loop) flush(w *worker, lc *lconn) (bool, error) {
+	m := lc.m
 	for range writeBudget {
-		bufs := m.rest
+		bufs := lc.rest
 		if len(bufs) == 0 {
 			var ok bool
 			w.bufs, ok = m.collect(&w.batch, w.bufs[:0])
@@ -300,20 +303,20 @@ func (l *loop) flush(w *worker, m *member) (bool, error) {
 			}
 			bufs = w.bufs
 		}
-		n, err := w.io.writev(m.nb.raw, bufs)
+		n, err := w.io.writev(lc.nb.raw, bufs)
 		if err != nil && err != errWouldBlock {
 			return false, err
 		}
 		if rest := advance(bufs, n); len(rest) > 0 {
 			// The socket is full: keep the rest until it has room.
-			m.rest = append(m.rest[:0], rest...)
-			m.blocked = true
-			m.blockedAt.Store(time.Now().UnixNano())
+			lc.rest = append(lc.rest[:0], rest...)
+			lc.blocked = true
+			m.blocked(true, time.Now())
 			return false, nil
 		}
-		m.rest = nil
+		lc.rest = nil
 	}
-	l.schedule(m) // more may be ready: after the others
+	l.schedule(lc) // more may be ready: after the others
 	return false, nil
 }
 
@@ -330,44 +333,37 @@ func advance(bufs net.Buffers, n int) net.Buffers {
 }
 
 // finish sees a leaving member off: what it is owed, within
-// Timeouts.Shutdown, then why it leaves.
-func (l *loop) finish(w *worker, m *member) {
-	if m.why.flushes() && time.Now().Before(m.flushBy) {
-		if m.blocked {
+// Timeouts.Shutdown, then why it leaves; then its session ends it.
+func (l *loop) finish(w *worker, lc *lconn) {
+	m := lc.m
+	if !m.flushOver(time.Now()) {
+		if lc.blocked {
 			return // when its socket has room, or its time is up (sweep)
 		}
-		if done, err := l.flush(w, m); err == nil && !done {
+		if done, err := l.flush(w, lc); err == nil && !done {
 			return
 		}
 	}
 	if bye := m.goodbye(); bye != nil {
-		w.io.writev(m.nb.raw, append(m.rest, bye)) // best effort
+		w.io.writev(lc.nb.raw, append(lc.rest, bye)) // best effort
 	}
-	m.rest = nil
-	m.ended = true
+	lc.rest = nil
+	lc.ended = true
 	l.mu.Lock()
-	if l.members[m.fd] == m {
-		delete(l.members, m.fd)
+	if l.members[lc.fd] == lc {
+		delete(l.members, lc.fd)
 	}
 	l.mu.Unlock()
-	l.p.del(m.nb.raw)
-	s := l.srv
-	s.leave(m)
-	gone := func() {
-		s.release(m.conn)
-		if m.id != 0 {
-			s.infof("line %s: %s left: %s", m.conn.RemoteAddr(), m.name, m.why)
-		}
-		s.wg.Done() // see adoptLine
+	l.p.del(lc.nb.raw)
+	end := func() {
+		m.end()
+		l.srv.wg.Done() // see adopt
 	}
 	if !m.why.told() {
-		gone()
+		end()
 		return
 	}
-	go func() { // not on a worker: hanging up takes up to a second
-		hangUp(m.conn, time.Second)
-		gone()
-	}()
+	go end() // not on a worker: hanging up takes up to a second
 }
 
 // runq is the queue of members to serve. It holds each member at most
@@ -375,16 +371,16 @@ func (l *loop) finish(w *worker, m *member) {
 type runq struct {
 	mu     sync.Mutex
 	cond   sync.Cond
-	ring   []*member
+	ring   []*lconn
 	head   int
 	n      int
 	closed bool
 }
 
-func (q *runq) push(m *member) {
+func (q *runq) push(m *lconn) {
 	q.mu.Lock()
 	if q.n == len(q.ring) {
-		ring := make([]*member, max(16, 2*len(q.ring)))
+		ring := make([]*lconn, max(16, 2*len(q.ring)))
 		for i := range q.n {
 			ring[i] = q.ring[(q.head+i)%len(q.ring)]
 		}
@@ -397,7 +393,7 @@ func (q *runq) push(m *member) {
 }
 
 // pop waits for a member to serve; it returns nil once the queue is closed.
-func (q *runq) pop() *member {
+func (q *runq) pop() *lconn {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for q.n == 0 {
@@ -419,3 +415,12 @@ func (q *runq) close() {
 	q.mu.Unlock()
 	q.cond.Broadcast()
 }
+
+// nbReader reads a member's socket without waiting (errWouldBlock when it
+// holds nothing), with the system calls of the worker serving it.
+type nbReader struct {
+	raw syscall.RawConn
+	io  *sysIO // set by the worker before it reads
+}
+
+func (r *nbReader) Read(p []byte) (int, error) { return r.io.read(r.raw, p) }

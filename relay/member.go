@@ -3,10 +3,8 @@ package relay
 import (
 	"fmt"
 	"net"
-	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"roomrelay/proto"
@@ -29,13 +27,14 @@ const (
 	byShutdown                  // the relay is stopping
 	byUnreachable               // a legacy member could not be dialled
 	byNoName                    // it sent no valid name within Timeouts.Handshake
+	byPanic                     // the relay failed serving it (a bug, logged)
 	numReasons
 )
 
 var reasonText = [numReasons]string{
 	byQuit: "quit", byEOF: "closed", byRead: "read error", byIdle: "idle too long",
 	bySlow: "too slow", byFlood: "flooding", byWrite: "write failed", byShutdown: "relay shutting down",
-	byUnreachable: "unreachable", byNoName: "no name",
+	byUnreachable: "unreachable", byNoName: "no name", byPanic: "internal error",
 }
 
 func (r reason) String() string { return reasonText[r] }
@@ -49,24 +48,23 @@ func (r reason) flushes() bool {
 	return r == byQuit || r == byShutdown || r == byFlood || r == byIdle
 }
 
-// member is one member of the relay: a client of the line door, with its
-// connection, or one registered through the legacy door, which is dialled
-// for every event. Where there is a poller, the loop serves a line
-// member's socket from the moment it is accepted; any other member has a
-// writer goroutine of its own (writeLoop), and a line member not served by
-// the loop a session goroutine too (serveLine).
+// member is one member of the relay: a client of the line door, or one
+// registered through the legacy door, which is dialled for every event.
+// It holds what every kind of member has: its name, its cursor into its
+// room, its private queue and how it ends. The policy for a member (what
+// a line means, which deadline has passed, how it ends) is in session.go;
+// its driver moves its bytes and is woken through drv.
 type member struct {
 	// Set once, before the member is shared (the name when it is claimed).
 	srv  *Server
-	id   uint64 // 0 until its name is claimed
+	drv  driver   // moves its bytes
+	conn net.Conn // its connection; nil for a legacy member
+	door string   // the door it came in by, for the log
+	born int64    // when it connected, in Unix nanoseconds
+	id   uint64   // 0 until its name is claimed
 	name string
-	key  string   // proto.Fold(name)
-	conn net.Conn // nil for a legacy member
-	out  sender   // nil for a line member: how a connectionless member is reached
-	json bool     // JSON mode
-	lp   *loop    // the loop that serves it, or nil
-	nb   nbReader // with lp: reads its socket without waiting
-	w    *writer  // without lp: its writer goroutine's
+	key  string // proto.Fold(name)
+	json bool   // JSON mode
 
 	// Set once by kick.
 	kicked  sync.Once
@@ -81,83 +79,53 @@ type member struct {
 	room *room    // current room; changed only by whoever reads its input
 	priv []queued // private events and notices, at most Limits.Queue (twice that just after a /join: see Server.join)
 
-	// Whoever reads its input: the session goroutine, or the loop's worker.
-	lr  *proto.LineReader
+	// Whoever reads its input (one goroutine at a time).
 	lim limiter
 
-	// With lp: kept by the loop's goroutines.
-	sched     atomic.Uint32 // schedIdle and so on
-	pend      atomic.Uint32 // evIn, evOut
-	named     atomic.Bool   // its name is claimed and it is in a room
-	lastIn    atomic.Int64  // when it connected or last sent a line, in Unix nanoseconds
-	blockedAt atomic.Int64  // when its socket became full; 0 while it takes writes
-	fd        int32         // its socket, as the poller knows it
-	// Only the worker serving it.
-	blocked bool        // its socket is full: write when the poller says so
-	ended   bool        // seen off
-	rest    net.Buffers // what a full socket did not take yet
+	// The session's clocks, read by whoever checks its deadlines.
+	named     atomic.Bool  // its name is claimed and it is in a room
+	lastIn    atomic.Int64 // when it connected or last sent a line, in Unix nanoseconds
+	blockedAt atomic.Int64 // when its writes stopped making progress; 0 while they make it
 }
 
-// writer is what a member's writer goroutine keeps.
-type writer struct {
-	wake  chan struct{} // capacity 1: something may be ready to write; never closed
-	done  chan struct{} // closed by the writer when it returns
-	batch []*event
-	bufs  net.Buffers
-	wbuf  net.Buffers // what WriteTo consumes
+// driver moves the bytes of its members and knows nothing of policy: the
+// loop (loop.go), a goroutine pair per connection (drive_conn.go), the
+// legacy door's dialler (door_legacy.go).
+type driver interface {
+	// wake has the driver write what is ready for m, without blocking.
+	wake(m *member)
+	// stop has the driver look at m again at once, interrupting whatever
+	// it waits on for m: m was kicked (m.done is closed), or the timeouts
+	// changed and its deadlines with them.
+	stop(m *member)
 }
 
-// newMember returns a member on c (nil for a legacy member), still
-// without a name, whose writer goroutine is to be started with writeLoop.
-func (s *Server) newMember(c net.Conn) *member {
-	return &member{srv: s, conn: c, done: make(chan struct{}),
-		w: &writer{wake: make(chan struct{}, 1), done: make(chan struct{})}}
-}
-
-// nbReader reads a member's socket without waiting (errWouldBlock when it
-// holds nothing), with the system calls of the worker serving it.
-type nbReader struct {
-	raw syscall.RawConn
-	io  *sysIO // set by the worker before it reads
-}
-
-func (r *nbReader) Read(p []byte) (int, error) { return r.io.read(r.raw, p) }
-
-// poke has m's writer (or the loop) write what is ready, without blocking.
-func (m *member) poke() {
-	if m.lp != nil {
-		m.lp.schedule(m)
-		return
+// newMember returns a member on c (nil for a legacy member) moved by drv,
+// still without a name.
+func (s *Server) newMember(c net.Conn, door string, drv driver) *member {
+	m := &member{srv: s, conn: c, door: door, drv: drv, done: make(chan struct{}), born: time.Now().UnixNano()}
+	m.lastIn.Store(m.born)
+	if c != nil {
+		s.mu.Lock()
+		if _, ok := s.conns[c]; ok {
+			s.conns[c] = m
+		}
+		s.mu.Unlock()
 	}
-	select {
-	case m.w.wake <- struct{}{}:
-	default:
-	}
+	return m
 }
+
+// poke has m's driver write what is ready, without blocking.
+func (m *member) poke() { m.drv.wake(m) }
 
 // kick ends the member for why; only the first call counts. It never
-// blocks: the writer and the session goroutine, or the loop, see done
-// and finish.
+// blocks: the driver sees done and sees the member off (see end).
 func (m *member) kick(why reason) {
 	m.kicked.Do(func() {
 		m.why = why
 		m.flushBy = time.Now().Add(m.srv.conf().Timeouts.Shutdown.D())
-		if m.lp != nil {
-			close(m.done)
-			m.lp.schedule(m)
-			return
-		}
-		if m.conn != nil {
-			// Deadlines first, done last: the writer's goodbye sets a fresh
-			// write deadline after it sees done, and must not lose it to
-			// this one.
-			past := time.Unix(1, 0)
-			if !why.flushes() {
-				m.conn.SetWriteDeadline(past) // unblock a write to a frozen peer
-			}
-			m.conn.SetReadDeadline(past) // unblock the session's read
-		}
 		close(m.done)
+		m.drv.stop(m)
 	})
 }
 
@@ -169,12 +137,6 @@ func (m *member) isDone() bool {
 	default:
 		return false
 	}
-}
-
-// sender delivers batches to a member that has no connection of its own
-// (a legacy member, dialled for every message).
-type sender interface {
-	send(m *member, lines net.Buffers)
 }
 
 // queued is a private event, to be written after room event at.
@@ -190,12 +152,6 @@ func (m *member) lag(seq uint64) uint64 {
 		return seq - from + 1
 	}
 	return 0
-}
-
-// stopping reports whether a writer should stop writing now: the member
-// is leaving, and either it is not owed a flush or the time for it is up.
-func (m *member) stopping() bool {
-	return m.isDone() && (!m.why.flushes() || time.Now().After(m.flushBy))
 }
 
 // deliver queues a private event for m, after the room events posted so
@@ -225,46 +181,10 @@ func (m *member) notify(kind proto.Kind, format string, args ...any) {
 	m.deliver(newEvent(&proto.Event{Kind: kind, Text: fmt.Sprintf(format, args...)}, 0))
 }
 
-// writeLoop is the member's writer: it writes whatever is ready in
-// batches until the member is kicked, then says goodbye.
-func (m *member) writeLoop() {
-	defer close(m.w.done)
-	timeout := m.srv.conf().Timeouts.Write.D()
-	for {
-		select {
-		case <-m.w.wake:
-			// Let the goroutine that woke us, and any other poster, go on
-			// first: under load more events gather into one write.
-			runtime.Gosched()
-			if err := m.flush(timeout); err != nil {
-				m.kick(byWrite)
-			}
-		case <-m.done:
-			m.finish()
-			return
-		}
-	}
-}
-
-// finish writes, within bounds, what a leaving member is still owed and
-// the reason it is leaving.
-func (m *member) finish() {
-	t := m.srv.conf().Timeouts
-	if m.why.flushes() {
-		if m.flush(min(t.Write.D(), t.Shutdown.D())) != nil {
-			return
-		}
-	}
-	if bye := m.goodbye(); bye != nil {
-		m.conn.SetWriteDeadline(time.Now().Add(min(t.Write.D(), time.Second)))
-		m.conn.Write(bye)
-	}
-}
-
 // goodbye returns the line that tells a leaving member why it leaves, or
 // nil when there is nobody to tell.
 func (m *member) goodbye() []byte {
-	if m.out != nil {
+	if m.conn == nil {
 		return nil // a connectionless member cannot be told why
 	}
 	var e proto.Event
@@ -287,41 +207,23 @@ func (m *member) goodbye() []byte {
 	return proto.AppendText(nil, &e)
 }
 
-// flush writes batches until nothing is ready.
-func (m *member) flush(timeout time.Duration) error {
-	w := m.w
-	if w.batch == nil {
-		// Small at first: a member that gets little holds little; under
-		// load the batch grows to batchMax.
-		w.batch = make([]*event, 0, 4)
-		w.bufs = make(net.Buffers, 0, 4)
+// collect appends m's next batch to bufs and returns it: the room's
+// events from the cursor on, each private event in its place among them,
+// as lines of m's mode. *scratch is space for the batch, grown as needed.
+// It reports false when the cursor has fallen out of the room's ring.
+func (m *member) collect(scratch *[]*event, bufs net.Buffers) (net.Buffers, bool) {
+	batch, ok := m.batch(scratch)
+	for i, ev := range batch {
+		bufs = append(bufs, ev.line(m.json))
+		batch[i] = nil
 	}
-	for {
-		var ok bool
-		if w.bufs, ok = m.collect(&w.batch, w.bufs[:0]); !ok {
-			m.kick(bySlow)
-			return nil
-		}
-		if len(w.bufs) == 0 {
-			return nil
-		}
-		if m.out != nil {
-			m.out.send(m, w.bufs)
-			continue
-		}
-		m.conn.SetWriteDeadline(time.Now().Add(timeout))
-		w.wbuf = w.bufs
-		if _, err := w.wbuf.WriteTo(m.conn); err != nil {
-			return err
-		}
-	}
+	return bufs, ok
 }
 
-// collect appends m's next batch to bufs and returns it: the room's
-// events from the cursor on, each private event in its place among them.
-// *scratch is space for the batch, grown as needed. It reports false when
-// the cursor has fallen out of the room's ring.
-func (m *member) collect(scratch *[]*event, bufs net.Buffers) (net.Buffers, bool) {
+// batch takes m's next batch of events into *scratch (grown as needed) and
+// returns it; the caller clears each entry once done with it. It reports
+// false when the cursor has fallen out of the room's ring.
+func (m *member) batch(scratch *[]*event) ([]*event, bool) {
 	m.mu.Lock()
 	r := m.room
 	if r != nil {
@@ -332,12 +234,8 @@ func (m *member) collect(scratch *[]*event, bufs net.Buffers) (net.Buffers, bool
 		r.mu.RUnlock()
 	}
 	m.mu.Unlock()
-	for i, ev := range batch {
-		bufs = append(bufs, ev.line(m.json))
-		batch[i] = nil
-	}
 	*scratch = batch[:0]
-	return bufs, ok
+	return batch, ok
 }
 
 // take appends to batch, up to limit events, what m is to be written

@@ -28,20 +28,19 @@ type Server struct {
 	quit  chan struct{}                 // closed by Shutdown
 	logs  throttle
 
-	mu          sync.Mutex
-	closing     bool
-	open        map[string]*bound     // the doors, by name
-	rooms       map[string]*room      // by folded name
-	names       map[string]*member    // by folded name
-	conns       map[net.Conn]struct{} // every open connection
-	perIP       map[netip.Addr]int
-	lastID      uint64
-	legacyCount int                    // legacy members
-	lastTicket  map[netip.Addr]*ticket // legacy door: each address's newest connection
+	mu      sync.Mutex
+	closing bool
+	open    map[string]*bound    // the doors, by name
+	rooms   map[string]*room     // by folded name
+	names   map[string]*member   // by folded name
+	conns   map[net.Conn]*member // every open connection, and its member once it has one
+	perIP   map[netip.Addr]int
+	lastID  uint64
 
 	wg sync.WaitGroup // accept loops, connections, legacy members, retries
 
-	loop *loop // set by Start; nil where there is no poller
+	doors []door // set by New
+	loop  *loop  // set by Start; nil where there is no poller
 
 	stats stats
 }
@@ -70,9 +69,9 @@ func New(cfg config.Config, logf config.Logf) *Server {
 	s := &Server{
 		logf: logf, quit: make(chan struct{}),
 		open: map[string]*bound{}, rooms: map[string]*room{},
-		names: map[string]*member{}, conns: map[net.Conn]struct{}{}, perIP: map[netip.Addr]int{},
-		lastTicket: map[netip.Addr]*ticket{},
+		names: map[string]*member{}, conns: map[net.Conn]*member{}, perIP: map[netip.Addr]int{},
 	}
+	s.doors = s.newDoors()
 	s.cfg.Store(&cfg)
 	s.level.Store(int32(parseLevel(cfg.LogLevel)))
 	return s
@@ -102,7 +101,7 @@ func (s *Server) admit(c net.Conn) string {
 	case s.perIP[ip] >= l.MaxClientsPerIP:
 		return fmt.Sprintf("too many connections from %s (%d)", ip, l.MaxClientsPerIP)
 	}
-	s.conns[c] = struct{}{}
+	s.conns[c] = nil
 	s.perIP[ip]++
 	return ""
 }
@@ -328,6 +327,21 @@ func (s *Server) Stats() Stats {
 	return st
 }
 
+// members returns every member: named, or with a connection still in its
+// handshake. Called with s.mu held.
+func (s *Server) members() []*member {
+	ms := make([]*member, 0, len(s.names)+len(s.conns))
+	for _, m := range s.names {
+		ms = append(ms, m)
+	}
+	for _, m := range s.conns {
+		if m != nil && m.id == 0 {
+			ms = append(ms, m)
+		}
+	}
+	return ms
+}
+
 // Shutdown stops accepting, tells every member, lets the writers flush
 // within Timeouts.Shutdown, and waits for every connection to end or ctx
 // to expire, when it closes what is left and returns ctx's error. It may
@@ -341,25 +355,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	s.closeDoors()
 	s.mu.Lock()
-	members := make([]*member, 0, len(s.names))
-	for _, m := range s.names {
-		members = append(members, m)
-	}
-	conns := make([]net.Conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
+	members := s.members()
 	s.mu.Unlock()
-
+	// A member made after this is seen off by its own session, for which
+	// every deadline has passed once the relay is closing (see expired).
 	for _, m := range members {
 		m.kick(byShutdown)
-	}
-	if s.loop != nil {
-		s.loop.kickAll(byShutdown) // and those still in their handshake
-	}
-	past := time.Unix(1, 0)
-	for _, c := range conns {
-		c.SetReadDeadline(past) // sessions still in their handshake
 	}
 	done := make(chan struct{})
 	go func() {
@@ -382,33 +383,3 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	<-done
 	return ctx.Err()
 }
-
-// ticket is a legacy connection's place in the order of its address.
-type ticket struct {
-	prev *ticket // the address's previous connection, until waited for
-	at   time.Time
-	done chan struct{} // closed when its message is handled or dropped
-}
-
-// wait returns when the previous connection of the same address is done,
-// or its grace has passed.
-func (t *ticket) wait() {
-	p := t.prev
-	t.prev = nil
-	if p == nil {
-		return
-	}
-	timer := time.NewTimer(time.Until(p.at.Add(orderGrace)))
-	defer timer.Stop()
-	select {
-	case <-p.done:
-	case <-timer.C:
-	}
-}
-
-// orderGrace is how long a legacy message waits for the messages of
-// earlier connections from the same address, so that a tutorial client's
-// messages, one connection each, are posted in the order it sent them. A
-// connection that sends nothing holds later ones up for at most this long
-// after it was accepted.
-const orderGrace = 250 * time.Millisecond

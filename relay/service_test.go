@@ -212,8 +212,8 @@ func TestMemoryLimit(t *testing.T) {
 // hasDoor reports whether this build has the door (a minimal build has
 // only the line door).
 func hasDoor(s *Server, name string) bool {
-	for _, d := range s.doors() {
-		if d.name == name {
+	for _, d := range s.doors {
+		if d.name() == name {
 			return true
 		}
 	}

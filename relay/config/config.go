@@ -74,6 +74,18 @@ type Listen struct {
 	UDP string `json:"udp"`
 }
 
+// Doors returns every door's address by its name, the key under
+// relay.listen: {"line": ..., "legacy": ..., "udp": ...}.
+func (l Listen) Doors() map[string]string {
+	doors := map[string]string{}
+	v := reflect.ValueOf(l)
+	for i := range v.NumField() {
+		name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
+		doors[name] = v.Field(i).String()
+	}
+	return doors
+}
+
 // Limits bound every buffer and queue. Memory is a sum of these terms (see
 // the README).
 type Limits struct {

@@ -1,0 +1,194 @@
+package relay
+
+import (
+	"errors"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"roomrelay/proto"
+)
+
+// connDriver serves one member's connection with two goroutines: a reader
+// that hands each line to the session, and a writer that writes what the
+// session has for it. It serves the line door where there is no loop
+// (built with -tags noepoll, or on systems without epoll) and connections
+// that are not sockets. Its waits end at the session's deadlines; when
+// one passes it asks the session what that means.
+type connDriver struct {
+	wakeC chan struct{} // capacity 1: something may be ready to write; never closed
+	wdone chan struct{} // closed by the writer when it returns
+
+	// mu orders the write deadlines set by stop and by the writer, so
+	// that stop cannot put a goodbye's fresh deadline in the past.
+	mu     sync.Mutex
+	saying bool // the writer is writing the goodbye
+
+	// The writer's.
+	batch []*event
+	bufs  net.Buffers
+	wbuf  net.Buffers // what WriteTo consumes: the rest of a batch a deadline cut
+}
+
+// serveConn serves c as a member of door with a connDriver until the
+// member is done, greeting it first with greet. It blocks.
+func (s *Server) serveConn(c net.Conn, door string, greet *event) {
+	g := &connDriver{wakeC: make(chan struct{}, 1), wdone: make(chan struct{})}
+	m := s.newMember(c, door, g)
+	m.deliver(greet)
+	go g.writeLoop(m)
+	m.kick(g.readLoop(m))
+	<-g.wdone
+	m.end()
+}
+
+func (g *connDriver) wake(*member) {
+	select {
+	case g.wakeC <- struct{}{}:
+	default:
+	}
+}
+
+func (g *connDriver) stop(m *member) {
+	past := time.Unix(1, 0)
+	m.conn.SetReadDeadline(past)
+	g.mu.Lock()
+	if !g.saying {
+		m.conn.SetWriteDeadline(past)
+	}
+	g.mu.Unlock()
+	g.wake(m)
+}
+
+// readLoop hands m's lines to the session until it leaves, and says why.
+func (g *connDriver) readLoop(m *member) (why reason) {
+	defer func() {
+		if p := recover(); p != nil {
+			m.srv.errorf("%s %s: %s: panic: %v", m.door, m.addr(), m.name, p)
+			why = byPanic
+		}
+	}()
+	lr := proto.NewLineReader(m.conn, m.srv.conf().Limits.MaxLineBytes)
+	var armed time.Time
+	for {
+		// The deadline moves with every line; re-arm it at most once a
+		// second of its moving, and whenever it came sooner.
+		if by := m.readBy(); by.Before(armed) || by.Sub(armed) > time.Second {
+			m.conn.SetReadDeadline(by)
+			armed = by
+		}
+		line, err := lr.ReadLine()
+		t := time.Now()
+		if m.isDone() {
+			return m.why
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			if why, ok := m.expired(t); ok {
+				return why
+			}
+			armed = time.Time{} // the member spoke meanwhile, or the timeouts changed
+			continue
+		}
+		if why, leave := m.line(line, err, t); leave {
+			return why
+		}
+	}
+}
+
+// writeLoop writes what is ready for m in batches until m is kicked, then
+// sees it off.
+func (g *connDriver) writeLoop(m *member) {
+	defer close(g.wdone)
+	defer m.recovered()
+	for {
+		select {
+		case <-g.wakeC:
+			// Let the goroutine that woke us, and any other poster, go on
+			// first: under load more events gather into one write.
+			runtime.Gosched()
+			if err := g.flush(m, time.Time{}); err != nil {
+				m.kick(byWrite)
+			}
+		case <-m.done:
+			g.finish(m)
+			return
+		}
+	}
+}
+
+// flush writes batches until nothing is ready, or until the member leaves
+// and its flush is over; a write that makes no progress for
+// Timeouts.Write ends the member. until, when not zero, bounds the whole.
+func (g *connDriver) flush(m *member, until time.Time) error {
+	if g.batch == nil {
+		// Small at first: a member that gets little holds little; under
+		// load the batch grows to batchMax.
+		g.batch = make([]*event, 0, 4)
+		g.bufs = make(net.Buffers, 0, 4)
+	}
+	for {
+		if len(g.wbuf) == 0 {
+			var ok bool
+			if g.bufs, ok = m.collect(&g.batch, g.bufs[:0]); !ok {
+				m.kick(bySlow)
+				return nil
+			}
+			if len(g.bufs) == 0 {
+				return nil
+			}
+			g.wbuf = g.bufs
+		}
+		t := time.Now()
+		m.blocked(true, t) // from now, until the write is done
+		g.mu.Lock()
+		if m.isDone() && m.flushOver(t) || !until.IsZero() && t.After(until) {
+			g.mu.Unlock()
+			return nil
+		}
+		by := m.writeBy()
+		if !until.IsZero() && until.Before(by) {
+			by = until
+		}
+		m.conn.SetWriteDeadline(by)
+		g.mu.Unlock()
+		n, err := g.wbuf.WriteTo(m.conn)
+		switch {
+		case err == nil:
+			m.blocked(false, t)
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			t = time.Now()
+			if n > 0 { // progress: the write deadline counts from here
+				m.blocked(false, t)
+				m.blocked(true, t)
+			}
+			if why, ok := m.expired(t); ok {
+				m.kick(why)
+				return nil
+			}
+		default:
+			return err
+		}
+	}
+}
+
+// finish writes, within bounds, what a leaving member is still owed and
+// the reason it is leaving.
+func (g *connDriver) finish(m *member) {
+	if m.why.flushes() {
+		if g.flush(m, m.flushBy) != nil {
+			return
+		}
+	}
+	bye := m.goodbye()
+	if bye == nil {
+		return
+	}
+	g.mu.Lock()
+	g.saying = true
+	m.conn.SetWriteDeadline(time.Now().Add(min(m.srv.conf().Timeouts.Write.D(), time.Second)))
+	g.mu.Unlock()
+	g.wbuf = append(g.wbuf, bye) // after the rest of a cut batch, if any
+	g.wbuf.WriteTo(m.conn)
+}

@@ -1,0 +1,289 @@
+package relay
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"roomrelay/proto"
+)
+
+// The session: the one place for a member's policy, whatever its door and
+// driver. A driver reads bytes, hands each line to line, writes what
+// collect gives it, asks expired whether a deadline has passed when it
+// wakes up without news, and calls end once when the member is done.
+// Every rule reads the configuration in force, so a Reload applies to
+// members already connected; times are arguments, so the policy is tested
+// without sockets or sleeps.
+
+// line handles one line m sent at t, or the error reading it: its hello
+// until it has a name, then its requests. It reports whether m leaves,
+// and why.
+func (m *member) line(line []byte, err error, t time.Time) (reason, bool) {
+	s := m.srv
+	if !m.named.Load() { // lastIn stays the time it connected
+		h, reply, err := s.hello(m, line, err)
+		switch {
+		case err == io.EOF:
+			return byEOF, true
+		case err != nil:
+			s.debugf("%s %s: handshake: %v", m.door, m.addr(), err)
+			return byRead, true
+		case reply != nil:
+			m.deliver(lineEvent(reply))
+		default:
+			s.enter(m, h)
+			m.lastIn.Store(t.UnixNano())
+			m.named.Store(true)
+		}
+		return 0, false
+	}
+	m.lastIn.Store(t.UnixNano())
+	return s.input(m, line, err, t)
+}
+
+// readBy is when m's read deadline passes, as things stand: the end of
+// its handshake until it has a name, then the end of its idle time. A
+// driver that reads waits no longer than this.
+func (m *member) readBy() time.Time {
+	if isClosed(m.srv.quit) {
+		return time.Unix(1, 0) // the relay is closing: now
+	}
+	tm := m.srv.conf().Timeouts
+	if !m.named.Load() {
+		return time.Unix(0, m.born).Add(tm.Handshake.D())
+	}
+	return time.Unix(0, m.lastIn.Load()).Add(tm.Idle.D())
+}
+
+// writeBy is when a write to m that makes no progress has to give up, or
+// the zero time while its writes make progress.
+func (m *member) writeBy() time.Time {
+	at := m.blockedAt.Load()
+	if at == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, at).Add(m.srv.conf().Timeouts.Write.D())
+}
+
+// expired reports whether one of m's deadlines has passed at t, and which:
+// the handshake, the idle time, or a write that made no progress for
+// Timeouts.Write. Once the relay is closing, all have.
+func (m *member) expired(t time.Time) (reason, bool) {
+	switch {
+	case m.isDone():
+		return 0, false
+	case isClosed(m.srv.quit):
+		return byShutdown, true
+	case t.After(m.readBy()):
+		if !m.named.Load() {
+			return byNoName, true
+		}
+		return byIdle, true
+	case m.blockedAt.Load() != 0 && t.After(m.writeBy()):
+		return byWrite, true
+	}
+	return 0, false
+}
+
+// blocked records whether m's socket took what was written at t: the
+// write deadline counts from the first write in a row that made no
+// progress.
+func (m *member) blocked(stuck bool, t time.Time) {
+	switch {
+	case !stuck:
+		m.blockedAt.Store(0)
+	case m.blockedAt.Load() == 0:
+		m.blockedAt.Store(t.UnixNano())
+	}
+}
+
+// flushOver reports whether a leaving member is to get nothing more at t
+// but its goodbye: it is not owed a flush, or the time for it is up.
+func (m *member) flushOver(t time.Time) bool {
+	return !m.why.flushes() || t.After(m.flushBy)
+}
+
+// end sees a member off, once its driver has written all it will: it
+// leaves its room and frees its name, is counted and logged, and its
+// connection is closed, with a FIN after its goodbye when it was told why
+// (which may take up to a second: see hangUp).
+func (m *member) end() {
+	s := m.srv
+	s.leave(m)
+	if m.conn != nil {
+		if m.why.told() {
+			hangUp(m.conn, time.Second)
+		}
+		s.release(m.conn)
+	}
+	if m.id != 0 {
+		s.infof("%s %s: %s left: %s", m.door, m.addr(), m.name, m.why)
+	}
+}
+
+// addr is where m connects from, for the log.
+func (m *member) addr() string {
+	if m.conn == nil {
+		return "-"
+	}
+	return m.conn.RemoteAddr().String()
+}
+
+// recovered turns a panic while serving m into its end: logged, and m
+// kicked, so that its name and place are freed as for any other end. Use
+// it deferred, in every goroutine that serves members.
+func (m *member) recovered() {
+	if p := recover(); p != nil {
+		m.srv.errorf("%s %s: %s: panic: %v", m.door, m.addr(), m.name, p)
+		m.kick(byPanic)
+	}
+}
+
+// enter puts a member that just said hello in the room it asked for.
+func (s *Server) enter(m *member, h proto.Hello) {
+	room := h.Room
+	if room == "" {
+		room = s.conf().DefaultRoom
+	}
+	replay := s.conf().Limits.Replay
+	if h.Replay != nil {
+		replay = min(*h.Replay, s.conf().Limits.History)
+	}
+	if err := s.join(m, room, h.Since, replay); err != nil {
+		m.notify(proto.KindError, "%v; you are in %s", err, s.conf().DefaultRoom)
+		s.join(m, s.conf().DefaultRoom, nil, replay)
+	}
+}
+
+// hello takes one line of a handshake, or the error reading it: a hello
+// that claims a free, valid name for m, or a line to answer with the
+// reason it does not. An error ends the handshake.
+func (s *Server) hello(m *member, line []byte, err error) (h proto.Hello, reply []byte, _ error) {
+	if err == proto.ErrLineTooLong {
+		err = fmt.Errorf("line too long (at most %d bytes)", s.conf().Limits.MaxLineBytes)
+	} else if err != nil {
+		return h, nil, err
+	}
+	if err == nil {
+		h, err = proto.ParseHello(line)
+	}
+	if err == nil {
+		err = s.claim(m, h.Name, h.JSON())
+	}
+	if err == nil {
+		return h, nil, nil
+	}
+	e := proto.Event{Kind: proto.KindError, Text: err.Error() + "; send another name"}
+	if len(line) > 0 && line[0] == '{' {
+		return h, proto.AppendJSON(nil, &e), nil
+	}
+	return h, proto.AppendText(nil, &e), nil
+}
+
+// input handles one line that m sent at t, or the error reading it. It
+// reports whether m leaves, and why.
+func (s *Server) input(m *member, line []byte, err error, t time.Time) (reason, bool) {
+	switch {
+	case err == proto.ErrLineTooLong:
+		m.notify(proto.KindError, "line too long (at most %d bytes); discarded", s.conf().Limits.MaxLineBytes)
+		return 0, false
+	case err == io.EOF:
+		return byEOF, true
+	case err != nil:
+		return byRead, true
+	}
+	req, err := proto.Parse(line)
+	if err != nil {
+		m.notify(proto.KindError, "%v", err)
+		return 0, false
+	}
+	if req.Op == proto.Quit {
+		return byQuit, true
+	}
+	if req.Op == proto.Say && strings.TrimSpace(req.Text) == "" {
+		return 0, false // a blank line (Enter pressed) is no message; it still counts as life
+	}
+	if req.Op == proto.Say || req.Op == proto.Me || req.Op == proto.Msg {
+		l := s.conf().Limits
+		if !m.lim.allow(t, l.Rate, l.Burst) {
+			if m.lim.refused > l.Burst {
+				return byFlood, true
+			}
+			m.notify(proto.KindError, "slow down: at most %g messages a second; not sent", l.Rate)
+			return 0, false
+		}
+	}
+	s.handle(m, req)
+	return 0, false
+}
+
+// handle carries out one request of a member in a room.
+func (s *Server) handle(m *member, req proto.Request) {
+	switch req.Op {
+	case proto.Say, proto.Me:
+		kind := proto.KindMsg
+		if req.Op == proto.Me {
+			kind = proto.KindAction
+		}
+		// "name: text" and "* name text" are both this long.
+		if n := len(m.name) + 2 + len(req.Text); n > s.conf().Limits.MaxLineBytes {
+			m.notify(proto.KindError, "message too long: it would make a %d-byte line (at most %d); not sent",
+				n, s.conf().Limits.MaxLineBytes)
+			return
+		}
+		m.room.post(&proto.Event{Kind: kind, From: m.name, Text: req.Text, Time: now()}, m.id, s.maxLag())
+		s.stats.posted.Add(1)
+	case proto.Msg:
+		to := s.lookup(req.Arg)
+		if to == nil {
+			m.notify(proto.KindError, "no member called %s", req.Arg)
+			return
+		}
+		e := proto.Event{Kind: proto.KindPrivate, From: m.name, To: to.name, Text: req.Text, Time: now()}
+		to.deliver(newEvent(&e, m.id))
+		if m.json {
+			m.deliver(newEvent(&e, m.id)) // programs see what they sent
+		} else {
+			m.notify(proto.KindNotice, "sent privately to %s", to.name)
+		}
+	case proto.Join:
+		var since *uint64
+		if req.HasSeq {
+			since = &req.Seq
+		}
+		if err := s.join(m, req.Arg, since, s.conf().Limits.Replay); err != nil {
+			m.notify(proto.KindError, "cannot join %s: %v", req.Arg, err)
+		}
+	case proto.Since:
+		s.join(m, m.room.name, &req.Seq, 0)
+	case proto.Who:
+		s.list(m, "in "+m.room.name+":", m.room.names())
+	case proto.Rooms:
+		s.list(m, "rooms:", s.roomList())
+	case proto.Ping:
+		m.notify(proto.KindNotice, "%s", strings.TrimSpace("pong "+req.Text))
+	case proto.Help:
+		for _, c := range proto.Commands {
+			m.notify(proto.KindNotice, "%s", c)
+		}
+	}
+}
+
+// list sends items to m as notices starting with title, as many to a line
+// as fit in Limits.MaxLineBytes.
+func (s *Server) list(m *member, title string, items []string) {
+	var b strings.Builder
+	b.WriteString(title)
+	for _, it := range items {
+		if b.Len()+1+len(it)+5 > s.conf().Limits.MaxLineBytes {
+			m.notify(proto.KindNotice, "%s", b.String())
+			b.Reset()
+			b.WriteString(title)
+		}
+		b.WriteByte(' ')
+		b.WriteString(it)
+	}
+	m.notify(proto.KindNotice, "%s", b.String())
+}
