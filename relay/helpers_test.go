@@ -79,15 +79,46 @@ func dial(t testing.TB, s *Server) *tconn {
 	return tc
 }
 
+// dialPipe connects to the line door over net.Pipe, which is no socket:
+// a connDriver serves it whatever the build. A peer that stops reading
+// blocks the relay's writes at once (a pipe buffers nothing).
+func dialPipe(t testing.TB, s *Server) *tconn {
+	t.Helper()
+	srv, cli := net.Pipe()
+	t.Cleanup(func() { cli.Close() })
+	if why := s.admit(srv); why != "" {
+		t.Fatalf("pipe not admitted: %s", why)
+	}
+	lineDoor{s}.serve(srv)
+	tc := &tconn{t: t, c: cli, lr: proto.NewLineReader(cli, 1<<16)}
+	if g := tc.line(); !strings.HasPrefix(g, "--- welcome") {
+		t.Fatalf("greeting %q", g)
+	}
+	return tc
+}
+
+// dialers are the ways a test reaches the line door: a socket (served by
+// the build's driver: the loop on Linux, a connDriver with -tags noepoll)
+// and a pipe (always a connDriver).
+var dialers = []struct {
+	name string
+	dial func(testing.TB, *Server) *tconn
+}{{"socket", dial}, {"pipe", dialPipe}}
+
+// enter has tc enter as name, waiting for the welcome.
+func (tc *tconn) enter(name string) *tconn {
+	tc.t.Helper()
+	tc.send(name)
+	tc.name = name
+	tc.until("the welcome", func(l string) bool { return strings.Contains(l, "you are ") })
+	return tc
+}
+
 // join dials and enters as name (a plain name or a JSON hello), waiting
 // for the welcome.
 func join(t testing.TB, s *Server, hello string) *tconn {
 	t.Helper()
-	tc := dial(t, s)
-	tc.send(hello)
-	tc.name = hello
-	tc.until("the welcome", func(l string) bool { return strings.Contains(l, "you are ") })
-	return tc
+	return dial(t, s).enter(hello)
 }
 
 func (tc *tconn) send(lines ...string) {

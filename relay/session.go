@@ -123,6 +123,10 @@ func (m *member) end() {
 	}
 }
 
+// handleHook, when set (by tests only), runs before each request is
+// handled.
+var handleHook func(*member, proto.Request)
+
 // addr is where m connects from, for the log.
 func (m *member) addr() string {
 	if m.conn == nil {
@@ -221,6 +225,9 @@ func (s *Server) input(m *member, line []byte, err error, t time.Time) (reason, 
 
 // handle carries out one request of a member in a room.
 func (s *Server) handle(m *member, req proto.Request) {
+	if handleHook != nil {
+		handleHook(m, req)
+	}
 	switch req.Op {
 	case proto.Say, proto.Me:
 		kind := proto.KindMsg
