@@ -181,7 +181,7 @@ func (d *legacyDoor) register(from netip.Addr, msg proto.Legacy) error {
 	go func() {
 		defer s.wg.Done()
 		p.run(m)
-		m.end()
+		m.end(nil)
 		d.members.Add(-1)
 	}()
 	if err := s.join(m, s.conf().DefaultRoom, nil, 0); err != nil {

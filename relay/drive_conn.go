@@ -41,7 +41,7 @@ func (s *Server) serveConn(c net.Conn, door string, greet *event) {
 	go g.writeLoop(m)
 	m.kick(g.readLoop(m))
 	<-g.wdone
-	m.end()
+	m.end(g.wbuf)
 }
 
 func (g *connDriver) wake(*member) {
@@ -173,22 +173,13 @@ func (g *connDriver) flush(m *member, until time.Time) error {
 	}
 }
 
-// finish writes, within bounds, what a leaving member is still owed and
-// the reason it is leaving.
+// finish writes, within bounds, what a leaving member is still owed; its
+// goodbye is the session's (see end).
 func (g *connDriver) finish(m *member) {
 	if m.why.flushes() {
-		if g.flush(m, m.flushBy) != nil {
-			return
-		}
-	}
-	bye := m.goodbye()
-	if bye == nil {
-		return
+		g.flush(m, m.flushBy)
 	}
 	g.mu.Lock()
-	g.saying = true
-	m.conn.SetWriteDeadline(time.Now().Add(min(m.srv.conf().Timeouts.Write.D(), time.Second)))
+	g.saying = true // stop must not cut the goodbye short from now on
 	g.mu.Unlock()
-	g.wbuf = append(g.wbuf, bye) // after the rest of a cut batch, if any
-	g.wbuf.WriteTo(m.conn)
 }

@@ -344,9 +344,7 @@ func (l *loop) finish(w *worker, lc *lconn) {
 			return
 		}
 	}
-	if bye := m.goodbye(); bye != nil {
-		w.io.writev(lc.nb.raw, append(lc.rest, bye)) // best effort
-	}
+	rest := lc.rest
 	lc.rest = nil
 	lc.ended = true
 	l.mu.Lock()
@@ -356,14 +354,14 @@ func (l *loop) finish(w *worker, lc *lconn) {
 	l.mu.Unlock()
 	l.p.del(lc.nb.raw)
 	end := func() {
-		m.end()
+		m.end(rest)
 		l.srv.wg.Done() // see adopt
 	}
 	if !m.why.told() {
 		end()
 		return
 	}
-	go end() // not on a worker: hanging up takes up to a second
+	go end() // not on a worker: the goodbye and the hang-up take up to two seconds
 }
 
 // runq is the queue of members to serve. It holds each member at most

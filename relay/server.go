@@ -16,9 +16,6 @@ import (
 	"roomrelay/relay/config"
 )
 
-// Logf is the relay's log function; tests pass t.Logf.
-type Logf func(format string, args ...any)
-
 // Server is a running relay. Create it with New, bind its doors with
 // Start, stop it with Shutdown.
 type Server struct {

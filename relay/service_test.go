@@ -156,17 +156,31 @@ func TestNotify(t *testing.T) {
 }
 
 func TestLogThrottle(t *testing.T) {
+	var th throttle
+	t0 := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	allowed := 0
+	for i := range 100 { // a flood within one second
+		if ok, _ := th.allow("udp drop", t0.Add(time.Duration(i)*time.Millisecond)); ok {
+			allowed++
+		}
+	}
+	if allowed != throttleBurst {
+		t.Errorf("%d lines allowed of a flood of 100 in a second, want %d", allowed, throttleBurst)
+	}
+	if ok, _ := th.allow("another kind", t0.Add(500*time.Millisecond)); !ok {
+		t.Error("a line of another kind held back by the flood")
+	}
+	ok, suppressed := th.allow("udp drop", t0.Add(time.Second))
+	if !ok || suppressed != 100-throttleBurst {
+		t.Errorf("the next second: allowed %v, %d suppressed said; want true, %d", ok, suppressed, 100-throttleBurst)
+	}
+
 	var logs logBuffer
 	s := New(testConfig(), logs.logf)
-	for i := range 100 {
-		s.warnf("udp %d: datagram dropped", i)
-	}
 	s.debugf("not shown at level info")
-	if n := len(logs.lines); n != throttleBurst {
-		t.Errorf("%d lines logged of a flood of 100, want %d", n, throttleBurst)
-	}
-	if logs.has("not shown") {
-		t.Error("debug line logged at level info")
+	s.infof("shown")
+	if logs.has("not shown") || !logs.has("shown") {
+		t.Errorf("level info logged %q", logs.lines)
 	}
 }
 

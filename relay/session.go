@@ -3,6 +3,7 @@ package relay
 import (
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"time"
 
@@ -105,22 +106,28 @@ func (m *member) flushOver(t time.Time) bool {
 	return !m.why.flushes() || t.After(m.flushBy)
 }
 
-// end sees a member off, once its driver has written all it will: it
-// leaves its room and frees its name, is counted and logged, and its
-// connection is closed, with a FIN after its goodbye when it was told why
-// (which may take up to a second: see hangUp).
-func (m *member) end() {
+// end sees a member off, once its driver has written all it will but
+// rest (what a cut write left): it leaves its room and frees its name, is
+// counted and logged, and its connection is closed. A member told why it
+// leaves gets rest and its goodbye within a second and a FIN after them
+// (see hangUp), which may take up to two seconds in all: drivers call end
+// for such members off their hot path.
+func (m *member) end(rest net.Buffers) {
 	s := m.srv
 	s.leave(m)
-	if m.conn != nil {
-		if m.why.told() {
-			hangUp(m.conn, time.Second)
-		}
-		s.release(m.conn)
-	}
 	if m.id != 0 {
 		s.infof("%s %s: %s left: %s", m.door, m.addr(), m.name, m.why)
 	}
+	if m.conn == nil {
+		return
+	}
+	if bye := m.goodbye(); bye != nil && m.why.told() {
+		m.conn.SetWriteDeadline(time.Now().Add(min(s.conf().Timeouts.Write.D(), time.Second)))
+		rest = append(rest, bye)
+		rest.WriteTo(m.conn)
+		hangUp(m.conn, time.Second)
+	}
+	s.release(m.conn)
 }
 
 // handleHook, when set (by tests only), runs before each request is
