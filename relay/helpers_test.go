@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"roomrelay/relay/internal/testkit"
 	"runtime"
 	"strings"
 	"testing"
@@ -27,7 +28,7 @@ func testConfig() config.Config {
 // outlives it, when the test ends.
 func startServer(t testing.TB, cfg config.Config) *Server {
 	t.Helper()
-	base := runtime.NumGoroutine()
+	testkit.NoLeaks(t) // checked after the shutdown below: cleanups run last first
 	s := New(cfg, t.Logf)
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
@@ -38,24 +39,12 @@ func startServer(t testing.TB, cfg config.Config) *Server {
 		if err := s.Shutdown(ctx); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
-		waitFor(t, 5*time.Second, "goroutines to end", func() bool { return runtime.NumGoroutine() <= base })
 	})
 	return s
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("timed out waiting for %s\n%s", what, buf[:runtime.Stack(buf, true)])
-		}
-		runtime.Gosched()
-		time.Sleep(time.Millisecond) // polling interval, not synchronisation
-	}
-}
+// waitFor is testkit.WaitFor.
+var waitFor = testkit.WaitFor
 
 // tconn is a test client of the line door.
 type tconn struct {

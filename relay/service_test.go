@@ -4,41 +4,18 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"roomrelay/relay/internal/testkit"
 	"runtime"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
-// logBuffer collects log lines for assertions.
-type logBuffer struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *logBuffer) logf(format string, args ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines = append(l.lines, fmt.Sprintf(format, args...))
-}
-
-func (l *logBuffer) has(sub string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, line := range l.lines {
-		if strings.Contains(line, sub) {
-			return true
-		}
-	}
-	return false
-}
-
 func TestReload(t *testing.T) {
-	var logs logBuffer
+	logs := testkit.NewLog(t)
 	cfg := testConfig()
-	s := New(cfg, logs.logf)
+	s := New(cfg, logs.Logf)
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -56,8 +33,8 @@ func TestReload(t *testing.T) {
 	if udp && (!strings.Contains(strings.Join(notes, "\n"), "udp door closed") || s.Addr("udp") != nil) {
 		t.Errorf("udp door not closed: %q", notes)
 	}
-	if !logs.has("relay.limits.history applies to rooms created from now on") {
-		t.Errorf("log: %q", logs.lines)
+	if !logs.Has("relay.limits.history applies to rooms created from now on") {
+		t.Errorf("log: %q", logs.Lines())
 	}
 	if s.Addr("line").String() != oldLine {
 		t.Error("line door re-bound though its address did not change")
@@ -88,17 +65,17 @@ func TestReload(t *testing.T) {
 }
 
 func TestUnavailableAddressIsRetried(t *testing.T) {
-	var logs logBuffer
+	logs := testkit.NewLog(t)
 	cfg := testConfig()
 	// A documentation address no interface here has: binding fails with
 	// "cannot assign requested address", as for a LAN interface still down.
 	cfg.Listen.Line = "192.0.2.1:7777"
-	s := New(cfg, logs.logf)
+	s := New(cfg, logs.Logf)
 	if err := s.Start(); err != nil {
 		t.Fatalf("start: %v", err)
 	}
-	if !logs.has("warn: line door: 192.0.2.1:7777 is not available yet") {
-		t.Errorf("log: %q", logs.lines)
+	if !logs.Has("warn: line door: 192.0.2.1:7777 is not available yet") {
+		t.Errorf("log: %q", logs.Lines())
 	}
 	if s.Addr("line") != nil {
 		t.Error("line door bound")
@@ -175,12 +152,12 @@ func TestLogThrottle(t *testing.T) {
 		t.Errorf("the next second: allowed %v, %d suppressed said; want true, %d", ok, suppressed, 100-throttleBurst)
 	}
 
-	var logs logBuffer
-	s := New(testConfig(), logs.logf)
+	logs := testkit.NewLog(t)
+	s := New(testConfig(), logs.Logf)
 	s.debugf("not shown at level info")
 	s.infof("shown")
-	if logs.has("not shown") || !logs.has("shown") {
-		t.Errorf("level info logged %q", logs.lines)
+	if logs.Has("not shown") || !logs.Has("shown") {
+		t.Errorf("level info logged %q", logs.Lines())
 	}
 }
 

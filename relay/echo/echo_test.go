@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"roomrelay/relay/config"
+	"roomrelay/relay/internal/testkit"
 	"runtime"
 	"strings"
 	"sync"
@@ -21,46 +22,13 @@ func testConfig() config.EchoConfig {
 	return cfg
 }
 
-// logger collects log lines and passes them on to t.Logf.
-type logger struct {
-	t  testing.TB
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logger) logf(format string, args ...any) {
-	s := fmt.Sprintf(format, args...)
-	l.t.Log(s)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b.WriteString(s + "\n")
-}
-
-func (l *logger) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// waitFor polls cond until it holds or d passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond) // polling interval, not synchronisation
-	}
-}
-
 // start starts an echo server and shuts it down, checking that it ends in
 // time and that no goroutine outlives it, when the test ends.
-func start(t *testing.T, cfg config.EchoConfig) (*Server, *logger) {
+func start(t *testing.T, cfg config.EchoConfig) (*Server, *testkit.Log) {
 	t.Helper()
 	base := runtime.NumGoroutine()
-	log := &logger{t: t}
-	s := New(cfg, log.logf)
+	log := testkit.NewLog(t)
+	s := New(cfg, log.Logf)
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +38,7 @@ func start(t *testing.T, cfg config.EchoConfig) (*Server, *logger) {
 		if err := s.Shutdown(ctx); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
-		waitFor(t, 5*time.Second, "goroutines to end", func() bool { return runtime.NumGoroutine() <= base })
+		testkit.WaitFor(t, 5*time.Second, "goroutines to end", func() bool { return runtime.NumGoroutine() <= base })
 	})
 	return s, log
 }
@@ -113,7 +81,7 @@ func TestEcho(t *testing.T) {
 	if n := strings.Count(log.String(), "Connected by ('127.0.0.1', "); n != 8 {
 		t.Errorf("%d connections logged, want 8:\n%s", n, log.String())
 	}
-	waitFor(t, 5*time.Second, "8 clients to be logged gone", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "8 clients to be logged gone", func() bool {
 		return strings.Count(log.String(), "gone: closed by the client") == 8
 	})
 }
@@ -150,7 +118,7 @@ func TestIdle(t *testing.T) {
 	if n, err := c.Read(make([]byte, 1)); err != io.EOF {
 		t.Errorf("idle client read %d bytes, %v; want it closed", n, err)
 	}
-	waitFor(t, 5*time.Second, "the idle client to be logged", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "the idle client to be logged", func() bool {
 		return strings.Contains(log.String(), "gone: idle for 100ms")
 	})
 }
@@ -177,15 +145,15 @@ func TestFrozenClient(t *testing.T) {
 	if _, err := io.ReadFull(other, buf); err != nil || string(buf) != "ping" {
 		t.Errorf("other client got %q, %v", buf, err)
 	}
-	waitFor(t, 5*time.Second, "the frozen client to be cut off", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "the frozen client to be cut off", func() bool {
 		return strings.Contains(log.String(), "not reading its echo")
 	})
 }
 
 func TestShutdown(t *testing.T) {
 	base := runtime.NumGoroutine()
-	log := &logger{t: t}
-	s := New(testConfig(), log.logf)
+	log := testkit.NewLog(t)
+	s := New(testConfig(), log.Logf)
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +177,7 @@ func TestShutdown(t *testing.T) {
 	if _, err := net.DialTimeout("tcp", s.Addr().String(), 5*time.Second); err == nil {
 		t.Error("still accepting after shutdown")
 	}
-	waitFor(t, 5*time.Second, "goroutines to end", func() bool { return runtime.NumGoroutine() <= base })
+	testkit.WaitFor(t, 5*time.Second, "goroutines to end", func() bool { return runtime.NumGoroutine() <= base })
 }
 
 func TestRun(t *testing.T) {
@@ -226,10 +194,10 @@ func TestRun(t *testing.T) {
 	ln.Close()
 
 	ctx, cancel := context.WithCancel(context.Background())
-	log := &logger{t: t}
+	log := testkit.NewLog(t)
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, log.logf) }()
-	waitFor(t, 5*time.Second, "the server to listen", func() bool { return strings.Contains(log.String(), "listening on") })
+	go func() { done <- Run(ctx, cfg, log.Logf) }()
+	testkit.WaitFor(t, 5*time.Second, "the server to listen", func() bool { return strings.Contains(log.String(), "listening on") })
 	cancel()
 	select {
 	case err := <-done:
@@ -239,5 +207,5 @@ func TestRun(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not end with its context")
 	}
-	waitFor(t, 5*time.Second, "goroutines to end", func() bool { return runtime.NumGoroutine() <= base })
+	testkit.WaitFor(t, 5*time.Second, "goroutines to end", func() bool { return runtime.NumGoroutine() <= base })
 }

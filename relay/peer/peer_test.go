@@ -7,7 +7,7 @@ import (
 	"net"
 	"regexp"
 	"roomrelay/relay/config"
-	"runtime"
+	"roomrelay/relay/internal/testkit"
 	"strings"
 	"sync"
 	"testing"
@@ -21,68 +21,6 @@ func testConfig() config.PeerConfig {
 	cfg := config.Default().Peer
 	cfg.Listen = "127.0.0.1:0"
 	return cfg
-}
-
-// buffer is an io.Writer that tests can read while it is written.
-type buffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// lines returns the complete lines written so far.
-func (b *buffer) lines() []string {
-	s := b.String()
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		return strings.Split(s[:i], "\n")
-	}
-	return nil
-}
-
-// logger collects log lines and passes them on to t.Logf.
-type logger struct {
-	t testing.TB
-	buffer
-}
-
-func newLogger(t testing.TB) *logger { return &logger{t: t} }
-
-func (l *logger) logf(format string, args ...any) {
-	s := fmt.Sprintf(format, args...)
-	l.t.Log(s)
-	l.Write([]byte(s + "\n"))
-}
-
-// waitFor polls cond until it holds or d passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond) // polling interval, not synchronisation
-	}
-}
-
-// noLeaks checks, when the test ends, that every goroutine started since
-// has ended.
-func noLeaks(t testing.TB) {
-	base := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		waitFor(t, 5*time.Second, "goroutines to end", func() bool { return runtime.NumGoroutine() <= base })
-	})
 }
 
 // startPeer starts a peer and closes it when the test ends.
@@ -129,16 +67,16 @@ func sendPieces(t testing.TB, addr net.Addr, msg string, n int) string {
 }
 
 func TestReceive(t *testing.T) {
-	noLeaks(t)
-	var out buffer
-	p := startPeer(t, testConfig(), &out, newLogger(t).logf)
+	testkit.NoLeaks(t)
+	var out testkit.Buffer
+	p := startPeer(t, testConfig(), &out, testkit.NewLog(t).Logf)
 
 	var want []string
 	// A character split across reads, surrounding whitespace, a control
 	// character: the message is decoded whole, stripped and cleaned.
 	from := sendPieces(t, p.Addr(), " \t grüße 😀 | \x1b[2J from go\r\n", 3)
 	want = append(want, from+": grüße 😀 | \ufffd[2J from go")
-	waitFor(t, 5*time.Second, "the first message", func() bool { return len(out.lines()) == 1 })
+	testkit.WaitFor(t, 5*time.Second, "the first message", func() bool { return len(out.Lines()) == 1 })
 	// A connection closed with no data prints an empty message.
 	from = sendPieces(t, p.Addr(), "", 1)
 	want = append(want, from+": ")
@@ -148,8 +86,8 @@ func TestReceive(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 5*time.Second, "22 messages", func() bool { return len(out.lines()) == 22 })
-	got := out.lines()
+	testkit.WaitFor(t, 5*time.Second, "22 messages", func() bool { return len(out.Lines()) == 22 })
+	got := out.Lines()
 	if diff := cmp.Diff(want, got[:2]); diff != "" {
 		t.Errorf("output (-want +got):\n%s", diff)
 	}
@@ -162,18 +100,18 @@ func TestReceive(t *testing.T) {
 }
 
 func TestReceiveLimits(t *testing.T) {
-	noLeaks(t)
+	testkit.NoLeaks(t)
 	cfg := testConfig()
 	cfg.MaxMessageBytes = 8
 	cfg.MaxConns = 2
 	cfg.Timeout = config.Duration(300 * time.Millisecond)
-	var out buffer
-	log := newLogger(t)
-	p := startPeer(t, cfg, &out, log.logf)
+	var out testkit.Buffer
+	log := testkit.NewLog(t)
+	p := startPeer(t, cfg, &out, log.Logf)
 
 	from := sendPieces(t, p.Addr(), "0123456789abcdef", 16)
-	waitFor(t, 5*time.Second, "the cut message", func() bool { return len(out.lines()) == 1 })
-	if got, want := out.lines()[0], from+": 01234567"; got != want {
+	testkit.WaitFor(t, 5*time.Second, "the cut message", func() bool { return len(out.Lines()) == 1 })
+	if got, want := out.Lines()[0], from+": 01234567"; got != want {
 		t.Errorf("cut message = %q, want %q", got, want)
 	}
 	if !strings.Contains(log.String(), "8 bytes over the limit of 8") {
@@ -187,8 +125,8 @@ func TestReceiveLimits(t *testing.T) {
 		c.Write([]byte("stuck"))
 	}
 	from = sendPieces(t, p.Addr(), "after", 5)
-	waitFor(t, 5*time.Second, "the message after the stalled ones", func() bool { return len(out.lines()) == 2 })
-	if got, want := out.lines()[1], from+": after"; got != want {
+	testkit.WaitFor(t, 5*time.Second, "the message after the stalled ones", func() bool { return len(out.Lines()) == 2 })
+	if got, want := out.Lines()[1], from+": after"; got != want {
 		t.Errorf("message = %q, want %q", got, want)
 	}
 	if n := strings.Count(log.String(), "not closed within 300ms; dropped"); n != 2 {
@@ -242,20 +180,20 @@ func (f *friend) payloads() []string {
 }
 
 func TestSendLines(t *testing.T) {
-	noLeaks(t)
+	testkit.NoLeaks(t)
 	f := newFriend(t)
 	cfg := testConfig()
 	cfg.Friend = f.ln.Addr().String()
 	cfg.MaxMessageBytes = 32
-	log := newLogger(t)
-	p := startPeer(t, cfg, io.Discard, log.logf)
+	log := testkit.NewLog(t)
+	p := startPeer(t, cfg, io.Discard, log.Logf)
 
 	in := "hello\n\nwith | pipe\r\n" + strings.Repeat("x", 33) + "\ngrüße\xff\nlast without newline"
 	if err := p.SendLines(context.Background(), strings.NewReader(in)); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"hello", "", "with | pipe", "grüße\ufffd", "last without newline"}
-	waitFor(t, 5*time.Second, "every payload", func() bool { return len(f.payloads()) == len(want) })
+	testkit.WaitFor(t, 5*time.Second, "every payload", func() bool { return len(f.payloads()) == len(want) })
 	if diff := cmp.Diff(want, f.payloads()); diff != "" {
 		t.Errorf("friend got (-want +got):\n%s", diff)
 	}
@@ -265,7 +203,7 @@ func TestSendLines(t *testing.T) {
 }
 
 func TestFriendDown(t *testing.T) {
-	noLeaks(t)
+	testkit.NoLeaks(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -273,8 +211,8 @@ func TestFriendDown(t *testing.T) {
 	cfg := testConfig()
 	cfg.Friend = ln.Addr().String()
 	ln.Close()
-	log := newLogger(t)
-	p := startPeer(t, cfg, io.Discard, log.logf)
+	log := testkit.NewLog(t)
+	p := startPeer(t, cfg, io.Discard, log.Logf)
 	if err := p.SendLines(context.Background(), strings.NewReader("one\ntwo\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -284,33 +222,33 @@ func TestFriendDown(t *testing.T) {
 }
 
 func TestRun(t *testing.T) {
-	noLeaks(t)
+	testkit.NoLeaks(t)
 	f := newFriend(t)
 	cfg := testConfig()
 	cfg.Friend = f.ln.Addr().String()
-	log := newLogger(t)
-	var out buffer
+	log := testkit.NewLog(t)
+	var out testkit.Buffer
 	inR, inW := io.Pipe()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, inR, &out, log.logf) }()
+	go func() { done <- Run(ctx, cfg, inR, &out, log.Logf) }()
 
 	listening := regexp.MustCompile(`peer: listening on (\S+);`)
-	waitFor(t, 5*time.Second, "the peer to listen", func() bool { return listening.MatchString(log.String()) })
+	testkit.WaitFor(t, 5*time.Second, "the peer to listen", func() bool { return listening.MatchString(log.String()) })
 	addr, err := net.ResolveTCPAddr("tcp", listening.FindStringSubmatch(log.String())[1])
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	io.WriteString(inW, "to my friend\n")
-	waitFor(t, 5*time.Second, "the friend to get the line", func() bool { return len(f.payloads()) == 1 })
+	testkit.WaitFor(t, 5*time.Second, "the friend to get the line", func() bool { return len(f.payloads()) == 1 })
 	inW.Close()
-	waitFor(t, 5*time.Second, "the end of input", func() bool { return strings.Contains(log.String(), "end of input") })
+	testkit.WaitFor(t, 5*time.Second, "the end of input", func() bool { return strings.Contains(log.String(), "end of input") })
 	// Still receiving after the end of input.
 	from := sendPieces(t, addr, "still here", 4)
-	waitFor(t, 5*time.Second, "the message", func() bool { return len(out.lines()) == 1 })
-	if got, want := out.lines()[0], from+": still here"; got != want {
+	testkit.WaitFor(t, 5*time.Second, "the message", func() bool { return len(out.Lines()) == 1 })
+	if got, want := out.Lines()[0], from+": still here"; got != want {
 		t.Errorf("message = %q, want %q", got, want)
 	}
 
