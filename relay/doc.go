@@ -17,27 +17,39 @@
 // the room back. The same ring serves replay on joining and resume after a
 // reconnect.
 //
-// # Serving members
+// # Sessions, drivers and doors
 //
-// On Linux the line door's connections are served by the loop (loop.go)
-// from the moment they are accepted: a poller (epoll, itself parked in
-// Go's own poller) reports which sockets are ready, and one worker per CPU
-// reads and writes them without blocking. A member is in the run queue at
-// most once and served by one worker at a time; an idle member holds no
-// goroutine, only its connection, its cursor and a small read buffer.
-// Timeouts are kept by a sweep once a second: the handshake, idle members,
-// writes that made no progress for Timeouts.Write, and the flush of a
-// leaving member.
+// A member's policy is written once, in its session (session.go): what a
+// line means (its hello, then its requests), which deadline has passed at
+// a given time (the handshake, the idle time, a write that made no
+// progress for Timeouts.Write, the relay closing), what to write next
+// (collect) and how it ends (end: it leaves, is counted, logged, told why
+// and hung up). Every rule reads the configuration in force, so a Reload
+// reaches members already connected.
 //
-// Elsewhere, and for members that are not sockets (the legacy door's,
-// dialled for each delivery), a member has a writer goroutine (writeLoop)
-// that writes under a write deadline, and a line member a session
-// goroutine that reads with deadlines (serveLine). Both ways share the
-// handshake, the handling of each line and the collection of batches.
+// A driver moves a member's bytes and calls its session; it knows no
+// policy. On Linux the loop (loop.go) serves the line door's sockets from
+// the moment they are accepted: a poller (epoll, itself parked in Go's
+// own poller) reports which are ready, one worker per CPU reads and
+// writes them without blocking, and a sweep once a second asks each
+// session whether a deadline has passed; an idle member holds no
+// goroutine. A connDriver (drive_conn.go) serves a member with a reader
+// and a writer goroutine whose waits end at the session's deadlines: on
+// other systems, with -tags noepoll, and for connections that are not
+// sockets. The legacy door's dialler delivers to its members one
+// connection per message. A member wakes its driver through one method,
+// so a room's post does not know which driver a member has.
+//
+// A door is a value that owns its state (the legacy door its order of
+// connections and its count of members): it knows its address in the
+// configuration and hands what it accepts to a driver with its codec.
+// A new door is a codec in proto and a door value, not a new copy of the
+// policy.
 //
 // # Concurrency
 //
-// Lock order: member.mu, then room.mu. Server.mu is never held while
-// taking either. A room's post holds only room.mu and touches members
-// through atomics and non-blocking channel sends or the run queue's lock.
+// Lock order: member.mu, then room.mu; Server.mu is never held while
+// taking either (it may be held while taking a driver's own locks). A
+// room's post holds only room.mu and touches members through atomics and
+// their drivers' wake, which never blocks.
 package relay

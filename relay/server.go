@@ -25,6 +25,7 @@ type Server struct {
 	quit  chan struct{}                 // closed by Shutdown
 	logs  throttle
 
+	// Guarded by mu.
 	mu      sync.Mutex
 	closing bool
 	open    map[string]*bound    // the doors, by name
