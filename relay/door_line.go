@@ -10,7 +10,7 @@ import (
 // greeting is the first line of every line-door session: a text line
 // even to a client about to say hello in JSON.
 var greeting = lineEvent(proto.AppendText(nil, &proto.Event{Kind: proto.KindNotice,
-	Text: "welcome to roomrelay. Send your name (1-24 letters, digits, _ - .)"}))
+	Text: "welcome to roomrelay. Send your name (1-24 letters of one script, digits, single spaces, _ - .)"}))
 
 // lineDoor is the line protocol's door: nc, telnet, `roomrelay client`.
 // Its members are served by the loop where there is one, by a goroutine

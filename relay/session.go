@@ -285,19 +285,24 @@ func (s *Server) handle(m *member, req proto.Request) {
 	}
 }
 
-// list sends items to m as notices starting with title, as many to a line
-// as fit in Limits.MaxLineBytes.
+// list sends items to m as notices starting with title, separated by ", "
+// (names may hold spaces, never a comma), as many to a line as fit in
+// Limits.MaxLineBytes; a line holds at least one item.
 func (s *Server) list(m *member, title string, items []string) {
+	max := s.conf().Limits.MaxLineBytes - len("--- \n")
 	var b strings.Builder
 	b.WriteString(title)
+	sep := " "
 	for _, it := range items {
-		if b.Len()+1+len(it)+5 > s.conf().Limits.MaxLineBytes {
+		if sep != " " && b.Len()+len(sep)+len(it) > max {
 			m.notify(proto.KindNotice, "%s", b.String())
 			b.Reset()
 			b.WriteString(title)
+			sep = " "
 		}
-		b.WriteByte(' ')
+		b.WriteString(sep)
 		b.WriteString(it)
+		sep = ", "
 	}
 	m.notify(proto.KindNotice, "%s", b.String())
 }
