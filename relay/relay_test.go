@@ -141,10 +141,27 @@ func TestFrozenMember(t *testing.T) {
 	cfg.Limits.Queue = 4096
 	s := startServer(t, cfg)
 	frozen := join(t, s, "frozen")
-	// Small kernel buffers, so that what the frozen member is told is not
-	// held up behind megabytes: it reads them within its second.
-	frozen.c.(*net.TCPConn).SetReadBuffer(4096)
-	s.lookup("frozen").conn.(*net.TCPConn).SetWriteBuffer(4096)
+	// Once it is dropped, it reads what its socket holds at once: what it
+	// is told comes after that, within a second.
+	told := make(chan string, 1)
+	go func() {
+		last := ""
+		defer func() { told <- last }()
+		deadline := time.Now().Add(60 * time.Second)
+		for s.Stats().Disconnects["too slow"] == 0 {
+			if time.Now().After(deadline) {
+				return
+			}
+			time.Sleep(time.Millisecond) // polling interval, not synchronisation
+		}
+		for {
+			l, err := frozen.read(10 * time.Second)
+			if err != nil {
+				return
+			}
+			last = l
+		}
+	}()
 	reader := join(t, s, "reader")
 	sender := join(t, s, "sender")
 	text := strings.Repeat("x", 500)
@@ -172,16 +189,7 @@ func TestFrozenMember(t *testing.T) {
 	if s.lookup("frozen") != nil {
 		t.Error("frozen still holds its name")
 	}
-	// What it is told comes after whatever its socket still held.
-	last := ""
-	for {
-		l, err := frozen.read(10 * time.Second)
-		if err != nil {
-			break
-		}
-		last = l
-	}
-	if !strings.HasPrefix(last, "!!! disconnected: too slow") {
+	if last := <-told; !strings.HasPrefix(last, "!!! disconnected: too slow") {
 		t.Errorf("frozen member's last line %.60q, want it told why", last)
 	}
 }
