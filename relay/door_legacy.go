@@ -186,8 +186,14 @@ func (s *Server) postAs(from netip.Addr, name, text string, registered bool) err
 	case m != nil && !legacyFrom(m, from):
 		return fmt.Errorf("%w: %s is held by another member", errNotYours, name)
 	case m != nil:
-		id, r = m.id, m.room
-		name = m.name
+		// Its registration publishes the name before it enters the room:
+		// until then it is on its way to the default room, r.
+		m.mu.Lock()
+		if m.room != nil {
+			r = m.room
+		}
+		m.mu.Unlock()
+		id, name = m.id, m.name
 	}
 	r.post(&proto.Event{Kind: proto.KindMsg, From: name, Text: text, Time: now()}, id, s.maxLag())
 	s.stats.posted.Add(1)

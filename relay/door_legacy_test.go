@@ -8,12 +8,16 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"roomrelay/proto"
 )
 
 // tutorialClient behaves on the wire as messenger_client.py does: every
@@ -253,4 +257,57 @@ func TestUDPDoor(t *testing.T) {
 	defer c2.Close()
 	c2.Write([]byte("from:thermo|hi"))
 	waitFor(t, 10*time.Second, "the drop", func() bool { return s2.Stats().UDPDropped == 1 })
+}
+
+// TestLegacyPostWhileJoining: a post may come in a name as soon as its
+// registration has published it, while the registration is still entering
+// the room; the post reads the member's room under the member's lock (go
+// test -race fails otherwise) and reaches the room either way.
+func TestLegacyPostWhileJoining(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0") // takes the deliveries
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() }) // after the relay's shutdown, which flushes to it
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, c)
+			c.Close()
+		}
+	}()
+	s := startServer(t, testConfig())
+	nc := join(t, s, "nc")
+	port := ln.Addr().(*net.TCPAddr).Port
+	from := netip.MustParseAddr("127.0.0.1")
+	const n = 10
+	var want []string
+	for i := range n {
+		name := fmt.Sprintf("racer%d", i)
+		done := make(chan error, 1)
+		go func() {
+			done <- s.registerLegacy(from, proto.Legacy{Kind: proto.LegacyRegister, Name: name, Host: "127.0.0.1", Port: port})
+		}()
+		// Post the moment the name is published: a spin, bounded in time.
+		deadline := time.Now().Add(10 * time.Second)
+		for s.lookup(name) == nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not registered within 10s", name)
+			}
+			runtime.Gosched()
+		}
+		if err := s.postAs(from, name, "hi", true); err != nil {
+			t.Fatalf("post as %s: %v", name, err)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("register %s: %v", name, err)
+		}
+		want = append(want, name+": hi")
+	}
+	if diff := cmp.Diff(want, nc.messages(n)); diff != "" {
+		t.Errorf("nc got (-want +got):\n%s", diff)
+	}
 }
