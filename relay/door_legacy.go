@@ -3,7 +3,6 @@
 package relay
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -32,7 +31,8 @@ type legacyPeer struct {
 	endpoint string // host:port to dial; re-registering changes it
 
 	// Writer only.
-	failures int // deliveries in a row that failed
+	failures int    // deliveries in a row that failed
+	buf      []byte // the message being delivered
 }
 
 // orderLegacy gives a new legacy connection its ticket, on the accepting
@@ -201,23 +201,25 @@ func (s *Server) postAs(from netip.Addr, name, text string, registered bool) err
 }
 
 // send delivers a batch to a legacy member, one connection per message,
-// in order. Notices and errors are left out: the tutorial protocol
-// carries only "name: text". A delivery that fails after retries is lost
-// for this member; after Limits.LegacyFailures in a row it is dropped.
-func (p *legacyPeer) send(m *member, lines net.Buffers) {
+// in order, each encoded by proto.AppendLegacy: the kinds the tutorial
+// protocol lacks (notices, errors, joins, parts) are left out. A delivery
+// that fails after retries is lost for this member; after
+// Limits.LegacyFailures in a row it is dropped as unreachable.
+func (p *legacyPeer) send(m *member, evs []*event) {
 	t := m.srv.conf().Timeouts
-	for _, line := range lines {
-		if bytes.HasPrefix(line, []byte("--- ")) || bytes.HasPrefix(line, []byte("!!! ")) {
+	for _, ev := range evs {
+		msg := proto.AppendLegacy(p.buf[:0], &ev.src)
+		if len(msg) == 0 {
 			continue
 		}
-		line = bytes.TrimSuffix(line, []byte{'\n'})
+		p.buf = msg
 		p.mu.Lock()
 		endpoint := p.endpoint
 		p.mu.Unlock()
 		if m.stopping() {
 			return
 		}
-		err := deliverLegacy(m.done, m.stopping, endpoint, line, t.Dial.D(), t.Write.D(), t.Retry.D())
+		err := deliverLegacy(m.done, m.stopping, endpoint, msg, t.Dial.D(), t.Write.D(), t.Retry.D())
 		if err == nil {
 			p.failures = 0
 			continue

@@ -129,6 +129,16 @@ func TestLegacyDoor(t *testing.T) {
 		t.Errorf("first got %q; it must not get its own messages", got)
 	}
 
+	// Actions and private messages reach it as the line door shows them;
+	// joins, parts and notices do not.
+	join(t, s, "late").c.Close()
+	nc.until("late's part", func(l string) bool { return strings.HasPrefix(l, "--- late left") })
+	nc.send("/me waves", "/msg first psst")
+	want = []string{"nc: hello tutorial", "* nc waves", "[private] nc: psst"}
+	if diff := cmp.Diff(want, a.waitFor(3)); diff != "" {
+		t.Errorf("first got (-want +got):\n%s", diff)
+	}
+
 	// A name is posted only from its own address, and the names are shared.
 	a.send("from:nc|impostor")
 	a.send("from:nobody|who")

@@ -172,9 +172,11 @@ func (m *member) isDone() bool {
 }
 
 // sender delivers batches to a member that has no connection of its own
-// (a legacy member, dialled for every message).
+// (a legacy member, dialled for every message). It encodes each event for
+// its own wire format and leaves out the kinds that format lacks; the
+// events are shared, read-only, and not the sender's after send returns.
 type sender interface {
-	send(m *member, lines net.Buffers)
+	send(m *member, evs []*event)
 }
 
 // queued is a private event, to be written after room event at.
@@ -298,22 +300,26 @@ func (m *member) flush(timeout time.Duration) error {
 	}
 	for {
 		var ok bool
-		if w.bufs, ok = m.collect(&w.batch, w.bufs[:0]); !ok {
-			m.kick(bySlow)
-			return nil
-		}
-		if len(w.bufs) == 0 {
-			return nil
-		}
 		if m.out != nil {
-			m.out.send(m, w.bufs)
+			var batch []*event
+			if batch, ok = m.batch(&w.batch); ok && len(batch) > 0 {
+				m.out.send(m, batch)
+				clear(batch)
+				w.batch = batch[:0]
+				continue
+			}
+		} else if w.bufs, ok = m.collect(&w.batch, w.bufs[:0]); ok && len(w.bufs) > 0 {
+			m.conn.SetWriteDeadline(time.Now().Add(timeout))
+			w.wbuf = w.bufs
+			if _, err := w.wbuf.WriteTo(m.conn); err != nil {
+				return err
+			}
 			continue
 		}
-		m.conn.SetWriteDeadline(time.Now().Add(timeout))
-		w.wbuf = w.bufs
-		if _, err := w.wbuf.WriteTo(m.conn); err != nil {
-			return err
+		if !ok {
+			m.kick(bySlow)
 		}
+		return nil
 	}
 }
 
@@ -322,6 +328,20 @@ func (m *member) flush(timeout time.Duration) error {
 // *scratch is space for the batch, grown as needed. It reports false when
 // the cursor has fallen out of the room's ring.
 func (m *member) collect(scratch *[]*event, bufs net.Buffers) (net.Buffers, bool) {
+	batch, ok := m.batch(scratch)
+	for i, ev := range batch {
+		bufs = append(bufs, ev.line(m.json))
+		batch[i] = nil
+	}
+	*scratch = batch[:0]
+	return bufs, ok
+}
+
+// batch returns m's next batch of events, in *scratch's space: the room's
+// events from the cursor on, each private event in its place among them.
+// The caller clears it when done. It reports false when the cursor has
+// fallen out of the room's ring.
+func (m *member) batch(scratch *[]*event) ([]*event, bool) {
 	m.mu.Lock()
 	r := m.room
 	if r != nil {
@@ -332,12 +352,7 @@ func (m *member) collect(scratch *[]*event, bufs net.Buffers) (net.Buffers, bool
 		r.mu.RUnlock()
 	}
 	m.mu.Unlock()
-	for i, ev := range batch {
-		bufs = append(bufs, ev.line(m.json))
-		batch[i] = nil
-	}
-	*scratch = batch[:0]
-	return bufs, ok
+	return batch, ok
 }
 
 // take appends to batch, up to limit events, what m is to be written
