@@ -71,9 +71,13 @@ type Limits struct {
 	// MaxLineBytes is the longest line a client may send, and the longest
 	// text-mode line the relay writes. Default 1024, at least 64.
 	MaxLineBytes int `json:"max_line_bytes"`
-	// MaxClients is how many connections the relay serves at once. Default 200.
+	// MaxClients is how many connections the relay serves at once. When
+	// it is full, the line door refuses new ones and the legacy door stops
+	// accepting for up to Timeouts.Message. Default 200.
 	MaxClients int `json:"max_clients"`
-	// MaxClientsPerIP is how many of them may come from one address. Default 20.
+	// MaxClientsPerIP is how many of them may come from one address; a
+	// legacy-door connection over it waits for a slot, unread, for up to
+	// Timeouts.Message. Default 20.
 	MaxClientsPerIP int `json:"max_clients_per_ip"`
 	// MaxRooms is how many rooms may exist, the default room included. Default 8.
 	MaxRooms int `json:"max_rooms"`
@@ -118,7 +122,8 @@ type Timeouts struct {
 	// Shutdown is how long the relay flushes queues on exit. Default "5s".
 	Shutdown Duration `json:"shutdown"`
 	// Message is how long a legacy-door connection has to send its whole
-	// message and close. Default "5s".
+	// message and close, and the longest it waits for a slot of its
+	// address or for room in a full relay. Default "5s".
 	Message Duration `json:"message"`
 	// Dial bounds each connection the legacy door opens to a member.
 	// Default "3s".

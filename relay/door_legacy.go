@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -18,7 +19,8 @@ import (
 
 func init() {
 	optionalDoors = append(optionalDoors, func(s *Server) door {
-		return door{name: "legacy", addr: func(c *Config) string { return c.Listen.Legacy }, order: s.orderLegacy}
+		return door{name: "legacy", addr: func(c *Config) string { return c.Listen.Legacy },
+			admit: s.admitLegacy, order: s.orderLegacy}
 	})
 }
 
@@ -35,13 +37,79 @@ type legacyPeer struct {
 	buf      []byte // the message being delivered
 }
 
-// orderLegacy gives a new legacy connection its ticket, on the accepting
-// goroutine, and returns what serves it.
+// admitLegacy registers a connection of the legacy door, whose client
+// sends one message and reads nothing. While the relay holds
+// Limits.MaxClients connections it waits for one to end, and the door
+// accepts nothing meanwhile: later connections wait in the listener's
+// backlog. Once the relay has been full for Timeouts.Message, connections
+// are dropped unread until there is room again. It never refuses a
+// connection for its address's limit: orderLegacy queues it for a slot.
+// Nothing is ever written to a legacy connection.
+func (s *Server) admitLegacy(c net.Conn, stop <-chan struct{}) bool {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		s.mu.Lock()
+		max := s.conf().Limits.MaxClients
+		switch {
+		case s.closing:
+			s.mu.Unlock()
+			s.dropLegacy(c, "relay shutting down")
+			return false
+		case len(s.conns) < max:
+			s.conns[c] = false
+			s.fullSince = time.Time{}
+			s.mu.Unlock()
+			return true
+		}
+		now := time.Now()
+		if s.fullSince.IsZero() {
+			s.fullSince = now
+		}
+		left := s.fullSince.Add(s.conf().Timeouts.Message.D()).Sub(now)
+		if s.roomFreed == nil {
+			s.roomFreed = make(chan struct{})
+		}
+		freed := s.roomFreed
+		s.mu.Unlock()
+		if left <= 0 {
+			s.dropLegacy(c, "relay full (relay.limits.max_clients) for relay.timeouts.message")
+			return false
+		}
+		if timer == nil {
+			timer = time.NewTimer(left)
+		} else {
+			timer.Reset(left)
+		}
+		select {
+		case <-freed:
+		case <-timer.C:
+		case <-stop:
+			s.dropLegacy(c, "door closed")
+			return false
+		}
+	}
+}
+
+// orderLegacy gives a new legacy connection its ticket, and a slot of its
+// address or a place in the queue for one, on the accepting goroutine, so
+// that both follow the order of the connections. It returns what serves
+// the connection.
 func (s *Server) orderLegacy(c net.Conn) func() {
 	ip := ipOf(c)
+	t := &ticket{c: c, ip: ip, accepted: time.Now(), slot: make(chan struct{}), done: make(chan struct{})}
 	s.mu.Lock()
-	t := &ticket{prev: s.lastTicket[ip], at: time.Now(), done: make(chan struct{})}
+	t.prev = s.lastTicket[ip]
 	s.lastTicket[ip] = t
+	if len(s.slotQueue[ip]) == 0 && s.perIP[ip] < s.conf().Limits.MaxClientsPerIP {
+		s.grantSlot(t)
+	} else {
+		s.slotQueue[ip] = append(s.slotQueue[ip], t)
+	}
 	s.mu.Unlock()
 	return func() {
 		defer func() {
@@ -56,37 +124,91 @@ func (s *Server) orderLegacy(c net.Conn) func() {
 	}
 }
 
+// awaitSlot waits, reading nothing, until t's connection has a slot of its
+// address, for at most Timeouts.Message after it was accepted; then its
+// message is dropped. It reports whether the connection has its slot.
+func (s *Server) awaitSlot(t *ticket) bool {
+	select {
+	case <-t.slot:
+		return true
+	default:
+	}
+	timer := time.NewTimer(time.Until(t.accepted.Add(s.conf().Timeouts.Message.D())))
+	defer timer.Stop()
+	why := "waited relay.timeouts.message for a slot of its address (relay.limits.max_clients_per_ip)"
+	select {
+	case <-t.slot:
+		return true
+	case <-timer.C:
+	case <-s.quit:
+		why = "relay shutting down"
+	}
+	s.mu.Lock()
+	granted := isClosed(t.slot)
+	if !granted {
+		s.unqueue(t)
+	}
+	s.mu.Unlock()
+	if !granted {
+		s.dropLegacy(t.c, why)
+	}
+	return granted
+}
+
+// dropLegacy closes c: its message is lost for why (see Server.drop).
+func (s *Server) dropLegacy(c net.Conn, why string) {
+	c.Close()
+	s.drop(&s.stats.legacyDropped, "legacy message", c.RemoteAddr(), why)
+}
+
 // serveLegacy takes one message of the tutorial chat-room protocol: the
 // whole of what the connection sends before it closes, within
-// Timeouts.Message and Limits.MaxLineBytes.
+// Timeouts.Message of its getting a slot of its address, and
+// Limits.MaxLineBytes.
 func (s *Server) serveLegacy(c net.Conn, t *ticket) {
+	if !s.awaitSlot(t) {
+		return
+	}
 	max := s.conf().Limits.MaxLineBytes
 	c.SetReadDeadline(time.Now().Add(s.conf().Timeouts.Message.D()))
 	payload, err := io.ReadAll(io.LimitReader(c, int64(max)+1))
 	switch {
+	case err != nil && isClosed(s.quit):
+		s.dropLegacy(c, "relay shutting down")
+		return
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		s.dropLegacy(c, "not closed within relay.timeouts.message")
+		return
 	case err != nil:
-		s.warnf("legacy %s: message not taken: %v", c.RemoteAddr(), err)
+		s.debugf("legacy %s: read: %v", c.RemoteAddr(), err)
+		s.dropLegacy(c, "read failed")
 		return
 	case len(payload) > max:
-		s.warnf("legacy %s: message over %d bytes, dropped", c.RemoteAddr(), max)
+		s.dropLegacy(c, "over relay.limits.max_line_bytes")
 		return
 	}
 	t.wait()
 	msg, err := proto.ParseLegacy(payload)
 	if err != nil {
+		s.stats.legacyRefused.Add(1)
 		s.warnf("legacy %s: %v", c.RemoteAddr(), err)
 		return
 	}
 	from := ipOf(c)
 	switch msg.Kind {
 	case proto.LegacyRegister:
-		if err := s.registerLegacy(from, msg); err != nil {
+		err = s.registerLegacy(from, msg)
+		if err != nil {
 			s.warnf("legacy %s: connect_request for %s refused: %v", c.RemoteAddr(), msg.Name, err)
 		}
 	case proto.LegacyPost:
-		if err := s.postAs(from, msg.Name, msg.Text, true); err != nil {
+		err = s.postAs(from, msg.Name, msg.Text, true)
+		if err != nil {
 			s.warnf("legacy %s: message from %s refused: %v", c.RemoteAddr(), msg.Name, err)
 		}
+	}
+	if err != nil {
+		s.stats.legacyRefused.Add(1)
 	}
 }
 

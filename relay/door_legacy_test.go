@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -319,5 +320,138 @@ func TestLegacyPostWhileJoining(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, nc.messages(n)); diff != "" {
 		t.Errorf("nc got (-want +got):\n%s", diff)
+	}
+}
+
+// legacyConn opens a legacy-door connection that sends nothing yet.
+func legacyConn(t *testing.T, s *Server) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", s.Addr("legacy").String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// readNothing checks that the relay wrote nothing on a legacy connection
+// before closing it.
+func readNothing(t *testing.T, c net.Conn) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := c.Read(make([]byte, 64)); n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("read %d bytes, %v; want the connection closed with nothing written", n, err)
+	}
+}
+
+// A burst of one-message connections over the address's limit waits for
+// slots and is posted whole, in order.
+func TestLegacyBurstWaits(t *testing.T) {
+	cfg := testConfig()
+	cfg.Limits.MaxClientsPerIP = 3
+	s := startServer(t, cfg)
+	nc := join(t, s, "nc") // holds one of the three slots
+	a := newTutorialClient(t, s, "first")
+	silent := []net.Conn{legacyConn(t, s), legacyConn(t, s)}
+	waitFor(t, 10*time.Second, "the silent connections to hold the slots", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.perIP[netip.MustParseAddr("127.0.0.1")] == 3
+	})
+	const n = 10
+	var want []string
+	for k := range n {
+		a.send(fmt.Sprintf("from:first|%d", k))
+		want = append(want, fmt.Sprintf("first: %d", k))
+	}
+	waitFor(t, 10*time.Second, "the burst to queue", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.slotQueue[netip.MustParseAddr("127.0.0.1")]) == n
+	})
+	for _, c := range silent {
+		c.Close()
+	}
+	if diff := cmp.Diff(want, nc.messages(n)); diff != "" {
+		t.Errorf("nc got (-want +got):\n%s", diff)
+	}
+	if st := s.Stats(); st.LegacyDropped != 0 || st.Refused != 0 {
+		t.Errorf("stats %+v; want nothing dropped or refused", st)
+	}
+}
+
+// A connection waits for a slot of its address for at most
+// timeouts.message, and is then dropped, counted, and told nothing.
+func TestLegacyWaitBounded(t *testing.T) {
+	cfg := testConfig()
+	cfg.Limits.MaxClientsPerIP = 1
+	cfg.Timeouts.Message = Duration(200 * time.Millisecond)
+	var logs strings.Builder
+	var mu sync.Mutex
+	s := New(cfg, func(f string, a ...any) { mu.Lock(); fmt.Fprintf(&logs, f+"\n", a...); mu.Unlock() })
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer shutdownNow(t, s)
+	dial(t, s) // the address's only slot
+	c := legacyConn(t, s)
+	c.Write([]byte("from:x|waits in vain"))
+	readNothing(t, c)
+	waitFor(t, 10*time.Second, "the drop to be counted", func() bool { return s.Stats().LegacyDropped == 1 })
+	mu.Lock()
+	defer mu.Unlock()
+	if want := "dropped: waited relay.timeouts.message for a slot of its address"; !strings.Contains(logs.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, logs.String())
+	}
+}
+
+// While the relay is full the legacy door stops accepting, and takes the
+// message once there is room; past timeouts.message it drops messages,
+// each counted, until there is room again.
+func TestLegacyRelayFull(t *testing.T) {
+	cfg := testConfig()
+	cfg.Limits.MaxClients = 1
+	cfg.Timeouts.Message = Duration(time.Second)
+	s := startServer(t, cfg)
+	first := newTutorialClient(t, s, "first")
+	second := newTutorialClient(t, s, "second")
+	waitFor(t, 10*time.Second, "both registrations", func() bool { return s.lookup("second") != nil })
+	full := func() net.Conn {
+		c, err := net.Dial("tcp", s.Addr("line").String()) // in its handshake: the relay's only connection
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		waitFor(t, 10*time.Second, "the relay to be full", func() bool {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return len(s.conns) == 1
+		})
+		return c
+	}
+	waiting := func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return !s.fullSince.IsZero()
+	}
+
+	line := full()
+	second.send("from:second|patient")
+	waitFor(t, 10*time.Second, "the door to wait", waiting)
+	line.Close()
+	if got := first.waitFor(1); got[0] != "second: patient" {
+		t.Errorf("first got %q", got)
+	}
+
+	full()
+	second.send("from:second|too patient")
+	waitFor(t, 10*time.Second, "the message to be dropped", func() bool { return s.Stats().LegacyDropped == 1 })
+	second.send("from:second|dropped at once")
+	waitFor(t, 10*time.Second, "the next to be dropped", func() bool { return s.Stats().LegacyDropped == 2 })
+	if got := first.messages(); len(got) != 1 {
+		t.Errorf("first got %q", got)
+	}
+	if st := s.Stats(); st.Refused != 0 {
+		t.Errorf("%d connections refused; the legacy door waits instead", st.Refused)
 	}
 }

@@ -17,8 +17,13 @@ import (
 // and returns what runs instead, so that a door can note the order of its
 // connections. A udp door serves datagrams instead.
 type door struct {
-	name    string
-	addr    func(*Config) string
+	name string
+	addr func(*Config) string
+	// admit, when set, takes the place of Server.admit, on the accepting
+	// goroutine, which it may hold up (the door then accepts nothing
+	// more); it reports whether it took c, and closes c if not. stop is
+	// closed when the door closes.
+	admit   func(c net.Conn, stop <-chan struct{}) bool
 	adopt   func(net.Conn) bool // when set, runs first, on the accepting goroutine: true if it took c
 	serve   func(net.Conn)
 	order   func(net.Conn) func()
@@ -154,7 +159,7 @@ func (s *Server) bind(d door, b *bound) error {
 		go d.packets(b.pc)
 	} else {
 		s.infof("%s door listening on %s", d.name, b.ln.Addr())
-		go s.accept(b.ln, d)
+		go s.accept(b, d)
 	}
 	return nil
 }
@@ -225,11 +230,11 @@ func (s *Server) closeDoor(name string) {
 func (s *Server) closeDoors() { s.closeDoor("") }
 
 // accept serves one listener until it is closed.
-func (s *Server) accept(ln net.Listener, d door) {
+func (s *Server) accept(b *bound, d door) {
 	defer s.wg.Done()
 	var backoff time.Duration
 	for {
-		c, err := ln.Accept()
+		c, err := b.ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -241,7 +246,11 @@ func (s *Server) accept(ln net.Listener, d door) {
 			continue
 		}
 		backoff = 0
-		if why := s.admit(c); why != "" {
+		if d.admit != nil {
+			if !d.admit(c, b.close) {
+				continue
+			}
+		} else if why := s.admit(c); why != "" {
 			s.stats.refused.Add(1)
 			s.warnf("%s door: refused %s: %s", d.name, c.RemoteAddr(), why)
 			c.SetWriteDeadline(time.Now().Add(time.Second))

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -26,17 +27,22 @@ type Server struct {
 	level atomic.Int32           // the lowest level logged
 	quit  chan struct{}          // closed by Shutdown
 	logs  throttle
+	drops throttle // one log line a second for each kind of dropped message
 
-	mu          sync.Mutex
-	closing     bool
-	open        map[string]*bound     // the doors, by name
-	rooms       map[string]*room      // by folded name
-	names       map[string]*member    // by folded name
-	conns       map[net.Conn]struct{} // every open connection
-	perIP       map[netip.Addr]int
-	lastID      uint64
-	legacyCount int                    // legacy members
-	lastTicket  map[netip.Addr]*ticket // legacy door: each address's newest connection
+	mu      sync.Mutex
+	closing bool
+	open    map[string]*bound  // the doors, by name
+	rooms   map[string]*room   // by folded name
+	names   map[string]*member // by folded name
+	conns   map[net.Conn]bool  // every open connection: true once it holds a slot of its address
+	perIP   map[netip.Addr]int // slots held, by address (Limits.MaxClientsPerIP)
+	lastID  uint64
+	// The legacy door's.
+	roomFreed   chan struct{}            // when not nil, closed (and cleared) when a connection ends
+	fullSince   time.Time                // when the door found the relay full; zero when it last had room
+	legacyCount int                      // legacy members
+	lastTicket  map[netip.Addr]*ticket   // each address's newest connection
+	slotQueue   map[netip.Addr][]*ticket // connections waiting for a slot of their address, oldest first
 
 	wg sync.WaitGroup // accept loops, connections, legacy members, retries
 
@@ -48,16 +54,26 @@ type Server struct {
 // stats are the relay's counters.
 type stats struct {
 	accepted, refused, posted, udpDropped atomic.Int64
+	legacyDropped, legacyRefused          atomic.Int64
 	disconnects                           [numReasons]atomic.Int64
 }
 
 // Stats is a snapshot of the relay's counters.
 type Stats struct {
 	Accepted    int64            // connections accepted
-	Refused     int64            // connections refused (relay or address full)
+	Refused     int64            // connections refused (relay or address full); never at the legacy door, which waits
 	Posted      int64            // events posted to rooms
 	UDPDropped  int64            // datagrams refused
 	Disconnects map[string]int64 // members disconnected, by reason
+	// LegacyDropped counts legacy-door messages lost to a bound: the relay
+	// full, or its address's slots taken, for Timeouts.Message; a message
+	// not complete within Timeouts.Message or over Limits.MaxLineBytes;
+	// the relay shutting down.
+	LegacyDropped int64
+	// LegacyRefused counts legacy-door messages read and refused: not the
+	// tutorial protocol, a post in a name not registered from its address,
+	// a registration over a limit.
+	LegacyRefused int64
 }
 
 // New returns a relay for cfg, which must have passed validation.
@@ -69,8 +85,9 @@ func New(cfg Config, logf Logf) *Server {
 	s := &Server{
 		logf: logf, quit: make(chan struct{}),
 		open: map[string]*bound{}, rooms: map[string]*room{},
-		names: map[string]*member{}, conns: map[net.Conn]struct{}{}, perIP: map[netip.Addr]int{},
-		lastTicket: map[netip.Addr]*ticket{},
+		names: map[string]*member{}, conns: map[net.Conn]bool{}, perIP: map[netip.Addr]int{},
+		lastTicket: map[netip.Addr]*ticket{}, slotQueue: map[netip.Addr][]*ticket{},
+		drops: throttle{burst: 1},
 	}
 	s.cfg.Store(&cfg)
 	s.level.Store(int32(parseLevel(cfg.LogLevel)))
@@ -101,21 +118,62 @@ func (s *Server) admit(c net.Conn) string {
 	case s.perIP[ip] >= l.MaxClientsPerIP:
 		return fmt.Sprintf("too many connections from %s (%d)", ip, l.MaxClientsPerIP)
 	}
-	s.conns[c] = struct{}{}
+	s.conns[c] = true
 	s.perIP[ip]++
 	return ""
 }
 
-// release closes a connection and forgets it.
+// release closes a connection and forgets it. Its slot goes to the first
+// legacy connection of its address waiting for one, and a legacy door
+// waiting for room is woken.
 func (s *Server) release(c net.Conn) {
 	c.Close()
-	ip := ipOf(c)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	slot, ok := s.conns[c]
+	if !ok {
+		return
+	}
 	delete(s.conns, c)
-	if s.perIP[ip]--; s.perIP[ip] <= 0 {
+	if s.roomFreed != nil {
+		close(s.roomFreed)
+		s.roomFreed = nil
+	}
+	if !slot {
+		return
+	}
+	ip := ipOf(c)
+	s.perIP[ip]--
+	if q := s.slotQueue[ip]; len(q) > 0 && s.perIP[ip] < s.conf().Limits.MaxClientsPerIP {
+		s.grantSlot(q[0])
+		s.unqueue(q[0])
+	}
+	if s.perIP[ip] <= 0 {
 		delete(s.perIP, ip)
 	}
+}
+
+// grantSlot gives t's connection a slot of its address. Called with mu
+// held.
+func (s *Server) grantSlot(t *ticket) {
+	s.perIP[t.ip]++
+	s.conns[t.c] = true
+	t.at = time.Now()
+	close(t.slot)
+}
+
+// unqueue takes t out of the queue for its address's slots. Called with mu
+// held.
+func (s *Server) unqueue(t *ticket) {
+	q := s.slotQueue[t.ip]
+	if i := slices.Index(q, t); i >= 0 {
+		q = slices.Delete(q, i, i+1)
+	}
+	if len(q) == 0 {
+		delete(s.slotQueue, t.ip)
+		return
+	}
+	s.slotQueue[t.ip] = q
 }
 
 // hangUp closes c gracefully: it sends a FIN, then reads and drops what
@@ -318,6 +376,7 @@ func (s *Server) Stats() Stats {
 	st := Stats{
 		Accepted: s.stats.accepted.Load(), Refused: s.stats.refused.Load(),
 		Posted: s.stats.posted.Load(), UDPDropped: s.stats.udpDropped.Load(), Disconnects: map[string]int64{},
+		LegacyDropped: s.stats.legacyDropped.Load(), LegacyRefused: s.stats.legacyRefused.Load(),
 	}
 	for r := range numReasons {
 		if n := s.stats.disconnects[r].Load(); n > 0 {
@@ -382,11 +441,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// ticket is a legacy connection's place in the order of its address.
+// ticket is a legacy connection's place in the order of its address:
+// for a slot of the address (Limits.MaxClientsPerIP), and for posting.
 type ticket struct {
-	prev *ticket // the address's previous connection, until waited for
-	at   time.Time
-	done chan struct{} // closed when its message is handled or dropped
+	// Set once, by orderLegacy.
+	c        net.Conn
+	ip       netip.Addr
+	accepted time.Time
+	slot     chan struct{} // closed by grantSlot
+	done     chan struct{} // closed when its message is handled or dropped
+
+	prev *ticket   // the address's previous connection, until waited for
+	at   time.Time // when it got its slot and its reading began; set by grantSlot
 }
 
 // wait returns when the previous connection of the same address is done,
@@ -409,5 +475,5 @@ func (t *ticket) wait() {
 // earlier connections from the same address, so that a tutorial client's
 // messages, one connection each, are posted in the order it sent them. A
 // connection that sends nothing holds later ones up for at most this long
-// after it was accepted.
+// after its reading began.
 const orderGrace = 250 * time.Millisecond
