@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"roomrelay/proto"
@@ -29,12 +30,53 @@ func init() {
 type legacyPeer struct {
 	addr netip.Addr // the address it registered from; set once
 
+	last atomic.Int64 // when it last registered, posted or took a delivery, in Unix nanoseconds
+
 	mu       sync.Mutex
-	endpoint string // host:port to dial; re-registering changes it
+	endpoint string      // host:port to dial; re-registering changes it
+	lapse    *time.Timer // kicks it after Timeouts.LegacyLapse since last; see watch
+	stopped  bool        // unwatch was called
 
 	// Writer only.
 	failures int    // deliveries in a row that failed
 	buf      []byte // the message being delivered
+}
+
+// touch notes that the member registered, posted or took a delivery.
+func (p *legacyPeer) touch() { p.last.Store(time.Now().UnixNano()) }
+
+// watch drops m, whose peer p is, once Timeouts.LegacyLapse has passed
+// since it last registered, posted or took a delivery: a registration
+// whose client went away in a quiet room does not hold its name and its
+// place for ever.
+func (p *legacyPeer) watch(m *member) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lapse = time.AfterFunc(m.srv.conf().Timeouts.LegacyLapse.D(), func() { p.check(m) })
+}
+
+// check is watch's timer: it drops m if it lapsed, and otherwise sets the
+// timer again for when it would.
+func (p *legacyPeer) check(m *member) {
+	lapse := m.srv.conf().Timeouts.LegacyLapse.D()
+	left := lapse - time.Since(time.Unix(0, p.last.Load()))
+	if left <= 0 {
+		m.kick(byLapsed)
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.stopped {
+		p.lapse.Reset(left)
+	}
+}
+
+// unwatch stops watch's timer, once m has left.
+func (p *legacyPeer) unwatch() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopped = true
+	p.lapse.Stop()
 }
 
 // admitLegacy registers a connection of the legacy door, whose client
@@ -214,7 +256,9 @@ func (s *Server) serveLegacy(c net.Conn, t *ticket) {
 
 // registerLegacy registers, or updates, a legacy member that is reached
 // at msg.Host:msg.Port. The host must resolve to the address the request
-// came from: the relay never dials a third party.
+// came from: the relay never dials a third party. A name registered at
+// the endpoint of another name of the same address replaces that one: an
+// endpoint is one client, started again under another name.
 func (s *Server) registerLegacy(from netip.Addr, msg proto.Legacy) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.conf().Timeouts.Dial.D())
 	defer cancel()
@@ -227,11 +271,18 @@ func (s *Server) registerLegacy(from netip.Addr, msg proto.Legacy) error {
 	}
 	endpoint := net.JoinHostPort(from.String(), fmt.Sprint(msg.Port))
 
+	l := s.conf().Limits
 	m := s.newMember(nil)
 	m.name, m.key = msg.Name, proto.Fold(msg.Name)
-	m.out = &legacyPeer{addr: from, endpoint: endpoint}
+	p := &legacyPeer{addr: from, endpoint: endpoint}
+	p.touch()
+	m.out = p
 	s.mu.Lock()
 	old, held := s.names[m.key]
+	stale := s.legacyAt(from, endpoint)
+	if stale == old {
+		stale = nil
+	}
 	switch {
 	case s.closing:
 		s.mu.Unlock()
@@ -241,36 +292,74 @@ func (s *Server) registerLegacy(from netip.Addr, msg proto.Legacy) error {
 		return fmt.Errorf("%w: %s is in use by another member", errNameTaken, msg.Name)
 	case held:
 		s.mu.Unlock()
-		p := old.out.(*legacyPeer)
-		p.mu.Lock()
-		p.endpoint = endpoint
-		p.mu.Unlock()
+		op := old.out.(*legacyPeer)
+		op.mu.Lock()
+		op.endpoint = endpoint
+		op.mu.Unlock()
+		op.touch()
+		s.dropReplaced(stale, old.name, endpoint)
 		s.infof("legacy %s: %s now at %s", from, msg.Name, endpoint)
 		return nil
-	case s.legacyCount >= s.conf().Limits.MaxLegacyMembers:
+	case stale == nil && s.legacyCount >= l.MaxLegacyMembers:
 		s.mu.Unlock()
-		return fmt.Errorf("legacy member limit reached (%d)", s.conf().Limits.MaxLegacyMembers)
+		return fmt.Errorf("legacy member limit reached (relay.limits.max_legacy_members %d)", l.MaxLegacyMembers)
+	case stale == nil && s.legacyPerIP[from] >= l.MaxLegacyPerIP:
+		s.mu.Unlock()
+		return fmt.Errorf("%s holds %d legacy registrations already (relay.limits.max_legacy_per_ip)", from, s.legacyPerIP[from])
 	}
 	s.lastID++
 	m.id = s.lastID
 	s.names[m.key] = m
 	s.legacyCount++
+	s.legacyPerIP[from]++
 	s.wg.Add(1)
 	s.mu.Unlock()
 
+	s.dropReplaced(stale, m.name, endpoint)
 	s.infof("legacy %s: %s registered at %s", from, msg.Name, endpoint)
+	p.watch(m)
 	go func() {
 		defer s.wg.Done()
 		m.writeLoop()
+		p.unwatch()
 		s.leave(m)
 		s.mu.Lock()
 		s.legacyCount--
+		if s.legacyPerIP[from]--; s.legacyPerIP[from] <= 0 {
+			delete(s.legacyPerIP, from)
+		}
 		s.mu.Unlock()
 		s.infof("legacy %s: %s dropped: %s", from, m.name, m.why)
 	}()
 	if err := s.join(m, s.conf().DefaultRoom, nil, 0); err != nil {
 		m.kick(byShutdown)
 		return err
+	}
+	return nil
+}
+
+// dropReplaced drops stale, when not nil: name now has its endpoint.
+func (s *Server) dropReplaced(stale *member, name, endpoint string) {
+	if stale != nil {
+		s.infof("legacy: %s replaces %s at %s", name, stale.name, endpoint)
+		stale.kick(byReplaced)
+	}
+}
+
+// legacyAt returns the legacy member registered from addr at endpoint, or
+// nil. Called with mu held.
+func (s *Server) legacyAt(addr netip.Addr, endpoint string) *member {
+	for _, m := range s.names {
+		if !legacyFrom(m, addr) {
+			continue
+		}
+		p := m.out.(*legacyPeer)
+		p.mu.Lock()
+		at := p.endpoint
+		p.mu.Unlock()
+		if at == endpoint && !m.isDone() {
+			return m
+		}
 	}
 	return nil
 }
@@ -316,6 +405,7 @@ func (s *Server) postAs(from netip.Addr, name, text string, registered bool) err
 		}
 		m.mu.Unlock()
 		id, name = m.id, m.name
+		m.out.(*legacyPeer).touch()
 	}
 	r.post(&proto.Event{Kind: proto.KindMsg, From: name, Text: text, Time: now()}, id, s.maxLag())
 	s.stats.posted.Add(1)
@@ -344,6 +434,7 @@ func (p *legacyPeer) send(m *member, evs []*event) {
 		err := deliverLegacy(m.done, m.stopping, endpoint, msg, t.Dial.D(), t.Write.D(), t.Retry.D())
 		if err == nil {
 			p.failures = 0
+			p.touch()
 			continue
 		}
 		p.failures++

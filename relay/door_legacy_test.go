@@ -455,3 +455,98 @@ func TestLegacyRelayFull(t *testing.T) {
 		t.Errorf("%d connections refused; the legacy door waits instead", st.Refused)
 	}
 }
+
+// register registers name from addr at port directly, as a
+// connect_request from addr would.
+func register(s *Server, addr, name string, port int) error {
+	return s.registerLegacy(netip.MustParseAddr(addr), proto.Legacy{Kind: proto.LegacyRegister, Name: name, Host: addr, Port: port})
+}
+
+// One address holds at most max_legacy_per_ip registrations; another
+// address is not held up by it, and a registration already held may be
+// renewed.
+func TestLegacyPerIPLimit(t *testing.T) {
+	cfg := testConfig()
+	cfg.Limits.MaxLegacyPerIP = 2
+	s := startServer(t, cfg)
+	for i, name := range []string{"a", "b"} {
+		if err := register(s, "127.0.0.1", name, 9001+i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := register(s, "127.0.0.1", "c", 9003)
+	if want := "127.0.0.1 holds 2 legacy registrations already (relay.limits.max_legacy_per_ip)"; err == nil || err.Error() != want {
+		t.Errorf("third registration: %v, want %q", err, want)
+	}
+	if err := register(s, "127.0.0.1", "a", 9004); err != nil {
+		t.Errorf("renewing a: %v", err)
+	}
+	if err := register(s, "127.0.0.2", "c", 9003); err != nil {
+		t.Errorf("c from another address: %v", err)
+	}
+	// Through the door, the refusal is counted and nothing is written back.
+	c := legacyConn(t, s)
+	c.Write([]byte("connect_request|d|127.0.0.1|9005"))
+	c.(*net.TCPConn).CloseWrite()
+	readNothing(t, c)
+	waitFor(t, 10*time.Second, "the refusal to be counted", func() bool { return s.Stats().LegacyRefused == 1 })
+	if s.lookup("d") != nil {
+		t.Error("d registered")
+	}
+}
+
+// A registration at the endpoint of another name of the same address
+// replaces it.
+func TestLegacyEndpointReplaced(t *testing.T) {
+	s := startServer(t, testConfig())
+	nc := join(t, s, "nc")
+	if err := register(s, "127.0.0.1", "old", 9001); err != nil {
+		t.Fatal(err)
+	}
+	if err := register(s, "127.0.0.1", "new", 9001); err != nil {
+		t.Fatal(err)
+	}
+	if l := nc.until("old's part", func(l string) bool { return strings.HasPrefix(l, "--- old left") }); l != "--- old left lobby (replaced)" {
+		t.Errorf("part = %q", l)
+	}
+	waitFor(t, 10*time.Second, "old's name to be free", func() bool { return s.lookup("old") == nil })
+	if s.lookup("new") == nil {
+		t.Error("new is not registered")
+	}
+}
+
+// A registration lapses after legacy_lapse without a delivery or a post.
+func TestLegacyLapse(t *testing.T) {
+	cfg := testConfig()
+	cfg.Timeouts.LegacyLapse = Duration(100 * time.Millisecond)
+	s := startServer(t, cfg)
+	nc := join(t, s, "nc")
+	if err := register(s, "127.0.0.1", "quiet", 9); err != nil {
+		t.Fatal(err)
+	}
+	if l := nc.until("quiet's part", func(l string) bool { return strings.HasPrefix(l, "--- quiet left") }); l != "--- quiet left lobby (lapsed)" {
+		t.Errorf("part = %q", l)
+	}
+	if n := s.Stats().Disconnects["lapsed"]; n != 1 {
+		t.Errorf("%d lapsed, want 1", n)
+	}
+}
+
+// The lapse counts from the member's last registration, post or delivery.
+func TestLegacyLapseCheck(t *testing.T) {
+	s := New(testConfig(), t.Logf) // legacy_lapse 168h
+	m := s.newMember(nil)
+	p := &legacyPeer{}
+	p.touch()
+	p.watch(m)
+	defer p.unwatch()
+	p.check(m)
+	if m.isDone() {
+		t.Fatal("dropped right after registering")
+	}
+	p.last.Store(time.Now().Add(-169 * time.Hour).UnixNano())
+	p.check(m)
+	if !m.isDone() || m.why != byLapsed {
+		t.Errorf("done %v, why %v; want lapsed", m.isDone(), m.why)
+	}
+}

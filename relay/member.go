@@ -29,13 +29,15 @@ const (
 	byShutdown                  // the relay is stopping
 	byUnreachable               // a legacy member could not be dialled
 	byNoName                    // it sent no valid name within Timeouts.Handshake
+	byLapsed                    // a legacy member took no delivery and posted nothing for Timeouts.LegacyLapse
+	byReplaced                  // a legacy member's endpoint was registered under another name
 	numReasons
 )
 
 var reasonText = [numReasons]string{
 	byQuit: "quit", byEOF: "closed", byRead: "read error", byIdle: "idle too long",
 	bySlow: "too slow", byFlood: "flooding", byWrite: "write failed", byShutdown: "relay shutting down",
-	byUnreachable: "unreachable", byNoName: "no name",
+	byUnreachable: "unreachable", byNoName: "no name", byLapsed: "lapsed", byReplaced: "replaced",
 }
 
 func (r reason) String() string { return reasonText[r] }

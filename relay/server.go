@@ -41,6 +41,7 @@ type Server struct {
 	roomFreed   chan struct{}            // when not nil, closed (and cleared) when a connection ends
 	fullSince   time.Time                // when the door found the relay full; zero when it last had room
 	legacyCount int                      // legacy members
+	legacyPerIP map[netip.Addr]int       // legacy members, by the address they registered from
 	lastTicket  map[netip.Addr]*ticket   // each address's newest connection
 	slotQueue   map[netip.Addr][]*ticket // connections waiting for a slot of their address, oldest first
 
@@ -86,7 +87,7 @@ func New(cfg Config, logf Logf) *Server {
 		logf: logf, quit: make(chan struct{}),
 		open: map[string]*bound{}, rooms: map[string]*room{},
 		names: map[string]*member{}, conns: map[net.Conn]bool{}, perIP: map[netip.Addr]int{},
-		lastTicket: map[netip.Addr]*ticket{}, slotQueue: map[netip.Addr][]*ticket{},
+		lastTicket: map[netip.Addr]*ticket{}, slotQueue: map[netip.Addr][]*ticket{}, legacyPerIP: map[netip.Addr]int{},
 		drops: throttle{burst: 1},
 	}
 	s.cfg.Store(&cfg)
