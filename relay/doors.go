@@ -314,6 +314,9 @@ func (s *Server) Reload(cfg Config) []string {
 	if old.Limits.MaxLineBytes != cfg.Limits.MaxLineBytes {
 		notes = append(notes, "relay.limits.max_line_bytes applies to connections made from now on")
 	}
+	if old.Timeouts.LegacyLapse != cfg.Timeouts.LegacyLapse {
+		notes = append(notes, "relay.timeouts.legacy_lapse applies to legacy members registered from now on, and to the others once their lapse under the old value is due")
+	}
 	if old.Timeouts.Keepalive != cfg.Timeouts.Keepalive {
 		notes = append(notes, "relay.timeouts.keepalive applies to connections made from now on")
 	}
