@@ -416,17 +416,21 @@ func TestLegacyRelayFull(t *testing.T) {
 	first := newTutorialClient(t, s, "first")
 	second := newTutorialClient(t, s, "second")
 	waitFor(t, 10*time.Second, "both registrations", func() bool { return s.lookup("second") != nil })
+	conns := func(n int) func() bool {
+		return func() bool {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return len(s.conns) == n
+		}
+	}
 	full := func() net.Conn {
+		waitFor(t, 10*time.Second, "room", conns(0))       // the registrations' connections are done
 		c, err := net.Dial("tcp", s.Addr("line").String()) // in its handshake: the relay's only connection
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
-		waitFor(t, 10*time.Second, "the relay to be full", func() bool {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			return len(s.conns) == 1
-		})
+		waitFor(t, 10*time.Second, "the relay to be full", conns(1))
 		return c
 	}
 	waiting := func() bool {
@@ -443,12 +447,22 @@ func TestLegacyRelayFull(t *testing.T) {
 		t.Errorf("first got %q", got)
 	}
 
-	full()
+	line = full()
 	second.send("from:second|too patient")
 	waitFor(t, 10*time.Second, "the message to be dropped", func() bool { return s.Stats().LegacyDropped == 1 })
 	second.send("from:second|dropped at once")
 	waitFor(t, 10*time.Second, "the next to be dropped", func() bool { return s.Stats().LegacyDropped == 2 })
 	if got := first.messages(); len(got) != 1 {
+		t.Errorf("first got %q", got)
+	}
+
+	// Once there was room, the next time the relay is full is a new wait.
+	line.Close()
+	line = full()
+	second.send("from:second|patient again")
+	waitFor(t, 10*time.Second, "the door to wait", waiting)
+	line.Close()
+	if got := first.waitFor(2); got[1] != "second: patient again" {
 		t.Errorf("first got %q", got)
 	}
 	if st := s.Stats(); st.Refused != 0 {

@@ -39,7 +39,7 @@ type Server struct {
 	lastID  uint64
 	// The legacy door's.
 	roomFreed   chan struct{}            // when not nil, closed (and cleared) when a connection ends
-	fullSince   time.Time                // when the door found the relay full; zero when it last had room
+	fullSince   time.Time                // when the door found the relay full; zero once it had room again
 	legacyCount int                      // legacy members
 	legacyPerIP map[netip.Addr]int       // legacy members, by the address they registered from
 	lastTicket  map[netip.Addr]*ticket   // each address's newest connection
@@ -136,6 +136,7 @@ func (s *Server) release(c net.Conn) {
 		return
 	}
 	delete(s.conns, c)
+	s.fullSince = time.Time{} // the relay has room
 	if s.roomFreed != nil {
 		close(s.roomFreed)
 		s.roomFreed = nil
