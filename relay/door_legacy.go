@@ -113,15 +113,16 @@ func (s *Server) admitLegacy(c net.Conn, stop <-chan struct{}) bool {
 			s.fullSince = now
 		}
 		left := s.fullSince.Add(s.conf().Timeouts.Message.D()).Sub(now)
+		if left <= 0 {
+			s.mu.Unlock()
+			s.dropLegacy(c, "relay full (relay.limits.max_clients) for relay.timeouts.message")
+			return false
+		}
 		if s.roomFreed == nil {
 			s.roomFreed = make(chan struct{})
 		}
 		freed := s.roomFreed
 		s.mu.Unlock()
-		if left <= 0 {
-			s.dropLegacy(c, "relay full (relay.limits.max_clients) for relay.timeouts.message")
-			return false
-		}
 		if timer == nil {
 			timer = time.NewTimer(left)
 		} else {
