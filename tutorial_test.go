@@ -159,23 +159,23 @@ func tutRelay(t *testing.T, python, seeds, bin string) {
 		port := tutFreePort(t)
 		p := tutStart(t, "messenger_client.py "+name, filepath.Join(seeds, "messenger", "client"), python, "-u", "messenger_client.py")
 		p.send(t, fmt.Sprintf("localhost\n%d\nlocalhost\n%d\n%s\n", port, legacyPort, name))
-		relay.waitErr(t, fmt.Sprintf(`%s registered at 127\.0\.0\.1:%d`, strings.ReplaceAll(name, " ", "_"), port))
+		relay.waitErr(t, fmt.Sprintf(`%s registered at 127\.0\.0\.1:%d`, name, port))
 		tutWaitPort(t, p, port)
 		py[name] = p
 	}
 	first, second := py["first client"], py["second client"]
-	ncProc.waitOut(t, `^--- second_client joined lobby$`)
+	ncProc.waitOut(t, `^--- second client joined lobby$`)
 
-	tutWhole16(t, "first_client: hi | there, ünï", "nc: nc says grüße", "second_client: bye 😀")
+	tutWhole16(t, "first client: hi | there, ünï", "nc: nc says grüße", "second client: bye 😀")
 	first.send(t, "hi | there, ünï\n")
-	second.waitOut(t, `first_client: hi \| there, ünï$`)
-	ncProc.waitOut(t, `^first_client: hi \| there, ünï$`)
+	second.waitOut(t, `first client: hi \| there, ünï$`)
+	ncProc.waitOut(t, `^first client: hi \| there, ünï$`)
 	fmt.Fprintf(nc, "nc says grüße\n")
 	first.waitOut(t, `nc: nc says grüße$`)
 	second.waitOut(t, `nc: nc says grüße$`)
 	second.send(t, "bye 😀\n")
-	first.waitOut(t, `second_client: bye 😀$`)
-	ncProc.waitOut(t, `^second_client: bye 😀$`)
+	first.waitOut(t, `second client: bye 😀$`)
+	ncProc.waitOut(t, `^second client: bye 😀$`)
 
 	// Each saw the others' messages exactly once, in order.
 	messages := func(p *tutProc) []string {
@@ -189,9 +189,9 @@ func tutRelay(t *testing.T, python, seeds, bin string) {
 		return out
 	}
 	for p, want := range map[*tutProc][]string{
-		first:  {"nc: nc says grüße", "second_client: bye 😀"},
-		second: {"first_client: hi | there, ünï", "nc: nc says grüße"},
-		ncProc: {"first_client: hi | there, ünï", "second_client: bye 😀"},
+		first:  {"nc: nc says grüße", "second client: bye 😀"},
+		second: {"first client: hi | there, ünï", "nc: nc says grüße"},
+		ncProc: {"first client: hi | there, ünï", "second client: bye 😀"},
 	} {
 		if got := messages(p); strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Errorf("%s saw %q, want %q", p.name, got, want)

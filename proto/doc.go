@@ -8,7 +8,7 @@
 // A session on the line door is a persistent TCP connection carrying UTF-8
 // lines ended by LF or CRLF, each at most the relay's max_line_bytes:
 //
-//	relay:  --- roomrelay: welcome. Send your name (1-24 of A-Z a-z 0-9 _ - .).
+//	relay:  --- welcome to roomrelay. Send your name (1-24 letters of one script, digits, single spaces, _ - .)
 //	client: alice
 //	relay:  --- you are alice in lobby with 2 others. /help lists the commands.
 //	client: hello
@@ -17,7 +17,11 @@
 //	relay:  --- bye
 //
 // The first line is the name, or a JSON hello object (see [Hello]) for
-// programs. Every later line is a message to the current room unless it
+// programs. A name is written as its owner likes ("élodie", "山田",
+// "first client") within the rules of [CheckName], shown everywhere as
+// given, and unique under [Fold], which ignores case and look-alikes and
+// takes '_' for a space, so a command names "first client" as
+// first_client. Every later line is a message to the current room unless it
 // starts with "/", which makes it a command (see [Parse]); "//" sends a
 // message that starts with "/".
 //

@@ -80,14 +80,14 @@ const (
 //     Python's str.strip does; spaces at the start of a text are kept
 //     (from:bob|  hi posts "  hi").
 //   - The formats are matched as prefixes, not anywhere in the payload.
-//   - A registration is exactly connect_request|NAME|HOST|PORT: NAME, its
-//     spaces made '_' by [LegacyName], passes [CheckName], HOST is a host name or IP address (letters, digits and
-//     . - _ : %, at most MaxLegacyHost bytes) and PORT is a decimal number
-//     from 1 to 65535.
-//   - In a post the name (mapped the same way) ends at the first '|' and
-//     the text is all the
-//     rest, so the text may hold '|'. The text may be empty (the tutorial
-//     relays "name: ").
+//   - A registration is exactly connect_request|NAME|HOST|PORT: NAME,
+//     trimmed by [LegacyName], passes [CheckName] (so it keeps its
+//     spelling: "first client" stays "first client"), HOST is a host name
+//     or IP address (letters, digits and . - _ : %, at most MaxLegacyHost
+//     bytes) and PORT is a decimal number from 1 to 65535.
+//   - In a post the name (trimmed the same way) ends at the first '|' and
+//     the text is all the rest, so the text may hold '|'. The text may be
+//     empty (the tutorial relays "name: ").
 //
 // A payload that starts with neither form gives an error wrapping
 // [ErrLegacyUnknown]; a malformed registration or post gives an error
@@ -134,10 +134,11 @@ func parseRegister(s string) (Legacy, error) {
 	return Legacy{Kind: LegacyRegister, Name: name, Host: host, Port: n}, nil
 }
 
-// LegacyName maps a name as tutorial users type it ("first client", as
-// in the tutorial's own transcript) onto roomrelay's name rules: each
-// space becomes '_'. The result still has to pass [CheckName].
-func LegacyName(s string) string { return strings.ReplaceAll(s, " ", "_") }
+// LegacyName returns a name as a tutorial client gave it, white space at
+// either end trimmed as the tutorial's strip() trims a whole message; the
+// spaces inside stay ("first client", as in the tutorial's transcript).
+// The result still has to pass [CheckName].
+func LegacyName(s string) string { return strings.TrimFunc(s, isPySpace) }
 
 func checkHost(h string) error {
 	switch {

@@ -17,9 +17,9 @@ var legacyTests = []struct {
 	unknown bool   // the error wraps ErrLegacyUnknown
 }{
 	// What the tutorial client sends.
-	{in: "connect_request|first_client|localhost|8881",
-		want: Legacy{Kind: LegacyRegister, Name: "first_client", Host: "localhost", Port: 8881}},
-	{in: "from:second_client|HI!", want: Legacy{Kind: LegacyPost, Name: "second_client", Text: "HI!"}},
+	{in: "connect_request|first client|localhost|8881",
+		want: Legacy{Kind: LegacyRegister, Name: "first client", Host: "localhost", Port: 8881}},
+	{in: "from:second client|Hi!", want: Legacy{Kind: LegacyPost, Name: "second client", Text: "Hi!"}},
 	// The whole payload is stripped; leading spaces of the text are kept.
 	{in: " \r\n connect_request|bob|127.0.0.1|1\n\t", want: Legacy{Kind: LegacyRegister, Name: "bob", Host: "127.0.0.1", Port: 1}},
 	{in: "from:bob|  hi  \n", want: Legacy{Kind: LegacyPost, Name: "bob", Text: "  hi"}},
@@ -38,9 +38,14 @@ var legacyTests = []struct {
 	{in: "connect_request", err: "got 1 fields"},
 	{in: "connect_request|bob|localhost", err: "got 3 fields"},
 	{in: "connect_request|bob|localhost|8881|x", err: "got 5 fields"},
-	// A name with spaces, as in the tutorial's transcript, gets '_' for each.
-	{in: "connect_request|first client|localhost|8881",
-		want: Legacy{Kind: LegacyRegister, Name: "first_client", Host: "localhost", Port: 8881}},
+	// A name keeps its spelling, spaces and letters of any script included;
+	// white space at either end is trimmed.
+	{in: "connect_request| first client \t|localhost|8881",
+		want: Legacy{Kind: LegacyRegister, Name: "first client", Host: "localhost", Port: 8881}},
+	{in: "connect_request|山田 たろう|localhost|8881",
+		want: Legacy{Kind: LegacyRegister, Name: "山田 たろう", Host: "localhost", Port: 8881}},
+	{in: "connect_request|first  client|localhost|8881", err: "two spaces in a row"},
+	{in: "connect_request|\u0430lice|localhost|8881", err: "mixes Latin and Cyrillic letters"},
 	{in: "connect_request|first:client|localhost|8881", err: "invalid name"},
 	{in: "connect_request||localhost|8881", err: "empty name"},
 	{in: "connect_request|bob||8881", err: "empty host"},
@@ -55,7 +60,9 @@ var legacyTests = []struct {
 	// Bad posts.
 	{in: "from:bob", err: "no '|'"},
 	{in: "from:|hi", err: "empty name"},
-	{in: "from:bob smith|hi", want: Legacy{Kind: LegacyPost, Name: "bob_smith", Text: "hi"}},
+	{in: "from:bob smith|hi", want: Legacy{Kind: LegacyPost, Name: "bob smith", Text: "hi"}},
+	{in: "from: élodie |hi", want: Legacy{Kind: LegacyPost, Name: "élodie", Text: "hi"}},
+	{in: "from:e\u0301lodie|hi", err: "combining mark"},
 	{in: "from:bob*|hi", err: "invalid name"},
 	{in: "from:from:bob|hi", err: "invalid name"},
 	// Matched as prefixes only, unlike the tutorial's substring tests.

@@ -74,7 +74,7 @@ type Op uint8
 const (
 	Say   Op = iota + 1 // text: a message to the room
 	Me                  // /me ACTION
-	Msg                 // /msg NAME TEXT
+	Msg                 // /msg NAME TEXT, a space in NAME written '_'
 	Join                // /join ROOM [SINCE]
 	Since               // /since SEQ: resume the current room after SEQ
 	Who                 // /who
@@ -105,7 +105,7 @@ var Commands = []string{
 	"/who               list the members of this room",
 	"/rooms             list the rooms",
 	"/me ACTION         say an action: * you ACTION",
-	"/msg NAME TEXT     send TEXT to NAME only",
+	"/msg NAME TEXT     send TEXT to NAME only (a space in NAME is written _)",
 	"/ping [TOKEN]      the relay answers pong TOKEN",
 	"/quit              leave",
 	"/help              this list",

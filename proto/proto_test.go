@@ -3,7 +3,6 @@ package proto
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
 	"io"
 	"os"
@@ -18,29 +17,6 @@ import (
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
-
-func TestCheckName(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		ok   bool
-	}{
-		{"alice", true}, {"Bob_2", true}, {"a.b-c", true}, {"9lives", true},
-		{strings.Repeat("x", MaxName), true}, {strings.Repeat("x", MaxName+1), false},
-		{"", false}, {"-x", false}, {"_x", false}, {"a b", false}, {"a:b", false},
-		{"a|b", false}, {"zoë", false}, {"*", false},
-	} {
-		err := CheckName(tc.name)
-		if (err == nil) != tc.ok {
-			t.Errorf("CheckName(%q) = %v, want ok %v", tc.name, err, tc.ok)
-		}
-		if err != nil && !errors.Is(err, ErrBadName) {
-			t.Errorf("CheckName(%q) error %v does not wrap ErrBadName", tc.name, err)
-		}
-	}
-	if got := Fold("AliCe"); got != "alice" {
-		t.Errorf("Fold = %q", got)
-	}
-}
 
 func TestLineReader(t *testing.T) {
 	in := "one\r\ntwo\n" + strings.Repeat("x", 20) + "\nthree\n\nlast"
@@ -83,6 +59,11 @@ func TestParse(t *testing.T) {
 		{line: "/me waves", want: Request{Op: Me, Text: "waves", RawLen: 5}},
 		{line: "/msg bob hi there", want: Request{Op: Msg, Arg: "bob", Text: "hi there", RawLen: 8}},
 		{line: "/msg bob", err: "usage: /msg NAME TEXT: no text"},
+		// A space in a name is written '_' in a command; Fold makes them one.
+		{line: "/msg first_client hi", want: Request{Op: Msg, Arg: "first_client", Text: "hi", RawLen: 2}},
+		{line: "/msg 山田 こんにちは", want: Request{Op: Msg, Arg: "山田", Text: "こんにちは", RawLen: 15}},
+		{line: "/msg b!ob hi", err: "usage: /msg NAME TEXT: invalid name: name may hold only letters, digits, spaces, _ - and . (not '!')"},
+		{line: "/join 台所", want: Request{Op: Join, Arg: "台所"}},
 		{line: "/join #Kitchen", want: Request{Op: Join, Arg: "Kitchen"}},
 		{line: "/JOIN kitchen 42", want: Request{Op: Join, Arg: "kitchen", Seq: 42, HasSeq: true}},
 		{line: "/join kitchen x", err: `usage: /join ROOM [SEQ]: "x" is not a sequence number`},
@@ -126,7 +107,13 @@ func TestParseHello(t *testing.T) {
 		{line: `{"name":"bot","colour":"red"}`, err: `bad hello: json: unknown field "colour"`},
 		{line: `{"name":"bot","mode":"xml"}`, err: `bad hello: mode "xml" is neither "text" nor "json"`},
 		{line: `{"name":"bot"} x`, err: "bad hello: data after the object"},
-		{line: "a b", err: "invalid name: name may hold only letters, digits, _ - and . (not ' ')"},
+		{line: "first client", want: Hello{Name: "first client"}},
+		{line: "\u3000élodie\u3000", want: Hello{Name: "élodie"}},
+		{line: `{"name":"山田","room":"台所"}`, want: Hello{Name: "山田", Room: "台所"}},
+		{line: "a  b", err: "invalid name: name has two spaces in a row"},
+		{line: "a!b", err: "invalid name: name may hold only letters, digits, spaces, _ - and . (not '!')"},
+		{line: `{"name":" bot"}`, err: "invalid name: name starts with a space"},
+		{line: `{"name":"bot","room":"big kitchen"}`, err: "invalid name: room names have no spaces"},
 	} {
 		got, err := ParseHello([]byte(tc.line))
 		if tc.err != "" {

@@ -65,11 +65,15 @@ type Listen struct {
 	UDP string `json:"udp"`
 }
 
+// minLine is the least Limits.MaxLineBytes: room for the longest name
+// and a short message after it.
+const minLine = proto.MaxNameBytes + 32
+
 // Limits bound every buffer and queue. Memory is a sum of these terms (see
 // the README).
 type Limits struct {
 	// MaxLineBytes is the longest line a client may send, and the longest
-	// text-mode line the relay writes. Default 1024, at least 64.
+	// text-mode line the relay writes. Default 1024, at least minLine.
 	MaxLineBytes int `json:"max_line_bytes"`
 	// MaxClients is how many connections the relay serves at once. When
 	// it is full, the line door refuses new ones and the legacy door stops
@@ -549,7 +553,7 @@ func (f *File) Validate() error {
 		bad("relay.default_room", "%v", err)
 	}
 	l := &r.Limits
-	between("relay.limits.max_line_bytes", l.MaxLineBytes, 64, 65536)
+	between("relay.limits.max_line_bytes", l.MaxLineBytes, minLine, 65536)
 	between("relay.limits.max_clients", l.MaxClients, 1, 100000)
 	between("relay.limits.max_clients_per_ip", l.MaxClientsPerIP, 1, 100000)
 	between("relay.limits.max_rooms", l.MaxRooms, 1, 10000)

@@ -16,7 +16,7 @@ import (
 // greeting is the first line of every line-door session: a text line
 // even to a client about to say hello in JSON.
 var greeting = lineEvent(proto.AppendText(nil, &proto.Event{Kind: proto.KindNotice,
-	Text: "welcome to roomrelay. Send your name (1-24 letters, digits, _ - .)"}))
+	Text: "welcome to roomrelay. Send your name (1-24 letters of one script, digits, single spaces, _ - .)"}))
 
 // adoptLine hands a new line-door connection to the loop, which greets
 // it, reads its hello and serves it from then on without a goroutine of
@@ -243,19 +243,24 @@ func (s *Server) handle(m *member, req proto.Request) {
 	}
 }
 
-// list sends items to m as notices starting with title, as many to a line
-// as fit in Limits.MaxLineBytes.
+// list sends items to m as notices starting with title, separated by ", "
+// (names may hold spaces, never a comma), as many to a line as fit in
+// Limits.MaxLineBytes; a line holds at least one item.
 func (s *Server) list(m *member, title string, items []string) {
+	max := s.conf().Limits.MaxLineBytes - len("--- \n")
 	var b strings.Builder
 	b.WriteString(title)
+	sep := " "
 	for _, it := range items {
-		if b.Len()+1+len(it)+5 > s.conf().Limits.MaxLineBytes {
+		if sep != " " && b.Len()+len(sep)+len(it) > max {
 			m.notify(proto.KindNotice, "%s", b.String())
 			b.Reset()
 			b.WriteString(title)
+			sep = " "
 		}
-		b.WriteByte(' ')
+		b.WriteString(sep)
 		b.WriteString(it)
+		sep = ", "
 	}
 	m.notify(proto.KindNotice, "%s", b.String())
 }

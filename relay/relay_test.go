@@ -62,7 +62,7 @@ func TestRooms(t *testing.T) {
 		t.Errorf("third room: %q", l)
 	}
 	bob.send("/rooms")
-	if l := bob.until("rooms", func(l string) bool { return strings.HasPrefix(l, "--- rooms:") }); l != "--- rooms: Kitchen (2) lobby (0)" {
+	if l := bob.until("rooms", func(l string) bool { return strings.HasPrefix(l, "--- rooms:") }); l != "--- rooms: Kitchen (2), lobby (0)" {
 		t.Errorf("rooms = %q", l)
 	}
 }
@@ -361,11 +361,11 @@ func TestHandshakeTimeout(t *testing.T) {
 
 func TestLongLine(t *testing.T) {
 	cfg := testConfig()
-	cfg.Limits.MaxLineBytes = 64
+	cfg.Limits.MaxLineBytes = 128
 	s := startServer(t, cfg)
 	alice := join(t, s, "alice")
 	bob := join(t, s, "bob")
-	alice.send(strings.Repeat("a", 200), "after", strings.Repeat("b", 60))
+	alice.send(strings.Repeat("a", 200), "after", strings.Repeat("b", 124))
 	if l := alice.until("error", func(l string) bool { return strings.HasPrefix(l, "!!!") }); !strings.Contains(l, "line too long") {
 		t.Errorf("alice told %q", l)
 	}
@@ -383,8 +383,15 @@ func TestNames(t *testing.T) {
 	c := dial(t, s)
 	for _, tc := range []struct{ send, want string }{
 		{"ALICE", "!!! name taken: ALICE is in use; send another name"},
-		{"bad name", "!!! invalid name: name may hold only letters, digits, _ - and . (not ' '); send another name"},
-		{"-x", "!!! invalid name: name must start with a letter or digit; send another name"},
+		{"bad  name", "!!! invalid name: name has two spaces in a row; send another name"},
+		{"-x", "!!! invalid name: name must start with a letter or digit (not '-'); send another name"},
+		{"x!", "!!! invalid name: name may hold only letters, digits, spaces, _ - and . (not '!'); send another name"},
+		// Cyrillic а, then Latin: refused whoever is here.
+		{"\u0430lice", "!!! invalid name: name mixes Latin and Cyrillic letters ('а' at character 1 is Cyrillic); send another name"},
+		// All Cyrillic (а ӏ і с е): a valid name, but it folds to alice's.
+		{"\u0430\u04cf\u0456\u0441\u0435", "!!! name taken: \u0430\u04cf\u0456\u0441\u0435 is in use; send another name"},
+		{"e\u0301lodie", "!!! invalid name: name \"e\u0301\" must be written as one character, not \"e\" + a combining mark (U+0301 at character 2); send another name"},
+		{"al\u200bice", "!!! invalid name: name holds an invisible or formatting character (U+200B) at character 3; send another name"},
 		{"carol", "--- you are carol in lobby with 1 other (last event 1); /help lists the commands"},
 	} {
 		c.send(tc.send)

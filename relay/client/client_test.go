@@ -234,7 +234,7 @@ func TestNameTakenIsRetried(t *testing.T) {
 }
 
 func TestBadNameIsFatal(t *testing.T) {
-	err := Run(context.Background(), clientConfig("127.0.0.1:1", "no name"), strings.NewReader(""), io.Discard, t.Logf)
+	err := Run(context.Background(), clientConfig("127.0.0.1:1", "no!name"), strings.NewReader(""), io.Discard, t.Logf)
 	if err == nil || !strings.Contains(err.Error(), "client name") {
 		t.Errorf("err = %v", err)
 	}

@@ -287,7 +287,7 @@ func TestTutorialKeepReceiving(t *testing.T) {
 
 func TestTutorialErrors(t *testing.T) {
 	cfg := tutConfig("127.0.0.1:1")
-	cfg.Name = "first client"
+	cfg.Name = "first  client" // two spaces in a row
 	if err := Run(context.Background(), cfg, strings.NewReader(""), io.Discard, t.Logf); err == nil || !strings.Contains(err.Error(), "client name") {
 		t.Errorf("Run with a bad name = %v", err)
 	}
