@@ -99,7 +99,13 @@ func buildRoomrelay(t *testing.T, name string, env []string) string {
 // emuConfig writes config.json with every door moved to a free loopback
 // port and returns its path. The rest of the file is kept as shipped, so
 // the test also checks that the shipped config loads on every target.
-func emuConfig(t *testing.T) string {
+func emuConfig(t *testing.T) string { return shippedConfig(t, nil) }
+
+// shippedConfig writes the shipped config.json with only its doors'
+// addresses changed: each door the file turns on listens at listen[door],
+// or at a free loopback port when listen has no address for it. It
+// returns the path of the copy.
+func shippedConfig(t *testing.T, listen map[string]string) string {
 	t.Helper()
 	b, err := os.ReadFile("config.json")
 	if err != nil {
@@ -112,15 +118,18 @@ func emuConfig(t *testing.T) string {
 		t.Fatalf("config.json: %v", err)
 	}
 	relay, _ := cfg["relay"].(map[string]any)
-	listen, _ := relay["listen"].(map[string]any)
-	if listen == nil {
+	doors, _ := relay["listen"].(map[string]any)
+	if doors == nil {
 		t.Fatal("config.json has no relay.listen object")
 	}
-	listen["line"] = "127.0.0.1:0"
+	doors["line"] = "127.0.0.1:0"
 	// Other doors, on by default, must not take fixed ports either.
-	for door, addr := range listen {
+	for door, addr := range doors {
 		if s, ok := addr.(string); ok && s != "" {
-			listen[door] = "127.0.0.1:0"
+			doors[door] = "127.0.0.1:0"
+		}
+		if a, ok := listen[door]; ok {
+			doors[door] = a
 		}
 	}
 	out, err := json.MarshalIndent(cfg, "", "  ")

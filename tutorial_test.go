@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // tutWait bounds every wait of the tests against the tutorial programs:
@@ -47,6 +49,8 @@ func TestTutorialPrograms(t *testing.T) {
 	t.Run("client with messenger_server.py", func(t *testing.T) { tutChatRoom(t, python, seeds, bin) })
 	t.Run("echo-client.py with echo", func(t *testing.T) { tutEcho(t, python, seeds, bin) })
 	t.Run("messenger_client.py with the relay", func(t *testing.T) { tutRelay(t, python, seeds, bin) })
+	t.Run("the tutorial's chat through the relay", func(t *testing.T) { tutTranscript(t, python, seeds, bin) })
+	t.Run("three messenger_client.py bursting", func(t *testing.T) { tutBurst(t, python, seeds, bin) })
 }
 
 // tutMessenger has messenger.py and `roomrelay peer` talk both ways.
@@ -202,6 +206,115 @@ func tutRelay(t *testing.T, python, seeds, bin string) {
 	c.Write([]byte("connect_request|mallory|192.0.2.7|8881"))
 	c.Close()
 	relay.waitErr(t, `connect_request for mallory refused: host 192\.0\.2\.7 is not the address 127\.0\.0\.1`)
+}
+
+// tutTranscript replays the chat of the tutorial's own transcript
+// between two unmodified messenger_client.py, named as there, through the
+// legacy door of the relay run with the shipped config.json (only its
+// addresses changed): each prints what it printed with the tutorial's
+// messenger_server.py.
+func tutTranscript(t *testing.T, python, seeds, bin string) {
+	relay, legacyPort := tutShippedRelay(t, bin)
+	first := tutLegacyClient(t, python, seeds, relay, legacyPort, "first client")
+	second := tutLegacyClient(t, python, seeds, relay, legacyPort, "second client")
+
+	second.send(t, "HI!\n")
+	first.waitOut(t, `^second client: HI!$`)
+	first.send(t, "Hi! Love this chat room!\n")
+	second.waitOut(t, `^first client: Hi! Love this chat room!$`)
+	second.send(t, "Yeah! It's so simple. \n")
+	first.waitOut(t, `^second client: Yeah! It's so simple\.$`)
+	first.send(t, "Python is the best!\n")
+	second.waitOut(t, `^first client: Python is the best!$`)
+
+	for p, want := range map[*tutProc][]string{
+		first:  {"second client: HI!", "second client: Yeah! It's so simple."},
+		second: {"first client: Hi! Love this chat room!", "first client: Python is the best!"},
+	} {
+		if diff := cmp.Diff(want, tutPrinted(p)); diff != "" {
+			t.Errorf("%s printed (-want +got):\n%s", p.name, diff)
+		}
+	}
+}
+
+// tutBurst has three unmodified messenger_client.py on one host send 50
+// messages each, interleaved with no pause, through the legacy door with
+// the shipped config.json: each message is a connection of its own, 150
+// at once from one address. Every one of the 300 deliveries must arrive,
+// each sender's in the order sent, and the relay must drop nothing.
+func tutBurst(t *testing.T, python, seeds, bin string) {
+	const count = 50
+	relay, legacyPort := tutShippedRelay(t, bin)
+	names := []string{"first client", "second client", "third client"}
+	clients := make([]*tutProc, len(names))
+	for i, name := range names {
+		clients[i] = tutLegacyClient(t, python, seeds, relay, legacyPort, name)
+	}
+	for k := range count {
+		for i, c := range clients {
+			c.send(t, fmt.Sprintf("message %02d from %d\n", k, i))
+		}
+	}
+	for i, c := range clients {
+		c.waitLines(t, 2*count, func(l string) bool { return strings.Contains(l, ": message ") })
+		// What it printed, by sender, must be every message of the others
+		// in order.
+		got := map[string][]string{}
+		for _, l := range tutPrinted(c) {
+			from, text, _ := strings.Cut(l, ": ")
+			got[from] = append(got[from], text)
+		}
+		want := map[string][]string{}
+		for j, name := range names {
+			for k := range count {
+				if j != i {
+					want[name] = append(want[name], fmt.Sprintf("message %02d from %d", k, j))
+				}
+			}
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s printed, by sender (-want +got):\n%s", c.name, diff)
+		}
+	}
+	if l := relay.stderr.String(); strings.Contains(l, "dropped") || strings.Contains(l, "refused") {
+		t.Errorf("the relay dropped or refused something:\n%s", l)
+	}
+}
+
+// tutShippedRelay starts the relay with the shipped config.json, its
+// legacy door on a free port, and returns it with that port.
+func tutShippedRelay(t *testing.T, bin string) (*tutProc, int) {
+	t.Helper()
+	port := tutFreePort(t)
+	config := shippedConfig(t, map[string]string{"legacy": net.JoinHostPort("127.0.0.1", strconv.Itoa(port))})
+	relay := tutStart(t, "roomrelay relay", "", bin, "-config", config, "relay")
+	relay.waitErr(t, `legacy door listening on`)
+	return relay, port
+}
+
+// tutLegacyClient starts an unmodified messenger_client.py named name,
+// answering its prompts as the tutorial does (localhost for both hosts),
+// and waits until the relay has registered it and it listens.
+func tutLegacyClient(t *testing.T, python, seeds string, relay *tutProc, legacyPort int, name string) *tutProc {
+	t.Helper()
+	port := tutFreePort(t)
+	p := tutStart(t, "messenger_client.py "+name, filepath.Join(seeds, "messenger", "client"), python, "-u", "messenger_client.py")
+	p.send(t, fmt.Sprintf("localhost\n%d\nlocalhost\n%d\n%s\n", port, legacyPort, name))
+	relay.waitErr(t, fmt.Sprintf(`%s registered at 127\.0\.0\.1:%d`, regexp.QuoteMeta(name), port))
+	tutWaitPort(t, p, port)
+	return p
+}
+
+// tutPrinted returns the messages a messenger_client.py printed: its
+// lines but for its prompts and the empty message of tutWaitPort's probe.
+func tutPrinted(p *tutProc) []string {
+	var out []string
+	for _, l := range p.stdout.lines() {
+		if l = strings.TrimPrefix(l, "host: port: server host: server port: user name: "); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // tutEcho has echo-client.py, whose server address is fixed at
@@ -405,6 +518,32 @@ func (p *tutProc) wait(t *testing.T, o *tutOutput, what, re string) string {
 			}
 		case <-timeout.C:
 			t.Fatalf("no %s line of %s matches %s after %v", what, p.name, re, tutWait)
+		}
+	}
+}
+
+// waitLines waits until n lines of standard output satisfy ok.
+func (p *tutProc) waitLines(t *testing.T, n int, ok func(string) bool) {
+	t.Helper()
+	timeout := time.NewTimer(tutWait)
+	defer timeout.Stop()
+	for {
+		lines, changed := p.stdout.snapshot()
+		got := 0
+		for _, l := range lines {
+			if ok(l) {
+				got++
+			}
+		}
+		if got >= n {
+			return
+		}
+		select {
+		case <-changed:
+		case <-p.done:
+			t.Fatalf("%s exited (%v) after %d of %d lines", p.name, p.err, got, n)
+		case <-timeout.C:
+			t.Fatalf("%s printed %d of %d lines within %v", p.name, got, n, tutWait)
 		}
 	}
 }

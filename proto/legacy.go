@@ -43,6 +43,9 @@ func (k LegacyKind) String() string {
 //	from:NAME|TEXT                   to the server: post TEXT to the room
 //	NAME: TEXT                       from the server to every other member, on a connection it opens
 //
+// roomrelay's legacy door also delivers actions and private messages from
+// its other doors' members (see [AppendLegacy]).
+//
 // A receiver strips leading and trailing whitespace of the whole payload
 // before it looks at it (the tutorial's full_message.strip()). The P2P
 // messenger sends the bare TEXT and prints what it receives as
@@ -165,27 +168,18 @@ func isPySpace(r rune) bool {
 	return unicode.IsSpace(r) || 0x1c <= r && r <= 0x1f
 }
 
-// AppendLegacy appends what a tutorial server delivers to each member for
-// a post: "name: text", with no line end.
-func AppendLegacy(dst []byte, name, text string) []byte {
-	return append(append(append(dst, name...), ": "...), text...)
-}
-
-// AppendLegacyEvent appends what a tutorial client is delivered for e,
-// with no line end, and reports whether the tutorial protocol carries e
-// at all: a message is "name: text", an action "* name text", a private
-// message "[private] name: text"; joins, parts, notices and errors are
-// not sent.
-func AppendLegacyEvent(dst []byte, e *Event) ([]byte, bool) {
+// AppendLegacy appends what the legacy door delivers to a member for e:
+// its text-mode line without the line end. A message is "NAME: TEXT", as
+// the tutorial's server delivers a post; an action is "* NAME TEXT" and a
+// private message "[private] NAME: TEXT". Nothing is appended for any
+// other kind: the tutorial protocol has no notices, errors, joins or parts.
+func AppendLegacy(dst []byte, e *Event) []byte {
 	switch e.Kind {
-	case KindMsg:
-		return AppendLegacy(dst, e.From, e.Text), true
-	case KindAction:
-		return append(append(append(append(dst, "* "...), e.From...), ' '), e.Text...), true
-	case KindPrivate:
-		return AppendLegacy(append(dst, "[private] "...), e.From, e.Text), true
+	case KindMsg, KindAction, KindPrivate:
+		dst = AppendText(dst, e)
+		return dst[:len(dst)-1]
 	}
-	return dst, false
+	return dst
 }
 
 // AppendLegacyRegister appends a client's registration,

@@ -103,9 +103,15 @@ func TestAppendLegacy(t *testing.T) {
 		got  []byte
 		want string
 	}{
-		{"delivery", AppendLegacy(nil, "alice", "hi | there"), "alice: hi | there"},
-		{"empty delivery", AppendLegacy(nil, "bob", ""), "bob: "},
-		{"delivery appends", AppendLegacy([]byte("x"), "a", " b"), "xa:  b"},
+		{"delivery", AppendLegacy(nil, &Event{Kind: KindMsg, Room: "lobby", Seq: 3, From: "alice", Text: "hi | there"}), "alice: hi | there"},
+		{"empty delivery", AppendLegacy(nil, &Event{Kind: KindMsg, From: "bob"}), "bob: "},
+		{"delivery appends", AppendLegacy([]byte("x"), &Event{Kind: KindMsg, From: "a", Text: " b"}), "xa:  b"},
+		{"action", AppendLegacy(nil, &Event{Kind: KindAction, From: "alice", Text: "waves"}), "* alice waves"},
+		{"private", AppendLegacy(nil, &Event{Kind: KindPrivate, From: "alice", To: "bob", Text: "psst"}), "[private] alice: psst"},
+		{"no join", AppendLegacy([]byte("x"), &Event{Kind: KindJoin, From: "alice", Room: "lobby"}), "x"},
+		{"no part", AppendLegacy(nil, &Event{Kind: KindPart, From: "alice", Room: "lobby", Text: "closed"}), ""},
+		{"no notice", AppendLegacy(nil, &Event{Kind: KindNotice, Text: "you are bob"}), ""},
+		{"no error", AppendLegacy(nil, &Event{Kind: KindError, Text: "refused"}), ""},
 		{"register", AppendLegacyRegister(nil, "alice", "localhost", 8881), "connect_request|alice|localhost|8881"},
 		{"post", AppendLegacyPost(nil, "alice", "hi | there"), "from:alice|hi | there"},
 		{"empty post", AppendLegacyPost(nil, "alice", ""), "from:alice|"},

@@ -9,9 +9,9 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"roomrelay/proto"
@@ -21,44 +21,88 @@ import (
 
 func init() {
 	optionalDoors = append(optionalDoors, func(s *Server) door {
-		return &legacyDoor{s: s, last: map[netip.Addr]*ticket{}}
+		return &legacyDoor{s: s, last: map[netip.Addr]*ticket{}, perIP: map[netip.Addr]int{}}
 	})
 }
 
 // legacyDoor is the tutorial chat-room protocol's door: one TCP
-// connection per message, members reached by dialling back.
+// connection per message, members reached by dialling back. Its
+// connections wait for room rather than being refused (see admit.go):
+// the protocol has no reply, so a refusal would lose the message silently.
 type legacyDoor struct {
 	s *Server
 
-	mu   sync.Mutex
-	last map[netip.Addr]*ticket // each address's newest connection
-
-	members atomic.Int32 // legacy members registered; raised under s.mu
+	// Guarded by s.mu.
+	last    map[netip.Addr]*ticket // each address's newest connection
+	members int                    // legacy members
+	perIP   map[netip.Addr]int     // legacy members, by the address they registered from
 }
 
 func (*legacyDoor) name() string                 { return "legacy" }
 func (*legacyDoor) addr(c *config.Config) string { return c.Listen.Legacy }
 
-// serve gives a new legacy connection its ticket, on the accepting
-// goroutine, and takes its message on a goroutine of its own.
-func (d *legacyDoor) serve(c net.Conn) {
+// ticket is a legacy connection's place in the order of its address:
+// for a slot of the address, and for posting.
+type ticket struct {
+	slotWait               // set once, by serve
+	accepted time.Time     // likewise
+	done     chan struct{} // closed when its message is handled or dropped
+
+	prev *ticket // the address's previous connection, until waited for
+}
+
+// orderGrace is how long a legacy message waits for the messages of
+// earlier connections from the same address, so that a tutorial client's
+// messages, one connection each, are posted in the order it sent them. A
+// connection that sends nothing holds later ones up for at most this long
+// after its reading began.
+const orderGrace = 250 * time.Millisecond
+
+// wait returns when the previous connection of the same address is done,
+// or its grace has passed.
+func (t *ticket) wait() {
+	p := t.prev
+	t.prev = nil
+	if p == nil {
+		return
+	}
+	timer := time.NewTimer(time.Until(p.at.Add(orderGrace)))
+	defer timer.Stop()
+	select {
+	case <-p.done:
+	case <-timer.C:
+	}
+}
+
+// serve admits a legacy connection, waiting while the relay is full (see
+// Server.admitWaiting), and gives it its ticket and a slot of its address
+// or a place in the queue for one, on the accepting goroutine, so that
+// both follow the order of the connections; its message is taken on a
+// goroutine of its own. Nothing is ever written to a legacy connection.
+func (d *legacyDoor) serve(c net.Conn, stop <-chan struct{}) {
 	s := d.s
+	if why, ok := s.admitWaiting(c, s.conf().Timeouts.Message.D(), stop); !ok {
+		d.dropped(c, why)
+		return
+	}
 	ip := ipOf(c)
-	d.mu.Lock()
-	t := &ticket{prev: d.last[ip], at: time.Now(), done: make(chan struct{})}
+	t := &ticket{slotWait: slotWait{c: c, ip: ip, slot: make(chan struct{})}, accepted: time.Now(), done: make(chan struct{})}
+	s.mu.Lock()
+	t.prev = d.last[ip]
 	d.last[ip] = t
-	d.mu.Unlock()
+	s.queueSlot(&t.slotWait)
 	s.wg.Add(1)
+	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
 		defer s.release(c)
 		defer func() {
 			close(t.done)
-			d.mu.Lock()
+			s.mu.Lock()
 			if d.last[ip] == t {
 				delete(d.last, ip)
 			}
-			d.mu.Unlock()
+			s.mu.Unlock()
 		}()
 		defer func() {
 			if p := recover(); p != nil {
@@ -69,69 +113,69 @@ func (d *legacyDoor) serve(c net.Conn) {
 	}()
 }
 
-// legacyPeer is the driver of a member registered through the legacy
-// door: a writer goroutine that delivers each event on a connection of
-// its own to the member's endpoint.
-type legacyPeer struct {
-	d     *legacyDoor
-	addr  netip.Addr    // the address it registered from; set once
-	wakeC chan struct{} // capacity 1: something may be ready to send
-
-	mu       sync.Mutex
-	endpoint string // host:port to dial; re-registering changes it
-
-	// Writer only.
-	failures int // deliveries in a row that failed
-	batch    []*event
+// dropped closes c: its message is lost for why (see Server.drop).
+func (d *legacyDoor) dropped(c net.Conn, why string) {
+	c.Close()
+	d.s.drop(&d.s.stats.legacyDropped, "legacy message", c.RemoteAddr(), why)
 }
-
-func (p *legacyPeer) wake(*member) {
-	select {
-	case p.wakeC <- struct{}{}:
-	default:
-	}
-}
-
-func (p *legacyPeer) stop(m *member) { p.wake(m) }
 
 // take takes one message of the tutorial chat-room protocol: the whole of
-// what the connection sends before it closes, within Timeouts.Message and
-// Limits.MaxLineBytes.
+// what the connection sends before it closes, within Timeouts.Message of
+// its getting a slot of its address, and Limits.MaxLineBytes.
 func (d *legacyDoor) take(c net.Conn, t *ticket) {
 	s := d.s
+	if why, ok := s.awaitSlot(&t.slotWait, t.accepted, s.conf().Timeouts.Message.D()); !ok {
+		d.dropped(c, why)
+		return
+	}
 	max := s.conf().Limits.MaxLineBytes
 	c.SetReadDeadline(time.Now().Add(s.conf().Timeouts.Message.D()))
 	payload, err := io.ReadAll(io.LimitReader(c, int64(max)+1))
 	switch {
+	case err != nil && isClosed(s.quit):
+		d.dropped(c, "relay shutting down")
+		return
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		d.dropped(c, "not closed within relay.timeouts.message")
+		return
 	case err != nil:
-		s.warnf("legacy %s: message not taken: %v", c.RemoteAddr(), err)
+		s.debugf("legacy %s: read: %v", c.RemoteAddr(), err)
+		d.dropped(c, "read failed")
 		return
 	case len(payload) > max:
-		s.warnf("legacy %s: message over %d bytes, dropped", c.RemoteAddr(), max)
+		d.dropped(c, "over relay.limits.max_line_bytes")
 		return
 	}
 	t.wait()
 	msg, err := proto.ParseLegacy(payload)
 	if err != nil {
+		s.stats.legacyRefused.Add(1)
 		s.warnf("legacy %s: %v", c.RemoteAddr(), err)
 		return
 	}
 	from := ipOf(c)
 	switch msg.Kind {
 	case proto.LegacyRegister:
-		if err := d.register(from, msg); err != nil {
+		err = d.register(from, msg)
+		if err != nil {
 			s.warnf("legacy %s: connect_request for %s refused: %v", c.RemoteAddr(), msg.Name, err)
 		}
 	case proto.LegacyPost:
-		if err := s.postAs(from, msg.Name, msg.Text, true); err != nil {
+		err = s.postAs(from, msg.Name, msg.Text, true)
+		if err != nil {
 			s.warnf("legacy %s: message from %s refused: %v", c.RemoteAddr(), msg.Name, err)
 		}
+	}
+	if err != nil {
+		s.stats.legacyRefused.Add(1)
 	}
 }
 
 // register registers, or updates, a legacy member that is reached at
 // msg.Host:msg.Port. The host must resolve to the address the request
-// came from: the relay never dials a third party.
+// came from: the relay never dials a third party. A name registered at
+// the endpoint of another name of the same address replaces that one: an
+// endpoint is one client, started again under another name.
 func (d *legacyDoor) register(from netip.Addr, msg proto.Legacy) error {
 	s := d.s
 	ctx, cancel := context.WithTimeout(context.Background(), s.conf().Timeouts.Dial.D())
@@ -145,12 +189,17 @@ func (d *legacyDoor) register(from netip.Addr, msg proto.Legacy) error {
 	}
 	endpoint := net.JoinHostPort(from.String(), fmt.Sprint(msg.Port))
 
-	p := &legacyPeer{d: d, addr: from, endpoint: endpoint, wakeC: make(chan struct{}, 1)}
+	l := s.conf().Limits
+	p := &legacyPeer{addr: from, endpoint: endpoint, wakeC: make(chan struct{}, 1)}
 	m := s.newMember(nil, "legacy", p)
 	m.name, m.key = msg.Name, proto.Fold(msg.Name)
 	m.named.Store(true)
 	s.mu.Lock()
 	old, held := s.names[m.key]
+	stale := s.legacyAt(from, endpoint)
+	if stale == old {
+		stale = nil
+	}
 	switch {
 	case s.closing:
 		s.mu.Unlock()
@@ -160,33 +209,71 @@ func (d *legacyDoor) register(from netip.Addr, msg proto.Legacy) error {
 		return fmt.Errorf("%w: %s is in use by another member", errNameTaken, msg.Name)
 	case held:
 		s.mu.Unlock()
-		p := old.drv.(*legacyPeer)
-		p.mu.Lock()
-		p.endpoint = endpoint
-		p.mu.Unlock()
+		op := old.drv.(*legacyPeer)
+		op.mu.Lock()
+		op.endpoint = endpoint
+		op.mu.Unlock()
+		old.lastIn.Store(time.Now().UnixNano())
+		d.replaced(stale, old.name, endpoint)
 		s.infof("legacy %s: %s now at %s", from, msg.Name, endpoint)
 		return nil
-	case int(d.members.Load()) >= s.conf().Limits.MaxLegacyMembers:
+	case stale == nil && d.members >= l.MaxLegacyMembers:
 		s.mu.Unlock()
-		return fmt.Errorf("legacy member limit reached (%d)", s.conf().Limits.MaxLegacyMembers)
+		return fmt.Errorf("legacy member limit reached (relay.limits.max_legacy_members %d)", l.MaxLegacyMembers)
+	case stale == nil && d.perIP[from] >= l.MaxLegacyPerIP:
+		s.mu.Unlock()
+		return fmt.Errorf("%s holds %d legacy registrations already (relay.limits.max_legacy_per_ip)", from, d.perIP[from])
 	}
 	s.lastID++
 	m.id = s.lastID
 	s.names[m.key] = m
-	d.members.Add(1)
+	d.members++
+	d.perIP[from]++
 	s.wg.Add(1)
 	s.mu.Unlock()
 
+	d.replaced(stale, m.name, endpoint)
 	s.infof("legacy %s: %s registered at %s", from, msg.Name, endpoint)
 	go func() {
 		defer s.wg.Done()
 		p.run(m)
 		m.end(nil)
-		d.members.Add(-1)
+		s.mu.Lock()
+		d.members--
+		if d.perIP[from]--; d.perIP[from] <= 0 {
+			delete(d.perIP, from)
+		}
+		s.mu.Unlock()
 	}()
 	if err := s.join(m, s.conf().DefaultRoom, nil, 0); err != nil {
 		m.kick(byShutdown)
 		return err
+	}
+	return nil
+}
+
+// replaced drops stale, when not nil: name now has its endpoint.
+func (d *legacyDoor) replaced(stale *member, name, endpoint string) {
+	if stale != nil {
+		d.s.infof("legacy: %s replaces %s at %s", name, stale.name, endpoint)
+		stale.kick(byReplaced)
+	}
+}
+
+// legacyAt returns the legacy member registered from addr at endpoint, or
+// nil. Called with s.mu held.
+func (s *Server) legacyAt(addr netip.Addr, endpoint string) *member {
+	for _, m := range s.names {
+		if !legacyFrom(m, addr) {
+			continue
+		}
+		p := m.drv.(*legacyPeer)
+		p.mu.Lock()
+		at := p.endpoint
+		p.mu.Unlock()
+		if at == endpoint && !m.isDone() {
+			return m
+		}
 	}
 	return nil
 }
@@ -224,38 +311,79 @@ func (s *Server) postAs(from netip.Addr, name, text string, registered bool) err
 	case m != nil && !legacyFrom(m, from):
 		return fmt.Errorf("%w: %s is held by another member", errNotYours, name)
 	case m != nil:
-		id, r = m.id, m.room
-		name = m.name
+		// Its registration publishes the name before it enters the room:
+		// until then it is on its way to the default room, r.
+		m.mu.Lock()
+		if m.room != nil {
+			r = m.room
+		}
+		m.mu.Unlock()
+		id, name = m.id, m.name
+		m.lastIn.Store(time.Now().UnixNano()) // it posted: not lapsing
 	}
 	r.post(&proto.Event{Kind: proto.KindMsg, From: name, Text: text, Time: now()}, id, s.maxLag())
 	s.stats.posted.Add(1)
 	return nil
 }
 
-// run delivers what the member is owed until it is kicked, then what a
-// flush promises it.
+// legacyPeer is the driver of a member registered through the legacy
+// door: a goroutine that delivers each event it is owed on a connection
+// of its own to the member's endpoint, and waits for the session's
+// deadline (its lapse: see member.readBy) in between.
+type legacyPeer struct {
+	addr  netip.Addr    // the address it registered from; set once
+	wakeC chan struct{} // capacity 1: something may be ready, or the deadline moved
+
+	mu       sync.Mutex
+	endpoint string // host:port to dial; re-registering changes it
+
+	// The driver's goroutine's.
+	failures int // deliveries in a row that failed
+	batch    []*event
+	buf      []byte // the message being delivered
+}
+
+func (p *legacyPeer) wake(*member) {
+	select {
+	case p.wakeC <- struct{}{}:
+	default:
+	}
+}
+
+func (p *legacyPeer) stop(m *member) { p.wake(m) }
+
+// run delivers what m is owed until it leaves, and what a flush promises
+// it then.
 func (p *legacyPeer) run(m *member) {
 	defer m.recovered()
+	timer := time.NewTimer(time.Until(m.readBy()))
+	defer timer.Stop()
 	for {
 		select {
 		case <-p.wakeC:
 			p.send(m)
+		case <-timer.C:
+			if why, ok := m.expired(time.Now()); ok {
+				m.kick(why)
+			}
 		case <-m.done:
 			if m.why.flushes() {
 				p.send(m)
 			}
 			return
 		}
+		timer.Reset(time.Until(m.readBy()))
 	}
 }
 
-// send delivers the member's events, one connection per message, in
-// order, until nothing is ready. Only what the tutorial protocol carries
-// is sent (messages, actions, private messages; see
-// proto.AppendLegacyEvent). A delivery that fails after retries is lost
-// for this member; after Limits.LegacyFailures in a row it is dropped.
+// send delivers m's events, one connection per message, in order, each
+// encoded by proto.AppendLegacy: the kinds the tutorial protocol lacks
+// (notices, errors, joins, parts) are left out. A delivery that fails
+// after retries is lost for this member; after Limits.LegacyFailures in
+// a row it is dropped as unreachable.
 func (p *legacyPeer) send(m *member) {
 	t := m.srv.conf().Timeouts
+	stopping := func() bool { return m.isDone() && m.flushOver(time.Now()) }
 	for {
 		batch, ok := m.batch(&p.batch)
 		if !ok {
@@ -265,27 +393,27 @@ func (p *legacyPeer) send(m *member) {
 		if len(batch) == 0 {
 			return
 		}
-		for i, ev := range batch {
-			batch[i] = nil
-			msg, ok := proto.AppendLegacyEvent(nil, &ev.src)
-			if !ok || m.isDone() && m.flushOver(time.Now()) {
+		for _, ev := range batch {
+			msg := proto.AppendLegacy(p.buf[:0], &ev.src)
+			if len(msg) == 0 || stopping() {
 				continue
 			}
+			p.buf = msg
 			p.mu.Lock()
 			endpoint := p.endpoint
 			p.mu.Unlock()
-			stopping := func() bool { return m.flushOver(time.Now()) }
-			err := deliverLegacy(m.done, stopping, endpoint, msg, t.Dial.D(), t.Retry.D())
-			if err == nil {
-				p.failures = 0
+			if err := deliverLegacy(m.done, stopping, endpoint, msg, t.Dial.D(), t.Retry.D()); err != nil {
+				p.failures++
+				m.srv.warnf("legacy: delivery to %s at %s failed (%d in a row): %v", m.name, endpoint, p.failures, err)
+				if p.failures >= m.srv.conf().Limits.LegacyFailures {
+					m.kick(byUnreachable)
+				}
 				continue
 			}
-			p.failures++
-			m.srv.warnf("legacy: delivery to %s at %s failed (%d in a row): %v", m.name, endpoint, p.failures, err)
-			if p.failures >= m.srv.conf().Limits.LegacyFailures {
-				m.kick(byUnreachable)
-			}
+			p.failures = 0
+			m.lastIn.Store(time.Now().UnixNano()) // it took a delivery: not lapsing
 		}
+		clear(batch)
 	}
 }
 
@@ -314,33 +442,3 @@ func deliverLegacy(done <-chan struct{}, stop func() bool, endpoint string, msg 
 		wait = min(2*wait, 500*time.Millisecond)
 	}
 }
-
-// ticket is a legacy connection's place in the order of its address.
-type ticket struct {
-	prev *ticket // the address's previous connection, until waited for
-	at   time.Time
-	done chan struct{} // closed when its message is handled or dropped
-}
-
-// wait returns when the previous connection of the same address is done,
-// or its grace has passed.
-func (t *ticket) wait() {
-	p := t.prev
-	t.prev = nil
-	if p == nil {
-		return
-	}
-	timer := time.NewTimer(time.Until(p.at.Add(orderGrace)))
-	defer timer.Stop()
-	select {
-	case <-p.done:
-	case <-timer.C:
-	}
-}
-
-// orderGrace is how long a legacy message waits for the messages of
-// earlier connections from the same address, so that a tutorial client's
-// messages, one connection each, are posted in the order it sent them. A
-// connection that sends nothing holds later ones up for at most this long
-// after it was accepted.
-const orderGrace = 250 * time.Millisecond

@@ -8,13 +8,18 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
+	"os"
 	"roomrelay/relay/config"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"roomrelay/proto"
 )
 
 // tutorialClient behaves on the wire as messenger_client.py does: every
@@ -124,6 +129,16 @@ func TestLegacyDoor(t *testing.T) {
 	}
 	if got := a.waitFor(1); !cmp.Equal(got, []string{"nc: hello tutorial"}) {
 		t.Errorf("first got %q; it must not get its own messages", got)
+	}
+
+	// Actions and private messages reach it as the line door shows them;
+	// joins, parts and notices do not.
+	join(t, s, "late").c.Close()
+	nc.until("late's part", func(l string) bool { return strings.HasPrefix(l, "--- late left") })
+	nc.send("/me waves", "/msg first psst")
+	want = []string{"nc: hello tutorial", "* nc waves", "[private] nc: psst"}
+	if diff := cmp.Diff(want, a.waitFor(3)); diff != "" {
+		t.Errorf("first got (-want +got):\n%s", diff)
 	}
 
 	// A name is posted only from its own address, and the names are shared.
@@ -254,4 +269,311 @@ func TestUDPDoor(t *testing.T) {
 	defer c2.Close()
 	c2.Write([]byte("from:thermo|hi"))
 	waitFor(t, 10*time.Second, "the drop", func() bool { return s2.Stats().UDPDropped == 1 })
+}
+
+// TestLegacyPostWhileJoining: a post may come in a name as soon as its
+// registration has published it, while the registration is still entering
+// the room; the post reads the member's room under the member's lock (go
+// test -race fails otherwise) and reaches the room either way.
+func TestLegacyPostWhileJoining(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0") // takes the deliveries
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() }) // after the relay's shutdown, which flushes to it
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, c)
+			c.Close()
+		}
+	}()
+	s := startServer(t, testConfig())
+	nc := join(t, s, "nc")
+	port := ln.Addr().(*net.TCPAddr).Port
+	from := netip.MustParseAddr("127.0.0.1")
+	const n = 10
+	var want []string
+	for i := range n {
+		name := fmt.Sprintf("racer%d", i)
+		done := make(chan error, 1)
+		go func() {
+			done <- legacyOf(s).register(from, proto.Legacy{Kind: proto.LegacyRegister, Name: name, Host: "127.0.0.1", Port: port})
+		}()
+		// Post the moment the name is published: a spin, bounded in time.
+		deadline := time.Now().Add(10 * time.Second)
+		for s.lookup(name) == nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not registered within 10s", name)
+			}
+			runtime.Gosched()
+		}
+		if err := s.postAs(from, name, "hi", true); err != nil {
+			t.Fatalf("post as %s: %v", name, err)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("register %s: %v", name, err)
+		}
+		want = append(want, name+": hi")
+	}
+	if diff := cmp.Diff(want, nc.messages(n)); diff != "" {
+		t.Errorf("nc got (-want +got):\n%s", diff)
+	}
+}
+
+// legacyConn opens a legacy-door connection that sends nothing yet.
+func legacyConn(t *testing.T, s *Server) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", s.Addr("legacy").String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// readNothing checks that the relay wrote nothing on a legacy connection
+// before closing it.
+func readNothing(t *testing.T, c net.Conn) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := c.Read(make([]byte, 64)); n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("read %d bytes, %v; want the connection closed with nothing written", n, err)
+	}
+}
+
+// A burst of one-message connections over the address's limit waits for
+// slots and is posted whole, in order.
+func TestLegacyBurstWaits(t *testing.T) {
+	cfg := testConfig()
+	cfg.Limits.MaxClientsPerIP = 3
+	s := startServer(t, cfg)
+	nc := join(t, s, "nc") // holds one of the three slots
+	a := newTutorialClient(t, s, "first")
+	silent := []net.Conn{legacyConn(t, s), legacyConn(t, s)}
+	waitFor(t, 10*time.Second, "the silent connections to hold the slots", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.perIP[netip.MustParseAddr("127.0.0.1")] == 3
+	})
+	const n = 10
+	var want []string
+	for k := range n {
+		a.send(fmt.Sprintf("from:first|%d", k))
+		want = append(want, fmt.Sprintf("first: %d", k))
+	}
+	waitFor(t, 10*time.Second, "the burst to queue", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.waiting[netip.MustParseAddr("127.0.0.1")]) == n
+	})
+	for _, c := range silent {
+		c.Close()
+	}
+	if diff := cmp.Diff(want, nc.messages(n)); diff != "" {
+		t.Errorf("nc got (-want +got):\n%s", diff)
+	}
+	if st := s.Stats(); st.LegacyDropped != 0 || st.Refused != 0 {
+		t.Errorf("stats %+v; want nothing dropped or refused", st)
+	}
+}
+
+// A connection waits for a slot of its address for at most
+// timeouts.message, and is then dropped, counted, and told nothing.
+func TestLegacyWaitBounded(t *testing.T) {
+	cfg := testConfig()
+	cfg.Limits.MaxClientsPerIP = 1
+	cfg.Timeouts.Message = config.Duration(200 * time.Millisecond)
+	var logs strings.Builder
+	var mu sync.Mutex
+	s := New(cfg, func(f string, a ...any) { mu.Lock(); fmt.Fprintf(&logs, f+"\n", a...); mu.Unlock() })
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer shutdownNow(t, s)
+	dial(t, s) // the address's only slot
+	c := legacyConn(t, s)
+	c.Write([]byte("from:x|waits in vain"))
+	readNothing(t, c)
+	waitFor(t, 10*time.Second, "the drop in the log", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Contains(logs.String(), "dropped: waited relay.timeouts.message for a slot of its address")
+	})
+	if n := s.Stats().LegacyDropped; n != 1 {
+		t.Errorf("%d messages dropped, want 1", n)
+	}
+}
+
+// While the relay is full the legacy door stops accepting, and takes the
+// message once there is room; past timeouts.message it drops messages,
+// each counted, until there is room again.
+func TestLegacyRelayFull(t *testing.T) {
+	cfg := testConfig()
+	cfg.Limits.MaxClients = 1
+	cfg.Timeouts.Message = config.Duration(time.Second)
+	s := startServer(t, cfg)
+	first := newTutorialClient(t, s, "first")
+	second := newTutorialClient(t, s, "second")
+	waitFor(t, 10*time.Second, "both registrations", func() bool { return s.lookup("second") != nil })
+	conns := func(n int) func() bool {
+		return func() bool {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return len(s.conns) == n
+		}
+	}
+	full := func() net.Conn {
+		waitFor(t, 10*time.Second, "room", conns(0))       // the registrations' connections are done
+		c, err := net.Dial("tcp", s.Addr("line").String()) // in its handshake: the relay's only connection
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		waitFor(t, 10*time.Second, "the relay to be full", conns(1))
+		return c
+	}
+	waiting := func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return !s.full.IsZero()
+	}
+
+	line := full()
+	second.send("from:second|patient")
+	waitFor(t, 10*time.Second, "the door to wait", waiting)
+	line.Close()
+	if got := first.waitFor(1); got[0] != "second: patient" {
+		t.Errorf("first got %q", got)
+	}
+
+	line = full()
+	second.send("from:second|too patient")
+	waitFor(t, 10*time.Second, "the message to be dropped", func() bool { return s.Stats().LegacyDropped == 1 })
+	second.send("from:second|dropped at once")
+	waitFor(t, 10*time.Second, "the next to be dropped", func() bool { return s.Stats().LegacyDropped == 2 })
+	if got := first.messages(); len(got) != 1 {
+		t.Errorf("first got %q", got)
+	}
+
+	// Once there was room, the next time the relay is full is a new wait.
+	line.Close()
+	line = full()
+	second.send("from:second|patient again")
+	waitFor(t, 10*time.Second, "the door to wait", waiting)
+	line.Close()
+	if got := first.waitFor(2); got[1] != "second: patient again" {
+		t.Errorf("first got %q", got)
+	}
+	if st := s.Stats(); st.Refused != 0 {
+		t.Errorf("%d connections refused; the legacy door waits instead", st.Refused)
+	}
+}
+
+// register registers name from addr at port directly, as a
+// connect_request from addr would.
+func register(s *Server, addr, name string, port int) error {
+	return legacyOf(s).register(netip.MustParseAddr(addr), proto.Legacy{Kind: proto.LegacyRegister, Name: name, Host: addr, Port: port})
+}
+
+// One address holds at most max_legacy_per_ip registrations; another
+// address is not held up by it, and a registration already held may be
+// renewed.
+func TestLegacyPerIPLimit(t *testing.T) {
+	cfg := testConfig()
+	cfg.Limits.MaxLegacyPerIP = 2
+	s := startServer(t, cfg)
+	for i, name := range []string{"a", "b"} {
+		if err := register(s, "127.0.0.1", name, 9001+i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := register(s, "127.0.0.1", "c", 9003)
+	if want := "127.0.0.1 holds 2 legacy registrations already (relay.limits.max_legacy_per_ip)"; err == nil || err.Error() != want {
+		t.Errorf("third registration: %v, want %q", err, want)
+	}
+	if err := register(s, "127.0.0.1", "a", 9004); err != nil {
+		t.Errorf("renewing a: %v", err)
+	}
+	if err := register(s, "127.0.0.2", "c", 9003); err != nil {
+		t.Errorf("c from another address: %v", err)
+	}
+	// Through the door, the refusal is counted and nothing is written back.
+	c := legacyConn(t, s)
+	c.Write([]byte("connect_request|d|127.0.0.1|9005"))
+	c.(*net.TCPConn).CloseWrite()
+	readNothing(t, c)
+	waitFor(t, 10*time.Second, "the refusal to be counted", func() bool { return s.Stats().LegacyRefused == 1 })
+	if s.lookup("d") != nil {
+		t.Error("d registered")
+	}
+}
+
+// A registration at the endpoint of another name of the same address
+// replaces it.
+func TestLegacyEndpointReplaced(t *testing.T) {
+	s := startServer(t, testConfig())
+	nc := join(t, s, "nc")
+	if err := register(s, "127.0.0.1", "old", 9001); err != nil {
+		t.Fatal(err)
+	}
+	if err := register(s, "127.0.0.1", "new", 9001); err != nil {
+		t.Fatal(err)
+	}
+	if l := nc.until("old's part", func(l string) bool { return strings.HasPrefix(l, "--- old left") }); l != "--- old left lobby (replaced)" {
+		t.Errorf("part = %q", l)
+	}
+	waitFor(t, 10*time.Second, "old's name to be free", func() bool { return s.lookup("old") == nil })
+	if s.lookup("new") == nil {
+		t.Error("new is not registered")
+	}
+}
+
+// A registration lapses after legacy_lapse without a delivery or a post.
+func TestLegacyLapse(t *testing.T) {
+	cfg := testConfig()
+	cfg.Timeouts.LegacyLapse = config.Duration(100 * time.Millisecond)
+	s := startServer(t, cfg)
+	nc := join(t, s, "nc")
+	if err := register(s, "127.0.0.1", "quiet", 9); err != nil {
+		t.Fatal(err)
+	}
+	if l := nc.until("quiet's part", func(l string) bool { return strings.HasPrefix(l, "--- quiet left") }); l != "--- quiet left lobby (lapsed)" {
+		t.Errorf("part = %q", l)
+	}
+	if n := s.Stats().Disconnects["lapsed"]; n != 1 {
+		t.Errorf("%d lapsed, want 1", n)
+	}
+}
+
+// The lapse counts from the member's last registration, post or delivery
+// (its session's lastIn): a session rule, checked with made-up times.
+func TestLegacyLapseCheck(t *testing.T) {
+	s := New(testConfig(), t.Logf) // legacy_lapse 168h
+	m := s.newMember(nil, "legacy", &legacyPeer{wakeC: make(chan struct{}, 1)})
+	m.named.Store(true)
+	t0 := time.Unix(0, m.lastIn.Load())
+	if why, ok := m.expired(t0.Add(167 * time.Hour)); ok {
+		t.Errorf("lapsed (%v) within its lapse", why)
+	}
+	if why, ok := m.expired(t0.Add(169 * time.Hour)); !ok || why != byLapsed {
+		t.Errorf("after its lapse: %v, %v; want lapsed", why, ok)
+	}
+	m.lastIn.Store(t0.Add(100 * time.Hour).UnixNano()) // a delivery
+	if why, ok := m.expired(t0.Add(169 * time.Hour)); ok {
+		t.Errorf("lapsed (%v) although it took a delivery since", why)
+	}
+}
+
+// legacyOf returns s's legacy door.
+func legacyOf(s *Server) *legacyDoor {
+	for _, d := range s.doors {
+		if l, ok := d.(*legacyDoor); ok {
+			return l
+		}
+	}
+	panic("no legacy door in this build")
 }

@@ -20,9 +20,14 @@ type lineDoor struct{ s *Server }
 func (lineDoor) name() string                 { return "line" }
 func (lineDoor) addr(c *config.Config) string { return c.Listen.Line }
 
-// serve greets c and has a driver serve it; it does not block.
-func (d lineDoor) serve(c net.Conn) {
+// serve admits c, or refuses it with a line saying why, and has a driver
+// serve it, greeting it first; it does not block.
+func (d lineDoor) serve(c net.Conn, _ <-chan struct{}) {
 	s := d.s
+	if why := s.admit(c); why != "" {
+		s.refuse("line", c, why)
+		return
+	}
 	if s.loop != nil && s.loop.adopt(c, "line", greeting) {
 		return
 	}

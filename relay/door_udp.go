@@ -36,15 +36,14 @@ type udpReader struct {
 	allow []netip.Prefix
 
 	// Reader only.
-	limits  map[netip.Addr]*limiter
-	dropLog map[string]time.Time // last log line per kind of drop, to throttle the log
+	limits map[netip.Addr]*limiter
 }
 
 // packets reads datagrams from pc until it is closed.
 func (u udpDoor) packets(pc net.PacketConn) {
 	s := u.s
 	defer s.wg.Done()
-	d := &udpReader{srv: s, pc: pc, limits: map[netip.Addr]*limiter{}, dropLog: map[string]time.Time{}}
+	d := &udpReader{srv: s, pc: pc, limits: map[netip.Addr]*limiter{}}
 	for _, n := range s.conf().UDPAllow {
 		if p, err := netip.ParsePrefix(n); err == nil {
 			d.allow = append(d.allow, p.Masked())
@@ -119,16 +118,7 @@ func (d *udpReader) limiter(ip netip.Addr) *limiter {
 }
 
 // drop counts and logs a refused datagram, each kind at most once a
-// second so that a flood cannot fill the log.
+// second.
 func (d *udpReader) drop(why string, from net.Addr) {
-	d.srv.stats.udpDropped.Add(1)
-	t := time.Now()
-	if t.Sub(d.dropLog[why]) < time.Second {
-		return
-	}
-	if len(d.dropLog) >= udpSources {
-		clear(d.dropLog)
-	}
-	d.dropLog[why] = t
-	d.srv.warnf("udp %s: datagram dropped: %s", from, why)
+	d.srv.drop(&d.srv.stats.udpDropped, "udp datagram", from, why)
 }

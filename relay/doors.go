@@ -22,10 +22,13 @@ type door interface {
 }
 
 // streamDoor serves each accepted connection. serve runs on the accepting
-// goroutine and must not block: it hands c to a driver.
+// goroutine: it admits c (see admit.go), or refuses it, and hands it to a
+// driver. It may hold the accepting goroutine up while the relay is full
+// (the door then accepts nothing more), until stop, closed when the door
+// closes.
 type streamDoor interface {
 	door
-	serve(c net.Conn)
+	serve(c net.Conn, stop <-chan struct{})
 }
 
 // packetDoor reads datagrams from pc until it is closed, then calls
@@ -166,7 +169,7 @@ func (s *Server) bind(d door, b *bound) error {
 		go pd.packets(b.pc)
 	} else {
 		s.infof("%s door listening on %s", d.name(), b.ln.Addr())
-		go s.accept(b.ln, d.(streamDoor))
+		go s.accept(b, d.(streamDoor))
 	}
 	return nil
 }
@@ -237,11 +240,11 @@ func (s *Server) closeDoor(name string) {
 func (s *Server) closeDoors() { s.closeDoor("") }
 
 // accept serves one listener until it is closed.
-func (s *Server) accept(ln net.Listener, d streamDoor) {
+func (s *Server) accept(b *bound, d streamDoor) {
 	defer s.wg.Done()
 	var backoff time.Duration
 	for {
-		c, err := ln.Accept()
+		c, err := b.ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -253,17 +256,19 @@ func (s *Server) accept(ln net.Listener, d streamDoor) {
 			continue
 		}
 		backoff = 0
-		if why := s.admit(c); why != "" {
-			s.stats.refused.Add(1)
-			s.warnf("%s door: refused %s: %s", d.name(), c.RemoteAddr(), why)
-			c.SetWriteDeadline(time.Now().Add(time.Second))
-			c.Write(proto.AppendText(nil, &proto.Event{Kind: proto.KindError, Text: "refused: " + why}))
-			c.Close()
-			continue
-		}
 		s.stats.accepted.Add(1)
-		d.serve(c)
+		d.serve(c, b.close)
 	}
+}
+
+// refuse tells c why the relay will not serve it, on a door that can say
+// so, and closes it.
+func (s *Server) refuse(door string, c net.Conn, why string) {
+	s.stats.refused.Add(1)
+	s.warnf("%s door: refused %s: %s", door, c.RemoteAddr(), why)
+	c.SetWriteDeadline(time.Now().Add(time.Second))
+	c.Write(proto.AppendText(nil, &proto.Event{Kind: proto.KindError, Text: "refused: " + why}))
+	c.Close()
 }
 
 // Reload puts cfg, which must have passed validation, in force without
@@ -304,6 +309,9 @@ func (s *Server) Reload(cfg config.Config) []string {
 	}
 	if old.Limits.MaxLineBytes != cfg.Limits.MaxLineBytes {
 		notes = append(notes, "relay.limits.max_line_bytes applies to connections made from now on")
+	}
+	if old.Timeouts.LegacyLapse != cfg.Timeouts.LegacyLapse {
+		notes = append(notes, "relay.timeouts.legacy_lapse applies to legacy members registered from now on, and to the others once their lapse under the old value is due")
 	}
 	if old.Timeouts.Keepalive != cfg.Timeouts.Keepalive {
 		notes = append(notes, "relay.timeouts.keepalive applies to connections made from now on")

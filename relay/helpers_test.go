@@ -75,10 +75,7 @@ func dialPipe(t testing.TB, s *Server) *tconn {
 	t.Helper()
 	srv, cli := net.Pipe()
 	t.Cleanup(func() { cli.Close() })
-	if why := s.admit(srv); why != "" {
-		t.Fatalf("pipe not admitted: %s", why)
-	}
-	lineDoor{s}.serve(srv)
+	lineDoor{s}.serve(srv, nil)
 	tc := &tconn{t: t, c: cli, lr: proto.NewLineReader(cli, 1<<16)}
 	if g := tc.line(); !strings.HasPrefix(g, "--- welcome") {
 		t.Fatalf("greeting %q", g)

@@ -1,9 +1,12 @@
 package relay
 
 import (
+	"cmp"
 	"fmt"
+	"net"
 	"roomrelay/relay/config"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -33,6 +36,21 @@ func (s *Server) infof(format string, args ...any)  { s.log(LevelInfo, format, a
 func (s *Server) warnf(format string, args ...any)  { s.log(LevelWarn, format, args...) }
 func (s *Server) errorf(format string, args ...any) { s.log(LevelError, format, args...) }
 
+// drop counts, in n, a message lost at a door for why, a reason in a few
+// fixed words, and logs it as "what from ADDR dropped: why", each reason
+// of each what at most once a second so that a flood cannot fill the log.
+func (s *Server) drop(n *atomic.Int64, what string, from net.Addr, why string) {
+	n.Add(1)
+	ok, more := s.drops.allow(what+": "+why, time.Now())
+	switch {
+	case !ok:
+	case more > 0:
+		s.warnf("%s from %s dropped: %s (%d more since)", what, from, why, more)
+	default:
+		s.warnf("%s from %s dropped: %s", what, from, why)
+	}
+}
+
 // log writes one line "LEVEL: text" through the server's Logf, unless the
 // level is below the configured one or the same kind of line (by format)
 // has come too often this second.
@@ -51,9 +69,10 @@ func (s *Server) log(level int, format string, args ...any) {
 	s.logf("%s", line)
 }
 
-// throttle limits each kind of log line to throttleBurst a second, so
-// that a flood of bad input cannot fill the log.
+// throttle limits each kind of log line to burst (0: throttleBurst) a
+// second, so that a flood of bad input cannot fill the log.
 type throttle struct {
+	burst int // set once
 	mu    sync.Mutex
 	kinds map[string]*throttled
 }
@@ -86,7 +105,7 @@ func (t *throttle) allow(kind string, now time.Time) (ok bool, suppressed int) {
 		k.second, k.n = sec, 0
 	}
 	k.n++
-	if k.n > throttleBurst {
+	if k.n > cmp.Or(t.burst, throttleBurst) {
 		k.suppressed++
 		return false, 0
 	}

@@ -28,6 +28,8 @@ const (
 	byUnreachable               // a legacy member could not be dialled
 	byNoName                    // it sent no valid name within Timeouts.Handshake
 	byPanic                     // the relay failed serving it (a bug, logged)
+	byLapsed                    // a legacy member took no delivery and posted nothing for Timeouts.LegacyLapse
+	byReplaced                  // a legacy member's endpoint was registered under another name
 	numReasons
 )
 
@@ -35,6 +37,7 @@ var reasonText = [numReasons]string{
 	byQuit: "quit", byEOF: "closed", byRead: "read error", byIdle: "idle too long",
 	bySlow: "too slow", byFlood: "flooding", byWrite: "write failed", byShutdown: "relay shutting down",
 	byUnreachable: "unreachable", byNoName: "no name", byPanic: "internal error",
+	byLapsed: "lapsed", byReplaced: "replaced",
 }
 
 func (r reason) String() string { return reasonText[r] }
@@ -107,8 +110,9 @@ func (s *Server) newMember(c net.Conn, door string, drv driver) *member {
 	m.lastIn.Store(m.born)
 	if c != nil {
 		s.mu.Lock()
-		if _, ok := s.conns[c]; ok {
-			s.conns[c] = m
+		if info, ok := s.conns[c]; ok {
+			info.m = m
+			s.conns[c] = info
 		}
 		s.mu.Unlock()
 	}

@@ -24,16 +24,20 @@ type Server struct {
 	level atomic.Int32                  // the lowest level logged
 	quit  chan struct{}                 // closed by Shutdown
 	logs  throttle
+	drops throttle // one log line a second for each kind of dropped message
 
 	// Guarded by mu.
 	mu      sync.Mutex
 	closing bool
-	open    map[string]*bound    // the doors, by name
-	rooms   map[string]*room     // by folded name
-	names   map[string]*member   // by folded name
-	conns   map[net.Conn]*member // every open connection, and its member once it has one
-	perIP   map[netip.Addr]int
-	lastID  uint64
+	open    map[string]*bound          // the doors, by name
+	rooms   map[string]*room           // by folded name
+	names   map[string]*member         // by folded name
+	conns   map[net.Conn]connInfo      // every open connection
+	perIP   map[netip.Addr]int         // slots held, by address (Limits.MaxClientsPerIP)
+	lastID  uint64                     // the last member id given
+	waiting map[netip.Addr][]*slotWait // connections waiting for a slot of their address, oldest first; see admitWaiting
+	freed   chan struct{}              // when not nil, closed (and cleared) when a connection ends
+	full    time.Time                  // when a waiting door found the relay full; zero once it had room
 
 	wg sync.WaitGroup // accept loops, connections, legacy members, retries
 
@@ -46,16 +50,26 @@ type Server struct {
 // stats are the relay's counters.
 type stats struct {
 	accepted, refused, posted, udpDropped atomic.Int64
+	legacyDropped, legacyRefused          atomic.Int64
 	disconnects                           [numReasons]atomic.Int64
 }
 
 // Stats is a snapshot of the relay's counters.
 type Stats struct {
-	Accepted    int64            // connections accepted
-	Refused     int64            // connections refused (relay or address full)
+	Accepted    int64            // connections accepted (refused ones among them)
+	Refused     int64            // connections refused (relay or address full); never at the legacy door, which waits
 	Posted      int64            // events posted to rooms
 	UDPDropped  int64            // datagrams refused
 	Disconnects map[string]int64 // members disconnected, by reason
+	// LegacyDropped counts legacy-door messages lost to a bound: the relay
+	// full, or its address's slots taken, for Timeouts.Message; a message
+	// not complete within Timeouts.Message or over Limits.MaxLineBytes;
+	// the relay shutting down.
+	LegacyDropped int64
+	// LegacyRefused counts legacy-door messages read and refused: not the
+	// tutorial protocol, a post in a name not registered from its address,
+	// a registration over a limit.
+	LegacyRefused int64
 }
 
 // New returns a relay for cfg, which must have passed validation.
@@ -67,7 +81,8 @@ func New(cfg config.Config, logf config.Logf) *Server {
 	s := &Server{
 		logf: logf, quit: make(chan struct{}),
 		open: map[string]*bound{}, rooms: map[string]*room{},
-		names: map[string]*member{}, conns: map[net.Conn]*member{}, perIP: map[netip.Addr]int{},
+		names: map[string]*member{}, conns: map[net.Conn]connInfo{}, perIP: map[netip.Addr]int{},
+		waiting: map[netip.Addr][]*slotWait{}, drops: throttle{burst: 1},
 	}
 	s.doors = s.newDoors()
 	s.cfg.Store(&cfg)
@@ -77,44 +92,6 @@ func New(cfg config.Config, logf config.Logf) *Server {
 
 // conf returns the configuration in force.
 func (s *Server) conf() *config.Config { return s.cfg.Load() }
-
-func ipOf(c net.Conn) netip.Addr {
-	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
-		return ap.Addr().Unmap()
-	}
-	return netip.Addr{}
-}
-
-// admit registers a new connection, or says why it is refused.
-func (s *Server) admit(c net.Conn) string {
-	ip := ipOf(c)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l := s.conf().Limits
-	switch {
-	case s.closing:
-		return "relay shutting down"
-	case len(s.conns) >= l.MaxClients:
-		return fmt.Sprintf("relay full (%d clients)", l.MaxClients)
-	case s.perIP[ip] >= l.MaxClientsPerIP:
-		return fmt.Sprintf("too many connections from %s (%d)", ip, l.MaxClientsPerIP)
-	}
-	s.conns[c] = nil
-	s.perIP[ip]++
-	return ""
-}
-
-// release closes a connection and forgets it.
-func (s *Server) release(c net.Conn) {
-	c.Close()
-	ip := ipOf(c)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.conns, c)
-	if s.perIP[ip]--; s.perIP[ip] <= 0 {
-		delete(s.perIP, ip)
-	}
-}
 
 // hangUp closes c gracefully: it sends a FIN, then reads and drops what
 // the peer still sends for at most d, so that unread input does not make
@@ -316,6 +293,7 @@ func (s *Server) Stats() Stats {
 	st := Stats{
 		Accepted: s.stats.accepted.Load(), Refused: s.stats.refused.Load(),
 		Posted: s.stats.posted.Load(), UDPDropped: s.stats.udpDropped.Load(), Disconnects: map[string]int64{},
+		LegacyDropped: s.stats.legacyDropped.Load(), LegacyRefused: s.stats.legacyRefused.Load(),
 	}
 	for r := range numReasons {
 		if n := s.stats.disconnects[r].Load(); n > 0 {
@@ -332,9 +310,9 @@ func (s *Server) members() []*member {
 	for _, m := range s.names {
 		ms = append(ms, m)
 	}
-	for _, m := range s.conns {
-		if m != nil && m.id == 0 {
-			ms = append(ms, m)
+	for _, c := range s.conns {
+		if c.m != nil && c.m.id == 0 {
+			ms = append(ms, c.m)
 		}
 	}
 	return ms

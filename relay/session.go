@@ -45,14 +45,18 @@ func (m *member) line(line []byte, err error, t time.Time) (reason, bool) {
 }
 
 // readBy is when m's read deadline passes, as things stand: the end of
-// its handshake until it has a name, then the end of its idle time. A
-// driver that reads waits no longer than this.
+// its handshake until it has a name, then the end of its idle time; for a
+// legacy member, Timeouts.LegacyLapse after it last registered, posted or
+// took a delivery. A driver waits no longer than this.
 func (m *member) readBy() time.Time {
 	if isClosed(m.srv.quit) {
 		return time.Unix(1, 0) // the relay is closing: now
 	}
 	tm := m.srv.conf().Timeouts
-	if !m.named.Load() {
+	switch {
+	case m.conn == nil: // a legacy member lapses instead
+		return time.Unix(0, m.lastIn.Load()).Add(tm.LegacyLapse.D())
+	case !m.named.Load():
 		return time.Unix(0, m.born).Add(tm.Handshake.D())
 	}
 	return time.Unix(0, m.lastIn.Load()).Add(tm.Idle.D())
@@ -70,7 +74,8 @@ func (m *member) writeBy() time.Time {
 
 // expired reports whether one of m's deadlines has passed at t, and which:
 // the handshake, the idle time, or a write that made no progress for
-// Timeouts.Write. Once the relay is closing, all have.
+// Timeouts.Write; for a legacy member, its lapse. Once the relay is
+// closing, all have.
 func (m *member) expired(t time.Time) (reason, bool) {
 	switch {
 	case m.isDone():
@@ -78,7 +83,10 @@ func (m *member) expired(t time.Time) (reason, bool) {
 	case isClosed(m.srv.quit):
 		return byShutdown, true
 	case t.After(m.readBy()):
-		if !m.named.Load() {
+		switch {
+		case m.conn == nil:
+			return byLapsed, true
+		case !m.named.Load():
 			return byNoName, true
 		}
 		return byIdle, true

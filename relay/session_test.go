@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +19,10 @@ func TestSessionDeadlines(t *testing.T) {
 	cfg.Timeouts.Idle = config.Duration(time.Minute)
 	cfg.Timeouts.Write = config.Duration(5 * time.Second)
 	s := New(cfg, t.Logf)
-	m := s.newMember(nil, "test", newTestDriver())
+	conn, peer := net.Pipe() // a line member has a connection; nothing is read or written here
+	defer conn.Close()
+	defer peer.Close()
+	m := s.newMember(conn, "test", newTestDriver())
 	t0 := time.Unix(0, m.born)
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
 	check := func(when time.Duration, want reason, wantOK bool) {

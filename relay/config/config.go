@@ -96,9 +96,13 @@ type Limits struct {
 	// MaxLineBytes is the longest line a client may send, and the longest
 	// text-mode line the relay writes. Default 1024, at least MinLine.
 	MaxLineBytes int `json:"max_line_bytes"`
-	// MaxClients is how many connections the relay serves at once. Default 200.
+	// MaxClients is how many connections the relay serves at once. When
+	// it is full, the line door refuses new ones and the legacy door stops
+	// accepting for up to Timeouts.Message. Default 200.
 	MaxClients int `json:"max_clients"`
-	// MaxClientsPerIP is how many of them may come from one address. Default 20.
+	// MaxClientsPerIP is how many of them may come from one address; a
+	// legacy-door connection over it waits for a slot, unread, for up to
+	// Timeouts.Message. Default 20.
 	MaxClientsPerIP int `json:"max_clients_per_ip"`
 	// MaxRooms is how many rooms may exist, the default room included. Default 8.
 	MaxRooms int `json:"max_rooms"`
@@ -122,8 +126,13 @@ type Limits struct {
 	// MaxLegacyMembers caps the members registered through the legacy
 	// door. Default 50.
 	MaxLegacyMembers int `json:"max_legacy_members"`
+	// MaxLegacyPerIP caps the legacy members registered from one address.
+	// Default 8.
+	MaxLegacyPerIP int `json:"max_legacy_per_ip"`
 	// LegacyFailures is how many deliveries in a row may fail before a
-	// legacy member is dropped. Default 3.
+	// legacy member is dropped as unreachable. A delivery fails when its
+	// connection is refused for all of Timeouts.Retry, or cannot be made
+	// or written within Timeouts.Dial and Timeouts.Write. Default 3.
 	LegacyFailures int `json:"legacy_failures"`
 }
 
@@ -143,7 +152,8 @@ type Timeouts struct {
 	// Shutdown is how long the relay flushes queues on exit. Default "5s".
 	Shutdown Duration `json:"shutdown"`
 	// Message is how long a legacy-door connection has to send its whole
-	// message and close. Default "5s".
+	// message and close, and the longest it waits for a slot of its
+	// address or for room in a full relay. Default "5s".
 	Message Duration `json:"message"`
 	// Dial bounds each connection the legacy door opens to a member.
 	// Default "3s".
@@ -151,6 +161,11 @@ type Timeouts struct {
 	// Retry is how long a refused legacy delivery is retried before it
 	// counts as failed. Default "2s".
 	Retry Duration `json:"retry"`
+	// LegacyLapse is how long a legacy member stays registered without
+	// taking a delivery or posting. Default "168h": a week, longer than a
+	// family room is quiet; a client that went away from a room in use is
+	// dropped sooner, after Limits.LegacyFailures failed deliveries.
+	LegacyLapse Duration `json:"legacy_lapse"`
 }
 
 // ClientConfig is the "client" section: what `roomrelay client` connects to.
@@ -257,13 +272,14 @@ func Default() File {
 			Limits: Limits{
 				MaxLineBytes: 1024, MaxClients: 200, MaxClientsPerIP: 20, MaxRooms: 8,
 				History: 512, Queue: 256, Replay: 20, Rate: 5, Burst: 50,
-				MaxLegacyMembers: 50, LegacyFailures: 3,
+				MaxLegacyMembers: 50, MaxLegacyPerIP: 8, LegacyFailures: 3,
 			},
 			Timeouts: Timeouts{
 				Handshake: Duration(60 * time.Second), Idle: Duration(12 * time.Hour),
 				Write: Duration(10 * time.Second), Keepalive: Duration(30 * time.Second),
 				Shutdown: Duration(5 * time.Second), Message: Duration(5 * time.Second),
 				Dial: Duration(3 * time.Second), Retry: Duration(2 * time.Second),
+				LegacyLapse: Duration(7 * 24 * time.Hour),
 			},
 		},
 		Client: ClientConfig{
@@ -570,6 +586,7 @@ func (f *File) Validate() error {
 	between("relay.limits.replay", l.Replay, 0, max(l.History, 0))
 	between("relay.limits.burst", l.Burst, 1, 1<<20)
 	between("relay.limits.max_legacy_members", l.MaxLegacyMembers, 0, 100000)
+	between("relay.limits.max_legacy_per_ip", l.MaxLegacyPerIP, 1, 100000)
 	between("relay.limits.legacy_failures", l.LegacyFailures, 1, 1000)
 	if l.Rate < 0 {
 		bad("relay.limits.rate", "must not be negative (0 turns the limit off)")
@@ -581,6 +598,7 @@ func (f *File) Validate() error {
 	positive("relay.timeouts.shutdown", tm.Shutdown)
 	positive("relay.timeouts.message", tm.Message)
 	positive("relay.timeouts.dial", tm.Dial)
+	positive("relay.timeouts.legacy_lapse", tm.LegacyLapse)
 	if tm.Retry < 0 {
 		bad("relay.timeouts.retry", "must not be negative")
 	}
