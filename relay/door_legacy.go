@@ -385,7 +385,7 @@ func (p *legacyPeer) send(m *member) {
 	t := m.srv.conf().Timeouts
 	stopping := func() bool { return m.isDone() && m.flushOver(time.Now()) }
 	for {
-		batch, ok := m.batch(&p.batch)
+		batch, _, ok := m.batch(&p.batch)
 		if !ok {
 			m.kick(bySlow)
 			return

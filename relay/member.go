@@ -216,9 +216,9 @@ func (m *member) goodbye() []byte {
 // as lines of m's mode. *scratch is space for the batch, grown as needed.
 // It reports false when the cursor has fallen out of the room's ring.
 func (m *member) collect(scratch *[]*event, bufs net.Buffers) (net.Buffers, bool) {
-	batch, ok := m.batch(scratch)
+	batch, json, ok := m.batch(scratch)
 	for i, ev := range batch {
-		bufs = append(bufs, ev.line(m.json))
+		bufs = append(bufs, ev.line(json))
 		batch[i] = nil
 	}
 	return bufs, ok
@@ -227,19 +227,20 @@ func (m *member) collect(scratch *[]*event, bufs net.Buffers) (net.Buffers, bool
 // batch takes m's next batch of events into *scratch (grown as needed) and
 // returns it; the caller clears each entry once done with it. It reports
 // false when the cursor has fallen out of the room's ring.
-func (m *member) batch(scratch *[]*event) ([]*event, bool) {
+func (m *member) batch(scratch *[]*event) (batch []*event, json, ok bool) {
 	m.mu.Lock()
 	r := m.room
 	if r != nil {
 		r.mu.RLock()
 	}
-	batch, ok := m.take(r, (*scratch)[:0], batchMax)
+	batch, ok = m.take(r, (*scratch)[:0], batchMax)
 	if r != nil {
 		r.mu.RUnlock()
 	}
+	json = m.json // set by claim, under mu
 	m.mu.Unlock()
 	*scratch = batch[:0]
-	return batch, ok
+	return batch, json, ok
 }
 
 // take appends to batch, up to limit events, what m is to be written

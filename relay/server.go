@@ -116,6 +116,8 @@ var errNameTaken = errors.New("name taken")
 
 // claim gives m the name, unless someone holds it.
 func (s *Server) claim(m *member, name string, json bool) error {
+	m.mu.Lock() // its writer may be collecting its greeting's answers meanwhile
+	defer m.mu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
