@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"flag"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -18,8 +22,12 @@ import (
 )
 
 func runArgs(args ...string) (code int, stdout, stderr string) {
+	return runInput("", args...)
+}
+
+func runInput(stdin string, args ...string) (code int, stdout, stderr string) {
 	var o, e bytes.Buffer
-	code = run(args, strings.NewReader(""), &o, &e)
+	code = run(args, strings.NewReader(stdin), &o, &e)
 	return code, o.String(), e.String()
 }
 
@@ -141,6 +149,55 @@ func TestClientFlags(t *testing.T) {
 		if code != 2 || stdout != "" || stderr != tc.stderr {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 2, stderr %q", tc.args, code, stdout, stderr, tc.stderr)
 		}
+	}
+}
+
+// TestClientPiped: a script's alert prints nothing and exits 0; a taken
+// name is an error on stderr and exit 1, never a retry loop.
+func TestClientPiped(t *testing.T) {
+	if minimal() {
+		t.Skip("a minimal build has no client")
+	}
+	cfg := relay.Default().Relay
+	cfg.Listen = relay.Listen{Line: "127.0.0.1:0"}
+	srv := relay.New(cfg, t.Logf)
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}()
+	addr := srv.Addr("line").String()
+	dave, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dave.Close()
+	dave.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintln(dave, "dave")
+	lines := bufio.NewScanner(dave)
+	until := func(prefix string) {
+		t.Helper()
+		for lines.Scan() {
+			if strings.HasPrefix(lines.Text(), prefix) {
+				return
+			}
+		}
+		t.Fatalf("dave: no line %q: %v", prefix, lines.Err())
+	}
+	until("--- you are dave")
+
+	code, stdout, stderr := runInput("backup finished\n", "client", "-name", "nas", "-server", addr, "-room", "lobby")
+	if code != 0 || stdout != "" || stderr != "" {
+		t.Errorf("alert: exit %d, stdout %q, stderr %q; want 0 and nothing", code, stdout, stderr)
+	}
+	until("nas: backup finished")
+
+	code, stdout, stderr = runInput("backup finished\n", "client", "-name", "dave", "-server", addr)
+	if want := "roomrelay: client: the name dave is taken on " + addr + ": choose another with -name\n"; code != 1 || stdout != "" || stderr != want {
+		t.Errorf("taken name: exit %d, stdout %q, stderr %q; want 1, %q", code, stdout, stderr, want)
 	}
 }
 
