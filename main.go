@@ -51,12 +51,76 @@ func main() {
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cl, code := parseArgs(args, stderr)
+	if cl == nil {
+		return code
+	}
+	if cl.cmd == "version" {
+		fmt.Fprintf(stdout, "roomrelay %s%s\n", version, map[bool]string{true: " minimal"}[minimal()])
+		return 0
+	}
+	load := relay.Load
+	if cl.cmd == "check" {
+		load = relay.Check // also: can this machine listen there?
+	}
+	cfg, err := load(cl.path)
+	if !cl.explicit && errors.Is(err, iofs.ErrNotExist) && cl.cmd != "relay" && cl.cmd != "check" {
+		// The endpoints run anywhere: without ./config.json, the defaults.
+		d := relay.Default()
+		cfg, err = &d, nil
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "roomrelay: %v\n", err)
+		return 1
+	}
+	if cl.cmd == "check" {
+		fmt.Fprintf(stdout, "%s: ok\n", cl.path)
+		return 0
+	}
+	if cl.apply != nil {
+		cl.apply(cfg)
+	}
+	cl.listen.set(cfg)
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "roomrelay: with the flags given:\n%v\n", err)
+		return 2
+	}
+	logf := newLogf(stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if cl.cmd == "relay" {
+		return serve(ctx, cl.path, cl.listen, cfg.Relay, logf)
+	}
+	for _, e := range endpoints {
+		if e.name == cl.cmd {
+			if err := e.run(ctx, cfg, stdio{stdin, stdout, stderr, logf}); err != nil {
+				fmt.Fprintf(stderr, "roomrelay: %v\n", err)
+				return 1
+			}
+		}
+	}
+	return 0
+}
+
+// cmdline is what the command line asks for.
+type cmdline struct {
+	cmd      string // the subcommand
+	path     string // -config
+	explicit bool   // -config was given
+	listen   listenFlag
+	apply    func(*relay.File) // puts the subcommand's own flags into the config; may be nil
+}
+
+// parseArgs reads the command line in one pass over every flag. On -h, or
+// on an error, which it reports on stderr, it returns nil and the exit
+// code.
+func parseArgs(args []string, stderr io.Writer) (*cmdline, int) {
 	fs := flag.NewFlagSet("roomrelay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {} // a bad flag gets one line; -h the whole usage
 	path := fs.String("config", "config.json", "configuration `file`")
-	listen := listenFlag{}
-	fs.Var(listen, "listen", "relay: serve a door at another address than relay.listen.DOOR in the config, for a quick try;\n"+
+	cl := &cmdline{listen: listenFlag{}}
+	fs.Var(cl.listen, "listen", "relay: serve a door at another address than relay.listen.DOOR in the config, for a quick try;\n"+
 		"repeatable, `DOOR=HOST:PORT`; DOOR= leaves the door out")
 	// The flags only one subcommand takes, by flag name, and what puts
 	// them into the config.
@@ -78,78 +142,34 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	switch err := fs.Parse(rest); {
 	case errors.Is(err, flag.ErrHelp):
 		printUsage(stderr, fs)
-		return 0
+		return nil, 0
 	case err != nil:
 		fmt.Fprintln(stderr, "roomrelay: see roomrelay -h")
-		return 2
+		return nil, 2
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "roomrelay: unexpected argument %q\n", fs.Arg(0))
-		return 2
+		return nil, 2
 	}
 	names := commandNames()
 	if !slices.Contains(names, cmd) {
 		fmt.Fprintf(stderr, "roomrelay: unknown subcommand %q (want %s or %s)\n",
 			cmd, strings.Join(names[:len(names)-1], ", "), names[len(names)-1])
-		return 2
+		return nil, 2
 	}
-	misplaced := false
+	var misplaced []string
 	fs.Visit(func(f *flag.Flag) {
-		if o := owner[f.Name]; o != "" && o != cmd && !misplaced {
-			fmt.Fprintf(stderr, "roomrelay: -%s is a flag of %s, not of %s\n", f.Name, o, cmd)
-			misplaced = true
+		if o := owner[f.Name]; o != "" && o != cmd {
+			misplaced = append(misplaced, fmt.Sprintf("-%s is a flag of %s, not of %s", f.Name, o, cmd))
 		}
+		cl.explicit = cl.explicit || f.Name == "config"
 	})
-	if misplaced {
-		return 2
+	if len(misplaced) > 0 {
+		fmt.Fprintf(stderr, "roomrelay: %s\n", strings.Join(misplaced, "; "))
+		return nil, 2
 	}
-	if cmd == "version" {
-		fmt.Fprintf(stdout, "roomrelay %s%s\n", version, map[bool]string{true: " minimal"}[minimal()])
-		return 0
-	}
-
-	explicit := false
-	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
-	load := relay.Load
-	if cmd == "check" {
-		load = relay.Check // also: can this machine listen there?
-	}
-	cfg, err := load(*path)
-	if !explicit && errors.Is(err, iofs.ErrNotExist) && cmd != "relay" && cmd != "check" {
-		// The endpoints run anywhere: without ./config.json, the defaults.
-		d := relay.Default()
-		cfg, err = &d, nil
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "roomrelay: %v\n", err)
-		return 1
-	}
-	if cmd == "check" {
-		fmt.Fprintf(stdout, "%s: ok\n", *path)
-		return 0
-	}
-	if a := apply[cmd]; a != nil {
-		a(cfg)
-	}
-	if err := listen.apply(cfg); err != nil { // and the endpoint's flags
-		fmt.Fprintf(stderr, "roomrelay: with the flags given:\n%v\n", err)
-		return 2
-	}
-	logf := newLogf(stderr)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if cmd == "relay" {
-		return serve(ctx, *path, listen, cfg.Relay, logf)
-	}
-	for _, e := range endpoints {
-		if e.name == cmd {
-			if err := e.run(ctx, cfg, stdio{stdin, stdout, stderr, logf}); err != nil {
-				fmt.Fprintf(stderr, "roomrelay: %v\n", err)
-				return 1
-			}
-		}
-	}
-	return 0
+	cl.cmd, cl.path, cl.apply = cmd, *path, apply[cmd]
+	return cl, 0
 }
 
 // subcommand takes the subcommand out of args, wherever it stands among
@@ -233,13 +253,11 @@ func (l listenFlag) Set(v string) error {
 	return nil
 }
 
-// apply puts the -listen addresses into f over the config file's, and
-// validates the result (all doors off, two doors on one address).
-func (l listenFlag) apply(f *relay.File) error {
+// set puts the -listen addresses into f over the config file's.
+func (l listenFlag) set(f *relay.File) {
 	for door, addr := range l {
 		*f.Relay.Listen.Door(door) = addr
 	}
-	return f.Validate()
 }
 
 // serve runs the relay until ctx ends, reloading path (with the -listen
@@ -266,7 +284,8 @@ func serve(ctx context.Context, path string, listen listenFlag, cfg relay.Config
 			notify(logf, "RELOADING=1")
 			f, err := relay.Load(path)
 			if err == nil {
-				err = listen.apply(f) // the command line still overrides
+				listen.set(f) // the command line still wins
+				err = f.Validate()
 			}
 			if err != nil {
 				oneLine := strings.NewReplacer(":\n", ": ", "\n", "; ").Replace(err.Error())

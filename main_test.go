@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -259,15 +260,38 @@ func TestListenFlag(t *testing.T) {
 		}
 	}
 	f := relay.Default()
-	if err := l.apply(&f); err != nil {
-		t.Fatal(err)
-	}
+	l.set(&f)
 	if want := (relay.Listen{Line: "[::1]:9001", Legacy: "127.0.0.1:7778"}); f.Relay.Listen != want {
 		t.Errorf("listen %+v, want %+v", f.Relay.Listen, want)
 	}
 	if s := l.String(); s != "line=[::1]:9001 udp=" {
 		t.Errorf("String() = %q", s)
 	}
+}
+
+// TestListenAcrossReload: the -listen flags still win over the config
+// file after SIGHUP re-reads it.
+func TestListenAcrossReload(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped in -short mode: builds and runs roomrelay")
+	}
+	bin := tutBuild(t)
+	filePort, flagPort := tutFreePort(t), tutFreePort(t)
+	config := tutConfig(t, fmt.Sprintf(`{"relay":{"listen":{"line":"127.0.0.1:%d"}}}`, filePort))
+	rr := tutStart(t, "roomrelay relay", "", bin, "-config", config, "-listen", fmt.Sprintf("line=127.0.0.1:%d", flagPort),
+		"-listen", "legacy=", "-listen", "udp=")
+	rr.waitErr(t, fmt.Sprintf(`info: line door listening on 127\.0\.0\.1:%d$`, flagPort))
+
+	os.WriteFile(config, []byte(fmt.Sprintf(`{"relay":{"listen":{"line":"127.0.0.1:%d"},"limits":{"rate":1}}}`, tutFreePort(t))), 0o644)
+	rr.cmd.Process.Signal(syscall.SIGHUP)
+	if l := rr.waitErr(t, `config reloaded`); strings.Contains(l, "door") {
+		t.Errorf("a door moved on reload: %s", l)
+	}
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", flagPort))
+	if err != nil {
+		t.Fatalf("the line door left -listen's address: %v", err)
+	}
+	c.Close()
 }
 
 // TestTuneMemory: relay.memory_limit_mb and relay.gc_percent reach the
