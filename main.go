@@ -264,6 +264,11 @@ func (l listenFlag) set(f *relay.File) {
 // flags over it) on SIGHUP, then shuts it down.
 func serve(ctx context.Context, path string, listen listenFlag, cfg relay.Config, logf relay.Logf) int {
 	tuneMemory(cfg)
+	// Caught from the start: a reload asked for while the doors open waits
+	// for them instead of ending the relay.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	srv := relay.New(cfg, logf)
 	if err := srv.Start(); err != nil {
 		logf("error: %v", err)
@@ -275,9 +280,6 @@ func serve(ctx context.Context, path string, listen listenFlag, cfg relay.Config
 	}
 	logf("info: roomrelay %s running", version)
 	notify(logf, "READY=1")
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	for {
 		select {
 		case <-hup:
