@@ -91,7 +91,7 @@ func (s *Server) openDoor(d door, addr string) error {
 		return nil
 	}
 	if !notYet(err) {
-		return fmt.Errorf("%s door: %w", d.name, explain(err))
+		return &BindError{Door: d.name, Addr: addr, Err: err}
 	}
 	s.warnf("%s door: %s is not available yet (%v); retrying in the background", d.name, addr, err)
 	s.mu.Lock()
@@ -196,6 +196,25 @@ func explain(err error) error {
 	}
 	return err
 }
+
+// BindError is a door that cannot listen at its address for a reason
+// other than the address not being there yet, such as a port in use.
+type BindError struct {
+	Door string // "line", "legacy", "udp": its key is relay.listen.Door
+	Addr string // as configured
+	Err  error
+}
+
+func (e *BindError) Error() string {
+	err := e.Err
+	var op *net.OpError
+	if errors.As(err, &op) {
+		err = op.Err // the address is said once, below
+	}
+	return fmt.Sprintf("%s door: cannot listen on %s (relay.listen.%s): %v", e.Door, e.Addr, e.Door, explain(err))
+}
+
+func (e *BindError) Unwrap() error { return e.Err }
 
 // Addr returns the bound address of a door ("line", "legacy", "udp"), or
 // nil when it is off or not bound yet.
