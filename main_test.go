@@ -145,8 +145,8 @@ func TestClientFlags(t *testing.T) {
 		// A flag's value is not taken for the subcommand.
 		{[]string{"-name", "check", "client", "-mode", "pigeon"}, "roomrelay: with the flags given:\n" +
 			`client.mode: want "line" or "tutorial", not "pigeon"` + "\n"},
-		{[]string{"-name", "no name", "client"}, "roomrelay: with the flags given:\n" +
-			"client.name: invalid name: name may hold only letters, digits, _ - and . (not ' ')\n"},
+		{[]string{"-name", "no!name", "client"}, "roomrelay: with the flags given:\n" +
+			"client.name: invalid name: name may hold only letters, digits, spaces, _ - and . (not '!')\n"},
 	} {
 		code, stdout, stderr := runArgs(tc.args...)
 		if code != 2 || stdout != "" || stderr != tc.stderr {
