@@ -85,6 +85,8 @@ type member struct {
 	lr  *proto.LineReader
 	lim limiter
 
+	stamps atomic.Bool // text mode, /time on: lines with a time get "[HH:MM] "; set by whoever reads its input, read by collect
+
 	// With lp: kept by the loop's goroutines.
 	sched     atomic.Uint32 // schedIdle and so on
 	pend      atomic.Uint32 // evIn, evOut
@@ -332,7 +334,13 @@ func (m *member) collect(scratch *[]*event, bufs net.Buffers) (net.Buffers, bool
 		r.mu.RUnlock()
 	}
 	m.mu.Unlock()
+	stamps := m.stamps.Load() && !m.json
 	for i, ev := range batch {
+		if stamps {
+			if st := ev.stamped(); st != nil {
+				bufs = append(bufs, st) // a buffer of its own: the line is shared as it is
+			}
+		}
 		bufs = append(bufs, ev.line(m.json))
 		batch[i] = nil
 	}
