@@ -215,10 +215,11 @@ func (s *Server) handle(m *member, req proto.Request) {
 		}
 		e := proto.Event{Kind: proto.KindPrivate, From: m.name, To: to.name, Text: req.Text, Time: now()}
 		to.deliver(newEvent(&e, m.id))
-		if m.json && to != m {
-			m.deliver(newEvent(&e, m.id)) // programs see what they sent, once
-		} else if !m.json {
+		switch {
+		case !m.json:
 			m.notify(proto.KindNotice, "sent privately to %s", to.name)
+		case to != m:
+			m.deliver(newEvent(&e, m.id)) // programs see what they sent (once, when it was to themselves)
 		}
 	case proto.Join:
 		if err := s.join(m, req.Arg, req.Since, s.conf().Limits.Replay); err != nil {

@@ -85,7 +85,8 @@ type member struct {
 	lr  *proto.LineReader
 	lim limiter
 
-	stamps atomic.Bool // text mode, /time on: lines with a time get "[HH:MM] "; set by whoever reads its input, read by collect
+	// Set by whoever reads its input; read by collect.
+	stamps atomic.Bool // text mode, /time on: a line with a time gets "[HH:MM] " before it
 
 	// With lp: kept by the loop's goroutines.
 	sched     atomic.Uint32 // schedIdle and so on
