@@ -33,11 +33,15 @@ func (s *Server) adoptLine(c net.Conn) bool {
 	}
 	m := &member{srv: s, conn: c, lp: s.loop, nb: nbReader{raw: raw}, done: make(chan struct{})}
 	m.lr = proto.NewLineReader(&m.nb, s.conf().Limits.MaxLineBytes)
+	// Counted before the loop has it: the loop may see it off (at
+	// shutdown, say) before add returns, and Shutdown's Wait must not see
+	// the count reach zero in between.
+	s.wg.Add(1) // done when the loop has seen it off
 	if err := s.loop.add(m); err != nil {
+		s.wg.Done()
 		s.warnf("line %s: %v", c.RemoteAddr(), err)
 		return false
 	}
-	s.wg.Add(1) // done when the loop has seen it off
 	m.deliver(greeting)
 	return true
 }
