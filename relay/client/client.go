@@ -164,7 +164,7 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 	done := make(chan error, 1)
 	stopSend := make(chan struct{})
 	go func() { done <- c.send(conn, stopSend) }()
-	err = c.receive(conn, lr)
+	err = c.receive(ctx, conn, lr)
 	close(stopSend)
 	conn.SetDeadline(time.Unix(1, 0))
 	if serr := <-done; serr == errInputDone && (err == nil || errors.Is(err, io.EOF)) {
@@ -214,10 +214,15 @@ func (c *Client) send(conn net.Conn, stop <-chan struct{}) error {
 	}
 }
 
-// receive prints events until the connection ends.
-func (c *Client) receive(conn net.Conn, lr *proto.LineReader) error {
+// receive prints events until the connection ends, or ctx does.
+func (c *Client) receive(ctx context.Context, conn net.Conn, lr *proto.LineReader) error {
 	for {
 		conn.SetReadDeadline(time.Now().Add(pingEvery + c.cfg.Timeout.D()))
+		// After the deadline is armed: had ctx ended just before, its
+		// deadline in the past (see session) would be overwritten.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		line, err := lr.ReadLine()
 		if err != nil {
 			return err
