@@ -87,6 +87,9 @@ type member struct {
 	lr  *proto.LineReader
 	lim limiter
 
+	// Set by whoever reads its input; read by collect.
+	stamps atomic.Bool // text mode, /time on: a line with a time gets "[HH:MM] " before it
+
 	// With lp: kept by the loop's goroutines.
 	sched     atomic.Uint32 // schedIdle and so on
 	pend      atomic.Uint32 // evIn, evOut
@@ -331,7 +334,13 @@ func (m *member) flush(timeout time.Duration) error {
 // the cursor has fallen out of the room's ring.
 func (m *member) collect(scratch *[]*event, bufs net.Buffers) (net.Buffers, bool) {
 	batch, ok := m.batch(scratch)
+	stamps := m.stamps.Load() && !m.json
 	for i, ev := range batch {
+		if stamps {
+			if st := ev.stamped(); st != nil {
+				bufs = append(bufs, st) // a buffer of its own: the line is shared as it is
+			}
+		}
 		bufs = append(bufs, ev.line(m.json))
 		batch[i] = nil
 	}

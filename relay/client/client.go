@@ -1,9 +1,11 @@
 // Package client is `roomrelay client`: a line-door client for people and
 // scripts. It reads lines from its input and sends them to the room, and
 // writes the room's events to its output as text. It speaks the JSON mode
-// of the line protocol, remembers the last sequence number it saw, and on
-// a dropped connection reconnects with backoff and resumes from there, so
-// nothing still in the relay's history window is lost.
+// of the line protocol, remembers the last event it saw of each room (the
+// room's epoch and the sequence number in it), and on a dropped connection
+// reconnects with backoff and resumes from there, so nothing still in the
+// relay's history window is lost. After a relay restart the room has
+// another epoch, and the relay replays all it keeps instead.
 //
 // Chat goes to the output and status (the relay's notices and errors, the
 // client's own lines) to the log; see console.go. At a terminal (Linux) the
@@ -53,9 +55,9 @@ type Client struct {
 	lines chan string // input lines; closed at end of input
 
 	// Owned by the connection loop.
-	room    string            // current room ("" until the first join)
-	seen    map[string]uint64 // last sequence number seen, by room
-	claimed bool              // the relay may hold the name for us: a hello went out and was not refused
+	room    string                 // current room ("" until the first join)
+	seen    map[string]proto.Point // last event seen, by room: the epoch from the welcome, the seq from events
+	claimed bool                   // the relay may hold the name for us: a hello went out and was not refused
 
 	inputEnded atomic.Int64 // when the input ended (Unix ns); 0 while it goes on
 }
@@ -95,7 +97,7 @@ func run(ctx context.Context, cfg relay.ClientConfig, in io.Reader, con *console
 	if con.quiet && cfg.Replay == nil {
 		cfg.Replay = new(int) // a script's alert needs no history
 	}
-	c := &Client{cfg: cfg, con: con, interactive: interactive, lines: make(chan string, inputQueue), seen: map[string]uint64{}}
+	c := &Client{cfg: cfg, con: con, interactive: interactive, lines: make(chan string, inputQueue), seen: map[string]proto.Point{}}
 	if con.ed != nil {
 		go c.readKeys(in)
 	} else {
@@ -221,8 +223,8 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 
 	h := proto.Hello{Name: c.cfg.Name, Mode: "json", Room: c.cfg.Room, Replay: c.cfg.Replay}
 	if c.room != "" {
-		seq := c.seen[c.room]
-		h.Room, h.Since, h.Replay = c.room, &seq, nil
+		p := c.seen[c.room]
+		h.Room, h.Epoch, h.Since, h.Replay = c.room, p.Epoch, &p.Seq, nil
 	}
 	hello, _ := json.Marshal(h)
 	conn.SetWriteDeadline(time.Now().Add(timeout))
@@ -262,7 +264,7 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 	done := make(chan error, 1)
 	stopSend := make(chan struct{})
 	go func() { done <- c.send(conn, stopSend) }()
-	err = c.receive(conn, lr)
+	err = c.receive(ctx, conn, lr)
 	close(stopSend)
 	conn.SetDeadline(time.Unix(1, 0))
 	if serr := <-done; serr == errInputDone && (err == nil || errors.Is(err, io.EOF)) {
@@ -312,10 +314,15 @@ func (c *Client) send(conn net.Conn, stop <-chan struct{}) error {
 	}
 }
 
-// receive prints events until the connection ends.
-func (c *Client) receive(conn net.Conn, lr *proto.LineReader) error {
+// receive prints events until the connection ends, or ctx does.
+func (c *Client) receive(ctx context.Context, conn net.Conn, lr *proto.LineReader) error {
 	for {
 		conn.SetReadDeadline(time.Now().Add(pingEvery + c.cfg.Timeout.D()))
+		// After the deadline is armed: had ctx ended just before, its
+		// deadline in the past (see session) would be overwritten.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		line, err := lr.ReadLine()
 		if err != nil {
 			return err
@@ -329,16 +336,26 @@ func (c *Client) receive(conn net.Conn, lr *proto.LineReader) error {
 	}
 }
 
-// show records an event's sequence number and prints it as text, leaving
-// out the client's own messages and pongs: what the room holds to the
-// chat, the relay's notices and errors to the status.
+// show records where an event is in its room and prints it as text,
+// leaving out the client's own messages and pongs: what the room holds
+// to the chat, the relay's notices and errors to the status.
 func (c *Client) show(e proto.Event) {
 	mine := strings.EqualFold(e.From, c.cfg.Name)
-	if e.Seq != 0 {
+	switch {
+	case e.Kind == proto.KindNotice && e.Room != "" && e.Epoch != "":
+		// The welcome. In another epoch than the one seen (the relay
+		// restarted) nothing of this one is seen yet: should the
+		// connection drop before the replay ends, the resume starts at
+		// its beginning.
+		if c.seen[e.Room].Epoch != e.Epoch {
+			c.seen[e.Room] = proto.Point{Epoch: e.Epoch}
+		}
+	case e.Seq != 0:
 		// The relay sends each event once per connection, and resuming
-		// asks only for what came after: no event is shown twice. After a
-		// relay restart the numbers start again, and are taken as they come.
-		c.seen[e.Room] = e.Seq
+		// asks only for what came after: no event is shown twice.
+		p := c.seen[e.Room]
+		p.Seq = e.Seq
+		c.seen[e.Room] = p
 	}
 	if mine && e.Kind == proto.KindJoin {
 		c.room = e.Room

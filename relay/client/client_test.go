@@ -44,14 +44,15 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// proxy forwards connections to addr and can cut them all, or only the
-// clients' side while it holds the relay's.
+// proxy forwards connections to addr and can cut them all, only the
+// clients' side while it holds the relay's, or refuse new ones.
 type proxy struct {
-	ln      net.Listener
-	mu      sync.Mutex
-	conns   []net.Conn // client's side, relay's side, by pairs
-	n       int        // connections accepted
-	holding bool       // a client's side ending leaves the relay's open
+	ln       net.Listener
+	mu       sync.Mutex
+	conns    []net.Conn // client's side, relay's side, by pairs
+	n        int        // connections accepted
+	holding  bool       // a client's side ending leaves the relay's open
+	refusing bool       // close new connections unforwarded
 }
 
 func newProxy(t *testing.T, addr string) *proxy {
@@ -66,6 +67,13 @@ func newProxy(t *testing.T, addr string) *proxy {
 			c, err := ln.Accept()
 			if err != nil {
 				return
+			}
+			p.mu.Lock()
+			refusing := p.refusing
+			p.mu.Unlock()
+			if refusing {
+				c.Close()
+				continue
 			}
 			s, err := net.DialTimeout("tcp", addr, 5*time.Second)
 			if err != nil {
@@ -103,6 +111,12 @@ func (p *proxy) hold(on bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.holding = on
+}
+
+func (p *proxy) refuse(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refusing = on
 }
 
 // cutClients closes the clients' side of every connection.
@@ -187,7 +201,9 @@ func TestChatAndResume(t *testing.T) {
 	out := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, clientConfig(p.ln.Addr().String(), "carol"), in, out, t.Logf) }()
+	var logs logBuffer
+	con := &console{out: out, logf: logs.logf} // not quiet: the relay's notices are shown, as status
+	go func() { done <- run(ctx, clientConfig(p.ln.Addr().String(), "carol"), in, con, false) }()
 	alice.until(t, "--- carol joined lobby")
 
 	fmt.Fprintln(inw, "hello from carol")
@@ -385,9 +401,12 @@ func TestBadNameIsFatal(t *testing.T) {
 	}
 }
 
-// After a relay restart the room's numbers start again: the client takes
-// the new events as they come instead of skipping them as seen.
+// TestRelayRestart: after a relay restart the room has another epoch, and
+// the client, resuming with its old epoch and sequence number, is shown
+// everything posted since, though the new numbers passed its old one
+// before it was back (a resume by number alone skipped those).
 func TestRelayRestart(t *testing.T) {
+	const before, after = 10, 15 // after: more events than there were before
 	cfg := relay.Default().Relay
 	cfg.Listen = relay.Listen{Line: "127.0.0.1:0"}
 	first := relay.New(cfg, t.Logf)
@@ -395,19 +414,26 @@ func TestRelayRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := first.Addr("line").String()
+	p := newProxy(t, addr)
 	alice := dialMember(t, addr, "alice")
 	out := &syncBuffer{}
 	in, inw := io.Pipe()
 	defer inw.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, clientConfig(addr, "carol"), in, out, t.Logf) }()
+	var logs logBuffer
+	con := &console{out: out, logf: logs.logf} // not quiet: the relay's notices are shown, as status
+	go func() { done <- run(ctx, clientConfig(p.ln.Addr().String(), "carol"), in, con, false) }()
 	alice.until(t, "--- carol joined lobby")
-	for k := range 5 {
+	for k := range before {
 		fmt.Fprintf(alice.c, "before %d\n", k)
 	}
-	waitFor(t, "the messages before", func() bool { return strings.Contains(out.String(), "alice: before 4\n") })
+	waitFor(t, "the messages before", func() bool { return strings.Contains(out.String(), fmt.Sprintf("alice: before %d\n", before-1)) })
 
+	// The relay stops; the client is kept out until the new one has
+	// gone past the client's last sequence number.
+	p.refuse(true)
+	alice.c.Close() // or the relay waits a second for her to hang up
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	first.Shutdown(sctx)
 	scancel()
@@ -422,9 +448,28 @@ func TestRelayRestart(t *testing.T) {
 		second.Shutdown(sctx)
 	}()
 	bob := dialMember(t, addr, "bob")
+	for k := range after {
+		fmt.Fprintf(bob.c, "after %d\n", k)
+	}
+	fmt.Fprintf(bob.c, "/ping posted\n")
+	bob.until(t, "--- pong posted")
+	p.refuse(false)
+
 	bob.until(t, "--- carol joined lobby")
-	fmt.Fprintf(bob.c, "after 1\n")
-	waitFor(t, "the message after the restart", func() bool { return strings.Contains(out.String(), "bob: after 1\n") })
+	waitFor(t, "the last message after the restart", func() bool {
+		return strings.Contains(out.String(), fmt.Sprintf("bob: after %d\n", after-1))
+	})
+	for k := range after {
+		if want := fmt.Sprintf("bob: after %d\n", k); strings.Count(out.String(), want) != 1 {
+			t.Errorf("%q not shown once:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out.String(), "alice: before 0\n"); n != 1 {
+		t.Errorf("a message from before the restart shown %d times:\n%s", n, out)
+	}
+	if !strings.Contains(logs.String(), "--- the relay restarted (or lobby was made anew) since resume point ") {
+		t.Errorf("no restart notice in the status lines:\n%s", logs.String())
+	}
 	cancel()
 	<-done
 }
