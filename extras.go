@@ -4,8 +4,11 @@ package main
 
 import (
 	"context"
+	"flag"
+	"fmt"
 	"io"
 	"roomrelay/relay/config"
+	"sync"
 
 	"roomrelay/relay/client"
 	"roomrelay/relay/echo"
@@ -14,13 +17,57 @@ import (
 
 // The endpoints beside the relay, left out of a minimal build.
 func init() {
-	subcommands["client"] = func(ctx context.Context, cfg *config.File, stdin io.Reader, stdout io.Writer, logf config.Logf) error {
-		return client.Run(ctx, cfg.Client, stdin, stdout, logf)
+	endpoints = append(endpoints,
+		endpoint{
+			name:  "client",
+			about: "chat through a relay: stdin lines to the room, chat to stdout, status to stderr",
+			flags: clientFlags,
+			run: func(ctx context.Context, cfg *config.File, std stdio) error {
+				return client.Run(ctx, cfg.Client, std.in, std.out, lineLogf(std.err))
+			},
+		},
+		endpoint{
+			name:  "peer",
+			about: "the P2P messenger: stdin lines to peer.friend, what arrives to stdout",
+			run: func(ctx context.Context, cfg *config.File, std stdio) error {
+				return peer.Run(ctx, cfg.Peer, std.in, std.out, std.logf)
+			},
+		},
+		endpoint{
+			name:  "echo",
+			about: "the TCP echo server on echo.listen",
+			run: func(ctx context.Context, cfg *config.File, std stdio) error {
+				return echo.Run(ctx, cfg.Echo, std.logf)
+			},
+		},
+	)
+}
+
+// clientFlags are the client's own flags, each over a key of the client
+// section.
+func clientFlags(fs *flag.FlagSet) func(*config.File) {
+	name := fs.String("name", "", "the `name` to chat as (over client.name)")
+	server := fs.String("server", "", "the relay's line door, `host:port` (over client.server)")
+	room := fs.String("room", "", "the `room` to enter (over client.room)")
+	mode := fs.String("mode", "", "`mode`: line, or tutorial for the tutorial chat-room protocol (over client.mode)")
+	return func(f *config.File) {
+		for _, o := range []struct{ flag, key *string }{
+			{name, &f.Client.Name}, {server, &f.Client.Server}, {room, &f.Client.Room}, {mode, &f.Client.Mode},
+		} {
+			if *o.flag != "" {
+				*o.key = *o.flag
+			}
+		}
 	}
-	subcommands["peer"] = func(ctx context.Context, cfg *config.File, stdin io.Reader, stdout io.Writer, logf config.Logf) error {
-		return peer.Run(ctx, cfg.Peer, stdin, stdout, logf)
-	}
-	subcommands["echo"] = func(ctx context.Context, cfg *config.File, _ io.Reader, _ io.Writer, logf config.Logf) error {
-		return echo.Run(ctx, cfg.Echo, logf)
+}
+
+// lineLogf writes each entry as a line of its own on w, without a time:
+// the client is a program people watch, not a service.
+func lineLogf(w io.Writer) config.Logf {
+	var mu sync.Mutex
+	return func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(w, format+"\n", args...)
 	}
 }

@@ -1,7 +1,7 @@
 // Command roomrelay is a small LAN chat relay for a Raspberry Pi or a home
 // router: people chat through it from nc, telnet or `roomrelay client`.
 //
-//	roomrelay [-config FILE] [relay|client|peer|echo|check|version]
+//	roomrelay [-config FILE] [relay|client|peer|echo|check|version] [flags]
 package main
 
 import (
@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"roomrelay/relay/config"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -27,72 +28,44 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-const usage = `usage: roomrelay [-config FILE] [relay|client|peer|echo|check|version] [flags]
+// endpoint is a subcommand beside the relay: extras.go adds client, peer
+// and echo, and a minimal build (-tags minimal) leaves them out.
+type endpoint struct {
+	name, about string
+	// flags, when set, defines the flags only this subcommand takes and
+	// returns what puts their values into the config.
+	flags func(fs *flag.FlagSet) (apply func(*config.File))
+	run   func(ctx context.Context, cfg *config.File, std stdio) error
+}
 
-  relay     run the relay (the default)
-  client    chat through a relay: stdin lines to the room, events to stdout
-  peer      the P2P messenger: stdin lines to peer.friend, what arrives to stdout
-  echo      the TCP echo server on echo.listen
-  check     validate the config file and print every problem
-  version   print the version
+// stdio is what an endpoint reads and writes: logf is the log, on err.
+type stdio struct {
+	in       io.Reader
+	out, err io.Writer
+	logf     config.Logf
+}
 
-flags:
-`
+var endpoints []endpoint
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("roomrelay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {} // a bad flag gets one line; -h the whole usage
-	path := fs.String("config", "config.json", "configuration `file`")
-	name := fs.String("name", "", "client: the name to chat as (overrides client.name)")
-	server := fs.String("server", "", "client: the relay's line door, host:port (overrides client.server)")
-	room := fs.String("room", "", "client: the room to enter (overrides client.room)")
-	parse := func(args []string) (code int, ok bool) {
-		switch err := fs.Parse(args); {
-		case errors.Is(err, flag.ErrHelp):
-			fmt.Fprint(stderr, usage)
-			fs.PrintDefaults()
-			return 0, false
-		case err != nil:
-			fmt.Fprintln(stderr, "roomrelay: see roomrelay -h")
-			return 2, false
-		}
-		return 0, true
-	}
-	if code, ok := parse(args); !ok {
+	cl, code := parseArgs(args, stderr)
+	if cl == nil {
 		return code
 	}
-	cmd := "relay"
-	if fs.NArg() > 0 {
-		cmd = fs.Arg(0)
-		if code, ok := parse(fs.Args()[1:]); !ok { // flags may follow the subcommand
-			return code
-		}
-		if fs.NArg() > 0 {
-			fmt.Fprintf(stderr, "roomrelay: unexpected argument %q\n", fs.Arg(0))
-			return 2
-		}
-	}
-	if cmd == "version" {
-		fmt.Fprintf(stdout, "roomrelay %s\n", version)
+	if cl.cmd == "version" {
+		fmt.Fprintf(stdout, "roomrelay %s%s\n", version, map[bool]string{true: " minimal"}[minimal()])
 		return 0
 	}
-	if _, ok := subcommands[cmd]; !ok && cmd != "relay" && cmd != "check" {
-		want := "relay, check or version"
-		if len(subcommands) > 0 {
-			want = "relay, client, peer, echo, check or version"
-		}
-		fmt.Fprintf(stderr, "roomrelay: unknown subcommand %q (want %s)\n", cmd, want)
-		return 2
+	load := config.Load
+	if cl.cmd == "check" {
+		load = config.Check // also: can this machine listen there?
 	}
-	explicit := false
-	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
-	cfg, err := config.Load(*path)
-	if !explicit && errors.Is(err, iofs.ErrNotExist) && cmd != "relay" && cmd != "check" {
+	cfg, err := load(cl.path)
+	if !cl.explicit && errors.Is(err, iofs.ErrNotExist) && cl.cmd != "relay" && cl.cmd != "check" {
 		// The endpoints run anywhere: without ./config.json, the defaults.
 		d := config.Default()
 		cfg, err = &d, nil
@@ -101,55 +74,223 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "roomrelay: %v\n", err)
 		return 1
 	}
+	if cl.cmd == "check" {
+		fmt.Fprintf(stdout, "%s: ok\n", cl.path)
+		return 0
+	}
+	if cl.apply != nil {
+		cl.apply(cfg)
+	}
+	cl.listen.set(cfg)
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "roomrelay: with the flags given:\n%v\n", err)
+		return 2
+	}
 	logf := newLogf(stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	switch cmd {
-	case "check":
-		fmt.Fprintf(stdout, "%s: ok\n", *path)
-		return 0
-	case "relay":
-		return serve(ctx, *path, cfg.Relay, logf)
+	if cl.cmd == "relay" {
+		return serve(ctx, cl.path, cl.listen, cfg.Relay, logf)
 	}
-	if *name != "" {
-		cfg.Client.Name = *name
-	}
-	if *server != "" {
-		cfg.Client.Server = *server
-	}
-	if *room != "" {
-		cfg.Client.Room = *room
-	}
-	if err := subcommands[cmd](ctx, cfg, stdin, stdout, logf); err != nil {
-		fmt.Fprintf(stderr, "roomrelay: %v\n", err)
-		return 1
+	for _, e := range endpoints {
+		if e.name == cl.cmd {
+			if err := e.run(ctx, cfg, stdio{stdin, stdout, stderr, logf}); err != nil {
+				fmt.Fprintf(stderr, "roomrelay: %v\n", err)
+				return 1
+			}
+		}
 	}
 	return 0
 }
 
-// subcommands are the endpoints beside the relay, by name; extras.go adds
-// them, and a minimal build (-tags minimal) leaves them out.
-var subcommands = map[string]func(ctx context.Context, cfg *config.File, stdin io.Reader, stdout io.Writer, logf config.Logf) error{}
+// cmdline is what the command line asks for.
+type cmdline struct {
+	cmd      string // the subcommand
+	path     string // -config
+	explicit bool   // -config was given
+	listen   listenFlag
+	apply    func(*config.File) // puts the subcommand's own flags into the config; may be nil
+}
 
-// serve runs the relay until ctx ends, reloading path on SIGHUP, then
-// shuts it down.
-func serve(ctx context.Context, path string, cfg config.Config, logf config.Logf) int {
+// parseArgs reads the command line in one pass over every flag. On -h, or
+// on an error, which it reports on stderr, it returns nil and the exit
+// code.
+func parseArgs(args []string, stderr io.Writer) (*cmdline, int) {
+	fs := flag.NewFlagSet("roomrelay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {} // a bad flag gets one line; -h the whole usage
+	path := fs.String("config", "config.json", "configuration `file`")
+	cl := &cmdline{listen: listenFlag{}}
+	fs.Var(cl.listen, "listen", "relay: serve a door at another address than relay.listen.DOOR in the config, for a quick try;\n"+
+		"repeatable, `DOOR=HOST:PORT`; DOOR= leaves the door out")
+	// The flags only one subcommand takes, by flag name, and what puts
+	// them into the config.
+	owner := map[string]string{"listen": "relay"}
+	apply := map[string]func(*config.File){}
+	for _, e := range endpoints {
+		if e.flags == nil {
+			continue
+		}
+		own := flag.NewFlagSet(e.name, flag.ContinueOnError)
+		apply[e.name] = e.flags(own)
+		own.VisitAll(func(f *flag.Flag) {
+			fs.Var(f.Value, f.Name, e.name+": "+f.Usage)
+			owner[f.Name] = e.name
+		})
+	}
+
+	cmd, rest := subcommand(fs, args)
+	switch err := fs.Parse(rest); {
+	case errors.Is(err, flag.ErrHelp):
+		printUsage(stderr, fs)
+		return nil, 0
+	case err != nil:
+		fmt.Fprintln(stderr, "roomrelay: see roomrelay -h")
+		return nil, 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "roomrelay: unexpected argument %q\n", fs.Arg(0))
+		return nil, 2
+	}
+	names := commandNames()
+	if !slices.Contains(names, cmd) {
+		fmt.Fprintf(stderr, "roomrelay: unknown subcommand %q (want %s or %s)\n",
+			cmd, strings.Join(names[:len(names)-1], ", "), names[len(names)-1])
+		return nil, 2
+	}
+	var misplaced []string
+	fs.Visit(func(f *flag.Flag) {
+		if o := owner[f.Name]; o != "" && o != cmd {
+			misplaced = append(misplaced, fmt.Sprintf("-%s is a flag of %s, not of %s", f.Name, o, cmd))
+		}
+		cl.explicit = cl.explicit || f.Name == "config"
+	})
+	if len(misplaced) > 0 {
+		fmt.Fprintf(stderr, "roomrelay: %s\n", strings.Join(misplaced, "; "))
+		return nil, 2
+	}
+	cl.cmd, cl.path, cl.apply = cmd, *path, apply[cmd]
+	return cl, 0
+}
+
+// subcommand takes the subcommand out of args, wherever it stands among
+// the flags, so that one Parse reads every flag: it is the first argument
+// that is neither a flag nor a flag's value; "relay" when there is none.
+func subcommand(fs *flag.FlagSet, args []string) (string, []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		if a == "-" || !strings.HasPrefix(a, "-") {
+			return a, slices.Delete(slices.Clone(args), i, i+1)
+		}
+		name, _, inline := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if f := fs.Lookup(name); f != nil && !inline {
+			if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !ok || !b.IsBoolFlag() {
+				i++ // the flag's value
+			}
+		}
+	}
+	return "relay", args
+}
+
+// minimal reports whether this is a minimal build: no endpoints.
+func minimal() bool { return len(endpoints) == 0 }
+
+// commandNames lists the subcommands of this build, in usage order.
+func commandNames() []string {
+	names := []string{"relay"}
+	for _, e := range endpoints {
+		names = append(names, e.name)
+	}
+	return append(names, "check", "version")
+}
+
+// printUsage prints -h: the subcommands this build has, and the flags.
+func printUsage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "usage: roomrelay [-config FILE] [%s] [flags]\n\n", strings.Join(commandNames(), "|"))
+	line := func(name, about string) { fmt.Fprintf(w, "  %-9s %s\n", name, about) }
+	line("relay", "run the relay (the default)")
+	for _, e := range endpoints {
+		line(e.name, e.about)
+	}
+	line("check", "validate the config file and print every problem")
+	line("version", "print the version")
+	if minimal() {
+		fmt.Fprintln(w, "\nThis is a minimal build: the relay with its line door only.")
+	}
+	fmt.Fprintln(w, "\nflags:")
+	fs.PrintDefaults()
+}
+
+// listenFlag is the -listen flags: an address by door name, "" for off.
+type listenFlag map[string]string
+
+func (l listenFlag) String() string {
+	var s []string
+	for door, addr := range l {
+		s = append(s, door+"="+addr)
+	}
+	slices.Sort(s)
+	return strings.Join(s, " ")
+}
+
+func (l listenFlag) Set(v string) error {
+	door, addr, ok := strings.Cut(v, "=")
+	if !ok {
+		return fmt.Errorf("want DOOR=HOST:PORT, not %q", v)
+	}
+	if (&config.Listen{}).Door(door) == nil {
+		names := config.DoorNames()
+		return fmt.Errorf("no door %q (the doors: %s)", door, strings.Join(names, ", "))
+	}
+	if addr != "" {
+		if err := config.CheckAddr(addr); err != nil {
+			return fmt.Errorf("%s door: %w", door, err)
+		}
+	}
+	l[door] = addr
+	return nil
+}
+
+// set puts the -listen addresses into f over the config file's.
+func (l listenFlag) set(f *config.File) {
+	for door, addr := range l {
+		*f.Relay.Listen.Door(door) = addr
+	}
+}
+
+// serve runs the relay until ctx ends, reloading path (with the -listen
+// flags over it) on SIGHUP, then shuts it down.
+func serve(ctx context.Context, path string, listen listenFlag, cfg config.Config, logf config.Logf) int {
 	tuneMemory(cfg)
+	// Caught from the start: a reload asked for while the doors open waits
+	// for them instead of ending the relay.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	srv := relay.New(cfg, logf)
 	if err := srv.Start(); err != nil {
 		logf("error: %v", err)
+		if be := (*relay.BindError)(nil); errors.As(err, &be) {
+			logf("error: to try it elsewhere, give the %s door another address with -listen %s=HOST:PORT "+
+				"(or relay.listen.%s in %s), or leave it out with -listen %s=", be.Door, be.Door, be.Door, path, be.Door)
+		}
 		return 1
 	}
 	logf("info: roomrelay %s running", version)
 	notify(logf, "READY=1")
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	for {
 		select {
 		case <-hup:
 			notify(logf, "RELOADING=1")
-			if f, err := config.Load(path); err != nil {
+			f, err := config.Load(path)
+			if err == nil {
+				listen.set(f) // the command line still wins
+				err = f.Validate()
+			}
+			if err != nil {
 				oneLine := strings.NewReplacer(":\n", ": ", "\n", "; ").Replace(err.Error())
 				logf("error: reload: keeping the running config: %s", oneLine)
 			} else {

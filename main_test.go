@@ -1,20 +1,33 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"roomrelay/relay"
 	"roomrelay/relay/config"
 	"runtime/debug"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
 
 func runArgs(args ...string) (code int, stdout, stderr string) {
+	return runInput("", args...)
+}
+
+func runInput(stdin string, args ...string) (code int, stdout, stderr string) {
 	var o, e bytes.Buffer
-	code = run(args, strings.NewReader(""), &o, &e)
+	code = run(args, strings.NewReader(stdin), &o, &e)
 	return code, o.String(), e.String()
 }
 
@@ -22,6 +35,8 @@ func TestCommandLine(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.json")
 	os.WriteFile(bad, []byte(`{"relay":{"listen":{"line":"nowhere"},"limits":{"queue":0,"colour":"red"}},"client":{"timeout":"fast"}}`), 0o644)
+	elsewhere := filepath.Join(dir, "elsewhere.json") // 192.0.2.1: a documentation address
+	os.WriteFile(elsewhere, []byte(`{"relay":{"listen":{"line":"192.0.2.1:7777"}}}`), 0o644)
 	unreadable := filepath.Join(dir, "dir.json")
 	os.Mkdir(unreadable, 0o755)
 	for _, tc := range []struct {
@@ -31,7 +46,7 @@ func TestCommandLine(t *testing.T) {
 		stdout string
 		stderr []string // lines
 	}{
-		{name: "version", args: []string{"version"}, stdout: "roomrelay dev\n"},
+		{name: "version", args: []string{"version"}, stdout: "roomrelay dev" + map[bool]string{true: " minimal"}[minimal()] + "\n"},
 		{name: "check ok", args: []string{"-config", "config.json", "check"}, stdout: "config.json: ok\n"},
 		{name: "check bad", args: []string{"-config", bad, "check"}, code: 1, stderr: []string{
 			"roomrelay: config " + bad + ":",
@@ -45,9 +60,26 @@ func TestCommandLine(t *testing.T) {
 		{name: "unreadable", args: []string{"-config", unreadable, "check"}, code: 1, stderr: []string{
 			"roomrelay: read config: read " + unreadable + ": is a directory"}},
 		{name: "unknown subcommand", args: []string{"serve"}, code: 2, stderr: []string{
-			`roomrelay: unknown subcommand "serve" (want relay, ` + map[bool]string{true: "client, peer, echo, ", false: ""}[len(subcommands) > 0] + `check or version)`}},
+			`roomrelay: unknown subcommand "serve" (want relay, ` + map[bool]string{true: "client, peer, echo, ", false: ""}[!minimal()] + `check or version)`}},
 		{name: "extra argument", args: []string{"check", "more"}, code: 2, stderr: []string{
 			`roomrelay: unexpected argument "more"`}},
+		{name: "not this machine", args: []string{"-config", elsewhere, "check"}, code: 1, stderr: []string{
+			"roomrelay: config " + elsewhere + ":",
+			"relay.listen.line: 192.0.2.1 is not an address of this machine (its interface may not be up yet; the relay would wait for it)"}},
+		{name: "relay flag to check", args: []string{"check", "-listen", "line=127.0.0.1:0"}, code: 2, stderr: []string{
+			"roomrelay: -listen is a flag of relay, not of check"}},
+		{name: "no such door", args: []string{"-listen", "irc=127.0.0.1:6667"}, code: 2, stderr: []string{
+			`invalid value "irc=127.0.0.1:6667" for flag -listen: no door "irc" (the doors: line, legacy, udp)`,
+			"roomrelay: see roomrelay -h"}},
+		{name: "listen without a door", args: []string{"relay", "-listen", "127.0.0.1:9000"}, code: 2, stderr: []string{
+			`invalid value "127.0.0.1:9000" for flag -listen: want DOOR=HOST:PORT, not "127.0.0.1:9000"`,
+			"roomrelay: see roomrelay -h"}},
+		{name: "listen without a port", args: []string{"-listen", "line=127.0.0.1"}, code: 2, stderr: []string{
+			`invalid value "line=127.0.0.1" for flag -listen: line door: want host:port, not "127.0.0.1"`,
+			"roomrelay: see roomrelay -h"}},
+		{name: "every door off", args: []string{"-config", "config.json", "-listen", "line=", "-listen", "legacy=", "-listen=udp="}, code: 2, stderr: []string{
+			"roomrelay: with the flags given:",
+			"relay.listen: every door is off; set at least one of line, legacy, udp"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := runArgs(tc.args...)
@@ -87,9 +119,178 @@ func TestHelpAndDefaults(t *testing.T) {
 		t.Errorf("check: exit %d, stderr %q", code, stderr)
 	}
 	// ...while the endpoints take the defaults (here: a client without a name).
+	if minimal() {
+		return // no endpoints
+	}
 	if code, _, stderr := runArgs("client"); code != 1 || stderr != "roomrelay: client: no name: give one with -name or client.name\n" {
 		t.Errorf("client: exit %d, stderr %q", code, stderr)
 	}
+}
+
+// TestClientFlags: the client's own flags are refused by the other
+// subcommands, before or after the subcommand, and reach the client.
+func TestClientFlags(t *testing.T) {
+	if minimal() {
+		t.Skip("a minimal build has no client")
+	}
+	for _, tc := range []struct {
+		args   []string
+		stderr string
+	}{
+		{[]string{"-name", "carol"}, "roomrelay: -name is a flag of client, not of relay\n"},
+		{[]string{"-server", "127.0.0.1:1", "check"}, "roomrelay: -server is a flag of client, not of check\n"},
+		{[]string{"peer", "-room", "kitchen"}, "roomrelay: -room is a flag of client, not of peer\n"},
+		{[]string{"echo", "-mode=tutorial"}, "roomrelay: -mode is a flag of client, not of echo\n"},
+		{[]string{"version", "-name", "x"}, "roomrelay: -name is a flag of client, not of version\n"},
+		// A flag's value is not taken for the subcommand.
+		{[]string{"-name", "check", "client", "-mode", "pigeon"}, "roomrelay: with the flags given:\n" +
+			`client.mode: want "line" or "tutorial", not "pigeon"` + "\n"},
+		{[]string{"-name", "no!name", "client"}, "roomrelay: with the flags given:\n" +
+			"client.name: invalid name: name may hold only letters, digits, spaces, _ - and . (not '!')\n"},
+	} {
+		code, stdout, stderr := runArgs(tc.args...)
+		if code != 2 || stdout != "" || stderr != tc.stderr {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 2, stderr %q", tc.args, code, stdout, stderr, tc.stderr)
+		}
+	}
+}
+
+// TestClientPiped: a script's alert prints nothing and exits 0; a taken
+// name is an error on stderr and exit 1, never a retry loop.
+func TestClientPiped(t *testing.T) {
+	if minimal() {
+		t.Skip("a minimal build has no client")
+	}
+	cfg := config.Default().Relay
+	cfg.Listen = config.Listen{Line: "127.0.0.1:0"}
+	srv := relay.New(cfg, t.Logf)
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}()
+	addr := srv.Addr("line").String()
+	dave, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dave.Close()
+	dave.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintln(dave, "dave")
+	lines := bufio.NewScanner(dave)
+	until := func(prefix string) {
+		t.Helper()
+		for lines.Scan() {
+			if strings.HasPrefix(lines.Text(), prefix) {
+				return
+			}
+		}
+		t.Fatalf("dave: no line %q: %v", prefix, lines.Err())
+	}
+	until("--- you are dave")
+
+	code, stdout, stderr := runInput("backup finished\n", "client", "-name", "nas", "-server", addr, "-room", "lobby")
+	if code != 0 || stdout != "" || stderr != "" {
+		t.Errorf("alert: exit %d, stdout %q, stderr %q; want 0 and nothing", code, stdout, stderr)
+	}
+	until("nas: backup finished")
+
+	code, stdout, stderr = runInput("backup finished\n", "client", "-name", "dave", "-server", addr)
+	if want := "roomrelay: client: the name dave is taken on " + addr + ": choose another with -name\n"; code != 1 || stdout != "" || stderr != want {
+		t.Errorf("taken name: exit %d, stdout %q, stderr %q; want 1, %q", code, stdout, stderr, want)
+	}
+}
+
+func TestSubcommand(t *testing.T) {
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.String("config", "", "")
+	fs.Bool("quiet", false, "")
+	for _, tc := range []struct {
+		args []string
+		cmd  string
+		rest []string
+	}{
+		{nil, "relay", nil},
+		{[]string{"-config", "check"}, "relay", []string{"-config", "check"}},
+		{[]string{"-config", "x", "check", "-quiet"}, "check", []string{"-config", "x", "-quiet"}},
+		{[]string{"--config=x", "-quiet", "client", "-config", "y"}, "client", []string{"--config=x", "-quiet", "-config", "y"}},
+		{[]string{"-unknown", "peer"}, "peer", []string{"-unknown"}},
+		{[]string{"--", "echo"}, "relay", []string{"--", "echo"}},
+	} {
+		cmd, rest := subcommand(fs, tc.args)
+		if cmd != tc.cmd || !slices.Equal(rest, tc.rest) {
+			t.Errorf("subcommand(%q) = %q, %q; want %q, %q", tc.args, cmd, rest, tc.cmd, tc.rest)
+		}
+	}
+}
+
+// TestListenFlag: -listen moves a door over the config file, and a door
+// that cannot listen is named with its key and how to move it.
+func TestListenFlag(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	path := filepath.Join(t.TempDir(), "config.json")
+	// The config asks for a free port; the flag moves the line door onto
+	// the busy one.
+	os.WriteFile(path, []byte(`{"relay":{"listen":{"line":"127.0.0.1:0","legacy":"","udp":""}}}`), 0o644)
+	code, _, stderr := runArgs("-config", path, "relay", "-listen", "line="+busy.Addr().String())
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; stderr:\n%s", code, stderr)
+	}
+	for _, want := range []string{
+		"error: line door: cannot listen on " + busy.Addr().String() + " (relay.listen.line): bind: address already in use",
+		"error: to try it elsewhere, give the line door another address with -listen line=HOST:PORT (or relay.listen.line in " + path + "), or leave it out with -listen line=\n",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+
+	l := listenFlag{}
+	for _, v := range []string{"line=127.0.0.1:9000", "udp=", "line=[::1]:9001"} {
+		if err := l.Set(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := config.Default()
+	l.set(&f)
+	if want := (config.Listen{Line: "[::1]:9001", Legacy: "127.0.0.1:7778"}); f.Relay.Listen != want {
+		t.Errorf("listen %+v, want %+v", f.Relay.Listen, want)
+	}
+	if s := l.String(); s != "line=[::1]:9001 udp=" {
+		t.Errorf("String() = %q", s)
+	}
+}
+
+// TestListenAcrossReload: the -listen flags still win over the config
+// file after SIGHUP re-reads it.
+func TestListenAcrossReload(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped in -short mode: builds and runs roomrelay")
+	}
+	bin := tutBuild(t)
+	filePort, flagPort := tutFreePort(t), tutFreePort(t)
+	config := tutConfig(t, fmt.Sprintf(`{"relay":{"listen":{"line":"127.0.0.1:%d"}}}`, filePort))
+	rr := tutStart(t, "roomrelay relay", "", bin, "-config", config, "-listen", fmt.Sprintf("line=127.0.0.1:%d", flagPort),
+		"-listen", "legacy=", "-listen", "udp=")
+	rr.waitErr(t, fmt.Sprintf(`info: line door listening on 127\.0\.0\.1:%d$`, flagPort))
+
+	os.WriteFile(config, []byte(fmt.Sprintf(`{"relay":{"listen":{"line":"127.0.0.1:%d"},"limits":{"rate":1}}}`, tutFreePort(t))), 0o644)
+	rr.cmd.Process.Signal(syscall.SIGHUP)
+	if l := rr.waitErr(t, `config reloaded`); strings.Contains(l, "door") {
+		t.Errorf("a door moved on reload: %s", l)
+	}
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", flagPort))
+	if err != nil {
+		t.Fatalf("the line door left -listen's address: %v", err)
+	}
+	c.Close()
 }
 
 // TestTuneMemory: relay.memory_limit_mb and relay.gc_percent reach the

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -138,6 +139,84 @@ func TestServiceFiles(t *testing.T) {
 			t.Logf("systemd-analyze verify: ok")
 		}
 	})
+}
+
+// TestMinimalBuild builds this machine's target with
+// scripts/crosscompile.sh twice, full and TAGS=minimal, into one
+// directory: the two binaries stand side by side with their sums, and the
+// minimal one says what it is and offers only what it has.
+func TestMinimalBuild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped in -short mode: builds roomrelay twice")
+	}
+	target := map[string]string{"amd64": "amd64", "arm64": "arm64", "386": "386"}[runtime.GOARCH]
+	if runtime.GOOS != "linux" || target == "" {
+		t.Skipf("crosscompile.sh builds for Linux; %s/%s cannot run its builds", runtime.GOOS, runtime.GOARCH)
+	}
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skipf("bash is not on PATH: %v", err)
+	}
+	dist := t.TempDir()
+	for _, tags := range []string{"", "minimal"} {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+		cmd := exec.CommandContext(ctx, bash, "scripts/crosscompile.sh", target)
+		cmd.Env = append(os.Environ(), "VERSION=v-test", "DIST="+dist, "TAGS="+tags)
+		out, err := cmd.CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Fatalf("TAGS=%q scripts/crosscompile.sh %s: %v\n%s", tags, target, err, out)
+		}
+	}
+	full, minimal := filepath.Join(dist, "roomrelay-"+target), filepath.Join(dist, "roomrelay-minimal-"+target)
+	sums, err := os.ReadFile(filepath.Join(dist, "SHA256SUMS"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bin := range []string{full, minimal} {
+		if !strings.Contains(string(sums), "  "+filepath.Base(bin)+"\n") {
+			t.Errorf("SHA256SUMS has no line for %s:\n%s", filepath.Base(bin), sums)
+		}
+	}
+
+	roomrelay := func(bin string, args ...string) (int, string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatalf("%s %s: %v", bin, args, err)
+		}
+		return code, string(out)
+	}
+	for _, tc := range []struct {
+		bin    string
+		args   []string
+		code   int
+		output string // its start
+	}{
+		{full, []string{"version"}, 0, "roomrelay v-test\n"},
+		{minimal, []string{"version"}, 0, "roomrelay v-test minimal\n"},
+		{full, []string{"-h"}, 0, "usage: roomrelay [-config FILE] [relay|client|peer|echo|check|version] [flags]\n"},
+		{minimal, []string{"-h"}, 0, "usage: roomrelay [-config FILE] [relay|check|version] [flags]\n\n" +
+			"  relay     run the relay (the default)\n" +
+			"  check     validate the config file and print every problem\n" +
+			"  version   print the version\n\n" +
+			"This is a minimal build: the relay with its line door only.\n"},
+		{minimal, []string{"client"}, 2, `roomrelay: unknown subcommand "client" (want relay, check or version)` + "\n"},
+		{minimal, []string{"-name", "x"}, 2, "flag provided but not defined: -name\n"},
+	} {
+		code, out := roomrelay(tc.bin, tc.args...)
+		if code != tc.code || !strings.HasPrefix(out, tc.output) {
+			t.Errorf("%s %s: exit %d, output:\n%s\nwant exit %d, output starting:\n%s", filepath.Base(tc.bin), tc.args, code, out, tc.code, tc.output)
+		}
+	}
+	if _, out := roomrelay(minimal, "-h"); strings.Contains(out, "client") || strings.Contains(out, "-name") {
+		t.Errorf("minimal -h mentions the client:\n%s", out)
+	}
 }
 
 // unitKeys returns the key=value lines of a systemd unit by "Section.Key",

@@ -25,24 +25,37 @@ import (
 const tutWait = 20 * time.Second
 
 // TestTutorialPrograms runs the original Python programs of the tutorials
-// (../shared/seeds/code) against the roomrelay binary: messenger.py with
-// `roomrelay peer` both ways, `roomrelay client` in tutorial mode with
-// messenger_server.py (and an unmodified messenger_client.py beside it),
-// and echo-client.py with `roomrelay echo`.
+// against the roomrelay binary: messenger.py with `roomrelay peer` both
+// ways, `roomrelay client` in tutorial mode with messenger_server.py (and
+// an unmodified messenger_client.py beside it), and echo-client.py with
+// `roomrelay echo`. The programs are looked for in $ROOMRELAY_SEEDS, or
+// else in ../shared/seeds/code beside the repository; without them (or
+// python3) the test is skipped, unless ROOMRELAY_SEEDS is set: then it
+// fails.
 func TestTutorialPrograms(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipped in -short mode: builds roomrelay and runs the tutorial programs")
 	}
+	const how = "to run this test, put the tutorial programs (messenger.py, messenger/server/messenger_server.py, " +
+		"messenger/client/messenger_client.py, echo-client.py) in a directory and run " +
+		"ROOMRELAY_SEEDS=/that/directory go test -run TestTutorialPrograms -v ."
+	missing := t.Skipf
+	seeds := os.Getenv("ROOMRELAY_SEEDS")
+	if seeds != "" {
+		missing = t.Fatalf // asked for by name
+	} else {
+		seeds = filepath.Join("..", "shared", "seeds", "code")
+	}
 	python, err := exec.LookPath("python3")
 	if err != nil {
-		t.Skip("python3 is not on PATH: the original tutorial programs cannot run")
+		missing("python3 is not on PATH: the original tutorial programs cannot run")
 	}
-	seeds, err := filepath.Abs("../shared/seeds/code")
+	seeds, err = filepath.Abs(seeds)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(seeds, "messenger.py")); err != nil {
-		t.Skipf("the tutorial programs are not in %s: %v", seeds, err)
+		missing("the tutorial programs are not in %s (%v); %s", seeds, err, how)
 	}
 	bin := tutBuild(t)
 	t.Run("messenger.py with peer", func(t *testing.T) { tutMessenger(t, python, seeds, bin) })

@@ -10,7 +10,7 @@
 //
 //	relay:  --- welcome to roomrelay. Send your name (1-24 letters of one script, digits, single spaces, _ - .)
 //	client: alice
-//	relay:  --- you are alice in lobby with 2 others. /help lists the commands.
+//	relay:  --- you are alice in lobby with 2 others (last event k3f9ab-41); /help lists the commands
 //	client: hello
 //	relay:  bob: hi alice            (another member's message)
 //	client: /quit

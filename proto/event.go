@@ -3,8 +3,11 @@ package proto
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -48,19 +51,22 @@ func ParseKind(s string) (Kind, bool) {
 
 // Event is what the relay sends a member. Room events (msg, action, join,
 // part) carry the room and its sequence number; private messages, notices
-// and errors carry neither.
+// and errors carry neither. The welcome notice, which answers a hello or a
+// /join, carries the room and its epoch (see [Point]).
 //
 // JSON layout, one object a line, empty fields left out:
 //
 //	{"type":"msg","room":"lobby","seq":7,"from":"alice","text":"hi","time":"2026-11-22T03:10:54.123Z"}
+//	{"type":"notice","room":"lobby","epoch":"k3f9ab","text":"you are bob in lobby with 1 other (last event k3f9ab-7); /help lists the commands"}
 type Event struct {
-	Kind Kind
-	Room string
-	Seq  uint64
-	From string
-	To   string // private messages
-	Text string
-	Time time.Time // UTC, milliseconds
+	Kind  Kind
+	Room  string
+	Seq   uint64
+	Epoch string // the welcome's: the room's epoch
+	From  string
+	To    string // private messages
+	Text  string
+	Time  time.Time // UTC, milliseconds
 }
 
 // TimeLayout is the layout of the JSON "time" field.
@@ -101,6 +107,9 @@ func AppendJSON(dst []byte, e *Event) []byte {
 	if e.Seq != 0 {
 		dst = append(dst, `,"seq":`...)
 		dst = strconv.AppendUint(dst, e.Seq, 10)
+	}
+	if e.Epoch != "" {
+		dst = appendField(dst, "epoch", e.Epoch)
 	}
 	if e.From != "" {
 		dst = appendField(dst, "from", e.From)
@@ -197,13 +206,14 @@ func AppendJSONString(dst []byte, s string) []byte {
 }
 
 type jsonEvent struct {
-	Type string `json:"type"`
-	Room string `json:"room"`
-	Seq  uint64 `json:"seq"`
-	From string `json:"from"`
-	To   string `json:"to"`
-	Text string `json:"text"`
-	Time string `json:"time"`
+	Type  string `json:"type"`
+	Room  string `json:"room"`
+	Seq   uint64 `json:"seq"`
+	Epoch string `json:"epoch"`
+	From  string `json:"from"`
+	To    string `json:"to"`
+	Text  string `json:"text"`
+	Time  string `json:"time"`
 }
 
 // DecodeJSON parses one JSON-mode line as written by [AppendJSON].
@@ -218,7 +228,7 @@ func DecodeJSON(line []byte) (Event, error) {
 	if !ok {
 		return Event{}, fmt.Errorf("decode event: unknown type %q", j.Type)
 	}
-	e := Event{Kind: k, Room: j.Room, Seq: j.Seq, From: j.From, To: j.To, Text: j.Text}
+	e := Event{Kind: k, Room: j.Room, Seq: j.Seq, Epoch: j.Epoch, From: j.From, To: j.To, Text: j.Text}
 	if j.Time != "" {
 		t, err := time.Parse(TimeLayout, j.Time)
 		if err != nil {
@@ -227,4 +237,76 @@ func DecodeJSON(line []byte) (Event, error) {
 		e.Time = t
 	}
 	return e, nil
+}
+
+// AppendStamp appends the time stamp that text mode puts before a line
+// when a member asks for them (/time on): "[HH:MM] ", in t's location.
+func AppendStamp(dst []byte, t time.Time) []byte {
+	return t.AppendFormat(append(dst, '['), "15:04] ")
+}
+
+// Point is a place in a room's log, where a resume starts after: an epoch
+// and a sequence number in it, written EPOCH-SEQ ("k3f9ab-42"). A room's
+// sequence numbers start from 1 in each epoch, a token the relay draws
+// when it makes the room, so a number from an earlier epoch (before a
+// restart, or before the room was dropped and made anew) is told from one
+// of this epoch. A bare number ("42") has no epoch: it is taken in the
+// room's current epoch.
+type Point struct {
+	Epoch string // "" for the room's current epoch
+	Seq   uint64
+}
+
+// MaxEpoch is the longest epoch, in bytes.
+const MaxEpoch = 16
+
+// String returns p as EPOCH-SEQ, or SEQ when it has no epoch.
+func (p Point) String() string { return string(AppendPoint(nil, p)) }
+
+// AppendPoint appends p as EPOCH-SEQ, or SEQ when it has no epoch.
+func AppendPoint(dst []byte, p Point) []byte {
+	if p.Epoch != "" {
+		dst = append(append(dst, p.Epoch...), '-')
+	}
+	return strconv.AppendUint(dst, p.Seq, 10)
+}
+
+// CheckEpoch reports whether s is a valid epoch: 1 to MaxEpoch lowercase
+// ASCII letters and digits.
+func CheckEpoch(s string) error {
+	if s == "" || len(s) > MaxEpoch {
+		return fmt.Errorf("epoch %q is not 1 to %d letters and digits", s, MaxEpoch)
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9') {
+			return fmt.Errorf("epoch %q holds %q: only a-z and 0-9", s, c)
+		}
+	}
+	return nil
+}
+
+// ParsePoint parses EPOCH-SEQ, or a bare SEQ. The epoch is taken in lower
+// case, as people may type it otherwise. SEQ is at most the largest
+// uint64.
+func ParsePoint(s string) (Point, error) {
+	var p Point
+	num := s
+	if i := strings.LastIndexByte(s, '-'); i >= 0 {
+		p.Epoch, num = strings.ToLower(s[:i]), s[i+1:]
+		if err := CheckEpoch(p.Epoch); err != nil {
+			return Point{}, fmt.Errorf("resume point %q: %w", s, err)
+		}
+	}
+	if num == "" || num[0] < '0' || num[0] > '9' { // ParseUint takes no sign, but says "invalid syntax"
+		return Point{}, fmt.Errorf("resume point %q: no sequence number (want SEQ or EPOCH-SEQ)", s)
+	}
+	n, err := strconv.ParseUint(num, 10, 64)
+	if errors.Is(err, strconv.ErrRange) {
+		return Point{}, fmt.Errorf("resume point %q: sequence number past %d", s, uint64(math.MaxUint64))
+	}
+	if err != nil {
+		return Point{}, fmt.Errorf("resume point %q: %q is not a sequence number (want SEQ or EPOCH-SEQ)", s, num)
+	}
+	p.Seq = n
+	return p, nil
 }

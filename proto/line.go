@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -13,19 +12,29 @@ import (
 // Hello is the first line of a line-door session. A person sends just a
 // name; a program may send a JSON object instead:
 //
-//	{"name":"thermo","mode":"json","room":"alerts","since":41,"replay":0}
+//	{"name":"thermo","mode":"json","room":"alerts","epoch":"k3f9ab","since":41,"replay":0}
 //
 // Mode is "text" (the default) or "json". Room is the room to enter (the
 // relay's default room when empty). Since, when set, asks for every event of
-// that room after sequence number Since (resume). Replay, when set and
-// Since is not, is how many past events to receive on entering (0: none);
-// nil leaves it to the relay.
+// that room after sequence number Since (resume) of epoch Epoch (see
+// [Point]); without Epoch, Since is taken in the room's current epoch.
+// Replay, when set and Since is not, is how many past events to receive on
+// entering (0: none); nil leaves it to the relay.
 type Hello struct {
 	Name   string  `json:"name"`
 	Mode   string  `json:"mode,omitempty"`
 	Room   string  `json:"room,omitempty"`
+	Epoch  string  `json:"epoch,omitempty"`
 	Since  *uint64 `json:"since,omitempty"`
 	Replay *int    `json:"replay,omitempty"`
+}
+
+// Resume returns where the hello asks to resume, or nil.
+func (h *Hello) Resume() *Point {
+	if h.Since == nil {
+		return nil
+	}
+	return &Point{Epoch: h.Epoch, Seq: *h.Since}
 }
 
 // JSON reports whether the hello asks for JSON mode.
@@ -60,6 +69,14 @@ func ParseHello(line []byte) (Hello, error) {
 			return Hello{}, err
 		}
 	}
+	if h.Epoch != "" {
+		if h.Since == nil {
+			return Hello{}, errors.New("bad hello: epoch without since")
+		}
+		if err := CheckEpoch(h.Epoch); err != nil {
+			return Hello{}, fmt.Errorf("bad hello: %w", err)
+		}
+	}
 	if h.Replay != nil && *h.Replay < 0 {
 		return Hello{}, errors.New("bad hello: replay is negative")
 	}
@@ -76,22 +93,23 @@ const (
 	Me                  // /me ACTION
 	Msg                 // /msg NAME TEXT, a space in NAME written '_'
 	Join                // /join ROOM [SINCE]
-	Since               // /since SEQ: resume the current room after SEQ
+	Since               // /since SINCE: resume the current room after SINCE
+	Part                // /part [ROOM]: leave the room for the default room
 	Who                 // /who
 	Rooms               // /rooms
+	Time                // /time [on|off]: text-mode time stamps
 	Help                // /help
-	Quit                // /quit
+	Quit                // /quit: disconnect
 	Ping                // /ping [TOKEN]: the relay answers "--- pong TOKEN"
 )
 
 // Request is one parsed line.
 type Request struct {
 	Op     Op
-	Arg    string // room for Join, name for Msg
+	Arg    string // room for Join and Part, name for Msg, "on" or "off" for Time
 	Text   string // for Say, Me and Msg
-	Seq    uint64 // for Since, and Join when HasSeq
-	HasSeq bool
-	RawLen int // bytes of text as received, before cleaning
+	Since  *Point // for Since, and Join when it resumes
+	RawLen int    // bytes of text as received, before cleaning
 }
 
 // ErrUnknownCommand is wrapped by the error for a line starting with an
@@ -100,16 +118,18 @@ var ErrUnknownCommand = errors.New("unknown command")
 
 // Commands is the text of /help, one command a line.
 var Commands = []string{
-	"/join ROOM [SEQ]   enter ROOM (created if new); SEQ resumes after that sequence number",
-	"/since SEQ         replay this room's events after sequence number SEQ",
-	"/who               list the members of this room",
-	"/rooms             list the rooms",
-	"/me ACTION         say an action: * you ACTION",
-	"/msg NAME TEXT     send TEXT to NAME only (a space in NAME is written _)",
-	"/ping [TOKEN]      the relay answers pong TOKEN",
-	"/quit              leave",
-	"/help              this list",
-	"//text             send a line that starts with /",
+	"/join ROOM [SINCE]  enter ROOM (created if new); SINCE (EPOCH-SEQ from the welcome, or SEQ) resumes after that event",
+	"/since SINCE        replay this room's events after SINCE (EPOCH-SEQ or SEQ)",
+	"/part               leave this room for the default room",
+	"/who                list the members of this room",
+	"/rooms              list the rooms",
+	"/me ACTION          say an action: * you ACTION",
+	"/msg NAME TEXT      send TEXT to NAME only (a space in NAME is written _)",
+	"/time on|off        put [HH:MM] before messages (text mode)",
+	"/ping [TOKEN]       the relay answers pong TOKEN",
+	"/quit               disconnect (/exit too)",
+	"/help               this list",
+	"//text              send a line that starts with /",
 }
 
 // Parse turns one line of an established session into a request. Text is
@@ -139,26 +159,27 @@ func Parse(line []byte) (Request, error) {
 		}
 		return Request{Op: Msg, Arg: name, Text: Clean([]byte(text)), RawLen: len(text)}, nil
 	case "join":
-		room, seq, _ := strings.Cut(strings.TrimSpace(rest), " ")
-		room = strings.TrimPrefix(room, "#")
-		if err := CheckRoom(room); err != nil {
-			return Request{}, fmt.Errorf("usage: /join ROOM [SEQ]: %w", err)
-		}
-		r := Request{Op: Join, Arg: room}
-		if seq = strings.TrimSpace(seq); seq != "" {
-			n, err := strconv.ParseUint(seq, 10, 64)
-			if err != nil {
-				return Request{}, fmt.Errorf("usage: /join ROOM [SEQ]: %q is not a sequence number", seq)
-			}
-			r.Seq, r.HasSeq = n, true
-		}
-		return r, nil
+		return parseJoin(rest)
 	case "since":
-		n, err := strconv.ParseUint(strings.TrimSpace(rest), 10, 64)
+		p, err := ParsePoint(strings.TrimSpace(rest))
 		if err != nil {
-			return Request{}, errors.New("usage: /since SEQ (a sequence number)")
+			return Request{}, fmt.Errorf("usage: /since SINCE (EPOCH-SEQ or SEQ): %w", err)
 		}
-		return Request{Op: Since, Seq: n, HasSeq: true}, nil
+		return Request{Op: Since, Since: &p}, nil
+	case "part":
+		room := strings.TrimPrefix(strings.TrimSpace(rest), "#")
+		if room != "" {
+			if err := CheckRoom(room); err != nil {
+				return Request{}, fmt.Errorf("usage: /part [ROOM]: %w", err)
+			}
+		}
+		return Request{Op: Part, Arg: room}, nil
+	case "time":
+		switch arg := strings.ToLower(strings.TrimSpace(rest)); arg {
+		case "", "on", "off":
+			return Request{Op: Time, Arg: arg}, nil
+		}
+		return Request{}, errors.New("usage: /time on|off")
 	case "ping":
 		return Request{Op: Ping, Text: Clean([]byte(rest))}, nil
 	case "who":
@@ -167,10 +188,38 @@ func Parse(line []byte) (Request, error) {
 		return Request{Op: Rooms}, nil
 	case "help", "?":
 		return Request{Op: Help}, nil
-	case "quit", "exit", "part":
+	case "quit", "exit":
 		return Request{Op: Quit}, nil
 	}
 	return Request{}, fmt.Errorf("%w /%s (try /help)", ErrUnknownCommand, Clean([]byte(cmd)))
+}
+
+// parseJoin parses the arguments of /join: ROOM, then perhaps where to
+// resume. A second word that is no resume point and holds no digit is
+// taken for the rest of a room name with a space in it.
+func parseJoin(rest string) (Request, error) {
+	const usage = "usage: /join ROOM [SINCE]"
+	words := strings.Fields(rest)
+	if len(words) == 0 {
+		return Request{}, fmt.Errorf("%s: %w: empty room name", usage, ErrBadName)
+	}
+	room := strings.TrimPrefix(words[0], "#")
+	if err := CheckRoom(room); err != nil {
+		return Request{}, fmt.Errorf("%s: %w", usage, err)
+	}
+	r := Request{Op: Join, Arg: room}
+	if len(words) == 1 {
+		return r, nil
+	}
+	p, err := ParsePoint(words[1])
+	if len(words) > 2 || err != nil && !strings.ContainsAny(words[1], "0123456789") {
+		return Request{}, fmt.Errorf("%s: room names have no spaces (%q)", usage, Clean([]byte(strings.TrimSpace(rest))))
+	}
+	if err != nil {
+		return Request{}, fmt.Errorf("%s: %w", usage, err)
+	}
+	r.Since = &p
+	return r, nil
 }
 
 // Clean makes received text safe to show on a terminal: invalid UTF-8

@@ -65,15 +65,30 @@ func TestParse(t *testing.T) {
 		{line: "/msg b!ob hi", err: "usage: /msg NAME TEXT: invalid name: name may hold only letters, digits, spaces, _ - and . (not '!')"},
 		{line: "/join 台所", want: Request{Op: Join, Arg: "台所"}},
 		{line: "/join #Kitchen", want: Request{Op: Join, Arg: "Kitchen"}},
-		{line: "/JOIN kitchen 42", want: Request{Op: Join, Arg: "kitchen", Seq: 42, HasSeq: true}},
-		{line: "/join kitchen x", err: `usage: /join ROOM [SEQ]: "x" is not a sequence number`},
-		{line: "/join", err: "usage: /join ROOM [SEQ]: invalid name: empty room name"},
-		{line: "/since 7", want: Request{Op: Since, Seq: 7, HasSeq: true}},
-		{line: "/since", err: "usage: /since SEQ (a sequence number)"},
+		{line: "/JOIN kitchen 42", want: Request{Op: Join, Arg: "kitchen", Since: &Point{Seq: 42}}},
+		{line: "/join kitchen k3f9ab-42", want: Request{Op: Join, Arg: "kitchen", Since: &Point{"k3f9ab", 42}}},
+		{line: "/join bad room", err: `usage: /join ROOM [SINCE]: room names have no spaces ("bad room")`},
+		{line: "/join the big room", err: `usage: /join ROOM [SINCE]: room names have no spaces ("the big room")`},
+		{line: "/join kitchen 4x2", err: `usage: /join ROOM [SINCE]: resume point "4x2": "4x2" is not a sequence number (want SEQ or EPOCH-SEQ)`},
+		{line: "/join kitchen k3f9ab-", err: `usage: /join ROOM [SINCE]: resume point "k3f9ab-": no sequence number (want SEQ or EPOCH-SEQ)`},
+		{line: "/join", err: "usage: /join ROOM [SINCE]: invalid name: empty room name"},
+		{line: "/since 7", want: Request{Op: Since, Since: &Point{Seq: 7}}},
+		{line: "/since K3F9AB-7", want: Request{Op: Since, Since: &Point{"k3f9ab", 7}}},
+		{line: "/since 18446744073709551615", want: Request{Op: Since, Since: &Point{Seq: 1<<64 - 1}}},
+		{line: "/since 18446744073709551616", err: `usage: /since SINCE (EPOCH-SEQ or SEQ): resume point "18446744073709551616": sequence number past 18446744073709551615`},
+		{line: "/since", err: `usage: /since SINCE (EPOCH-SEQ or SEQ): resume point "": no sequence number (want SEQ or EPOCH-SEQ)`},
+		{line: "/since a-b-7", err: `usage: /since SINCE (EPOCH-SEQ or SEQ): resume point "a-b-7": epoch "a-b" holds '-': only a-z and 0-9`},
+		{line: "/part", want: Request{Op: Part}},
+		{line: "/part #kitchen", want: Request{Op: Part, Arg: "kitchen"}},
+		{line: "/time", want: Request{Op: Time}},
+		{line: "/time ON", want: Request{Op: Time, Arg: "on"}},
+		{line: "/time off", want: Request{Op: Time, Arg: "off"}},
+		{line: "/time later", err: "usage: /time on|off"},
 		{line: "/who", want: Request{Op: Who}},
 		{line: "/rooms", want: Request{Op: Rooms}},
 		{line: "/help", want: Request{Op: Help}},
 		{line: "/quit", want: Request{Op: Quit}},
+		{line: "/exit", want: Request{Op: Quit}},
 		{line: "/ping abc", want: Request{Op: Ping, Text: "abc"}},
 		{line: "/frob", err: "unknown command /frob (try /help)"},
 	} {
@@ -95,7 +110,7 @@ func TestParse(t *testing.T) {
 }
 
 func TestParseHello(t *testing.T) {
-	zero, five := 0, uint64(5)
+	zero, five, most := 0, uint64(5), uint64(1<<64-1)
 	for _, tc := range []struct {
 		line string
 		want Hello
@@ -104,6 +119,12 @@ func TestParseHello(t *testing.T) {
 		{line: " alice ", want: Hello{Name: "alice"}},
 		{line: `{"name":"bot","mode":"json","room":"alerts","replay":0}`, want: Hello{Name: "bot", Mode: "json", Room: "alerts", Replay: &zero}},
 		{line: `{"name":"bot","since":5}`, want: Hello{Name: "bot", Since: &five}},
+		{line: `{"name":"bot","epoch":"k3f9ab","since":5}`, want: Hello{Name: "bot", Epoch: "k3f9ab", Since: &five}},
+		{line: `{"name":"bot","since":18446744073709551615}`, want: Hello{Name: "bot", Since: &most}},
+		{line: `{"name":"bot","since":18446744073709551616}`, err: "bad hello: json: cannot unmarshal number 18446744073709551616 into Go struct field Hello.since of type uint64"},
+		{line: `{"name":"bot","since":-1}`, err: "bad hello: json: cannot unmarshal number -1 into Go struct field Hello.since of type uint64"},
+		{line: `{"name":"bot","epoch":"k3f9ab"}`, err: "bad hello: epoch without since"},
+		{line: `{"name":"bot","epoch":"K3-9","since":5}`, err: `bad hello: epoch "K3-9" holds 'K': only a-z and 0-9`},
 		{line: `{"name":"bot","colour":"red"}`, err: `bad hello: json: unknown field "colour"`},
 		{line: `{"name":"bot","mode":"xml"}`, err: `bad hello: mode "xml" is neither "text" nor "json"`},
 		{line: `{"name":"bot"} x`, err: "bad hello: data after the object"},
@@ -156,6 +177,7 @@ var sampleEvents = []Event{
 	{Kind: KindJoin, Room: "kitchen", Seq: 1, From: "carol"},
 	{Kind: KindPart, Room: "kitchen", Seq: 2, From: "carol", Text: "quit"},
 	{Kind: KindNotice, Text: "you are alice in lobby"},
+	{Kind: KindNotice, Room: "lobby", Epoch: "k3f9ab", Text: "you are alice in lobby (last event k3f9ab-41)"},
 	{Kind: KindError, Text: "line too long"},
 	{Kind: KindMsg, Room: "lobby", Seq: 9, From: "dave", Text: "zoë 日本 \u2028"},
 }
@@ -377,6 +399,69 @@ func TestAppendTime(t *testing.T) {
 			if got, want := string(appendTime(nil, tm)), tm.Format(TimeLayout); got != want {
 				t.Fatalf("appendTime(%v) = %s, want %s", tm, got, want)
 			}
+		}
+	}
+}
+
+func TestPoint(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Point
+		out  string // String, when not in
+		err  string
+	}{
+		{in: "42", want: Point{Seq: 42}},
+		{in: "0", want: Point{}},
+		{in: "k3f9ab-42", want: Point{"k3f9ab", 42}},
+		{in: "K3F9AB-42", want: Point{"k3f9ab", 42}, out: "k3f9ab-42"},
+		{in: "k3f9ab-18446744073709551615", want: Point{"k3f9ab", 1<<64 - 1}},
+		{in: "k3f9ab-18446744073709551616", err: `resume point "k3f9ab-18446744073709551616": sequence number past 18446744073709551615`},
+		{in: "99999999999999999999999", err: `resume point "99999999999999999999999": sequence number past 18446744073709551615`},
+		{in: "-5", err: `resume point "-5": epoch "" is not 1 to 16 letters and digits`},
+		{in: "+5", err: `resume point "+5": no sequence number (want SEQ or EPOCH-SEQ)`},
+		{in: "k3f9ab-+5", err: `resume point "k3f9ab-+5": no sequence number (want SEQ or EPOCH-SEQ)`},
+		{in: "k3f9ab-1_0", err: `resume point "k3f9ab-1_0": "1_0" is not a sequence number (want SEQ or EPOCH-SEQ)`},
+		{in: "k3f9ab", err: `resume point "k3f9ab": no sequence number (want SEQ or EPOCH-SEQ)`},
+		{in: "ab cd-4", err: `resume point "ab cd-4": epoch "ab cd" holds ' ': only a-z and 0-9`},
+		{in: strings.Repeat("a", MaxEpoch+1) + "-4", err: `resume point "aaaaaaaaaaaaaaaaa-4": epoch "aaaaaaaaaaaaaaaaa" is not 1 to 16 letters and digits`},
+	} {
+		got, err := ParsePoint(tc.in)
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("ParsePoint(%q) error = %v, want %q", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("ParsePoint(%q): %v", tc.in, err)
+			continue
+		}
+		if got != tc.want {
+			t.Errorf("ParsePoint(%q) = %+v, want %+v", tc.in, got, tc.want)
+		}
+		out := tc.out
+		if out == "" {
+			out = tc.in
+		}
+		if s := got.String(); s != out {
+			t.Errorf("ParsePoint(%q).String() = %q, want %q", tc.in, s, out)
+		}
+	}
+}
+
+func TestAppendStamp(t *testing.T) {
+	zone := time.FixedZone("X", 5*3600+30*60)
+	tm := time.Date(2026, 11, 22, 23, 59, 58, 0, time.UTC)
+	for _, tc := range []struct {
+		t    time.Time
+		want string
+	}{
+		{tm, "[23:59] "},
+		{tm.In(zone), "[05:29] "},
+		{time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), "[03:04] "},
+	} {
+		if got := string(AppendStamp([]byte("x"), tc.t)); got != "x"+tc.want {
+			t.Errorf("AppendStamp(%v) = %q, want %q", tc.t, got, "x"+tc.want)
 		}
 	}
 }

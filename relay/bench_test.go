@@ -154,15 +154,26 @@ func BenchmarkPostCollect(b *testing.B) {
 // BenchmarkCollect is the per-delivery half alone: 100 members' writers
 // each collecting a batch of 64 events already posted (the posting is not
 // timed). It allocates nothing: a delivery costs no allocation.
-func BenchmarkCollect(b *testing.B) {
+func BenchmarkCollect(b *testing.B) { benchCollect(b, false) }
+
+// BenchmarkCollectStamped is BenchmarkCollect with every member's time
+// stamps on (/time on): the stamp is found once per event, or shared with
+// the event before, and is a buffer of its own in the write; still no
+// allocation per delivery.
+func BenchmarkCollectStamped(b *testing.B) { benchCollect(b, true) }
+
+func benchCollect(b *testing.B, stamps bool) {
 	const members, batch = 100, batchMax
 	r, ms := benchRoom(b, members)
+	for _, m := range ms {
+		m.stamps.Store(stamps)
+	}
 	text := strings.Repeat("x", 60)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		for range batch {
-			r.post(&proto.Event{Kind: proto.KindMsg, From: "sender", Text: text}, 0, 1<<20)
+			r.post(&proto.Event{Kind: proto.KindMsg, From: "sender", Text: text, Time: now()}, 0, 1<<20)
 		}
 		for _, m := range ms {
 			<-m.drv.(*testDriver).wakeC

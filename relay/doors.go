@@ -72,8 +72,8 @@ func (s *Server) Start() error {
 	} else {
 		s.debugf("line door: a goroutine pair per member: %v", err)
 	}
-	for name, addr := range cfg.Listen.Doors() {
-		if addr != "" && !slices.ContainsFunc(s.doors, func(d door) bool { return d.name() == name }) {
+	for _, name := range config.DoorNames() {
+		if addr := *cfg.Listen.Door(name); addr != "" && !slices.ContainsFunc(s.doors, func(d door) bool { return d.name() == name }) {
 			s.warnf("%s door: not in this build (built with -tags minimal); relay.listen.%s is ignored", name, name)
 		}
 	}
@@ -100,7 +100,7 @@ func (s *Server) openDoor(d door, addr string) error {
 		return nil
 	}
 	if !notYet(err) {
-		return fmt.Errorf("%s door: %w", d.name(), explain(err))
+		return &BindError{Door: d.name(), Addr: addr, Err: err}
 	}
 	s.warnf("%s door: %s is not available yet (%v); retrying in the background", d.name(), addr, err)
 	s.mu.Lock()
@@ -206,6 +206,25 @@ func explain(err error) error {
 	}
 	return err
 }
+
+// BindError is a door that cannot listen at its address for a reason
+// other than the address not being there yet, such as a port in use.
+type BindError struct {
+	Door string // "line", "legacy", "udp": its key is relay.listen.Door
+	Addr string // as configured
+	Err  error
+}
+
+func (e *BindError) Error() string {
+	err := e.Err
+	var op *net.OpError
+	if errors.As(err, &op) {
+		err = op.Err // the address is said once, below
+	}
+	return fmt.Sprintf("%s door: cannot listen on %s (relay.listen.%s): %v", e.Door, e.Addr, e.Door, explain(err))
+}
+
+func (e *BindError) Unwrap() error { return e.Err }
 
 // Addr returns the bound address of a door ("line", "legacy", "udp"), or
 // nil when it is off or not bound yet.

@@ -185,3 +185,44 @@ func (d *testDriver) wake(*member) {
 }
 
 func (d *testDriver) stop(m *member) { d.wake(m) }
+
+// epochOf returns the epoch of the room called name, which must exist.
+func epochOf(t testing.TB, s *Server, name string) string {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.rooms[proto.Fold(name)]
+	if r == nil {
+		t.Fatalf("no room %s", name)
+	}
+	return r.epoch
+}
+
+// upTo reads lines until one satisfies ok and returns them all, that one
+// last.
+func (tc *tconn) upTo(what string, ok func(string) bool) []string {
+	tc.t.Helper()
+	var got []string
+	tc.until(what, func(l string) bool {
+		got = append(got, l)
+		return ok(l)
+	})
+	return got
+}
+
+// sync sends a ping and waits for its pong: everything the relay had for
+// tc before it has been read.
+func (tc *tconn) sync(token string) []string {
+	tc.t.Helper()
+	tc.send("/ping " + token)
+	return tc.upTo("the pong", func(l string) bool {
+		return l == "--- pong "+token || strings.Contains(l, `"text":"pong `+token+`"`)
+	})
+}
+
+// send1 sends one line and returns the next line read.
+func (tc *tconn) send1(line string) string {
+	tc.t.Helper()
+	tc.send(line)
+	return tc.line()
+}

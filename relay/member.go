@@ -85,6 +85,9 @@ type member struct {
 	// Whoever reads its input (one goroutine at a time).
 	lim limiter
 
+	// Set by whoever reads its input; read by collect.
+	stamps atomic.Bool // text mode, /time on: a line with a time gets "[HH:MM] " before it
+
 	// The session's clocks, read by whoever checks its deadlines.
 	named     atomic.Bool  // its name is claimed and it is in a room
 	lastIn    atomic.Int64 // when it connected or last sent a line, in Unix nanoseconds
@@ -217,7 +220,13 @@ func (m *member) goodbye() []byte {
 // It reports false when the cursor has fallen out of the room's ring.
 func (m *member) collect(scratch *[]*event, bufs net.Buffers) (net.Buffers, bool) {
 	batch, json, ok := m.batch(scratch)
+	stamps := m.stamps.Load() && !json
 	for i, ev := range batch {
+		if stamps {
+			if st := ev.stamped(); st != nil {
+				bufs = append(bufs, st) // a buffer of its own: the line is shared as it is
+			}
+		}
 		bufs = append(bufs, ev.line(json))
 		batch[i] = nil
 	}

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -252,11 +254,7 @@ func TestJoinOwed(t *testing.T) {
 		c := dial(t, s)
 		c.name = tc.hello
 		c.send(tc.hello, "/join kitchen")
-		var got []string
-		c.until("the kitchen welcome", func(l string) bool {
-			got = append(got, l)
-			return strings.Contains(l, "in kitchen")
-		})
+		got := c.upTo("the kitchen welcome", func(l string) bool { return strings.Contains(l, "in kitchen") })
 		text := strings.Join(got, "\n")
 		if i, j := strings.Index(text, tc.first), strings.Index(text, tc.last); i < 0 || j < i {
 			t.Errorf("%s got, before its kitchen welcome (want %q, then %q):\n%s", tc.hello, tc.first, tc.last, text)
@@ -405,7 +403,7 @@ func TestNames(t *testing.T) {
 		{"\u0430\u04cf\u0456\u0441\u0435", "!!! name taken: \u0430\u04cf\u0456\u0441\u0435 is in use; send another name"},
 		{"e\u0301lodie", "!!! invalid name: name \"e\u0301\" must be written as one character, not \"e\" + a combining mark (U+0301 at character 2); send another name"},
 		{"al\u200bice", "!!! invalid name: name holds an invisible or formatting character (U+200B) at character 3; send another name"},
-		{"carol", "--- you are carol in lobby with 1 other (last event 1); /help lists the commands"},
+		{"carol", "--- you are carol in lobby with 1 other (last event " + epochOf(t, s, "lobby") + "-1); /help lists the commands"},
 	} {
 		c.send(tc.send)
 		if got := c.line(); got != tc.want {
@@ -705,5 +703,273 @@ func TestChurn(t *testing.T) {
 			defer s.loop.mu.Unlock()
 			return len(s.loop.members) == 2
 		})
+	}
+}
+
+// TestEpoch: the welcome names the room's epoch; a resume point of that
+// epoch resumes, one of another epoch (a restart, a room made anew) gets
+// the restart notice and all that is kept, and no resume point wraps.
+func TestEpoch(t *testing.T) {
+	s := startServer(t, testConfig())
+	talker := join(t, s, "talker")
+	epoch := epochOf(t, s, "lobby")
+	if err := proto.CheckEpoch(epoch); err != nil || len(epoch) != 6 {
+		t.Fatalf("epoch %q: %v", epoch, err)
+	}
+	for k := range 3 {
+		talker.send(fmt.Sprint("msg ", k)) // events 2 to 4
+	}
+	talker.sync("sent")
+
+	// Text mode: the welcome gives EPOCH-SEQ, and /since takes it back.
+	late := dial(t, s)
+	late.name = "late"
+	late.send(`{"name":"late","replay":0}`)
+	if l := late.line(); l != fmt.Sprintf("--- you are late in lobby with 1 other (last event %s-4); /help lists the commands", epoch) {
+		t.Errorf("welcome %q", l)
+	}
+	late.sync("joined")
+	late.send(fmt.Sprintf("/since %s-2", epoch))
+	got := late.upTo("the replay", func(l string) bool { return l == "--- end of earlier events" })
+	// Event 5 is late's own join, which text mode leaves out.
+	want := []string{"--- earlier in lobby, events 3 to 5:", "talker: msg 1", "talker: msg 2", "--- end of earlier events"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("/since %s-2 (-want +got):\n%s", epoch, diff)
+	}
+	late.send("/since 5")
+	if l := late.line(); l != fmt.Sprintf("--- nothing in lobby after %s-5", epoch) {
+		t.Errorf("/since 5: %q", l)
+	}
+	late.send("/since zzzzzz-3")
+	got = late.upTo("the replay", func(l string) bool { return l == "--- end of earlier events" })
+	if got[0] != "--- the relay restarted (or lobby was made anew) since resume point zzzzzz-3: replaying all lobby keeps" ||
+		got[1] != "--- earlier in lobby, events 1 to 5:" || len(got) != 7 {
+		t.Errorf("/since of another epoch:\n%s", strings.Join(got, "\n"))
+	}
+	late.send("/since 18446744073709551615")
+	if l := late.line(); l != fmt.Sprintf("--- resume point 18446744073709551615 is past lobby's last event %s-5: the relay restarted or the room is new; replaying all it keeps", epoch) {
+		t.Errorf("/since of the largest number: %q", l)
+	}
+
+	// JSON mode: the welcome carries room and epoch; the hello resumes by both.
+	for _, tc := range []struct {
+		hello string
+		first string // the first message replayed
+		stale bool
+	}{
+		{fmt.Sprintf(`{"name":"p1","mode":"json","epoch":%q,"since":3}`, epoch), "msg 2", false},
+		{`{"name":"p2","mode":"json","epoch":"zzzzzz","since":3}`, "msg 0", true},
+		{`{"name":"p3","mode":"json","since":3}`, "msg 2", false},
+	} {
+		p := join(t, s, tc.hello)
+		lines := p.upTo("the first message", isMsg)
+		e := jsonEvent(t, lines[len(lines)-1])
+		if e.Text != tc.first {
+			t.Errorf("%s: first message %q, want %q", tc.hello, e.Text, tc.first)
+		}
+		restarted := strings.Contains(strings.Join(lines, "\n"), "the relay restarted")
+		if restarted != tc.stale {
+			t.Errorf("%s: restart notice %v, want %v:\n%s", tc.hello, restarted, tc.stale, strings.Join(lines, "\n"))
+		}
+	}
+	c := dial(t, s)
+	c.send(`{"name":"p4","mode":"json","replay":0}`)
+	e := jsonEvent(t, c.line())
+	if e.Kind != proto.KindNotice || e.Room != "lobby" || e.Epoch != epoch || !strings.Contains(e.Text, "(last event "+epoch+"-") {
+		t.Errorf("JSON welcome %+v", e)
+	}
+}
+
+// TestRoomAdd: where a cursor starts for each kind of resume point.
+func TestRoomAdd(t *testing.T) {
+	s := New(testConfig(), t.Logf)
+	r := newRoom("lobby", 16)
+	for k := range 20 {
+		r.post(&proto.Event{Kind: proto.KindMsg, From: "a", Text: fmt.Sprint(k)}, 0, 1000)
+	}
+	if r2 := newRoom("lobby", 16); r2.epoch == r.epoch {
+		t.Errorf("two rooms drew the same epoch %q", r.epoch) // once in 2^30 runs
+	}
+	for _, tc := range []struct {
+		since *proto.Point
+		want  entry
+	}{
+		{nil, entry{next: 19, head: 21}},
+		{&proto.Point{Seq: 10}, entry{next: 11, head: 21}},
+		{&proto.Point{Epoch: r.epoch, Seq: 20}, entry{next: 21, head: 21}},
+		{&proto.Point{Epoch: r.epoch, Seq: 1}, entry{next: 5, head: 21, missed: 3}},
+		{&proto.Point{Seq: 0}, entry{next: 5, head: 21, missed: 4}},
+		{&proto.Point{Seq: 21}, entry{next: 5, head: 21, ahead: true}},
+		{&proto.Point{Epoch: r.epoch, Seq: 1<<64 - 1}, entry{next: 5, head: 21, ahead: true}},
+		{&proto.Point{Epoch: "other", Seq: 10}, entry{next: 5, head: 21, stale: true}},
+	} {
+		m := s.newMember(nil, "test", newTestDriver())
+		m.mu.Lock()
+		got := r.add(m, tc.since, 2)
+		m.mu.Unlock()
+		r.remove(m)
+		if got != tc.want {
+			t.Errorf("since %+v: %+v, want %+v", tc.since, got, tc.want)
+		}
+	}
+}
+
+// TestPart: /join leaves with a reason, /part goes back to the default
+// room (and does nothing there), /quit and /exit disconnect.
+func TestPart(t *testing.T) {
+	s := startServer(t, testConfig())
+	alice := join(t, s, "alice")
+	prog := join(t, s, `{"name":"prog","mode":"json","replay":0}`)
+	bob := join(t, s, "bob")
+	alice.until("bob's join", func(l string) bool { return l == "--- bob joined lobby" })
+	prog.until("bob's join", func(l string) bool {
+		return strings.Contains(l, `"type":"join"`) && strings.Contains(l, `"from":"bob"`)
+	})
+
+	bob.send("/join kitchen")
+	bob.until("the kitchen welcome", func(l string) bool { return strings.HasPrefix(l, "--- you are bob in kitchen") })
+	if l := alice.line(); l != "--- bob left lobby (joined kitchen)" {
+		t.Errorf("alice saw %q", l)
+	}
+	if e := jsonEvent(t, prog.line()); e.Kind != proto.KindPart || e.From != "bob" || e.Text != "joined kitchen" {
+		t.Errorf("prog saw %+v", e)
+	}
+
+	alice.send("/join kitchen")
+	alice.until("the kitchen welcome", func(l string) bool { return strings.HasPrefix(l, "--- you are alice in kitchen") })
+	bob.until("alice's join", func(l string) bool { return l == "--- alice joined kitchen" })
+	bob.send("/part lobby")
+	if l := bob.line(); l != "!!! you are in kitchen, not in lobby" {
+		t.Errorf("/part of another room: %q", l)
+	}
+	bob.send("/part")
+	if l := bob.line(); !strings.HasPrefix(l, "--- you are bob in lobby with 1 other") {
+		t.Errorf("/part: %q", l)
+	}
+	if l := alice.until("bob's part", func(l string) bool { return strings.Contains(l, "bob left") }); l != "--- bob left kitchen (joined lobby)" {
+		t.Errorf("alice saw %q", l)
+	}
+	bob.sync("in the lobby")
+	bob.send("/part")
+	if l := bob.line(); l != "--- lobby is the default room: /part leaves other rooms for it; /quit disconnects" {
+		t.Errorf("/part in the default room: %q", l)
+	}
+	if got := bob.sync("still here"); len(got) != 1 {
+		t.Errorf("/part in the default room did more: %q", got)
+	}
+
+	for _, cmd := range []string{"/quit", "/exit"} {
+		c := join(t, s, "leaver")
+		c.send(cmd)
+		c.until("bye", func(l string) bool { return l == "--- bye" })
+		if _, err := c.read(10 * time.Second); !errors.Is(err, io.EOF) {
+			t.Errorf("%s: read %v, want EOF", cmd, err)
+		}
+		waitFor(t, 5*time.Second, "the name to be free", func() bool { return s.lookup("leaver") == nil })
+	}
+}
+
+// TestLineCommands: /join with a spaced room name, /since without a second
+// welcome, and /msg to oneself in JSON mode.
+func TestLineCommands(t *testing.T) {
+	s := startServer(t, testConfig())
+	alice := join(t, s, "alice")
+	alice.send("/join bad room")
+	if l := alice.line(); l != `!!! usage: /join ROOM [SINCE]: room names have no spaces ("bad room")` {
+		t.Errorf("/join bad room: %q", l)
+	}
+	alice.send("/join kitchen", "one", "two")
+	alice.until("the kitchen welcome", func(l string) bool { return strings.HasPrefix(l, "--- you are alice in kitchen") })
+	alice.sync("posted")
+	alice.send("/since 0")
+	got := alice.upTo("the end of the replay", func(l string) bool { return l == "--- end of earlier events" })
+	if want := []string{"--- earlier in kitchen, events 1 to 3:", "--- end of earlier events"}; !cmp.Equal(want, got) {
+		t.Errorf("/since 0 (its own events left out) got %q, want %q", got, want)
+	}
+
+	prog := join(t, s, `{"name":"prog","mode":"json","replay":0}`)
+	prog.send("/msg PROG note to self", "/msg alice hi")
+	var mine []string
+	for _, l := range prog.sync("sent") {
+		if e := jsonEvent(t, l); e.Kind == proto.KindPrivate {
+			mine = append(mine, e.To+": "+e.Text)
+		}
+	}
+	if want := []string{"prog: note to self", "alice: hi"}; !cmp.Equal(want, mine) {
+		t.Errorf("prog's private events %q, want %q", mine, want)
+	}
+	if l := alice.until("the private message", func(l string) bool { return strings.HasPrefix(l, "[private]") }); l != "[private] prog: hi" {
+		t.Errorf("alice got %q", l)
+	}
+}
+
+// TestTimeStamps: /time on puts the local [HH:MM] of each event before
+// the lines that carry a time, replayed ones too; /time off ends it.
+func TestTimeStamps(t *testing.T) {
+	s := startServer(t, testConfig())
+	alice := join(t, s, "alice")
+	bob := join(t, s, "bob")
+	bob.sync("joined")
+	if l := bob.send1("/time"); l != "--- time stamps off" {
+		t.Errorf("/time: %q", l)
+	}
+	zone, _ := time.Now().Zone()
+	if l := bob.send1("/time ON"); l != "--- time stamps on: [HH:MM] before messages, in the relay's time zone ("+zone+")" {
+		t.Errorf("/time on: %q", l)
+	}
+	before := time.Now()
+	alice.send("hi", "/me waves", "/msg bob psst")
+	got := bob.messages(3)
+	bob.send("/since 0")
+	got = append(got, bob.upTo("the replay", func(l string) bool { return l == "--- end of earlier events" })...)
+	after := time.Now()
+	stamps := map[string]bool{before.Format("[15:04] "): true, after.Format("[15:04] "): true}
+	want := []string{"alice: hi", "* alice waves", "[private] alice: psst",
+		"--- earlier in lobby, events 1 to 4:", "--- alice joined lobby", "alice: hi", "* alice waves", "--- end of earlier events"}
+	for i, l := range got {
+		if strings.HasPrefix(want[i], "--- ") && want[i] != "--- alice joined lobby" {
+			if l != want[i] {
+				t.Errorf("line %d: %q, want %q unstamped", i, l, want[i])
+			}
+			continue
+		}
+		if len(l) < 8 || !stamps[l[:8]] || l[8:] != want[i] {
+			t.Errorf("line %d: %q, want %q after a stamp of %v", i, l, want[i], slices.Sorted(maps.Keys(stamps)))
+		}
+	}
+	bob.send1("/time off")
+	alice.send("plain")
+	if l := bob.messages(1)[0]; l != "alice: plain" {
+		t.Errorf("after /time off: %q", l)
+	}
+
+	prog := join(t, s, `{"name":"prog","mode":"json","replay":0}`)
+	prog.sync("joined")
+	if l := prog.send1("/time on"); l != `{"type":"error","text":"in JSON mode every event carries its \"time\"; /time is for text mode"}` {
+		t.Errorf("/time in JSON mode: %s", l)
+	}
+}
+
+// TestStamped: an event's stamp is found once, shared by the events of
+// its minute, and nil for an event without a time.
+func TestStamped(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 3, 10, 54, 0, time.UTC)
+	a := newEvent(&proto.Event{Kind: proto.KindMsg, Time: t0}, 0)
+	b := newEvent(&proto.Event{Kind: proto.KindMsg, Time: t0.Add(5 * time.Second)}, 0)
+	c := newEvent(&proto.Event{Kind: proto.KindMsg, Time: t0.Add(time.Minute)}, 0)
+	if want := t0.Local().Format("[15:04] "); string(a.stamped()) != want {
+		t.Errorf("stamp %q, want %q", a.stamped(), want)
+	}
+	if &a.stamped()[0] != &b.stamped()[0] {
+		t.Error("two events of one minute do not share their stamp")
+	}
+	if want := t0.Add(time.Minute).Local().Format("[15:04] "); string(c.stamped()) != want {
+		t.Errorf("next minute's stamp %q, want %q", c.stamped(), want)
+	}
+	if &a.stamped()[0] == &c.stamped()[0] {
+		t.Error("the stamp of another minute is shared")
+	}
+	if st := newEvent(&proto.Event{Kind: proto.KindNotice, Text: "x"}, 0).stamped(); st != nil {
+		t.Errorf("a notice's stamp %q", st)
 	}
 }

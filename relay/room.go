@@ -1,21 +1,25 @@
 package relay
 
 import (
+	"crypto/rand"
 	"sync"
+	"sync/atomic"
 
 	"roomrelay/proto"
 )
 
 // event is one event, shared read-only by every member that gets it: its
-// text line, encoded when it is made, and its JSON line, encoded when a
-// member in JSON mode first needs it (most rooms have none).
+// text line, encoded when it is made; its JSON line, encoded when a member
+// in JSON mode first needs it (most rooms have none); and its time stamp,
+// found when a member with time stamps on first needs it.
 type event struct {
-	seq  uint64
-	from uint64      // id of the member that caused it; 0 for the relay
-	text []byte      // text-mode line
-	src  proto.Event // what the JSON line is encoded from
-	once sync.Once
-	json []byte // JSON-mode line; see line
+	seq   uint64
+	from  uint64      // id of the member that caused it; 0 for the relay
+	text  []byte      // text-mode line
+	src   proto.Event // what the JSON line and the stamp are made from
+	once  sync.Once
+	json  []byte                // JSON-mode line; see line
+	stamp atomic.Pointer[stamp] // see stamped
 }
 
 // newEvent makes e an event, with its text line.
@@ -40,9 +44,55 @@ func (ev *event) line(json bool) []byte {
 	return ev.json
 }
 
+// stamp is the "[HH:MM] " of one minute of local time, shared by every
+// event of that minute.
+type stamp struct {
+	minute int64 // Unix time / 60: local time zones are whole minutes off UTC
+	b      []byte
+}
+
+// lastStamp is the stamp found last: events come many a minute, and few
+// are stamped in another minute than the one before.
+var lastStamp atomic.Pointer[stamp]
+
+// stamped returns the event's time stamp in the relay's time zone, or nil
+// when it has no time. The first member that needs it finds it (two at
+// once find the same); later ones share it.
+func (ev *event) stamped() []byte {
+	if st := ev.stamp.Load(); st != nil {
+		return st.b
+	}
+	t := ev.src.Time
+	if t.IsZero() {
+		return nil
+	}
+	st := lastStamp.Load()
+	if st == nil || st.minute != t.Unix()/60 {
+		st = &stamp{minute: t.Unix() / 60, b: proto.AppendStamp(make([]byte, 0, 8), t.Local())}
+		lastStamp.Store(st)
+	}
+	ev.stamp.Store(st)
+	return st.b
+}
+
+// epochChars are the characters of an epoch: RFC 4648's base32 alphabet,
+// lower case.
+const epochChars = "abcdefghijklmnopqrstuvwxyz234567"
+
+// newEpoch draws a room's epoch: 6 characters, 30 random bits.
+func newEpoch() string {
+	var b [6]byte
+	rand.Read(b[:]) // it never fails: it crashes the program instead
+	for i := range b {
+		b[i] = epochChars[b[i]&31]
+	}
+	return string(b[:])
+}
+
 // room is one chat room: an ordered log kept in a ring, and its members.
 type room struct {
-	name string // set once
+	name  string // set once
+	epoch string // set once: a token drawn when the room is made; see proto.Point
 
 	history int // the most events kept; set once
 
@@ -53,7 +103,7 @@ type room struct {
 }
 
 func newRoom(name string, history int) *room {
-	return &room{name: name, history: history, ring: make([]*event, min(history, 16))}
+	return &room{name: name, epoch: newEpoch(), history: history, ring: make([]*event, min(history, 16))}
 }
 
 // grow doubles the ring, up to history, before it would drop an event:
@@ -100,33 +150,41 @@ func (r *room) post(e *proto.Event, from uint64, maxLag uint64) {
 	r.mu.Unlock()
 }
 
+// entry is where a member's cursor starts in a room: see add.
+type entry struct {
+	next   uint64 // the first event of the room to write to it
+	head   uint64 // the room's next sequence number
+	missed uint64 // events asked for that have fallen out of the ring
+	ahead  bool   // since is past the newest event: all that is kept is replayed
+	stale  bool   // since is of another epoch: all that is kept is replayed
+}
+
 // add makes m a member and returns where its cursor starts: replay events
-// back from the head, or after since when since is not nil. missed is how
-// many events asked for have fallen out of the ring; ahead reports a since
-// past the newest event (the relay restarted, or the room was made anew),
-// which replays all that is kept. head is the room's next sequence number.
-// Called with m.mu held.
-func (r *room) add(m *member, since *uint64, replay int) (next, missed, head uint64, ahead bool) {
+// back from the head, or after since when since is not nil. A since of
+// another epoch (the relay restarted, or the room was made anew) or past
+// the newest event (likewise, when it names no epoch) replays all that is
+// kept. Called with m.mu held.
+func (r *room) add(m *member, since *proto.Point, replay int) entry {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.members = append(r.members, m)
 	oldest := r.oldest()
-	head = r.seq + 1
+	e := entry{head: r.seq + 1}
 	switch {
-	case since != nil && *since+1 > head:
-		next, ahead = oldest, true
-	case since != nil && *since+1 == head:
-		next = head
-	case since != nil && *since+1 < oldest:
-		next, missed = oldest, oldest-(*since+1)
-	case since != nil:
-		next = *since + 1
+	case since == nil:
+		e.next = e.head - min(uint64(replay), e.head-oldest)
+	case since.Epoch != "" && since.Epoch != r.epoch:
+		e.next, e.stale = oldest, true
+	case since.Seq >= e.head: // not since+1 > head: since may be the largest uint64
+		e.next, e.ahead = oldest, true
+	case since.Seq+1 < oldest:
+		e.next, e.missed = oldest, oldest-(since.Seq+1)
 	default:
-		next = head - min(uint64(replay), head-oldest)
+		e.next = since.Seq + 1
 	}
-	m.next.Store(next)
-	m.base.Store(head)
-	return next, missed, head, ahead
+	m.next.Store(e.next)
+	m.base.Store(e.head)
+	return e
 }
 
 // remove ends m's membership.

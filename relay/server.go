@@ -188,8 +188,10 @@ func (s *Server) roomList() []string {
 }
 
 // join moves m into the room called name. since, when not nil, resumes
-// after that sequence number; otherwise replay past events are replayed.
-func (s *Server) join(m *member, name string, since *uint64, replay int) error {
+// after that point; otherwise replay past events are replayed. A resume
+// in the room m is in (/since) is told only what it replays, not welcomed
+// again.
+func (s *Server) join(m *member, name string, since *proto.Point, replay int) error {
 	r, err := s.room(name)
 	if err != nil {
 		return err
@@ -217,29 +219,38 @@ func (s *Server) join(m *member, name string, since *uint64, replay int) error {
 			m.kick(bySlow)
 		}
 		if old != r {
-			old.post(&proto.Event{Kind: proto.KindPart, From: m.name, Time: now()}, m.id, s.maxLag())
+			old.post(&proto.Event{Kind: proto.KindPart, From: m.name, Text: "joined " + r.name, Time: now()}, m.id, s.maxLag())
 		}
 	}
 	m.mu.Lock()
-	next, missed, head, ahead := r.add(m, since, replay)
+	e := r.add(m, since, replay)
 	m.room = r
+	last := proto.Point{Epoch: r.epoch, Seq: e.head - 1}
 	// The welcome, any gap, and the bounds of the replay, each in its place.
-	others := r.size() - 1
 	say := func(at uint64, format string, args ...any) {
 		m.priv = append(m.priv, queued{newEvent(&proto.Event{Kind: proto.KindNotice, Text: fmt.Sprintf(format, args...)}, 0), at})
 	}
-	say(next-1, "you are %s in %s with %d other%s (last event %d); /help lists the commands",
-		m.name, r.name, others, plural(others), head-1)
-	if ahead {
-		say(next-1, "resume point %d is past %s's last event %d: the relay restarted or the room is new; replaying all it keeps",
-			*since, r.name, head-1)
+	if old != r {
+		others := r.size() - 1
+		m.priv = append(m.priv, queued{newEvent(&proto.Event{Kind: proto.KindNotice, Room: r.name, Epoch: r.epoch,
+			Text: fmt.Sprintf("you are %s in %s with %d other%s (last event %s); /help lists the commands",
+				m.name, r.name, others, plural(others), last)}, 0), e.next - 1})
 	}
-	if missed > 0 {
-		m.priv = append(m.priv, queued{gapNotice(r.name, next-missed, next), next - 1})
+	switch {
+	case e.stale:
+		say(e.next-1, "the relay restarted (or %s was made anew) since resume point %s: replaying all %s keeps",
+			r.name, since, r.name)
+	case e.ahead:
+		say(e.next-1, "resume point %s is past %s's last event %s: the relay restarted or the room is new; replaying all it keeps",
+			since, r.name, last)
+	case e.missed > 0:
+		m.priv = append(m.priv, queued{gapNotice(r.name, e.next-e.missed, e.next), e.next - 1})
 	}
-	if next < head {
-		say(next-1, "earlier in %s, events %d to %d:", r.name, next, head-1)
-		say(head-1, "end of earlier events")
+	if e.next < e.head {
+		say(e.next-1, "earlier in %s, events %d to %d:", r.name, e.next, e.head-1)
+		say(e.head-1, "end of earlier events")
+	} else if old == r {
+		say(e.head-1, "nothing in %s after %s", r.name, last)
 	}
 	m.mu.Unlock()
 	if old != r {

@@ -101,7 +101,7 @@ func TestPortInUse(t *testing.T) {
 		shutdownNow(t, s)
 		t.Fatal("started on a port in use")
 	}
-	if want := "line door: listen tcp " + ln.Addr().String() + ": bind: address already in use (another program, or another roomrelay, listens there)"; err.Error() != want {
+	if want := "line door: cannot listen on " + ln.Addr().String() + " (relay.listen.line): bind: address already in use (another program, or another roomrelay, listens there)"; err.Error() != want {
 		t.Errorf("err = %q, want %q", err, want)
 	}
 	if s.Addr("legacy") != nil || s.Addr("udp") != nil {

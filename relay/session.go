@@ -170,7 +170,7 @@ func (s *Server) enter(m *member, h proto.Hello) {
 	if h.Replay != nil {
 		replay = min(*h.Replay, s.conf().Limits.History)
 	}
-	if err := s.join(m, room, h.Since, replay); err != nil {
+	if err := s.join(m, room, h.Resume(), replay); err != nil {
 		m.notify(proto.KindError, "%v; you are in %s", err, s.conf().DefaultRoom)
 		s.join(m, s.conf().DefaultRoom, nil, replay)
 	}
@@ -265,21 +265,22 @@ func (s *Server) handle(m *member, req proto.Request) {
 		}
 		e := proto.Event{Kind: proto.KindPrivate, From: m.name, To: to.name, Text: req.Text, Time: now()}
 		to.deliver(newEvent(&e, m.id))
-		if m.json {
-			m.deliver(newEvent(&e, m.id)) // programs see what they sent
-		} else {
+		switch {
+		case !m.json:
 			m.notify(proto.KindNotice, "sent privately to %s", to.name)
+		case to != m:
+			m.deliver(newEvent(&e, m.id)) // programs see what they sent (once, when it was to themselves)
 		}
 	case proto.Join:
-		var since *uint64
-		if req.HasSeq {
-			since = &req.Seq
-		}
-		if err := s.join(m, req.Arg, since, s.conf().Limits.Replay); err != nil {
+		if err := s.join(m, req.Arg, req.Since, s.conf().Limits.Replay); err != nil {
 			m.notify(proto.KindError, "cannot join %s: %v", req.Arg, err)
 		}
 	case proto.Since:
-		s.join(m, m.room.name, &req.Seq, 0)
+		s.join(m, m.room.name, req.Since, 0)
+	case proto.Part:
+		s.part(m, req.Arg)
+	case proto.Time:
+		s.stamps(m, req.Arg)
 	case proto.Who:
 		s.list(m, "in "+m.room.name+":", m.room.names())
 	case proto.Rooms:
@@ -291,6 +292,40 @@ func (s *Server) handle(m *member, req proto.Request) {
 			m.notify(proto.KindNotice, "%s", c)
 		}
 	}
+}
+
+// part takes m out of its room (which must be room, when that is not
+// empty) into the default room.
+func (s *Server) part(m *member, room string) {
+	here, def := m.room.name, s.conf().DefaultRoom
+	switch {
+	case room != "" && proto.Fold(room) != proto.Fold(here):
+		m.notify(proto.KindError, "you are in %s, not in %s", here, room)
+	case proto.Fold(here) == proto.Fold(def):
+		m.notify(proto.KindNotice, "%s is the default room: /part leaves other rooms for it; /quit disconnects", here)
+	default:
+		if err := s.join(m, def, nil, s.conf().Limits.Replay); err != nil {
+			m.notify(proto.KindError, "cannot leave %s for %s: %v", here, def, err)
+		}
+	}
+}
+
+// stamps turns m's time stamps on or off (arg "on" or "off") and says
+// which they are.
+func (s *Server) stamps(m *member, arg string) {
+	if m.json {
+		m.notify(proto.KindError, `in JSON mode every event carries its "time"; /time is for text mode`)
+		return
+	}
+	if arg != "" {
+		m.stamps.Store(arg == "on")
+	}
+	if !m.stamps.Load() {
+		m.notify(proto.KindNotice, "time stamps off")
+		return
+	}
+	zone, _ := time.Now().Zone()
+	m.notify(proto.KindNotice, "time stamps on: [HH:MM] before messages, in the relay's time zone (%s)", zone)
 }
 
 // list sends items to m as notices starting with title, separated by ", "

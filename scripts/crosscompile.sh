@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # crosscompile.sh builds static roomrelay binaries for Linux routers and
-# single-board computers into dist/, with dist/SHA256SUMS beside them.
+# single-board computers into dist/ (dist/roomrelay-TARGET), with
+# dist/SHA256SUMS beside them. Builds with tags are named after them
+# (TAGS=minimal: dist/roomrelay-minimal-TARGET), beside the full builds.
 #
 #   scripts/crosscompile.sh [--verify] [TARGET...]
 #
@@ -16,7 +18,10 @@
 #
 #   VERSION  the version stamped into the binary (roomrelay version);
 #            default: git describe --always --dirty
-#   TAGS     build tags passed to go build -tags (default: none)
+#   TAGS     build tags passed to go build -tags (default: none), such as
+#            minimal: the relay and its line door only
+#   DIST     where the binaries and SHA256SUMS go (default: dist, in the
+#            repository)
 #   GO       the go command (default: go)
 #
 # The build is reproducible: CGO is off, paths are trimmed, the build ID
@@ -33,6 +38,10 @@ root=$(pwd)
 
 GO=${GO:-go}
 TAGS=${TAGS:-}
+DIST=${DIST:-dist}
+# The binaries' names: roomrelay-TARGET, or roomrelay-TAG1-TAG2-TARGET.
+tagname=$(echo "$TAGS" | tr -s ' ,' '--' | sed 's/^-//; s/-$//')
+prefix=roomrelay-${tagname:+$tagname-}
 
 all_targets=(amd64 386 armv5 armv6 armv7 arm64 mips mipsle mips64 mips64le)
 
@@ -107,10 +116,10 @@ if [ "$verify" = 1 ]; then
 	differ=0
 	printf '%-10s %-64s %s\n' target sha256 result
 	for t in "${targets[@]}"; do
-		build "$tmp/src-a" "$tmp/out-a/roomrelay-$t" "$t" "$version"
-		GOCACHE="$tmp/cache-b" build "$tmp/src-b" "$tmp/out-b/roomrelay-$t" "$t" "$version"
-		a=$(sha256 "$tmp/out-a/roomrelay-$t")
-		b=$(sha256 "$tmp/out-b/roomrelay-$t")
+		build "$tmp/src-a" "$tmp/out-a/$prefix$t" "$t" "$version"
+		GOCACHE="$tmp/cache-b" build "$tmp/src-b" "$tmp/out-b/$prefix$t" "$t" "$version"
+		a=$(sha256 "$tmp/out-a/$prefix$t")
+		b=$(sha256 "$tmp/out-b/$prefix$t")
 		if [ "$a" = "$b" ]; then
 			printf '%-10s %-64s %s\n' "$t" "$a" identical
 			same=$((same + 1))
@@ -125,30 +134,31 @@ if [ "$verify" = 1 ]; then
 fi
 
 version=${VERSION:-$(git describe --always --dirty 2>/dev/null || echo dev)}
-mkdir -p dist
+mkdir -p "$DIST"
+dist=$(cd "$DIST" && pwd)
 echo "building roomrelay $version with $("$GO" version)${TAGS:+, tags $TAGS}"
 for t in "${targets[@]}"; do
-	build "$root" "$root/dist/roomrelay-$t" "$t" "$version"
+	build "$root" "$dist/$prefix$t" "$t" "$version"
 done
 
 (
-	cd dist
+	cd "$dist"
 	# Keep the sums of targets not rebuilt this time, replace the others.
 	if [ -f SHA256SUMS ]; then
 		for t in "${targets[@]}"; do
-			grep -v "  roomrelay-$t\$" SHA256SUMS >SHA256SUMS.tmp || true
+			grep -v "  $prefix$t\$" SHA256SUMS >SHA256SUMS.tmp || true
 			mv SHA256SUMS.tmp SHA256SUMS
 		done
 	fi
 	for t in "${targets[@]}"; do
-		sha256sum "roomrelay-$t" >>SHA256SUMS
+		sha256sum "$prefix$t" >>SHA256SUMS
 	done
 	sort -k2 SHA256SUMS -o SHA256SUMS
 )
 
 printf '%-10s %10s %8s\n' target bytes MiB
 for t in "${targets[@]}"; do
-	size=$(wc -c <"dist/roomrelay-$t")
+	size=$(wc -c <"$dist/$prefix$t")
 	printf '%-10s %10d %8s\n' "$t" "$size" "$(awk -v n="$size" 'BEGIN { printf "%.2f", n / 1048576 }')"
 done
-echo "sums: dist/SHA256SUMS"
+echo "binaries: $dist/$prefix*; sums: $dist/SHA256SUMS"

@@ -45,12 +45,15 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// proxy forwards connections to addr and can cut them all.
+// proxy forwards connections to addr and can cut them all, only the
+// clients' side while it holds the relay's, or refuse new ones.
 type proxy struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-	n     int // connections accepted
+	ln       net.Listener
+	mu       sync.Mutex
+	conns    []net.Conn // client's side, relay's side, by pairs
+	n        int        // connections accepted
+	holding  bool       // a client's side ending leaves the relay's open
+	refusing bool       // close new connections unforwarded
 }
 
 func newProxy(t *testing.T, addr string) *proxy {
@@ -66,6 +69,13 @@ func newProxy(t *testing.T, addr string) *proxy {
 			if err != nil {
 				return
 			}
+			p.mu.Lock()
+			refusing := p.refusing
+			p.mu.Unlock()
+			if refusing {
+				c.Close()
+				continue
+			}
 			s, err := net.DialTimeout("tcp", addr, 5*time.Second)
 			if err != nil {
 				c.Close()
@@ -75,7 +85,14 @@ func newProxy(t *testing.T, addr string) *proxy {
 			p.conns = append(p.conns, c, s)
 			p.n++
 			p.mu.Unlock()
-			go func() { io.Copy(s, c); s.Close() }()
+			go func() {
+				io.Copy(s, c)
+				p.mu.Lock()
+				defer p.mu.Unlock()
+				if !p.holding {
+					s.Close()
+				}
+			}()
 			go func() { io.Copy(c, s); c.Close() }()
 		}
 	}()
@@ -89,6 +106,27 @@ func (p *proxy) cut() {
 		c.Close()
 	}
 	p.conns = nil
+}
+
+func (p *proxy) hold(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.holding = on
+}
+
+func (p *proxy) refuse(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refusing = on
+}
+
+// cutClients closes the clients' side of every connection.
+func (p *proxy) cutClients() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := 0; i < len(p.conns); i += 2 {
+		p.conns[i].Close()
+	}
 }
 
 func (p *proxy) accepted() int {
@@ -164,7 +202,9 @@ func TestChatAndResume(t *testing.T) {
 	out := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, clientConfig(p.ln.Addr().String(), "carol"), in, out, t.Logf) }()
+	var logs logBuffer
+	con := &console{out: out, logf: logs.logf} // not quiet: the relay's notices are shown, as status
+	go func() { done <- run(ctx, clientConfig(p.ln.Addr().String(), "carol"), in, con, false) }()
 	alice.until(t, "--- carol joined lobby")
 
 	fmt.Fprintln(inw, "hello from carol")
@@ -210,27 +250,148 @@ func TestChatAndResume(t *testing.T) {
 	alice.until(t, "carol: last words")
 }
 
-func TestNameTakenIsRetried(t *testing.T) {
+// logBuffer is a client's status: each logf call a line.
+type logBuffer struct{ syncBuffer }
+
+func (l *logBuffer) logf(format string, args ...any) { fmt.Fprintf(l, format+"\n", args...) }
+
+// A taken name from a pipe ends the client with an error, at once.
+func TestNameTakenPiped(t *testing.T) {
+	s := startRelay(t)
+	addr := s.Addr("line").String()
+	dialMember(t, addr, "dave")
+	var logs logBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(context.Background(), clientConfig(addr, "dave"), strings.NewReader("hi\n"), io.Discard, logs.logf)
+	}()
+	select {
+	case err := <-done:
+		if want := "client: the name dave is taken on " + addr + ": choose another with -name"; err == nil || err.Error() != want {
+			t.Errorf("err = %v, want %s", err, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the client did not end")
+	}
+	if logs.String() != "" {
+		t.Errorf("a quiet client logged:\n%s", logs.String())
+	}
+}
+
+// At a terminal, a taken name is asked again; an invalid answer too.
+func TestNameTakenAsked(t *testing.T) {
 	s := startRelay(t)
 	addr := s.Addr("line").String()
 	holder := dialMember(t, addr, "dave")
-	out := &syncBuffer{}
 	in, inw := io.Pipe()
 	defer inw.Close()
+	var logs logBuffer
+	con := &console{out: io.Discard, logf: logs.logf}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var logs syncBuffer
 	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, clientConfig(addr, "dave"), in, out, func(f string, a ...any) { fmt.Fprintf(&logs, f+"\n", a...) })
-	}()
-	waitFor(t, "a refusal", func() bool { return strings.Contains(logs.String(), "dave is in use") })
-	holder.c.Close()
-	other := dialMember(t, addr, "erin")
-	other.until(t, "--- dave joined lobby")
+	go func() { done <- run(ctx, clientConfig(addr, "dave"), in, con, true) }()
+	waitFor(t, "the question", func() bool { return strings.Contains(logs.String(), "type another name") })
+	fmt.Fprintln(inw, "no!name")
+	waitFor(t, "the second question", func() bool { return strings.Count(logs.String(), "type another name") == 2 })
+	fmt.Fprintln(inw, "erin")
+	holder.until(t, "--- erin joined lobby")
+	fmt.Fprintln(inw, "hi, I am erin")
+	holder.until(t, "erin: hi, I am erin")
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("run: %v", err)
+	}
+	want := "client: the name dave is taken; type another name\n" +
+		"client: invalid name: name may hold only letters, digits, spaces, _ - and . (not '!'); type another name\n"
+	if got := logs.String(); !strings.HasPrefix(got, want) {
+		t.Errorf("status:\n%s\nwant it to start with:\n%s", got, want)
+	}
+}
+
+// After a dropped connection the relay may still hold the client's own
+// name for a while: then the client retries, quietly.
+func TestNameTakenOnReconnect(t *testing.T) {
+	s := startRelay(t)
+	addr := s.Addr("line").String()
+	alice := dialMember(t, addr, "alice")
+	p := newProxy(t, addr)
+	in, inw := io.Pipe()
+	defer inw.Close()
+	out := &syncBuffer{}
+	var logs logBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, clientConfig(p.ln.Addr().String(), "dave"), in, out, logs.logf) }()
+	fmt.Fprintln(inw, "hi")
+	alice.until(t, "dave: hi") // dave is past the hello
+	p.hold(true)               // the relay's side stays open: dave is still there
+	p.cutClients()
+	waitFor(t, "a reconnect to be refused", func() bool { return p.accepted() >= 3 })
+	p.hold(false)
+	p.cut()
+	alice.until(t, "--- dave left lobby")
+	alice.until(t, "--- dave joined lobby")
+	fmt.Fprintln(alice.c, "welcome back")
+	waitFor(t, "dave to see alice", func() bool { return strings.Contains(out.String(), "alice: welcome back\n") })
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Run: %v", err)
+	}
+	if logs.String() != "" {
+		t.Errorf("a quiet client logged:\n%s", logs.String())
+	}
+}
+
+// Chat goes to the output, status to the log. From a pipe the client is
+// quiet: no replay, no notices; the relay's errors still show. At a
+// terminal it shows the replay and every notice.
+func TestOutputRouting(t *testing.T) {
+	s := startRelay(t)
+	addr := s.Addr("line").String()
+	alice := dialMember(t, addr, "alice")
+	fmt.Fprintln(alice.c, "before anyone came")
+	fmt.Fprintln(alice.c, "/ping 1")
+	alice.until(t, "--- pong 1") // the message is in the history
+	for _, interactive := range []bool{false, true} {
+		t.Run(map[bool]string{false: "piped", true: "terminal"}[interactive], func(t *testing.T) {
+			name := map[bool]string{false: "nas", true: "carol"}[interactive]
+			in, inw := io.Pipe()
+			out := &syncBuffer{}
+			var logs logBuffer
+			con := &console{out: out, logf: logs.logf, quiet: !interactive}
+			done := make(chan error, 1)
+			go func() { done <- run(context.Background(), clientConfig(addr, name), in, con, interactive) }()
+			alice.until(t, "--- "+name+" joined lobby")
+			fmt.Fprintln(alice.c, "hello "+name)
+			fmt.Fprintln(alice.c, "/me waves")
+			fmt.Fprintln(alice.c, "/msg "+name+" psst")
+			waitFor(t, "the private message", func() bool { return strings.Contains(out.String(), "[private] alice: psst\n") })
+			fmt.Fprintln(inw, "/nonsense")
+			waitFor(t, "the relay's error", func() bool { return strings.Contains(logs.String(), "!!! ") })
+			inw.Close()
+			if err := <-done; err != nil {
+				t.Errorf("run: %v", err)
+			}
+			// At a terminal, the replay comes first: the room's history.
+			chat := "alice: hello " + name + "\n* alice waves\n[private] alice: psst\n"
+			got, replay := out.String(), ""
+			if interactive {
+				replay, got, _ = strings.Cut(got, "--- nas left lobby (quit)\n")
+			}
+			if got != chat || interactive != strings.Contains(replay, "alice: before anyone came\n") {
+				t.Errorf("output:\n%s\nwant:\n%s", out.String(), chat)
+			}
+			status := logs.String()
+			for _, l := range strings.Split(strings.TrimSuffix(status, "\n"), "\n") {
+				notice := strings.HasPrefix(l, "--- ")
+				if !strings.HasPrefix(l, "!!! ") && !(notice && interactive) {
+					t.Errorf("status line %q", l)
+				}
+			}
+			if interactive && (!strings.Contains(status, "--- you are carol in lobby") || !strings.Contains(status, "--- bye")) {
+				t.Errorf("no welcome or bye in the status:\n%s", status)
+			}
+		})
 	}
 }
 
@@ -241,9 +402,12 @@ func TestBadNameIsFatal(t *testing.T) {
 	}
 }
 
-// After a relay restart the room's numbers start again: the client takes
-// the new events as they come instead of skipping them as seen.
+// TestRelayRestart: after a relay restart the room has another epoch, and
+// the client, resuming with its old epoch and sequence number, is shown
+// everything posted since, though the new numbers passed its old one
+// before it was back (a resume by number alone skipped those).
 func TestRelayRestart(t *testing.T) {
+	const before, after = 10, 15 // after: more events than there were before
 	cfg := config.Default().Relay
 	cfg.Listen = config.Listen{Line: "127.0.0.1:0"}
 	first := relay.New(cfg, t.Logf)
@@ -251,19 +415,26 @@ func TestRelayRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := first.Addr("line").String()
+	p := newProxy(t, addr)
 	alice := dialMember(t, addr, "alice")
 	out := &syncBuffer{}
 	in, inw := io.Pipe()
 	defer inw.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, clientConfig(addr, "carol"), in, out, t.Logf) }()
+	var logs logBuffer
+	con := &console{out: out, logf: logs.logf} // not quiet: the relay's notices are shown, as status
+	go func() { done <- run(ctx, clientConfig(p.ln.Addr().String(), "carol"), in, con, false) }()
 	alice.until(t, "--- carol joined lobby")
-	for k := range 5 {
+	for k := range before {
 		fmt.Fprintf(alice.c, "before %d\n", k)
 	}
-	waitFor(t, "the messages before", func() bool { return strings.Contains(out.String(), "alice: before 4\n") })
+	waitFor(t, "the messages before", func() bool { return strings.Contains(out.String(), fmt.Sprintf("alice: before %d\n", before-1)) })
 
+	// The relay stops; the client is kept out until the new one has
+	// gone past the client's last sequence number.
+	p.refuse(true)
+	alice.c.Close() // or the relay waits a second for her to hang up
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	first.Shutdown(sctx)
 	scancel()
@@ -278,9 +449,28 @@ func TestRelayRestart(t *testing.T) {
 		second.Shutdown(sctx)
 	}()
 	bob := dialMember(t, addr, "bob")
+	for k := range after {
+		fmt.Fprintf(bob.c, "after %d\n", k)
+	}
+	fmt.Fprintf(bob.c, "/ping posted\n")
+	bob.until(t, "--- pong posted")
+	p.refuse(false)
+
 	bob.until(t, "--- carol joined lobby")
-	fmt.Fprintf(bob.c, "after 1\n")
-	waitFor(t, "the message after the restart", func() bool { return strings.Contains(out.String(), "bob: after 1\n") })
+	waitFor(t, "the last message after the restart", func() bool {
+		return strings.Contains(out.String(), fmt.Sprintf("bob: after %d\n", after-1))
+	})
+	for k := range after {
+		if want := fmt.Sprintf("bob: after %d\n", k); strings.Count(out.String(), want) != 1 {
+			t.Errorf("%q not shown once:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out.String(), "alice: before 0\n"); n != 1 {
+		t.Errorf("a message from before the restart shown %d times:\n%s", n, out)
+	}
+	if !strings.Contains(logs.String(), "--- the relay restarted (or lobby was made anew) since resume point ") {
+		t.Errorf("no restart notice in the status lines:\n%s", logs.String())
+	}
 	cancel()
 	<-done
 }

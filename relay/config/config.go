@@ -20,7 +20,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"roomrelay/proto"
 )
@@ -72,18 +74,6 @@ type Listen struct {
 	// UDP takes datagrams "from:name|text" into the default room.
 	// Default "127.0.0.1:7779".
 	UDP string `json:"udp"`
-}
-
-// Doors returns every door's address by its name, the key under
-// relay.listen: {"line": ..., "legacy": ..., "udp": ...}.
-func (l Listen) Doors() map[string]string {
-	doors := map[string]string{}
-	v := reflect.ValueOf(l)
-	for i := range v.NumField() {
-		name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
-		doors[name] = v.Field(i).String()
-	}
-	return doors
 }
 
 // MinLine is the least Limits.MaxLineBytes: room for the longest name
@@ -301,31 +291,48 @@ func Default() File {
 // read gives an error wrapping the os error (errors.Is(err,
 // fs.ErrNotExist) for a missing one); an invalid file gives every problem
 // at once, joined, each naming its key.
-func Load(path string) (*File, error) {
+func Load(path string) (*File, error) { return load(path, false) }
+
+// Check is Load for `roomrelay check`: it also reports, by key, every
+// listen address this machine cannot bind now: a host that is neither an
+// IP address nor localhost (names are not looked up), or an IP address
+// that is none of this machine's. The relay itself starts with such an
+// address and retries it (an interface may come up late), so only Check
+// calls them errors.
+func Check(path string) (*File, error) { return load(path, true) }
+
+func load(path string, hosts bool) (*File, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	f, err := Parse(b)
+	f, err := parse(b, hosts)
 	if err != nil {
 		return nil, fmt.Errorf("config %s:\n%w", path, err)
 	}
 	return f, nil
 }
 
+// bom is the UTF-8 byte-order mark some editors put at the start of a
+// file; it is no content, and is skipped.
+var bom = []byte("\ufeff")
+
 // Parse decodes a configuration strictly over the defaults and validates
 // it. The error joins every problem, one per key.
-func Parse(b []byte) (*File, error) {
+func Parse(b []byte) (*File, error) { return parse(b, false) }
+
+func parse(b []byte, hosts bool) (*File, error) {
+	b = bytes.TrimPrefix(b, bom)
 	var raw any
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	if err := dec.Decode(&raw); err != nil {
 		return nil, fmt.Errorf("not valid JSON: %w", syntaxWhere(b, err))
 	}
-	end := dec.InputOffset()
+	end := int(dec.InputOffset())
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("trailing data after the top-level object at byte %d",
-			len(b)-len(bytes.TrimLeft(b[end:], " \t\r\n")))
+		rest := bytes.TrimLeft(b[end:], " \t\r\n")
+		return nil, fmt.Errorf("not valid JSON: %s: more data after the top-level object", where(b, len(b)-len(rest)))
 	}
 	var errs []error
 	duplicateKeys(json.NewDecoder(bytes.NewReader(b)), "", &errs)
@@ -346,10 +353,15 @@ func Parse(b []byte) (*File, error) {
 		key, _, _ := strings.Cut(e.Error(), ": ")
 		bad[key] = true
 	}
-	if verr, ok := f.Validate().(interface{ Unwrap() []error }); ok {
-		for _, e := range verr.Unwrap() {
+	more := f.Validate()
+	if hosts {
+		more = errors.Join(more, f.checkHosts())
+	}
+	if merr, ok := more.(interface{ Unwrap() []error }); ok {
+		for _, e := range flatten(merr.Unwrap()) {
 			if key, _, _ := strings.Cut(e.Error(), ": "); !bad[key] {
 				errs = append(errs, e)
+				bad[key] = true // one problem a key is enough
 			}
 		}
 	}
@@ -357,6 +369,19 @@ func Parse(b []byte) (*File, error) {
 		return nil, errors.Join(errs...)
 	}
 	return &f, nil
+}
+
+// flatten spreads joined errors into one list.
+func flatten(errs []error) []error {
+	var out []error
+	for _, e := range errs {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			out = append(out, flatten(j.Unwrap())...)
+		} else {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // hasKey reports whether the decoded JSON has the key path.
@@ -408,15 +433,27 @@ func duplicateKeys(dec *json.Decoder, path string, errs *[]error) {
 	}
 }
 
-// syntaxWhere adds the line and column to a JSON syntax error.
+// syntaxWhere says where in b a decoding error is, by line and column.
 func syntaxWhere(b []byte, err error) error {
 	var se *json.SyntaxError
-	if !errors.As(err, &se) {
-		return err
+	switch {
+	case errors.As(err, &se):
+		// Offset counts the bad byte too.
+		return fmt.Errorf("%s: %w", where(b, int(se.Offset)-1), err)
+	case err == io.EOF:
+		return errors.New("the file is empty")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("%s: the file ends inside the top-level object (cut short?)", where(b, len(b)))
 	}
-	line := 1 + bytes.Count(b[:se.Offset], []byte{'\n'})
-	col := se.Offset - int64(bytes.LastIndexByte(b[:se.Offset], '\n'))
-	return fmt.Errorf("line %d column %d: %w", line, col-1, err)
+	return err
+}
+
+// where gives the position of byte off of b as "line L column C", both
+// from 1, the column in characters.
+func where(b []byte, off int) string {
+	off = min(max(off, 0), len(b))
+	start := bytes.LastIndexByte(b[:off], '\n') + 1
+	return fmt.Sprintf("line %d column %d", 1+bytes.Count(b[:off], []byte{'\n'}), 1+utf8.RuneCount(b[start:off]))
 }
 
 var durationType = reflect.TypeOf(Duration(0))
@@ -456,8 +493,7 @@ func checkKeys(v any, t reflect.Type, path string, errs *[]error) {
 		}
 		fields := map[string]reflect.Type{}
 		for i := 0; i < t.NumField(); i++ {
-			name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-			fields[name] = t.Field(i).Type
+			fields[jsonName(t.Field(i))] = t.Field(i).Type
 		}
 		keys := make([]string, 0, len(obj))
 		for k := range obj {
@@ -524,6 +560,87 @@ func jsonKind(v any) string {
 	}
 }
 
+// CheckAddr reports whether v is host:port with a port from 0 to 65535.
+func CheckAddr(v string) error {
+	_, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return fmt.Errorf("want host:port, not %q", v)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	return nil
+}
+
+// Door returns the address of the door called name in l, the value of the
+// key relay.listen.NAME, or nil when there is no such door.
+func (l *Listen) Door(name string) *string {
+	v := reflect.ValueOf(l).Elem()
+	for i := range v.NumField() {
+		if jsonName(v.Type().Field(i)) == name {
+			return v.Field(i).Addr().Interface().(*string)
+		}
+	}
+	return nil
+}
+
+// DoorNames lists the doors, as keys under relay.listen.
+func DoorNames() []string {
+	t := reflect.TypeOf(Listen{})
+	names := make([]string, t.NumField())
+	for i := range names {
+		names[i] = jsonName(t.Field(i))
+	}
+	return names
+}
+
+func jsonName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	return name
+}
+
+// checkHosts reports every listen address this machine cannot bind now,
+// naming its key (see Check). It binds port 0 of each IP address, which
+// leaves the configured ports alone: a running relay does not fail it.
+func (f *File) checkHosts() error {
+	var errs []error
+	host := func(key, v string) {
+		h, _, err := net.SplitHostPort(v)
+		if err != nil || h == "" || h == "localhost" {
+			return // "" is every address; a bad form is Validate's
+		}
+		ip, err := netip.ParseAddr(h)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not an IP address or localhost: give the address to listen on (names are not looked up)", key, h))
+			return
+		}
+		if ip.IsUnspecified() {
+			return
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort(h, "0"))
+		if err == nil {
+			ln.Close()
+			return
+		}
+		if errors.Is(err, syscall.EADDRNOTAVAIL) {
+			errs = append(errs, fmt.Errorf("%s: %s is not an address of this machine (its interface may not be up yet; the relay would wait for it)", key, h))
+		} else {
+			errs = append(errs, fmt.Errorf("%s: cannot listen on %s: %w", key, h, err))
+		}
+	}
+	for _, name := range DoorNames() {
+		if addr := *f.Relay.Listen.Door(name); addr != "" {
+			host("relay.listen."+name, addr)
+		}
+	}
+	if f.Client.Mode == "tutorial" {
+		host("client.listen", f.Client.Listen)
+	}
+	host("peer.listen", f.Peer.Listen)
+	host("echo.listen", f.Echo.Listen)
+	return errors.Join(errs...)
+}
+
 // Validate reports every out-of-range value, naming its key.
 func (f *File) Validate() error {
 	var errs []error
@@ -537,10 +654,8 @@ func (f *File) Validate() error {
 			}
 			return
 		}
-		if _, port, err := net.SplitHostPort(v); err != nil {
-			bad(key, "want host:port, not %q", v)
-		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-			bad(key, "port %q is not a number from 0 to 65535", port)
+		if err := CheckAddr(v); err != nil {
+			bad(key, "%v", err)
 		}
 	}
 	between := func(key string, v, lo, hi int) {

@@ -81,7 +81,14 @@ func TestParseErrors(t *testing.T) {
 			`relay.limits.burst: want a whole number, got "x"`,
 			`relay.log_level: want "debug", "info", "warn" or "error", not "loud"`,
 			`client.mode: want "line" or "tutorial", not "fancy"`}},
-		{"trailing", `{} {}`, []string{"trailing data after the top-level object at byte 3"}},
+		{"trailing", `{} {}`, []string{"not valid JSON: line 1 column 4: more data after the top-level object"}},
+		{"trailing on a later line", "{\"relay\": {\"log_level\": \"débug\"}}\n\n  ]", []string{
+			"not valid JSON: line 3 column 3: more data after the top-level object"}},
+		{"cut short", "{\n  \"relay\": {\n    \"log_level\": \"info\"\n", []string{
+			"not valid JSON: line 4 column 1: the file ends inside the top-level object (cut short?)"}},
+		{"empty", " \n", []string{"not valid JSON: the file is empty"}},
+		{"column in characters", `{"relay": {"default_room": "küche",}}`, []string{
+			"not valid JSON: line 1 column 36: invalid character '}' looking for beginning of object key string"}},
 		{"syntax", "{\n  \"relay\": {,}\n}", []string{"not valid JSON: line 2 column 13: invalid character ',' looking for beginning of object key string"}},
 		{"not an object", `[]`, []string{"(top level): want an object, got an array"}},
 	} {
@@ -95,6 +102,63 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// A UTF-8 byte-order mark, as some Windows editors write, is no content.
+func TestByteOrderMark(t *testing.T) {
+	f, err := Parse([]byte("\ufeff{\"relay\": {\"default_room\": \"hall\"}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Relay.DefaultRoom != "hall" {
+		t.Errorf("default_room %q, want hall", f.Relay.DefaultRoom)
+	}
+	_, err = Parse([]byte("\ufeff{\n ,"))
+	if want := "not valid JSON: line 2 column 2: invalid character ',' looking for beginning of object key string"; err == nil || err.Error() != want {
+		t.Errorf("err = %v, want %s", err, want)
+	}
+}
+
+// Check also asks whether this machine can listen at each address; Load
+// leaves that to the relay, which retries an address not there yet.
+func TestCheckHosts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.json")
+	// 192.0.2.1 is a documentation address (RFC 5737): no machine has it.
+	os.WriteFile(path, []byte(`{
+		"relay": {"listen": {"line": "192.0.2.1:7777", "legacy": "pi.lan:7778", "udp": "localhost:7779"}},
+		"client": {"mode": "tutorial", "listen": "[::]:8881"},
+		"peer": {"listen": "127.0.0.1:8881"},
+		"echo": {"listen": ":65432"}}`), 0o644)
+	if _, err := Load(path); err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	_, err := Check(path)
+	if err == nil {
+		t.Fatal("Check: no error")
+	}
+	want := []string{
+		"config " + path + ":",
+		"relay.listen.line: 192.0.2.1 is not an address of this machine (its interface may not be up yet; the relay would wait for it)",
+		`relay.listen.legacy: "pi.lan" is not an IP address or localhost: give the address to listen on (names are not looked up)`,
+	}
+	if diff := cmp.Diff(want, strings.Split(err.Error(), "\n")); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	// The shipped config passes, here as on the router.
+	if _, err := Check(filepath.Join("..", "..", "config.json")); err != nil {
+		t.Errorf("Check(config.json): %v", err)
+	}
+}
+
+func TestListenDoors(t *testing.T) {
+	if diff := cmp.Diff([]string{"line", "legacy", "udp"}, DoorNames()); diff != "" {
+		t.Errorf("DoorNames (-want +got):\n%s", diff)
+	}
+	var l Listen
+	*l.Door("legacy") = "127.0.0.1:1"
+	if l.Legacy != "127.0.0.1:1" || l.Door("irc") != nil {
+		t.Errorf("Door: %+v, irc %v", l, l.Door("irc"))
 	}
 }
 
