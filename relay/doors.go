@@ -70,7 +70,7 @@ func (s *Server) Start() error {
 	if l, err := newLoop(s); err == nil {
 		s.loop = l
 	} else {
-		s.debugf("line door: a goroutine pair per member: %v", err)
+		s.debugf("line door: a goroutine pair per member (connDriver): %v", err)
 	}
 	for _, name := range config.DoorNames() {
 		if addr := *cfg.Listen.Door(name); addr != "" && !slices.ContainsFunc(s.doors, func(d door) bool { return d.name() == name }) {
