@@ -67,6 +67,11 @@ type bound struct {
 // is an error and nothing keeps listening.
 func (s *Server) Start() error {
 	cfg := s.conf()
+	if n := fdLimit(); n > 0 {
+		if w := fdWarning(n, cfg); w != "" {
+			s.warnf("%s", w)
+		}
+	}
 	if l, err := newLoop(s); err == nil {
 		s.loop = l
 	} else {

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -44,5 +45,15 @@ func TestLimiterTable(t *testing.T) {
 	}
 	if b := lt.get(newcomer, later, rate, burst); b == nil || !b.allow(later, rate, burst) {
 		t.Error("no place for a newcomer although a bucket had refilled")
+	}
+}
+
+func TestFDWarning(t *testing.T) {
+	cfg := testConfig() // 200 clients, 50 legacy members
+	if w := fdWarning(1<<20, &cfg); w != "" {
+		t.Errorf("warned with a million files: %s", w)
+	}
+	if w := fdWarning(64, &cfg); !strings.Contains(w, "may open 64 files, fewer than the 282") {
+		t.Errorf("with 64 files: %q", w)
 	}
 }
