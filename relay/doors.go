@@ -281,12 +281,16 @@ func (s *Server) accept(b *bound, d streamDoor) {
 }
 
 // refuse tells c why the relay will not serve it, on a door that can say
-// so, and closes it.
-func (s *Server) refuse(door string, c net.Conn, why string) {
+// so, and closes it. say is the door's line for it (nil: the line
+// protocol's error line).
+func (s *Server) refuse(door string, c net.Conn, why string, say func(e *proto.Event) []byte) {
 	s.stats.refused.Add(1)
 	s.warnf("%s door: refused %s: %s", door, c.RemoteAddr(), why)
+	if say == nil {
+		say = func(e *proto.Event) []byte { return proto.AppendText(nil, e) }
+	}
 	c.SetWriteDeadline(time.Now().Add(time.Second))
-	c.Write(proto.AppendText(nil, &proto.Event{Kind: proto.KindError, Text: "refused: " + why}))
+	c.Write(say(&proto.Event{Kind: proto.KindError, Text: "refused: " + why}))
 	c.Close()
 }
 
