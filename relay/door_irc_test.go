@@ -5,6 +5,9 @@ package relay
 import (
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -12,6 +15,7 @@ import (
 
 	"roomrelay/proto"
 	"roomrelay/relay/config"
+	"roomrelay/relay/internal/testkit"
 )
 
 // ircConfig is testConfig with the IRC door on.
@@ -263,5 +267,70 @@ func TestIRCRegistration(t *testing.T) {
 	}
 	if l := c.until("the end", func(l string) bool { return strings.HasPrefix(l, "ERROR") }); l != "ERROR :Closing link: no name within 300ms; bye" {
 		t.Errorf("got %q", l)
+	}
+}
+
+// TestIRCClientII: a real IRC client, ii (Debian's package ii), chats
+// with a line-door member through the relay: it registers, is put in
+// #lobby and sees the room's recent history there, says something the
+// line member reads, and reads what the line members say, a name with a
+// space among them as first_client. ii writes each channel's traffic to
+// DIR/SERVER/#channel/out and reads what to send from the FIFO in beside
+// it.
+func TestIRCClientII(t *testing.T) {
+	ii, err := exec.LookPath("ii")
+	if err != nil {
+		t.Skip("ii is not installed (apt-get install ii): the test with a real IRC client is skipped")
+	}
+	s := startServer(t, ircConfig())
+	alice := join(t, s, "alice")
+	alice.send("before ii came")
+	alice.sync("a")
+
+	dir := t.TempDir()
+	_, port, _ := net.SplitHostPort(s.Addr("irc").String())
+	cmd := exec.Command(ii, "-s", "127.0.0.1", "-p", port, "-n", "iiuser", "-i", dir)
+	var out testkit.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Logf("ii said: %q", out.String())
+	})
+	lobby := filepath.Join(dir, "127.0.0.1", "#lobby")
+	read := func(name string) string {
+		b, _ := os.ReadFile(filepath.Join(lobby, name))
+		return string(b)
+	}
+	has := func(what, sub string) {
+		t.Helper()
+		waitFor(t, 10*time.Second, what, func() bool { return strings.Contains(read("out"), sub) })
+	}
+	has("the history on joining", "<alice> [")
+	if !regexp.MustCompile(`<alice> \[\d\d:\d\d\] before ii came`).MatchString(read("out")) {
+		t.Errorf("ii's #lobby shows the history as\n%s", read("out"))
+	}
+	alice.until("ii's join", func(l string) bool { return l == "--- iiuser joined lobby" })
+
+	in, err := os.OpenFile(filepath.Join(lobby, "in"), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	fmt.Fprintln(in, "hello from ii")
+	if l := alice.until("ii's message", func(l string) bool { return strings.HasPrefix(l, "iiuser") }); l != "iiuser: hello from ii" {
+		t.Errorf("alice got %q", l)
+	}
+
+	first := join(t, s, "first client")
+	alice.send("hi ii")
+	first.send("me too")
+	has("alice's message", "<alice> hi ii")
+	has("first client's message", "<first_client> me too")
+	if n := strings.Count(read("out"), "before ii came"); n != 1 {
+		t.Errorf("ii's #lobby shows the history %d times:\n%s", n, read("out"))
 	}
 }
