@@ -42,7 +42,7 @@ var ircGreeting = lineEvent(proto.AppendIRC(nil, &proto.IRC{Prefix: proto.Host, 
 func (d ircDoor) serve(c net.Conn, _ <-chan struct{}) {
 	s := d.s
 	if why := s.admit(c); why != "" {
-		s.refuse("irc", c, why, ircError)
+		s.refuseIn("irc", c, why, ircError)
 		return
 	}
 	s.drive(c, "irc", ircGreeting, func(m *member) codec { return &ircClient{m: m} })

@@ -334,3 +334,20 @@ func TestIRCClientII(t *testing.T) {
 		t.Errorf("ii's #lobby shows the history %d times:\n%s", n, read("out"))
 	}
 }
+
+// TestIRCRefused: a full relay refuses an IRC connection with an ERROR.
+func TestIRCRefused(t *testing.T) {
+	cfg := ircConfig()
+	cfg.Limits.MaxClients = 1
+	s := startServer(t, cfg)
+	join(t, s, "alice")
+	c, err := net.DialTimeout("tcp", s.Addr("irc").String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tc := &tconn{t: t, c: c, lr: proto.NewLineReader(c, 1<<16)}
+	if l := tc.line(); l != "ERROR :Closing link: refused: relay full (1 clients)" {
+		t.Errorf("got %q", l)
+	}
+}

@@ -25,7 +25,7 @@ func (lineDoor) addr(c *config.Config) string { return c.Listen.Line }
 func (d lineDoor) serve(c net.Conn, _ <-chan struct{}) {
 	s := d.s
 	if why := s.admit(c); why != "" {
-		s.refuse("line", c, why, nil)
+		s.refuse("line", c, why)
 		return
 	}
 	s.drive(c, "line", greeting, nil)
