@@ -548,9 +548,10 @@ func (ev *event) ircLines() *ircLines {
 	if l := ev.irc.Load(); l != nil {
 		return l
 	}
-	l := &ircLines{lines: proto.AppendIRCEvent(nil, &ev.src, "")}
-	if !ev.src.Time.IsZero() {
-		l.tag = proto.AppendIRCTime(nil, ev.src.Time)
+	e := &ev.src
+	l := &ircLines{lines: proto.AppendIRCEvent(make([]byte, 0, len(ev.text)+3*len(e.From)+len(e.Room)+48), e, "")}
+	if !e.Time.IsZero() {
+		l.tag = proto.AppendIRCTime(make([]byte, 0, 32), e.Time)
 	}
 	ev.irc.Store(l)
 	return l
