@@ -325,8 +325,12 @@ func (c *ircClient) say(target, text string, t time.Time) (reason, bool) {
 		}
 		return s.request(m, req, t)
 	}
-	if req.Op == proto.Me || s.lookup(target) == nil {
+	if s.lookup(target) == nil {
 		c.reply(proto.ErrNoSuchNick, target, "No such nick/channel")
+		return 0, false
+	}
+	if req.Op == proto.Me {
+		m.notify(proto.KindError, "an action goes to the room only, not to %s; not sent", target)
 		return 0, false
 	}
 	req.Op, req.Arg = proto.Msg, target

@@ -132,13 +132,14 @@ func TestIRCChat(t *testing.T) {
 			}
 
 			// Errors are numerics.
-			bob.send("PRIVMSG nobody :x", "PRIVMSG #kitchen :x", "FROB", "NICK x y")
+			bob.send("PRIVMSG nobody :x", "PRIVMSG #kitchen :x", "FROB", "NICK x y", "PRIVMSG alice :\x01ACTION pokes\x01")
 			got := bob.ircSync("p1")
 			for i, w := range []string{
 				":roomrelay 401 bob nobody :No such nick/channel",
 				":roomrelay 404 bob #kitchen :Cannot send to channel: you are in #lobby (one room at a time)",
 				":roomrelay 421 bob FROB :Unknown command",
 				":roomrelay NOTICE #lobby :error: a name cannot change: reconnect with the nick x",
+				":roomrelay NOTICE #lobby :error: an action goes to the room only, not to alice; not sent",
 			} {
 				if i >= len(got) || got[i] != w {
 					t.Errorf("line %d: %q, want %q", i, got, w)
