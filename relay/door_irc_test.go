@@ -383,3 +383,35 @@ func BenchmarkCollectIRC(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*members*batch), "ns/delivery")
 }
+
+// TestIRCNamesSplit: a room's names take as many 353 replies as it needs,
+// each within 512 bytes.
+func TestIRCNamesSplit(t *testing.T) {
+	s := New(testConfig(), t.Logf)
+	r, err := s.room("lobby")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := range 60 {
+		m := s.newMember(nil, "test", newTestDriver())
+		m.name = fmt.Sprintf("member with long name%02d", i)
+		r.add(m, nil, 0)
+		want = append(want, proto.IRCName(m.name))
+	}
+	c := &ircClient{m: s.newMember(nil, "test", newTestDriver())}
+	var got []string
+	lines := strings.SplitAfter(string(c.names(nil, "bob", "lobby")), "\r\n")
+	for _, l := range lines[:len(lines)-2] {
+		if len(l) > proto.MaxIRC || !strings.HasPrefix(l, ":roomrelay 353 bob = #lobby :") {
+			t.Errorf("%d-byte reply %.50q...", len(l), l)
+		}
+		got = append(got, strings.Fields(strings.SplitN(l, " :", 2)[1])...)
+	}
+	if len(lines) < 4 || strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("%d replies give names %q", len(lines)-2, got)
+	}
+	if end := lines[len(lines)-2]; end != ":roomrelay 366 bob #lobby :End of /NAMES list.\r\n" {
+		t.Errorf("last reply %q", end)
+	}
+}
