@@ -190,7 +190,14 @@ func TestEventGolden(t *testing.T) {
 		b = AppendText(b, &sampleEvents[i])
 		b = AppendJSON(b, &sampleEvents[i])
 	}
-	path := filepath.Join("testdata", "events.golden")
+	checkGolden(t, "events.golden", b)
+}
+
+// checkGolden compares b with testdata/name, or, with -update, writes it
+// there.
+func checkGolden(t *testing.T, name string, b []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
 	if *update {
 		if err := os.WriteFile(path, b, 0o644); err != nil {
 			t.Fatal(err)

@@ -44,7 +44,11 @@
 // connections and its count of members): it knows its address in the
 // configuration and hands what it accepts to a driver with its codec.
 // A new door is a codec in proto and a door value, not a new copy of the
-// policy.
+// policy. The IRC door (door_irc.go) is such a door: its connections are
+// served by the line door's drivers, and its codec (member.codec) reads
+// IRC commands into the session's claim, join and requests and writes
+// events as IRC messages, each room event's made once for all its IRC
+// members.
 //
 // # Concurrency
 //

@@ -285,13 +285,19 @@ func (s *Server) accept(b *bound, d streamDoor) {
 	}
 }
 
-// refuse tells c why the relay will not serve it, on a door that can say
-// so, and closes it.
+// refuse tells c why the relay will not serve it, in the line protocol,
+// and closes it.
 func (s *Server) refuse(door string, c net.Conn, why string) {
+	s.refuseIn(door, c, why, func(e *proto.Event) []byte { return proto.AppendText(nil, e) })
+}
+
+// refuseIn is refuse on a door with a wire format of its own, in which
+// say writes the refusal.
+func (s *Server) refuseIn(door string, c net.Conn, why string, say func(e *proto.Event) []byte) {
 	s.stats.refused.Add(1)
 	s.warnf("%s door: refused %s: %s", door, c.RemoteAddr(), why)
 	c.SetWriteDeadline(time.Now().Add(time.Second))
-	c.Write(proto.AppendText(nil, &proto.Event{Kind: proto.KindError, Text: "refused: " + why}))
+	c.Write(say(&proto.Event{Kind: proto.KindError, Text: "refused: " + why}))
 	c.Close()
 }
 

@@ -33,10 +33,11 @@ type connDriver struct {
 }
 
 // serveConn serves c as a member of door with a connDriver until the
-// member is done, greeting it first with greet. It blocks.
-func (s *Server) serveConn(c net.Conn, door string, greet *event) {
+// member is done, greeting it first with greet, with the codec newCodec
+// makes (nil: the line protocol). It blocks.
+func (s *Server) serveConn(c net.Conn, door string, greet *event, newCodec func(*member) codec) {
 	g := &connDriver{wakeC: make(chan struct{}, 1), wdone: make(chan struct{})}
-	m := s.newMember(c, door, g)
+	m := s.newCodecMember(c, door, g, newCodec)
 	m.deliver(greet)
 	go g.writeLoop(m)
 	m.kick(g.readLoop(m))

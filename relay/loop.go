@@ -105,9 +105,10 @@ func (l *loop) close() {
 	})
 }
 
-// adopt makes c a member of door served by the loop, greeted with greet.
-// It reports false when c is not a socket the poller can watch.
-func (l *loop) adopt(c net.Conn, door string, greet *event) bool {
+// adopt makes c a member of door served by the loop, greeted with greet,
+// with the codec newCodec makes (nil: the line protocol). It reports
+// false when c is not a socket the poller can watch.
+func (l *loop) adopt(c net.Conn, door string, greet *event, newCodec func(*member) codec) bool {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return false
@@ -118,7 +119,7 @@ func (l *loop) adopt(c net.Conn, door string, greet *event) bool {
 	}
 	s := l.srv
 	lc := &lconn{l: l, nb: nbReader{raw: raw}}
-	lc.m = s.newMember(c, door, lc)
+	lc.m = s.newCodecMember(c, door, lc, newCodec)
 	lc.lr = proto.NewLineReader(&lc.nb, s.conf().Limits.MaxLineBytes)
 	lc.m.deliver(greet) // before the poller can hand it to a worker
 	l.mu.Lock()

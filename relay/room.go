@@ -18,8 +18,16 @@ type event struct {
 	text  []byte      // text-mode line
 	src   proto.Event // what the JSON line and the stamp are made from
 	once  sync.Once
-	json  []byte                // JSON-mode line; see line
-	stamp atomic.Pointer[stamp] // see stamped
+	json  []byte                   // JSON-mode line; see line
+	stamp atomic.Pointer[stamp]    // see stamped
+	irc   atomic.Pointer[ircLines] // made when an IRC member first needs them (door_irc.go)
+}
+
+// ircLines are a room event's IRC messages, shared by every IRC member
+// that gets it.
+type ircLines struct {
+	lines []byte // one message, or more for long text
+	tag   []byte // the server-time tag that goes before each, for members that asked for it
 }
 
 // newEvent makes e an event, with its text line.

@@ -171,14 +171,20 @@ func (s *Server) room(name string) (*room, error) {
 	return r, nil
 }
 
-// roomList returns every room's name and member count, sorted by name.
-func (s *Server) roomList() []string {
+// allRooms returns every room, in no order.
+func (s *Server) allRooms() []*room {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	rooms := make([]*room, 0, len(s.rooms))
 	for _, r := range s.rooms {
 		rooms = append(rooms, r)
 	}
-	s.mu.Unlock()
+	return rooms
+}
+
+// roomList returns every room's name and member count, sorted by name.
+func (s *Server) roomList() []string {
+	rooms := s.allRooms()
 	out := make([]string, len(rooms))
 	for i, r := range rooms {
 		out[i] = fmt.Sprintf("%s (%d)", r.name, r.size())

@@ -24,16 +24,14 @@ import (
 func (m *member) line(line []byte, err error, t time.Time) (reason, bool) {
 	s := m.srv
 	if !m.named.Load() { // lastIn stays the time it connected
-		h, reply, err := s.hello(m, line, err)
+		h, ok, err := m.hello(line, err)
 		switch {
 		case err == io.EOF:
 			return byEOF, true
 		case err != nil:
 			s.debugf("%s %s: handshake: %v", m.door, m.addr(), err)
 			return byRead, true
-		case reply != nil:
-			m.deliver(lineEvent(reply))
-		default:
+		case ok:
 			s.enter(m, h)
 			m.lastIn.Store(t.UnixNano())
 			m.named.Store(true)
@@ -41,7 +39,24 @@ func (m *member) line(line []byte, err error, t time.Time) (reason, bool) {
 		return 0, false
 	}
 	m.lastIn.Store(t.UnixNano())
+	if m.codec != nil {
+		return m.codec.input(line, err, t)
+	}
 	return s.input(m, line, err, t)
+}
+
+// hello takes one line of m's handshake, or the error reading it, in its
+// door's format, and answers it: it reports whether m now has a name and
+// which room it asks for. An error ends the handshake.
+func (m *member) hello(line []byte, err error) (proto.Hello, bool, error) {
+	if m.codec != nil {
+		return m.codec.hello(line, err)
+	}
+	h, reply, err := m.srv.hello(m, line, err)
+	if reply != nil {
+		m.deliver(lineEvent(reply))
+	}
+	return h, err == nil && reply == nil, err
 }
 
 // readBy is when m's read deadline passes, as things stand: the end of
@@ -204,20 +219,33 @@ func (s *Server) hello(m *member, line []byte, err error) (h proto.Hello, reply 
 // input handles one line that m sent at t, or the error reading it. It
 // reports whether m leaves, and why.
 func (s *Server) input(m *member, line []byte, err error, t time.Time) (reason, bool) {
-	switch {
-	case err == proto.ErrLineTooLong:
-		m.notify(proto.KindError, "line too long (at most %d bytes); discarded", s.conf().Limits.MaxLineBytes)
-		return 0, false
-	case err == io.EOF:
-		return byEOF, true
-	case err != nil:
-		return byRead, true
+	if err != nil {
+		return s.readFailed(m, err)
 	}
 	req, err := proto.Parse(line)
 	if err != nil {
 		m.notify(proto.KindError, "%v", err)
 		return 0, false
 	}
+	return s.request(m, req, t)
+}
+
+// readFailed is what an error reading m's next line means: a line too
+// long is discarded, and m told; any other error ends m.
+func (s *Server) readFailed(m *member, err error) (reason, bool) {
+	switch {
+	case err == proto.ErrLineTooLong:
+		m.notify(proto.KindError, "line too long (at most %d bytes); discarded", s.conf().Limits.MaxLineBytes)
+		return 0, false
+	case err == io.EOF:
+		return byEOF, true
+	}
+	return byRead, true
+}
+
+// request carries out req, which m made at t, within its rate limit. It
+// reports whether m leaves, and why.
+func (s *Server) request(m *member, req proto.Request, t time.Time) (reason, bool) {
 	if req.Op == proto.Quit {
 		return byQuit, true
 	}
@@ -266,6 +294,7 @@ func (s *Server) handle(m *member, req proto.Request) {
 		e := proto.Event{Kind: proto.KindPrivate, From: m.name, To: to.name, Text: req.Text, Time: now()}
 		to.deliver(newEvent(&e, m.id))
 		switch {
+		case m.codec != nil: // its client shows what it sent
 		case !m.json:
 			m.notify(proto.KindNotice, "sent privately to %s", to.name)
 		case to != m:

@@ -74,6 +74,9 @@ type Listen struct {
 	// UDP takes datagrams "from:name|text" into the default room.
 	// Default "127.0.0.1:7779".
 	UDP string `json:"udp"`
+	// IRC is the IRC door: IRC clients (irssi, WeeChat, HexChat, phone
+	// apps) join the same rooms as channels. Default "127.0.0.1:6667".
+	IRC string `json:"irc"`
 }
 
 // MinLine is the least Limits.MaxLineBytes: room for the longest name
@@ -254,7 +257,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 func Default() File {
 	return File{
 		Relay: Config{
-			Listen:      Listen{Line: "127.0.0.1:7777", Legacy: "127.0.0.1:7778", UDP: "127.0.0.1:7779"},
+			Listen:      Listen{Line: "127.0.0.1:7777", Legacy: "127.0.0.1:7778", UDP: "127.0.0.1:7779", IRC: "127.0.0.1:6667"},
 			DefaultRoom: "lobby",
 			UDPAllow:    slices.Clone(DefaultUDPAllow),
 			LogLevel:    "info",
@@ -639,11 +642,12 @@ func (f *File) Validate() error {
 	addr("relay.listen.line", r.Listen.Line, true)
 	addr("relay.listen.legacy", r.Listen.Legacy, true)
 	addr("relay.listen.udp", r.Listen.UDP, true)
+	addr("relay.listen.irc", r.Listen.IRC, true)
 	if r.Listen.Line != "" && r.Listen.Line == r.Listen.Legacy && !strings.HasSuffix(r.Listen.Line, ":0") {
 		bad("relay.listen.legacy", "the same address as relay.listen.line (%s); each door needs its own", r.Listen.Line)
 	}
 	if r.Listen == (Listen{}) {
-		bad("relay.listen", "every door is off; set at least one of line, legacy, udp")
+		bad("relay.listen", "every door is off; set at least one of line, legacy, udp, irc")
 	}
 	for i, n := range r.UDPAllow {
 		if _, err := netip.ParsePrefix(n); err != nil {

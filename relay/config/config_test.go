@@ -44,8 +44,8 @@ func TestParseErrors(t *testing.T) {
 		name, json string
 		want       []string
 	}{
-		{"unknown keys", `{"relay":{"limits":{"colour":1},"listen":{"irc":""}},"x":{}}`, []string{
-			"relay.limits.colour: unknown key", "relay.listen.irc: unknown key", "x: unknown key"}},
+		{"unknown keys", `{"relay":{"limits":{"colour":1},"listen":{"xmpp":""}},"x":{}}`, []string{
+			"relay.limits.colour: unknown key", "relay.listen.xmpp: unknown key", "x: unknown key"}},
 		{"kinds", `{"relay":{"limits":{"queue":"10","rate":true,"history":1.5},"timeouts":{"write":10,"idle":"soon"},"udp_allow":"lan"},"client":{"exit_on_eof":"yes"}}`, []string{
 			`client.exit_on_eof: want true or false, got "yes"`,
 			`relay.limits.history: want a whole number, not 1.5`,
@@ -71,8 +71,8 @@ func TestParseErrors(t *testing.T) {
 			`client.retry_max: must be at least client.retry (1s)`,
 			`client.mode: want "line" or "tutorial", not "carrier-pigeon"`,
 		}},
-		{"no doors", `{"relay":{"listen":{"line":"","legacy":"","udp":""}}}`, []string{
-			"relay.listen: every door is off; set at least one of line, legacy, udp"}},
+		{"no doors", `{"relay":{"listen":{"line":"","legacy":"","udp":"","irc":""}}}`, []string{
+			"relay.listen: every door is off; set at least one of line, legacy, udp, irc"}},
 		{"duplicates", `{"relay":{"limits":{"rate":5},"limits":{"rate":6,"rate":7}}}`, []string{
 			"relay.limits: duplicate key", "relay.limits.rate: duplicate key"}},
 		{"same address", `{"relay":{"listen":{"line":"127.0.0.1:7000","legacy":"127.0.0.1:7000"}}}`, []string{
@@ -152,13 +152,13 @@ func TestCheckHosts(t *testing.T) {
 }
 
 func TestListenDoors(t *testing.T) {
-	if diff := cmp.Diff([]string{"line", "legacy", "udp"}, DoorNames()); diff != "" {
+	if diff := cmp.Diff([]string{"line", "legacy", "udp", "irc"}, DoorNames()); diff != "" {
 		t.Errorf("DoorNames (-want +got):\n%s", diff)
 	}
 	var l Listen
 	*l.Door("legacy") = "127.0.0.1:1"
-	if l.Legacy != "127.0.0.1:1" || l.Door("irc") != nil {
-		t.Errorf("Door: %+v, irc %v", l, l.Door("irc"))
+	if l.Legacy != "127.0.0.1:1" || l.Door("xmpp") != nil {
+		t.Errorf("Door: %+v, xmpp %v", l, l.Door("xmpp"))
 	}
 }
 
