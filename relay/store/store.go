@@ -84,7 +84,7 @@ type Store struct {
 
 	stop    chan struct{} // closed by Close, once
 	closing sync.Once
-	done chan struct{} // closed when the syncer ends
+	done    chan struct{} // closed when the syncer ends
 }
 
 // segExt ends a segment's file name; the name is its first seq, in hex.
