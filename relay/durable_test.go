@@ -28,6 +28,7 @@ func TestStoreRestart(t *testing.T) {
 	}
 	epoch := epochOf(t, s, "lobby")
 	bob.c.Close()
+	alice.until("bob's part", func(l string) bool { return strings.HasPrefix(l, "--- bob left") })
 	alice.send("three", "/join kitchen", "four")
 	alice.sync("x")
 	shutdownNow(t, s)
