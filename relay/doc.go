@@ -52,8 +52,11 @@
 //
 // # Concurrency
 //
-// Lock order: member.mu, then room.mu; Server.mu is never held while
-// taking either (it may be held while taking a driver's own locks). A
+// Lock order: member.mu, then room.mu, then the locks of the room's
+// store.Log (a post appends under room.mu, so the log is in order);
+// Server.mu is never held while taking member.mu or room.mu (it may be
+// held while taking a driver's own locks, and a store's when a room is
+// dropped). A
 // room's post holds only room.mu and touches members through atomics and
 // their drivers' wake, which never blocks.
 package relay

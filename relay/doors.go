@@ -82,6 +82,7 @@ func (s *Server) Start() error {
 			s.warnf("%s door: not in this build (built with -tags minimal); relay.listen.%s is ignored", name, name)
 		}
 	}
+	s.openStore()
 	for _, d := range s.doors {
 		if addr := d.addr(s.conf()); addr != "" {
 			if err := s.openDoor(d, addr); err != nil {
@@ -89,6 +90,7 @@ func (s *Server) Start() error {
 				if s.loop != nil {
 					s.loop.close()
 				}
+				s.store.Close()
 				return err
 			}
 		}
@@ -345,6 +347,9 @@ func (s *Server) Reload(cfg config.Config) []string {
 	}
 	if old.Timeouts.Keepalive != cfg.Timeouts.Keepalive {
 		notes = append(notes, "relay.timeouts.keepalive applies to connections made from now on")
+	}
+	if old.Store != cfg.Store {
+		notes = append(notes, "relay.store applies when the relay restarts")
 	}
 	if old.MemoryLimitMB != cfg.MemoryLimitMB {
 		notes = append(notes, "relay.memory_limit_mb applied")

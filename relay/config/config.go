@@ -61,6 +61,44 @@ type Config struct {
 	GCPercent int      `json:"gc_percent"`
 	Limits    Limits   `json:"limits"`
 	Timeouts  Timeouts `json:"timeouts"`
+	Store     Store    `json:"store"`
+}
+
+// Store is where the relay keeps each room's history across restarts.
+// It applies when the relay starts; a reload does not change it.
+type Store struct {
+	// Path is a directory for the rooms' logs, made if missing. "": none,
+	// history is kept in memory only and lost on a restart. Default "".
+	Path string `json:"path"`
+	// Sync is when what is appended reaches the disk: "always" (before an
+	// event is delivered to anyone), a duration such as "200ms" (in
+	// batches: a crash or power cut loses at most that much), or "off"
+	// (written at once, synced when the system decides: a crash of the
+	// relay loses nothing, a power cut what the page cache held).
+	// Default "1s".
+	Sync string `json:"sync"`
+}
+
+// SyncAlways and SyncOff are what ParseSync returns for "always" and "off".
+const (
+	SyncAlways time.Duration = 0
+	SyncOff    time.Duration = -1
+)
+
+// ParseSync reads relay.store.sync: SyncAlways, SyncOff, or the interval
+// between syncs (more than 0).
+func ParseSync(v string) (time.Duration, error) {
+	switch v {
+	case "always":
+		return SyncAlways, nil
+	case "off":
+		return SyncOff, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf(`want "always", "off" or a duration such as "1s", not %q`, v)
+	}
+	return d, nil
 }
 
 // Listen holds the doors' listen addresses, host:port.
@@ -274,6 +312,7 @@ func Default() File {
 				Dial: Duration(3 * time.Second), Retry: Duration(2 * time.Second),
 				LegacyLapse: Duration(7 * 24 * time.Hour),
 			},
+			Store: Store{Sync: "1s"},
 		},
 		Client: ClientConfig{
 			Server: "127.0.0.1:7777", Retry: Duration(time.Second), RetryMax: Duration(30 * time.Second),
@@ -690,6 +729,9 @@ func (f *File) Validate() error {
 	}
 	if tm.Keepalive < 0 {
 		bad("relay.timeouts.keepalive", "must not be negative")
+	}
+	if _, err := ParseSync(r.Store.Sync); err != nil {
+		bad("relay.store.sync", "%v", err)
 	}
 	c := &f.Client
 	addr("client.server", c.Server, false)

@@ -56,7 +56,7 @@ func TestParseErrors(t *testing.T) {
 			`relay.udp_allow: want an array, got "lan"`,
 		}},
 		{"ranges", `{"relay":{"listen":{"line":"nowhere","legacy":"","udp":"x:99999"},"default_room":"a room","udp_allow":["10.0.0.0/33"],
-			"gc_percent":5,"limits":{"queue":600,"max_line_bytes":10,"rate":-1,"max_legacy_per_ip":0},"timeouts":{"write":"0s","legacy_lapse":"0s"}},"client":{"mode":"carrier-pigeon","retry_max":"1ms"}}`, []string{
+			"gc_percent":5,"limits":{"queue":600,"max_line_bytes":10,"rate":-1,"max_legacy_per_ip":0},"timeouts":{"write":"0s","legacy_lapse":"0s"},"store":{"sync":"sometimes"}},"client":{"mode":"carrier-pigeon","retry_max":"1ms"}}`, []string{
 			`relay.listen.line: want host:port, not "nowhere"`,
 			`relay.listen.udp: port "99999" is not a number from 0 to 65535`,
 			`relay.udp_allow[0]: want a network such as "192.168.0.0/16", not "10.0.0.0/33"`,
@@ -68,6 +68,7 @@ func TestParseErrors(t *testing.T) {
 			`relay.limits.rate: must not be negative (0 turns the limit off)`,
 			`relay.timeouts.write: must be more than 0s`,
 			`relay.timeouts.legacy_lapse: must be more than 0s`,
+			`relay.store.sync: want "always", "off" or a duration such as "1s", not "sometimes"`,
 			`client.retry_max: must be at least client.retry (1s)`,
 			`client.mode: want "line" or "tutorial", not "carrier-pigeon"`,
 		}},
