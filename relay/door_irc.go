@@ -563,3 +563,9 @@ func (ev *event) ircLines() *ircLines {
 
 // farewell is the ERROR that ends the connection.
 func (c *ircClient) farewell(e *proto.Event) []byte { return ircError(e) }
+
+// ping is the keepalive sent to a quiet client (see member.tick); its
+// PONG counts as the client speaking.
+func (c *ircClient) ping() []byte {
+	return proto.AppendIRC(nil, &proto.IRC{Command: "PING", Params: []string{proto.Host}})
+}

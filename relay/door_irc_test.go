@@ -415,3 +415,26 @@ func TestIRCNamesSplit(t *testing.T) {
 		t.Errorf("last reply %q", end)
 	}
 }
+
+// TestIRCPing: the relay pings a quiet IRC client every
+// timeouts.keepalive, on every driver, and the client's PONG keeps it.
+func TestIRCPing(t *testing.T) {
+	for _, d := range ircDialers {
+		t.Run(d.name, func(t *testing.T) {
+			cfg := ircConfig()
+			cfg.Timeouts.Keepalive = config.Duration(time.Second)
+			s := startServer(t, cfg)
+			bob := d.dial(t, s)
+			bob.register("bob", false)
+			for range 2 {
+				if l := bob.until("a ping", func(l string) bool { return strings.HasPrefix(l, "PING") }); l != "PING roomrelay" {
+					t.Errorf("ping %q", l)
+				}
+				bob.send("PONG roomrelay")
+			}
+			if s.lookup("bob") == nil {
+				t.Error("bob gone")
+			}
+		})
+	}
+}

@@ -76,7 +76,7 @@ func (g *connDriver) readLoop(m *member) (why reason) {
 	for {
 		// The deadline moves with every line; re-arm it at most once a
 		// second of its moving, and whenever it came sooner.
-		if by := m.readBy(); by.Before(armed) || by.Sub(armed) > time.Second {
+		if by := m.wakeBy(); by.Before(armed) || by.Sub(armed) > time.Second {
 			m.conn.SetReadDeadline(by)
 			armed = by
 		}
@@ -86,10 +86,10 @@ func (g *connDriver) readLoop(m *member) (why reason) {
 			return m.why
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			if why, ok := m.expired(t); ok {
+			if why, ok := m.tick(t); ok {
 				return why
 			}
-			armed = time.Time{} // the member spoke meanwhile, or the timeouts changed
+			armed = time.Time{} // it was pinged, or spoke meanwhile, or the timeouts changed
 			continue
 		}
 		if why, leave := m.line(line, err, t); leave {

@@ -194,8 +194,9 @@ func (l *loop) poll() {
 	}
 }
 
-// sweep asks every member's session whether one of its deadlines has
-// passed, and has the leaving members whose flush is over seen off.
+// sweep has every member's session apply its rules of time (see
+// member.tick: deadlines, keepalive pings), and has the leaving members
+// whose flush is over seen off.
 func (l *loop) sweep(t time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -205,7 +206,7 @@ func (l *loop) sweep(t time.Time) {
 			if m.flushOver(t) {
 				l.schedule(lc)
 			}
-		} else if why, ok := m.expired(t); ok {
+		} else if why, ok := m.tick(t); ok {
 			m.kick(why)
 		}
 	}

@@ -93,6 +93,7 @@ type member struct {
 	named     atomic.Bool  // its name is claimed and it is in a room
 	lastIn    atomic.Int64 // when it connected or last sent a line, in Unix nanoseconds
 	blockedAt atomic.Int64 // when its writes stopped making progress; 0 while they make it
+	pinged    atomic.Int64 // when it was last sent a keepalive ping (see tick), in Unix nanoseconds
 }
 
 // driver moves the bytes of its members and knows nothing of policy: the
@@ -124,6 +125,12 @@ type codec interface {
 	append(bufs net.Buffers, ev *event) net.Buffers
 	// farewell is the line that tells the member why it leaves.
 	farewell(e *proto.Event) []byte
+}
+
+// pinger is a codec whose wire format has a keepalive the relay sends to a
+// quiet member (IRC's PING): see member.tick.
+type pinger interface {
+	ping() []byte
 }
 
 // newMember returns a member on c (nil for a legacy member) moved by drv,

@@ -77,6 +77,40 @@ func (m *member) readBy() time.Time {
 	return time.Unix(0, m.lastIn.Load()).Add(tm.Idle.D())
 }
 
+// pingBy is when a named member whose codec has a keepalive (IRC's PING)
+// is to be pinged, Timeouts.Keepalive after it last spoke or was pinged;
+// the zero time for other members, or with Timeouts.Keepalive "0s".
+func (m *member) pingBy() time.Time {
+	k := m.srv.conf().Timeouts.Keepalive.D()
+	if _, ok := m.codec.(pinger); !ok || k <= 0 || !m.named.Load() {
+		return time.Time{}
+	}
+	return time.Unix(0, max(m.lastIn.Load(), m.pinged.Load())).Add(k)
+}
+
+// wakeBy is when a driver that reads m is to call tick at the latest.
+func (m *member) wakeBy() time.Time {
+	by := m.readBy()
+	if p := m.pingBy(); !p.IsZero() && p.Before(by) {
+		return p
+	}
+	return by
+}
+
+// tick applies m's rules of time at t, for a driver that woke without
+// news: it reports a deadline that has passed (see expired), and
+// otherwise pings a member that has been quiet for its keepalive.
+func (m *member) tick(t time.Time) (reason, bool) {
+	if why, ok := m.expired(t); ok {
+		return why, true
+	}
+	if by := m.pingBy(); !by.IsZero() && !t.Before(by) && !m.isDone() {
+		m.pinged.Store(t.UnixNano())
+		m.deliver(lineEvent(m.codec.(pinger).ping()))
+	}
+	return 0, false
+}
+
 // writeBy is when a write to m that makes no progress has to give up, or
 // the zero time while its writes make progress.
 func (m *member) writeBy() time.Time {

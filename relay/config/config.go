@@ -178,7 +178,9 @@ type Timeouts struct {
 	Idle Duration `json:"idle"`
 	// Write bounds every write to a member. Default "10s".
 	Write Duration `json:"write"`
-	// Keepalive is the TCP keepalive period; "0s" turns it off. Default "30s".
+	// Keepalive is the TCP keepalive period, and how long an IRC client
+	// may be quiet before the relay pings it; "0s" turns both off.
+	// Default "30s".
 	Keepalive Duration `json:"keepalive"`
 	// Shutdown is how long the relay flushes queues on exit. Default "5s".
 	Shutdown Duration `json:"shutdown"`
