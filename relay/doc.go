@@ -52,11 +52,14 @@
 //
 // # Concurrency
 //
-// Lock order: member.mu, then room.mu, then the locks of the room's
-// store.Log (a post appends under room.mu, so the log is in order);
-// Server.mu is never held while taking member.mu or room.mu (it may be
-// held while taking a driver's own locks, and a store's when a room is
-// dropped). A
+// Lock order: loop.mu (the loop's table of members, held while it greets
+// a new member and while its sweep applies the members' rules of time),
+// then member.mu, then Server.mu, then room.mu, then the locks of the
+// room's store.Log (a post appends under room.mu, so the log is in
+// order); the run queue's and the other drivers' own locks come last. So
+// claim takes the member's mu before Server.mu, and Server.mu may be held
+// while a room's size is read or a driver is stopped, never the other way
+// round. A
 // room's post holds only room.mu and touches members through atomics and
 // their drivers' wake, which never blocks.
 package relay

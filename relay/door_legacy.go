@@ -234,6 +234,16 @@ func (d *legacyDoor) register(from netip.Addr, msg proto.Legacy) error {
 
 	d.replaced(stale, m.name, endpoint)
 	s.infof("legacy %s: %s registered at %s", from, msg.Name, endpoint)
+	if registeredHook != nil {
+		registeredHook(m)
+	}
+	// In its room before its driver runs: a kick meanwhile (a shutdown, a
+	// registration replacing it) is seen by the driver when it starts, and
+	// its end then finds it in the room to leave.
+	err = s.join(m, s.conf().DefaultRoom, nil, 0)
+	if err != nil {
+		m.kick(byShutdown)
+	}
 	go func() {
 		defer s.wg.Done()
 		p.run(m)
@@ -245,12 +255,12 @@ func (d *legacyDoor) register(from netip.Addr, msg proto.Legacy) error {
 		}
 		s.mu.Unlock()
 	}()
-	if err := s.join(m, s.conf().DefaultRoom, nil, 0); err != nil {
-		m.kick(byShutdown)
-		return err
-	}
-	return nil
+	return err
 }
+
+// registeredHook, when set (by tests only), runs as soon as a legacy
+// member's name is published, before it enters its room.
+var registeredHook func(*member)
 
 // replaced drops stale, when not nil: name now has its endpoint.
 func (d *legacyDoor) replaced(stale *member, name, endpoint string) {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"roomrelay/relay/config"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -576,4 +577,27 @@ func legacyOf(s *Server) *legacyDoor {
 		}
 	}
 	panic("no legacy door in this build")
+}
+
+// TestLegacyKickedWhileRegistering: a legacy member kicked as soon as its
+// name is published, before it enters its room (a shutdown, a
+// registration replacing it), is not left in the room after it ended.
+func TestLegacyKickedWhileRegistering(t *testing.T) {
+	registeredHook = func(m *member) { m.kick(byReplaced) }
+	t.Cleanup(func() { registeredHook = nil })
+	s := startServer(t, testConfig())
+	watcher := join(t, s, "watcher")
+	if err := legacyOf(s).register(netip.MustParseAddr("127.0.0.1"),
+		proto.Legacy{Kind: proto.LegacyRegister, Name: "ghost", Host: "127.0.0.1", Port: 9}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "its end", func() bool { return s.lookup("ghost") == nil })
+	watcher.until("its part", func(l string) bool { return strings.HasPrefix(l, "--- ghost left") })
+	r, err := s.room(s.conf().DefaultRoom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names := r.names(); slices.Contains(names, "ghost") {
+		t.Errorf("ended, but still in %s: %v", r.name, names)
+	}
 }

@@ -80,6 +80,12 @@ func (g *connDriver) readLoop(m *member) (why reason) {
 			m.conn.SetReadDeadline(by)
 			armed = by
 		}
+		// A kick sets the deadline in the past after it closes done: if it
+		// came before the line above put it back in the future, it shows
+		// here.
+		if m.isDone() {
+			return m.why
+		}
 		line, err := lr.ReadLine()
 		t := time.Now()
 		if m.isDone() {

@@ -121,8 +121,7 @@ func (l *loop) adopt(c net.Conn, door string, greet *event, newCodec func(*membe
 	lc := &lconn{l: l, nb: nbReader{raw: raw}}
 	lc.m = s.newCodecMember(c, door, lc, newCodec)
 	lc.lr = proto.NewLineReader(&lc.nb, s.conf().Limits.MaxLineBytes)
-	lc.m.deliver(greet) // before the poller can hand it to a worker
-	l.mu.Lock()
+	l.mu.Lock() // the poller, which takes it first, hands it to a worker only once it is greeted
 	defer l.mu.Unlock()
 	if lc.fd, err = l.p.add(raw); err != nil {
 		s.warnf("%s %s: %v", door, c.RemoteAddr(), err)
@@ -130,6 +129,7 @@ func (l *loop) adopt(c net.Conn, door string, greet *event, newCodec func(*membe
 	}
 	l.members[lc.fd] = lc
 	s.wg.Add(1) // done when the loop has seen it off
+	lc.m.deliver(greet)
 	return true
 }
 
