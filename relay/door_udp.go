@@ -36,14 +36,14 @@ type udpReader struct {
 	allow []netip.Prefix
 
 	// Reader only.
-	limits map[netip.Addr]*limiter
+	limits sources
 }
 
 // packets reads datagrams from pc until it is closed.
 func (u udpDoor) packets(pc net.PacketConn) {
 	s := u.s
 	defer s.wg.Done()
-	d := &udpReader{srv: s, pc: pc, limits: map[netip.Addr]*limiter{}}
+	d := &udpReader{srv: s, pc: pc, limits: sources{}}
 	for _, n := range s.conf().UDPAllow {
 		if p, err := netip.ParsePrefix(n); err == nil {
 			d.allow = append(d.allow, p.Masked())
@@ -72,7 +72,7 @@ func (d *udpReader) serve() {
 			d.drop("not in relay.udp_allow", addr)
 		case n > max:
 			d.drop("over relay.limits.max_line_bytes", addr)
-		case !d.limiter(ip).allow(time.Now(), d.srv.conf().Limits.Rate, d.srv.conf().Limits.Burst):
+		case !d.limits.get(ip).allow(time.Now(), d.srv.conf().Limits.Rate, d.srv.conf().Limits.Burst):
 			d.drop("over the rate limit", addr)
 		default:
 			d.take(ip, addr, buf[:n])
@@ -105,14 +105,18 @@ func (d *udpReader) allowed(ip netip.Addr) bool {
 	return false
 }
 
-func (d *udpReader) limiter(ip netip.Addr) *limiter {
-	l := d.limits[ip]
+// sources is a rate limiter per sender address, at most udpSources of
+// them: past it the table starts over.
+type sources map[netip.Addr]*limiter
+
+func (t sources) get(ip netip.Addr) *limiter {
+	l := t[ip]
 	if l == nil {
-		if len(d.limits) >= udpSources {
-			clear(d.limits)
+		if len(t) >= udpSources {
+			clear(t)
 		}
 		l = &limiter{}
-		d.limits[ip] = l
+		t[ip] = l
 	}
 	return l
 }
