@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // HTTP door (the browser page and scripts). The API's paths are in
@@ -67,6 +69,12 @@ func AppendSSE(dst []byte, ev *SSE) []byte {
 func AppendSSEComment(dst []byte, text string) []byte {
 	text = strings.NewReplacer("\r", " ", "\n", " ").Replace(text)
 	return append(append(append(dst, ": "...), text...), "\n\n"...)
+}
+
+// AppendSSERetry appends the field that sets how long a browser waits
+// before it reconnects a stream that ended.
+func AppendSSERetry(dst []byte, d time.Duration) []byte {
+	return append(strconv.AppendInt(append(dst, "retry: "...), d.Milliseconds(), 10), "\n\n"...)
 }
 
 // SSEReader reads server-sent events, as a browser's EventSource does
@@ -190,7 +198,7 @@ func AppendJoined(dst []byte, j *Joined) []byte {
 	dst = AppendJSONString(dst, j.Token)
 	dst = appendField(dst, "name", j.Name)
 	dst = appendField(dst, "room", j.Room)
-	dst = append(append(dst, `,"seq":`...), fmt.Sprint(j.Seq)...)
+	dst = strconv.AppendUint(append(dst, `,"seq":`...), j.Seq, 10)
 	return append(dst, "}\n"...)
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -15,8 +16,9 @@ func TestSSE(t *testing.T) {
 	var b []byte
 	b = AppendSSE(b, &SSE{ID: "k3f9ab-42", Data: []byte(`{"type":"msg","seq":42}` + "\n")})
 	b = AppendSSEComment(b, "keep-alive")
+	b = AppendSSERetry(b, 1500*time.Millisecond)
 	b = AppendSSE(b, &SSE{Event: "caught-up", Data: []byte("a\nb")})
-	want := "id: k3f9ab-42\ndata: {\"type\":\"msg\",\"seq\":42}\n\n: keep-alive\n\nevent: caught-up\ndata: a\ndata: b\n\n"
+	want := "id: k3f9ab-42\ndata: {\"type\":\"msg\",\"seq\":42}\n\n: keep-alive\n\nretry: 1500\n\nevent: caught-up\ndata: a\ndata: b\n\n"
 	if diff := cmp.Diff(want, string(b)); diff != "" {
 		t.Fatalf("(-want +got):\n%s", diff)
 	}

@@ -32,6 +32,7 @@ const (
 	httpIdle       = 60 * time.Second // a kept-alive connection between requests
 	httpMaxHeader  = 8 << 10          // a request's headers, in bytes
 	httpKeepalive  = 25 * time.Second // a comment on an idle event stream
+	httpRetry      = time.Second      // a browser's wait before reconnecting a stream that ended
 )
 
 //go:embed web
@@ -339,14 +340,10 @@ func (d *httpDoor) events(w http.ResponseWriter, r *http.Request, closing chan s
 		}
 		since = &p
 	}
-	// A new stream takes over from the one open, if any.
-	h.mu.Lock()
-	if h.cut != nil {
-		close(h.cut)
+	if eventsHook != nil {
+		eventsHook()
 	}
-	cut := make(chan struct{})
-	h.cut = cut
-	h.mu.Unlock()
+	cut := h.takeOver()
 	timer := time.NewTimer(d.s.conf().Timeouts.Write.D())
 	defer timer.Stop()
 	select {
@@ -380,6 +377,9 @@ func (d *httpDoor) events(w http.ResponseWriter, r *http.Request, closing chan s
 		h.in.Unlock()
 	}
 	st.head = m.head()
+	if st.write(proto.AppendSSERetry(nil, httpRetry)) != nil {
+		return
+	}
 	keep := time.NewTicker(httpKeepalive)
 	defer keep.Stop()
 	if st.flush(time.Time{}) != nil {
@@ -412,6 +412,21 @@ func (d *httpDoor) events(w http.ResponseWriter, r *http.Request, closing chan s
 			return
 		}
 	}
+}
+
+// eventsHook, when set (by tests only), runs as a stream is asked for.
+var eventsHook func()
+
+// takeOver ends the member's stream, if one is open, and returns the
+// channel that ends the next.
+func (h *httpDriver) takeOver() chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.cut != nil {
+		close(h.cut)
+	}
+	h.cut = make(chan struct{})
+	return h.cut
 }
 
 // head returns m's room's next sequence number.
