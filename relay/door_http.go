@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math"
 	"net"
 	"net/http"
@@ -139,24 +138,52 @@ func (d *httpDoor) listen(ln net.Listener, stop <-chan struct{}) {
 
 // handler is the door's routes, cross-origin POSTs refused.
 func (d *httpDoor) handler(closing chan struct{}) http.Handler {
-	mux := http.NewServeMux()
-	web, _ := fs.Sub(webFiles, "web")
-	files := http.FileServerFS(web)
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { page(w); files.ServeHTTP(w, r) })
-	mux.HandleFunc("GET /app.js", func(w http.ResponseWriter, r *http.Request) { page(w); files.ServeHTTP(w, r) })
-	mux.HandleFunc("GET /style.css", func(w http.ResponseWriter, r *http.Request) { page(w); files.ServeHTTP(w, r) })
-	mux.HandleFunc("POST /api/join", d.join)
-	mux.HandleFunc("GET /api/events", func(w http.ResponseWriter, r *http.Request) { d.events(w, r, closing) })
-	mux.HandleFunc("POST /api/send", d.send)
-	mux.HandleFunc("POST /api/post", d.post)
-	mux.HandleFunc("GET /api/stats", d.stats)
+	routes := map[string]http.HandlerFunc{
+		"GET /":           page("index.html", "text/html; charset=utf-8"),
+		"GET /app.js":     page("app.js", "text/javascript; charset=utf-8"),
+		"GET /style.css":  page("style.css", "text/css; charset=utf-8"),
+		"POST /api/join":  d.join,
+		"GET /api/events": func(w http.ResponseWriter, r *http.Request) { d.events(w, r, closing) },
+		"POST /api/send":  d.send,
+		"POST /api/post":  d.post,
+		"GET /api/stats":  d.stats,
+	}
+	mux := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		method := r.Method
+		if method == http.MethodHead {
+			method = http.MethodGet
+		}
+		if h := routes[method+" "+r.URL.Path]; h != nil {
+			h(w, r)
+			return
+		}
+		for _, m := range []string{"GET", "POST"} {
+			if routes[m+" "+r.URL.Path] != nil {
+				w.Header().Set("Allow", m)
+				fail(w, http.StatusMethodNotAllowed, r.Method+" "+r.URL.Path+": use "+m)
+				return
+			}
+		}
+		fail(w, http.StatusNotFound, "no such page: "+r.URL.Path)
+	})
 	return http.NewCrossOriginProtection().Handler(mux)
 }
 
-// page sets the headers of the page's files: nothing from elsewhere,
-// no inline script, no framing.
-func page(w http.ResponseWriter) {
-	h := w.Header()
+// page serves one of the page's files, with headers that allow nothing
+// from elsewhere, no inline script and no framing.
+func page(name, ctype string) http.HandlerFunc {
+	b, err := webFiles.ReadFile("web/" + name)
+	if err != nil {
+		panic(err) // embedded: a build without it does not compile
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		setPage(w.Header(), ctype)
+		w.Write(b)
+	}
+}
+
+func setPage(h http.Header, ctype string) {
+	h.Set("Content-Type", ctype)
 	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
