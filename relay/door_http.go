@@ -263,12 +263,12 @@ func (d *httpDoor) join(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusTooManyRequests, fmt.Sprintf("too many browsers from %s (%d)", ip, l.MaxClientsPerIP))
 		return
 	}
-	d.byToken[h.token] = h
-	d.perIP[ip]++
-	d.mu.Unlock()
 	m := s.newMember(nil, "http", h)
 	h.m = m
 	h.goneAt.Store(m.born) // no stream yet: its grace runs
+	d.byToken[h.token] = h
+	d.perIP[ip]++
+	d.mu.Unlock()
 	if err := s.claim(m, j.Name, true); err != nil {
 		d.forget(h)
 		status := http.StatusServiceUnavailable
@@ -430,7 +430,10 @@ func (d *httpDoor) events(w http.ResponseWriter, r *http.Request, closing chan s
 		case <-cut:
 			return
 		case <-closing:
-			return
+			if !isClosed(d.s.quit) {
+				return // the door moved (a reload): the browser reconnects
+			}
+			closing = nil // the relay is stopping: its member is about to be told why
 		case <-r.Context().Done():
 			return
 		}

@@ -331,3 +331,21 @@ func TestHTTPHandlers(t *testing.T) {
 		t.Errorf("nc got %q", got)
 	}
 }
+
+// A relay shutting down tells a browser why, on its stream.
+func TestHTTPShutdown(t *testing.T) {
+	s := startServer(t, httpConfig())
+	web := newBrowser(t, s)
+	web.join("web")
+	st := web.events("")
+	st.until("caught-up", caughtUp)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		shutdownNow(t, s)
+	}()
+	st.until("the goodbye", func(_ proto.SSE, e proto.Event) bool {
+		return e.Kind == proto.KindError && e.Text == "disconnected: relay shutting down"
+	})
+	<-done
+}
