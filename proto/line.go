@@ -40,14 +40,27 @@ func (h *Hello) Resume() *Point {
 // JSON reports whether the hello asks for JSON mode.
 func (h *Hello) JSON() bool { return h.Mode == "json" }
 
+// helloWants says what each field of a JSON hello takes, for errors.
+var helloWants = map[string]string{
+	"name": "a string", "mode": `"text" or "json"`, "room": "a string", "epoch": "a string",
+	"since": "a sequence number from 0 to 18446744073709551615", "replay": "a number of events from 0",
+}
+
 // ParseHello decodes the first line of a session and validates it.
 func ParseHello(line []byte) (Hello, error) {
 	line = bytes.TrimSpace(line)
 	var h Hello
 	if len(line) > 0 && line[0] == '{' {
+		if dups := DuplicateKeys(line); len(dups) > 0 {
+			return Hello{}, fmt.Errorf("bad hello: key %q given twice", dups[0])
+		}
 		dec := json.NewDecoder(bytes.NewReader(line))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&h); err != nil {
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) {
+				return Hello{}, fmt.Errorf("bad hello: %s: want %s, not %s", te.Field, helloWants[te.Field], te.Value)
+			}
 			return Hello{}, fmt.Errorf("bad hello: %w", err)
 		}
 		if dec.More() {

@@ -39,7 +39,7 @@ var webFiles embed.FS
 
 func init() {
 	optionalDoors = append(optionalDoors, func(s *Server) door {
-		return &httpDoor{s: s, byToken: map[string]*httpDriver{}, perIP: map[netip.Addr]int{}, posters: sources{}}
+		return &httpDoor{s: s, byToken: map[string]*httpDriver{}, perIP: map[netip.Addr]int{}, posters: newLimiterTable[netip.Addr](udpSources)}
 	})
 }
 
@@ -55,8 +55,8 @@ type httpDoor struct {
 	// Guarded by mu.
 	mu      sync.Mutex
 	byToken map[string]*httpDriver
-	perIP   map[netip.Addr]int // browser members, by the address that made them
-	posters sources            // /api/post's rate limits, by address
+	perIP   map[netip.Addr]int        // browser members, by the address that made them
+	posters *limiterTable[netip.Addr] // /api/post's rate limits, by address
 }
 
 func (*httpDoor) name() string                 { return "http" }
@@ -628,8 +628,9 @@ func (d *httpDoor) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.mu.Lock()
-	lim := d.posters.get(ip)
-	ok := lim.allow(time.Now(), l.Rate, l.Burst)
+	t := time.Now()
+	lim := d.posters.get(ip, t, l.Rate, l.Burst)
+	ok := lim != nil && lim.allow(t, l.Rate, l.Burst)
 	d.mu.Unlock()
 	if !ok {
 		fail(w, http.StatusTooManyRequests, fmt.Sprintf("slow down: at most %g messages a second", l.Rate))

@@ -13,8 +13,8 @@ import (
 	"roomrelay/relay/config"
 )
 
-// udpSources bounds how many senders' rate limiters the UDP door keeps;
-// past it the table starts over.
+// udpSources bounds how many senders' rate limiters the UDP door keeps
+// (see limiterTable).
 const udpSources = 1024
 
 func init() {
@@ -36,14 +36,14 @@ type udpReader struct {
 	allow []netip.Prefix
 
 	// Reader only.
-	limits sources
+	limits *limiterTable[netip.Addr]
 }
 
 // packets reads datagrams from pc until it is closed.
 func (u udpDoor) packets(pc net.PacketConn) {
 	s := u.s
 	defer s.wg.Done()
-	d := &udpReader{srv: s, pc: pc, limits: sources{}}
+	d := &udpReader{srv: s, pc: pc, limits: newLimiterTable[netip.Addr](udpSources)}
 	for _, n := range s.conf().UDPAllow {
 		if p, err := netip.ParsePrefix(n); err == nil {
 			d.allow = append(d.allow, p.Masked())
@@ -72,7 +72,7 @@ func (d *udpReader) serve() {
 			d.drop("not in relay.udp_allow", addr)
 		case n > max:
 			d.drop("over relay.limits.max_line_bytes", addr)
-		case !d.limits.get(ip).allow(time.Now(), d.srv.conf().Limits.Rate, d.srv.conf().Limits.Burst):
+		case !d.budget(ip, time.Now()):
 			d.drop("over the rate limit", addr)
 		default:
 			d.take(ip, addr, buf[:n])
@@ -105,20 +105,12 @@ func (d *udpReader) allowed(ip netip.Addr) bool {
 	return false
 }
 
-// sources is a rate limiter per sender address, at most udpSources of
-// them: past it the table starts over.
-type sources map[netip.Addr]*limiter
-
-func (t sources) get(ip netip.Addr) *limiter {
-	l := t[ip]
-	if l == nil {
-		if len(t) >= udpSources {
-			clear(t)
-		}
-		l = &limiter{}
-		t[ip] = l
-	}
-	return l
+// budget reports whether a datagram from ip at t is within its sender's
+// budget; a new sender while udpSources others are using theirs has none.
+func (d *udpReader) budget(ip netip.Addr, t time.Time) bool {
+	l := d.srv.conf().Limits
+	b := d.limits.get(ip, t, l.Rate, l.Burst)
+	return b != nil && b.allow(t, l.Rate, l.Burst)
 }
 
 // drop counts and logs a refused datagram, each kind at most once a

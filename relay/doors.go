@@ -75,10 +75,15 @@ type bound struct {
 // is an error and nothing keeps listening.
 func (s *Server) Start() error {
 	cfg := s.conf()
+	if n := fdLimit(); n > 0 {
+		if w := fdWarning(n, cfg); w != "" {
+			s.warnf("%s", w)
+		}
+	}
 	if l, err := newLoop(s); err == nil {
 		s.loop = l
 	} else {
-		s.debugf("line door: a goroutine pair per member: %v", err)
+		s.debugf("line door: a goroutine pair per member (connDriver): %v", err)
 	}
 	for _, name := range config.DoorNames() {
 		if addr := *cfg.Listen.Door(name); addr != "" && !slices.ContainsFunc(s.doors, func(d door) bool { return d.name() == name }) {

@@ -1,6 +1,9 @@
 package relay
 
-import "time"
+import (
+	"container/list"
+	"time"
+)
 
 // limiter is a token bucket of messages, owned by one session goroutine.
 type limiter struct {
@@ -28,4 +31,54 @@ func (l *limiter) allow(t time.Time, rate float64, burst int) bool {
 	l.tokens--
 	l.refused = 0
 	return true
+}
+
+// full reports whether the bucket has refilled to burst by t: it then
+// holds nothing worth remembering.
+func (l *limiter) full(t time.Time, rate float64, burst int) bool {
+	return rate <= 0 || l.last.IsZero() || l.tokens+t.Sub(l.last).Seconds()*rate >= float64(burst)
+}
+
+// limiterTable holds the token buckets of many senders, at most max of
+// them. A sender keeps its budget while it is in the table; when the
+// table is full, the bucket unused the longest makes room only if it has
+// refilled (it then holds nothing), and otherwise the new sender is
+// refused: a sweep of new addresses cannot reset anyone's budget.
+type limiterTable[K comparable] struct {
+	max   int
+	byKey map[K]*list.Element // of *keyed[K]
+	lru   list.List           // most recently used first
+}
+
+type keyed[K comparable] struct {
+	key K
+	limiter
+}
+
+func newLimiterTable[K comparable](max int) *limiterTable[K] {
+	return &limiterTable[K]{max: max, byKey: map[K]*list.Element{}}
+}
+
+// get returns key's bucket, or nil when the table is full of buckets
+// still in use at t.
+func (lt *limiterTable[K]) get(key K, t time.Time, rate float64, burst int) *limiter {
+	if e := lt.byKey[key]; e != nil {
+		lt.lru.MoveToFront(e)
+		return &e.Value.(*keyed[K]).limiter
+	}
+	if lt.lru.Len() >= lt.max {
+		e := lt.lru.Back()
+		old := e.Value.(*keyed[K])
+		if !old.full(t, rate, burst) {
+			return nil
+		}
+		delete(lt.byKey, old.key)
+		old.key, old.limiter = key, limiter{}
+		lt.byKey[key] = e
+		lt.lru.MoveToFront(e)
+		return &old.limiter
+	}
+	k := &keyed[K]{key: key}
+	lt.byKey[key] = lt.lru.PushFront(k)
+	return &k.limiter
 }

@@ -58,6 +58,10 @@ func (s *Server) log(level int, format string, args ...any) {
 	if int32(level) < s.level.Load() {
 		return
 	}
+	if format == leftFormat {
+		s.logf("%s", levelNames[level]+": "+fmt.Sprintf(format, args...))
+		return // one line per member that leaves, whatever the churn
+	}
 	ok, suppressed := s.logs.allow(format, time.Now())
 	if !ok {
 		return
@@ -68,6 +72,11 @@ func (s *Server) log(level int, format string, args ...any) {
 	}
 	s.logf("%s", line)
 }
+
+// leftFormat is the line logged when a member leaves: never throttled,
+// since each stands for a member (connections are bounded by
+// Limits.MaxClients, and each took a name first).
+const leftFormat = "%s %s: %s left: %s"
 
 // throttle limits each kind of log line to burst (0: throttleBurst) a
 // second, so that a flood of bad input cannot fill the log.

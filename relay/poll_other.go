@@ -10,7 +10,7 @@ import (
 )
 
 // Without epoll, every member of the line door has goroutines of its own
-// (see member.writeLoop and Server.readLoop); the loop is not used.
+// (a connDriver: see drive_conn.go); the loop is not used.
 
 type poller struct{}
 

@@ -154,6 +154,12 @@ func TestLogThrottle(t *testing.T) {
 
 	logs := testkit.NewLog(t)
 	s := New(testConfig(), logs.Logf)
+	for i := range 2 * throttleBurst { // members leaving are never held back
+		s.infof(leftFormat, "line", "127.0.0.1:1", fmt.Sprint("m", i), byEOF)
+	}
+	if n := strings.Count(logs.String(), " left: closed"); n != 2*throttleBurst {
+		t.Errorf("%d of %d leaves logged", n, 2*throttleBurst)
+	}
 	s.debugf("not shown at level info")
 	s.infof("shown")
 	if logs.Has("not shown") || !logs.Has("shown") {

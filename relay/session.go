@@ -132,7 +132,7 @@ func (m *member) end(rest net.Buffers) {
 	s := m.srv
 	s.leave(m)
 	if m.id != 0 {
-		s.infof("%s %s: %s left: %s", m.door, m.addr(), m.name, m.why)
+		s.infof(leftFormat, m.door, m.addr(), m.name, m.why)
 	}
 	if m.conn == nil {
 		return

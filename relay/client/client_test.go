@@ -1,12 +1,12 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"roomrelay/relay/config"
+	"roomrelay/relay/internal/testkit"
 	"strings"
 	"sync"
 	"testing"
@@ -15,35 +15,6 @@ import (
 	"roomrelay/proto"
 	"roomrelay/relay"
 )
-
-// syncBuffer is the client's output, read while it writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond) // polling interval
-	}
-}
 
 // proxy forwards connections to addr and can cut them all, only the
 // clients' side while it holds the relay's, or refuse new ones.
@@ -199,11 +170,11 @@ func TestChatAndResume(t *testing.T) {
 	p := newProxy(t, addr)
 
 	in, inw := io.Pipe()
-	out := &syncBuffer{}
+	out := &testkit.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	var logs logBuffer
-	con := &console{out: out, logf: logs.logf} // not quiet: the relay's notices are shown, as status
+	var logs testkit.Buffer
+	con := &console{out: out, logf: logs.Logf} // not quiet: the relay's notices are shown, as status
 	go func() { done <- run(ctx, clientConfig(p.ln.Addr().String(), "carol"), in, con, false) }()
 	alice.until(t, "--- carol joined lobby")
 
@@ -213,19 +184,19 @@ func TestChatAndResume(t *testing.T) {
 	}
 	bob.until(t, "carol: hello from carol")
 	fmt.Fprintln(alice.c, "hi carol")
-	waitFor(t, "carol to see alice", func() bool { return strings.Contains(out.String(), "alice: hi carol\n") })
+	testkit.WaitFor(t, 10*time.Second, "carol to see alice", func() bool { return strings.Contains(out.String(), "alice: hi carol\n") })
 
 	// The connection drops; what is said meanwhile arrives once it is back.
 	p.cut()
 	for k := range 3 {
 		fmt.Fprintf(alice.c, "missed %d\n", k)
 	}
-	waitFor(t, "carol to reconnect and catch up", func() bool { return strings.Contains(out.String(), "alice: missed 2\n") })
+	testkit.WaitFor(t, 10*time.Second, "carol to reconnect and catch up", func() bool { return strings.Contains(out.String(), "alice: missed 2\n") })
 	if p.accepted() < 2 {
 		t.Errorf("the client did not reconnect")
 	}
 	fmt.Fprintln(bob.c, "after")
-	waitFor(t, "bob's line", func() bool { return strings.Contains(out.String(), "bob: after\n") })
+	testkit.WaitFor(t, 10*time.Second, "bob's line", func() bool { return strings.Contains(out.String(), "bob: after\n") })
 	for _, want := range []string{"alice: hi carol\n", "alice: missed 0\n", "alice: missed 1\n", "alice: missed 2\n", "bob: after\n"} {
 		if n := strings.Count(out.String(), want); n != 1 {
 			t.Errorf("%q shown %d times:\n%s", want, n, out)
@@ -250,20 +221,17 @@ func TestChatAndResume(t *testing.T) {
 	alice.until(t, "carol: last words")
 }
 
-// logBuffer is a client's status: each logf call a line.
-type logBuffer struct{ syncBuffer }
-
-func (l *logBuffer) logf(format string, args ...any) { fmt.Fprintf(l, format+"\n", args...) }
+// testkit.Buffer is a client's status: each logf call a line.
 
 // A taken name from a pipe ends the client with an error, at once.
 func TestNameTakenPiped(t *testing.T) {
 	s := startRelay(t)
 	addr := s.Addr("line").String()
 	dialMember(t, addr, "dave")
-	var logs logBuffer
+	var logs testkit.Buffer
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(context.Background(), clientConfig(addr, "dave"), strings.NewReader("hi\n"), io.Discard, logs.logf)
+		done <- Run(context.Background(), clientConfig(addr, "dave"), strings.NewReader("hi\n"), io.Discard, logs.Logf)
 	}()
 	select {
 	case err := <-done:
@@ -285,14 +253,14 @@ func TestNameTakenAsked(t *testing.T) {
 	holder := dialMember(t, addr, "dave")
 	in, inw := io.Pipe()
 	defer inw.Close()
-	var logs logBuffer
-	con := &console{out: io.Discard, logf: logs.logf}
+	var logs testkit.Buffer
+	con := &console{out: io.Discard, logf: logs.Logf}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, clientConfig(addr, "dave"), in, con, true) }()
-	waitFor(t, "the question", func() bool { return strings.Contains(logs.String(), "type another name") })
+	testkit.WaitFor(t, 10*time.Second, "the question", func() bool { return strings.Contains(logs.String(), "type another name") })
 	fmt.Fprintln(inw, "no!name")
-	waitFor(t, "the second question", func() bool { return strings.Count(logs.String(), "type another name") == 2 })
+	testkit.WaitFor(t, 10*time.Second, "the second question", func() bool { return strings.Count(logs.String(), "type another name") == 2 })
 	fmt.Fprintln(inw, "erin")
 	holder.until(t, "--- erin joined lobby")
 	fmt.Fprintln(inw, "hi, I am erin")
@@ -317,22 +285,22 @@ func TestNameTakenOnReconnect(t *testing.T) {
 	p := newProxy(t, addr)
 	in, inw := io.Pipe()
 	defer inw.Close()
-	out := &syncBuffer{}
-	var logs logBuffer
+	out := &testkit.Buffer{}
+	var logs testkit.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, clientConfig(p.ln.Addr().String(), "dave"), in, out, logs.logf) }()
+	go func() { done <- Run(ctx, clientConfig(p.ln.Addr().String(), "dave"), in, out, logs.Logf) }()
 	fmt.Fprintln(inw, "hi")
 	alice.until(t, "dave: hi") // dave is past the hello
 	p.hold(true)               // the relay's side stays open: dave is still there
 	p.cutClients()
-	waitFor(t, "a reconnect to be refused", func() bool { return p.accepted() >= 3 })
+	testkit.WaitFor(t, 10*time.Second, "a reconnect to be refused", func() bool { return p.accepted() >= 3 })
 	p.hold(false)
 	p.cut()
 	alice.until(t, "--- dave left lobby")
 	alice.until(t, "--- dave joined lobby")
 	fmt.Fprintln(alice.c, "welcome back")
-	waitFor(t, "dave to see alice", func() bool { return strings.Contains(out.String(), "alice: welcome back\n") })
+	testkit.WaitFor(t, 10*time.Second, "dave to see alice", func() bool { return strings.Contains(out.String(), "alice: welcome back\n") })
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Run: %v", err)
@@ -356,18 +324,18 @@ func TestOutputRouting(t *testing.T) {
 		t.Run(map[bool]string{false: "piped", true: "terminal"}[interactive], func(t *testing.T) {
 			name := map[bool]string{false: "nas", true: "carol"}[interactive]
 			in, inw := io.Pipe()
-			out := &syncBuffer{}
-			var logs logBuffer
-			con := &console{out: out, logf: logs.logf, quiet: !interactive}
+			out := &testkit.Buffer{}
+			var logs testkit.Buffer
+			con := &console{out: out, logf: logs.Logf, quiet: !interactive}
 			done := make(chan error, 1)
 			go func() { done <- run(context.Background(), clientConfig(addr, name), in, con, interactive) }()
 			alice.until(t, "--- "+name+" joined lobby")
 			fmt.Fprintln(alice.c, "hello "+name)
 			fmt.Fprintln(alice.c, "/me waves")
 			fmt.Fprintln(alice.c, "/msg "+name+" psst")
-			waitFor(t, "the private message", func() bool { return strings.Contains(out.String(), "[private] alice: psst\n") })
+			testkit.WaitFor(t, 10*time.Second, "the private message", func() bool { return strings.Contains(out.String(), "[private] alice: psst\n") })
 			fmt.Fprintln(inw, "/nonsense")
-			waitFor(t, "the relay's error", func() bool { return strings.Contains(logs.String(), "!!! ") })
+			testkit.WaitFor(t, 10*time.Second, "the relay's error", func() bool { return strings.Contains(logs.String(), "!!! ") })
 			inw.Close()
 			if err := <-done; err != nil {
 				t.Errorf("run: %v", err)
@@ -417,19 +385,19 @@ func TestRelayRestart(t *testing.T) {
 	addr := first.Addr("line").String()
 	p := newProxy(t, addr)
 	alice := dialMember(t, addr, "alice")
-	out := &syncBuffer{}
+	out := &testkit.Buffer{}
 	in, inw := io.Pipe()
 	defer inw.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	var logs logBuffer
-	con := &console{out: out, logf: logs.logf} // not quiet: the relay's notices are shown, as status
+	var logs testkit.Buffer
+	con := &console{out: out, logf: logs.Logf} // not quiet: the relay's notices are shown, as status
 	go func() { done <- run(ctx, clientConfig(p.ln.Addr().String(), "carol"), in, con, false) }()
 	alice.until(t, "--- carol joined lobby")
 	for k := range before {
 		fmt.Fprintf(alice.c, "before %d\n", k)
 	}
-	waitFor(t, "the messages before", func() bool { return strings.Contains(out.String(), fmt.Sprintf("alice: before %d\n", before-1)) })
+	testkit.WaitFor(t, 10*time.Second, "the messages before", func() bool { return strings.Contains(out.String(), fmt.Sprintf("alice: before %d\n", before-1)) })
 
 	// The relay stops; the client is kept out until the new one has
 	// gone past the client's last sequence number.
@@ -457,7 +425,7 @@ func TestRelayRestart(t *testing.T) {
 	p.refuse(false)
 
 	bob.until(t, "--- carol joined lobby")
-	waitFor(t, "the last message after the restart", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the last message after the restart", func() bool {
 		return strings.Contains(out.String(), fmt.Sprintf("bob: after %d\n", after-1))
 	})
 	for k := range after {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"roomrelay/relay/internal/testkit"
 	"strings"
 	"syscall"
 	"testing"
@@ -55,7 +56,7 @@ func TestTerminal(t *testing.T) {
 		t.Fatal("the pty is not a terminal")
 	}
 	before := termios(t, tty)
-	screen := &syncBuffer{}
+	screen := &testkit.Buffer{}
 	go func() {
 		b := make([]byte, 4096)
 		for {
@@ -75,16 +76,16 @@ func TestTerminal(t *testing.T) {
 	done := make(chan error, 1)
 	logf := func(f string, a ...any) { fmt.Fprintf(tty, f+"\n", a...) }
 	go func() { done <- Run(ctx, clientConfig(addr, "dave"), tty, tty, logf) }()
-	waitFor(t, "the question", func() bool { return strings.Contains(screen.String(), "type another name") })
+	testkit.WaitFor(t, 10*time.Second, "the question", func() bool { return strings.Contains(screen.String(), "type another name") })
 	if raw := termios(t, tty); raw.Lflag&(syscall.ICANON|syscall.ECHO) != 0 || raw.Lflag&syscall.ISIG == 0 {
 		t.Errorf("terminal flags %#x: want ICANON and ECHO off, ISIG on", raw.Lflag)
 	}
 	emu.WriteString("erin\r")
 	dave.until(t, "--- erin joined lobby")
 	emu.WriteString("half a li")
-	waitFor(t, "the echo", func() bool { return strings.HasSuffix(screen.String(), "lobby> half a li") })
+	testkit.WaitFor(t, 10*time.Second, "the echo", func() bool { return strings.HasSuffix(screen.String(), "lobby> half a li") })
 	fmt.Fprintln(dave.c, "hello erin")
-	waitFor(t, "the redrawn line", func() bool { return strings.HasSuffix(screen.String(), "dave: hello erin\r\n\r\x1b[Klobby> half a li") })
+	testkit.WaitFor(t, 10*time.Second, "the redrawn line", func() bool { return strings.HasSuffix(screen.String(), "dave: hello erin\r\n\r\x1b[Klobby> half a li") })
 	emu.WriteString("ne\r")
 	dave.until(t, "erin: half a line")
 
@@ -101,7 +102,7 @@ func TestTerminal(t *testing.T) {
 		t.Errorf("terminal not restored:\nbefore %+v\nafter  %+v", before, after)
 	}
 
-	waitFor(t, "the line taken off the screen", func() bool { return strings.HasSuffix(screen.String(), "lobby> \r\x1b[K") })
+	testkit.WaitFor(t, 10*time.Second, "the line taken off the screen", func() bool { return strings.HasSuffix(screen.String(), "lobby> \r\x1b[K") })
 	// The screen as a terminal shows it: every line whole.
 	rows := newScreen(80)
 	rows.Write([]byte(strings.ReplaceAll(screen.String(), "\r\n", "\n")))

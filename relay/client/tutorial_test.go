@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"roomrelay/relay/config"
+	"roomrelay/relay/internal/testkit"
 	"runtime"
 	"strconv"
 	"strings"
@@ -94,48 +95,6 @@ func tutDeliver(t testing.TB, to proto.Legacy, payload string) {
 	}
 }
 
-// tutBuffer is an io.Writer that tests can read while it is written.
-type tutBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *tutBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *tutBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-func (b *tutBuffer) lines() []string {
-	s := b.String()
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		return strings.Split(s[:i], "\n")
-	}
-	return nil
-}
-
-func (b *tutBuffer) logf(format string, args ...any) {
-	fmt.Fprintf(b, format+"\n", args...)
-}
-
-// tutWait polls cond until it holds or d passes.
-func tutWait(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond) // polling interval, not synchronisation
-	}
-}
-
 // tutRun is a client running in the background.
 type tutRun struct {
 	cancel context.CancelFunc
@@ -159,7 +118,7 @@ func (r *tutRun) wait(t testing.TB, why string) {
 // runTutClient runs a client in the background. When the test ends it
 // cancels the client, checks that it ended, and that no goroutine outlived
 // it.
-func runTutClient(t *testing.T, cfg config.ClientConfig, in io.Reader, out io.Writer, log *tutBuffer) *tutRun {
+func runTutClient(t *testing.T, cfg config.ClientConfig, in io.Reader, out io.Writer, log *testkit.Buffer) *tutRun {
 	t.Helper()
 	base := runtime.NumGoroutine()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -168,13 +127,13 @@ func runTutClient(t *testing.T, cfg config.ClientConfig, in io.Reader, out io.Wr
 		defer close(r.done)
 		r.err = Run(ctx, cfg, in, out, func(format string, args ...any) {
 			t.Logf(format, args...)
-			log.logf(format, args...)
+			log.Logf(format, args...)
 		})
 	}()
 	t.Cleanup(func() {
 		cancel()
 		r.wait(t, "with its context")
-		tutWait(t, 5*time.Second, "goroutines to end", func() bool { return runtime.NumGoroutine() <= base })
+		testkit.WaitFor(t, 5*time.Second, "goroutines to end", func() bool { return runtime.NumGoroutine() <= base })
 	})
 	return r
 }
@@ -182,7 +141,7 @@ func runTutClient(t *testing.T, cfg config.ClientConfig, in io.Reader, out io.Wr
 func TestTutorial(t *testing.T) {
 	srv := startTutServer(t, "127.0.0.1:0")
 	inR, inW := io.Pipe()
-	var out, log tutBuffer
+	var out, log testkit.Buffer
 	r := runTutClient(t, tutConfig(srv.ln.Addr().String()), inR, &out, &log)
 
 	// The client listens before it registers: a delivery made as soon as
@@ -202,8 +161,8 @@ func TestTutorial(t *testing.T) {
 	for i := range 20 {
 		want = append(want, fmt.Sprintf("carol: %d", i))
 	}
-	tutWait(t, 10*time.Second, "every delivery", func() bool { return len(out.lines()) >= len(want) })
-	if diff := cmp.Diff(want, out.lines()); diff != "" {
+	testkit.WaitFor(t, 10*time.Second, "every delivery", func() bool { return len(out.Lines()) >= len(want) })
+	if diff := cmp.Diff(want, out.Lines()); diff != "" {
 		t.Errorf("output (-want +got):\n%s", diff)
 	}
 
@@ -241,10 +200,10 @@ func TestTutorialServerLate(t *testing.T) {
 	cfg.RetryMax = config.Duration(50 * time.Millisecond)
 	cfg.Timeout = config.Duration(300 * time.Millisecond)
 	inR, inW := io.Pipe()
-	var out, log tutBuffer
+	var out, log testkit.Buffer
 	runTutClient(t, cfg, inR, &out, &log)
 	t.Cleanup(func() { inW.Close() }) // ends the read of the input, before the goroutine check
-	tutWait(t, 5*time.Second, "a failed registration", func() bool { return strings.Contains(log.String(), "retrying in") })
+	testkit.WaitFor(t, 5*time.Second, "a failed registration", func() bool { return strings.Contains(log.String(), "retrying in") })
 
 	srv := startTutServer(t, addr)
 	reg := srv.next(t)
@@ -259,8 +218,8 @@ func TestTutorialServerLate(t *testing.T) {
 	stalled.SetDeadline(time.Now().Add(10 * time.Second))
 	stalled.Write([]byte("bob: never clos"))
 	tutDeliver(t, reg, "bob: after")
-	tutWait(t, 5*time.Second, "the delivery after the stalled one", func() bool { return len(out.lines()) == 1 })
-	if got := out.lines(); got[0] != "bob: after" {
+	testkit.WaitFor(t, 5*time.Second, "the delivery after the stalled one", func() bool { return len(out.Lines()) == 1 })
+	if got := out.Lines(); got[0] != "bob: after" {
 		t.Errorf("output = %q", got)
 	}
 	if !strings.Contains(log.String(), "not closed within 300ms; dropped") {
@@ -272,15 +231,15 @@ func TestTutorialKeepReceiving(t *testing.T) {
 	srv := startTutServer(t, "127.0.0.1:0")
 	cfg := tutConfig(srv.ln.Addr().String())
 	cfg.ExitOnEOF = false
-	var out, log tutBuffer
+	var out, log testkit.Buffer
 	r := runTutClient(t, cfg, strings.NewReader("only line\n"), &out, &log)
 	reg := srv.next(t)
 	if post := srv.next(t); post.Text != "only line" {
 		t.Errorf("post = %+v", post)
 	}
-	tutWait(t, 5*time.Second, "the end of input", func() bool { return strings.Contains(log.String(), "still receiving") })
+	testkit.WaitFor(t, 5*time.Second, "the end of input", func() bool { return strings.Contains(log.String(), "still receiving") })
 	tutDeliver(t, reg, "bob: still there?")
-	tutWait(t, 5*time.Second, "the delivery", func() bool { return len(out.lines()) == 1 })
+	testkit.WaitFor(t, 5*time.Second, "the delivery", func() bool { return len(out.Lines()) == 1 })
 	r.cancel()
 	r.wait(t, "with its context")
 }

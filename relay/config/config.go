@@ -352,7 +352,9 @@ func parse(b []byte, hosts bool) (*File, error) {
 		return nil, fmt.Errorf("not valid JSON: %s: more data after the top-level object", where(b, len(b)-len(rest)))
 	}
 	var errs []error
-	duplicateKeys(json.NewDecoder(bytes.NewReader(b)), "", &errs)
+	for _, k := range proto.DuplicateKeys(b) {
+		errs = append(errs, fmt.Errorf("%s: duplicate key", k))
+	}
 	checkKeys(raw, reflect.TypeOf(File{}), "", &errs)
 	f := Default()
 	json.Unmarshal(b, &f) // every value of the wrong kind is reported above
@@ -413,41 +415,6 @@ func hasKey(v any, path ...string) bool {
 		}
 	}
 	return true
-}
-
-// duplicateKeys reports every key given twice in one object: the JSON
-// decoder would silently keep the last.
-func duplicateKeys(dec *json.Decoder, path string, errs *[]error) {
-	tok, err := dec.Token()
-	if err != nil {
-		return
-	}
-	switch tok {
-	case json.Delim('{'):
-		seen := map[string]bool{}
-		for dec.More() {
-			kt, err := dec.Token()
-			if err != nil {
-				return
-			}
-			k, _ := kt.(string)
-			p := k
-			if path != "" {
-				p = path + "." + k
-			}
-			if seen[k] {
-				*errs = append(*errs, fmt.Errorf("%s: duplicate key", p))
-			}
-			seen[k] = true
-			duplicateKeys(dec, p, errs)
-		}
-		dec.Token()
-	case json.Delim('['):
-		for i := 0; dec.More(); i++ {
-			duplicateKeys(dec, fmt.Sprintf("%s[%d]", path, i), errs)
-		}
-		dec.Token()
-	}
 }
 
 // syntaxWhere says where in b a decoding error is, by line and column.

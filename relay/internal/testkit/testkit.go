@@ -76,6 +76,9 @@ func (b *Buffer) Has(sub string) bool {
 	return false
 }
 
+// Logf writes one line, as a log function that tests read.
+func (b *Buffer) Logf(format string, args ...any) { fmt.Fprintf(b, format+"\n", args...) }
+
 // Log is a log function's target: it keeps the lines and passes them on
 // to the test's log.
 type Log struct {

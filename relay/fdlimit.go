@@ -1,0 +1,27 @@
+package relay
+
+import (
+	"fmt"
+
+	"roomrelay/relay/config"
+)
+
+// fdsNeeded is how many file descriptors the relay may hold at once with
+// cfg: a connection for each client, a dial for each legacy member's
+// delivery, the listeners, the poller, and a margin for the log and the
+// service manager.
+func fdsNeeded(cfg *config.Config) uint64 {
+	return uint64(cfg.Limits.MaxClients) + uint64(cfg.Limits.MaxLegacyMembers) + 32
+}
+
+// fdWarning says what to do when the process may open only limit file
+// descriptors, fewer than cfg needs; "" when limit is enough.
+func fdWarning(limit uint64, cfg *config.Config) string {
+	need := fdsNeeded(cfg)
+	if limit >= need {
+		return ""
+	}
+	return fmt.Sprintf("this process may open %d files, fewer than the %d that relay.limits.max_clients (%d) and max_legacy_members (%d) need: "+
+		"past it new connections wait in the listen backlog; raise the limit (ulimit -n, or LimitNOFILE= in the systemd unit) or lower the limits",
+		limit, need, cfg.Limits.MaxClients, cfg.Limits.MaxLegacyMembers)
+}
