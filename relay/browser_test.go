@@ -227,4 +227,14 @@ func TestBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+
+	// A reload keeps the member (its token is kept) and resumes after the
+	// last event shown.
+	wd.call("POST", "/refresh", map[string]any{}, nil)
+	wd.waitText("state", "caught up, 0 missed messages shown")
+	nc.send("after the reload")
+	wd.waitText("log", "nc: after the reload")
+	if log := wd.text("log"); strings.Contains(log, "hello Ana") || strings.Contains(log, "name taken") {
+		t.Errorf("after the reload:\n%s", log)
+	}
 }

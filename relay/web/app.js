@@ -16,6 +16,7 @@ let token = store.get("token");
 let es = null;          // the open EventSource
 let retry = 1000;       // wait before rejoining, doubled up to 30s
 let quietWho = false;   // a /who the page sent itself: its answer fills the list
+let leaving = false;    // the page is being left: its stream's end is no error
 const seen = new Set(); // ids of room events shown, so a resume shows none twice
 const here = new Set();
 
@@ -98,10 +99,13 @@ function event(ev, id) {
   line(ev);
 }
 
-function open() {
+// open opens the event stream; resume (a reload with the token kept)
+// asks for what came after the last event this browser showed.
+function open(resume) {
   if (es) es.close();
   state("connecting…");
   let url = "/api/events?token=" + encodeURIComponent(token);
+  if (resume && store.get("last")) url += "&last_event_id=" + encodeURIComponent(store.get("last"));
   es = new EventSource(url);
   es.onopen = () => state("catching up…");
   es.onmessage = (e) => {
@@ -118,18 +122,45 @@ function open() {
     send("/who");
   });
   es.onerror = () => {
-    if (es.readyState === EventSource.CLOSED) { // refused: the token is gone
-      es = null;
-      token = null;
-      store.set("token", null);
-      state("rejoining…", true);
-      setTimeout(() => join(store.get("name")), retry);
-      retry = Math.min(retry * 2, 30000);
-    } else {
+    if (leaving) return;
+    if (es && es.readyState !== EventSource.CLOSED) {
       state("reconnecting…", true);
+      return;
     }
+    // The stream was refused: find out whether the token is still good.
+    es = null;
+    state("reconnecting…", true);
+    setTimeout(recover, retry);
+    retry = Math.min(retry * 2, 30000);
   };
 }
+
+// recover reopens the stream if the relay still knows the token (an
+// empty /api/send answers 204), or joins again if it does not (404).
+async function recover() {
+  let status = 0;
+  try {
+    const r = await fetch("/api/send", { method: "POST", body: new URLSearchParams({ token, text: "" }), cache: "no-store" });
+    status = r.status;
+  } catch {}
+  if (status === 204) {
+    open(true);
+  } else if (status === 404) {
+    token = null;
+    store.set("token", null);
+    state("rejoining…", true);
+    join(store.get("name"));
+  } else {
+    state("relay unreachable; retrying…", true);
+    setTimeout(recover, retry);
+    retry = Math.min(retry * 2, 30000);
+  }
+}
+
+window.addEventListener("pagehide", () => {
+  leaving = true;
+  if (es) es.close();
+});
 
 async function join(name) {
   if (!name) return;
@@ -168,7 +199,11 @@ async function send(text) {
   if (!token) return false;
   try {
     const r = await fetch("/api/send", { method: "POST", body: new URLSearchParams({ token, text }), cache: "no-store" });
-    if (r.status === 404 && es) { es.close(); es.onerror(); }
+    if (r.status === 404) {
+      if (es) es.close();
+      es = null;
+      recover();
+    }
     return r.ok;
   } catch {
     state("not sent: relay unreachable", true);
@@ -206,7 +241,7 @@ $("say").addEventListener("submit", async (e) => {
 
 if (token && store.get("name")) {
   chatting();
-  open();
+  open(true);
 } else if (store.get("name")) {
   join(store.get("name"));
 } else {
