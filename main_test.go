@@ -68,8 +68,8 @@ func TestCommandLine(t *testing.T) {
 			"relay.listen.line: 192.0.2.1 is not an address of this machine (its interface may not be up yet; the relay would wait for it)"}},
 		{name: "relay flag to check", args: []string{"check", "-listen", "line=127.0.0.1:0"}, code: 2, stderr: []string{
 			"roomrelay: -listen is a flag of relay, not of check"}},
-		{name: "no such door", args: []string{"-listen", "irc=127.0.0.1:6667"}, code: 2, stderr: []string{
-			`invalid value "irc=127.0.0.1:6667" for flag -listen: no door "irc" (the doors: line, legacy, udp, http)`,
+		{name: "no such door", args: []string{"-listen", "xmpp=127.0.0.1:5222"}, code: 2, stderr: []string{
+			`invalid value "xmpp=127.0.0.1:5222" for flag -listen: no door "xmpp" (the doors: line, legacy, udp, irc, http)`,
 			"roomrelay: see roomrelay -h"}},
 		{name: "listen without a door", args: []string{"relay", "-listen", "127.0.0.1:9000"}, code: 2, stderr: []string{
 			`invalid value "127.0.0.1:9000" for flag -listen: want DOOR=HOST:PORT, not "127.0.0.1:9000"`,
@@ -77,9 +77,9 @@ func TestCommandLine(t *testing.T) {
 		{name: "listen without a port", args: []string{"-listen", "line=127.0.0.1"}, code: 2, stderr: []string{
 			`invalid value "line=127.0.0.1" for flag -listen: line door: want host:port, not "127.0.0.1"`,
 			"roomrelay: see roomrelay -h"}},
-		{name: "every door off", args: []string{"-config", "config.json", "-listen", "line=", "-listen", "legacy=", "-listen=udp=", "-listen=http="}, code: 2, stderr: []string{
+		{name: "every door off", args: []string{"-config", "config.json", "-listen", "line=", "-listen", "legacy=", "-listen=udp=", "-listen=irc=", "-listen=http="}, code: 2, stderr: []string{
 			"roomrelay: with the flags given:",
-			"relay.listen: every door is off; set at least one of line, legacy, udp, http"}},
+			"relay.listen: every door is off; set at least one of line, legacy, udp, irc, http"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := runArgs(tc.args...)
@@ -238,7 +238,7 @@ func TestListenFlag(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "config.json")
 	// The config asks for a free port; the flag moves the line door onto
 	// the busy one.
-	os.WriteFile(path, []byte(`{"relay":{"listen":{"line":"127.0.0.1:0","legacy":"","udp":"","http":""}}}`), 0o644)
+	os.WriteFile(path, []byte(`{"relay":{"listen":{"line":"127.0.0.1:0","legacy":"","udp":"","irc":"","http":""}}}`), 0o644)
 	code, _, stderr := runArgs("-config", path, "relay", "-listen", "line="+busy.Addr().String())
 	if code != 1 {
 		t.Fatalf("exit %d, want 1; stderr:\n%s", code, stderr)
@@ -260,7 +260,7 @@ func TestListenFlag(t *testing.T) {
 	}
 	f := config.Default()
 	l.set(&f)
-	if want := (config.Listen{Line: "[::1]:9001", Legacy: "127.0.0.1:7778", HTTP: "127.0.0.1:8080"}); f.Relay.Listen != want {
+	if want := (config.Listen{Line: "[::1]:9001", Legacy: "127.0.0.1:7778", IRC: "127.0.0.1:6667", HTTP: "127.0.0.1:8080"}); f.Relay.Listen != want {
 		t.Errorf("listen %+v, want %+v", f.Relay.Listen, want)
 	}
 	if s := l.String(); s != "line=[::1]:9001 udp=" {

@@ -37,6 +37,13 @@
 // [AppendJSON]): {"type":"msg","room":"lobby","seq":7,"from":"alice",
 // "text":"hi","time":"2026-11-22T03:10:54.123Z"}.
 //
+// # IRC
+//
+// The IRC door speaks the client side of IRC: see [ParseIRC], [AppendIRC]
+// and [AppendIRCEvent]. Rooms are channels ("#kitchen"), names are nicks
+// (a space written '_', see [IRCName]), and every message sent is at most
+// [MaxIRC] bytes, long text split over several.
+//
 // # Tutorial chat-room protocol
 //
 // The legacy door and the UDP door speak the protocol of the tutorials'

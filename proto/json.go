@@ -17,10 +17,12 @@ func DuplicateKeys(b []byte) []string {
 	return dups
 }
 
-func duplicateKeys(dec *json.Decoder, path string, dups *[]string) {
+// duplicateKeys walks one value; it reports false at the first error,
+// after which dec makes no more progress.
+func duplicateKeys(dec *json.Decoder, path string, dups *[]string) bool {
 	tok, err := dec.Token()
 	if err != nil {
-		return
+		return false
 	}
 	switch tok {
 	case json.Delim('{'):
@@ -28,7 +30,7 @@ func duplicateKeys(dec *json.Decoder, path string, dups *[]string) {
 		for dec.More() {
 			kt, err := dec.Token()
 			if err != nil {
-				return
+				return false
 			}
 			k, _ := kt.(string)
 			p := k
@@ -39,13 +41,20 @@ func duplicateKeys(dec *json.Decoder, path string, dups *[]string) {
 				*dups = append(*dups, p)
 			}
 			seen[k] = true
-			duplicateKeys(dec, p, dups)
+			if !duplicateKeys(dec, p, dups) {
+				return false
+			}
 		}
-		dec.Token()
+		_, err = dec.Token()
+		return err == nil
 	case json.Delim('['):
 		for i := 0; dec.More(); i++ {
-			duplicateKeys(dec, fmt.Sprintf("%s[%d]", path, i), dups)
+			if !duplicateKeys(dec, fmt.Sprintf("%s[%d]", path, i), dups) {
+				return false
+			}
 		}
-		dec.Token()
+		_, err = dec.Token()
+		return err == nil
 	}
+	return true
 }

@@ -190,7 +190,14 @@ func TestEventGolden(t *testing.T) {
 		b = AppendText(b, &sampleEvents[i])
 		b = AppendJSON(b, &sampleEvents[i])
 	}
-	path := filepath.Join("testdata", "events.golden")
+	checkGolden(t, "events.golden", b)
+}
+
+// checkGolden compares b with testdata/name, or, with -update, writes it
+// there.
+func checkGolden(t *testing.T, name string, b []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
 	if *update {
 		if err := os.WriteFile(path, b, 0o644); err != nil {
 			t.Fatal(err)
@@ -466,4 +473,36 @@ func TestAppendStamp(t *testing.T) {
 			t.Errorf("AppendStamp(%v) = %q, want %q", tc.t, got, "x"+tc.want)
 		}
 	}
+}
+
+// FuzzHello: ParseHello never panics, and a hello it takes, written out
+// as JSON, parses back the same.
+func FuzzHello(f *testing.F) {
+	for _, s := range []string{
+		"alice", " first client ", "山田", `{"name":"bot","mode":"json","room":"alerts","replay":0}`,
+		`{"name":"bot","epoch":"k3f9ab","since":5}`, `{"name":"bot","name":"x"}`, `{"name":"bot","since":-1}`,
+		`{"name":"bot"} x`, `{`, "a\u200bb",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		h, err := ParseHello(line)
+		if err != nil {
+			return
+		}
+		if err := CheckName(h.Name); err != nil {
+			t.Fatalf("ParseHello(%q) took an invalid name: %v", line, err)
+		}
+		b, err := json.Marshal(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := ParseHello(b)
+		if err != nil {
+			t.Fatalf("ParseHello(%q) = %+v, which reads back as an error: %v (%s)", line, h, err, b)
+		}
+		if diff := cmp.Diff(h, again); diff != "" {
+			t.Fatalf("ParseHello(%q) round trip (-first +again):\n%s", line, diff)
+		}
+	})
 }

@@ -12,6 +12,7 @@ import (
 
 	"roomrelay/proto"
 	"roomrelay/relay/config"
+	"roomrelay/relay/store"
 )
 
 // benchConfig lifts the limits for a flat-out run, as a benchmark config
@@ -27,17 +28,30 @@ func benchConfig() config.Config {
 }
 
 // BenchmarkFanout1x100: one sender, 100 receivers, over loopback.
-func BenchmarkFanout1x100(b *testing.B) { benchFanout(b, 1, 100) }
+func BenchmarkFanout1x100(b *testing.B) { benchFanout(b, 1, 100, "") }
 
 // BenchmarkFanout10x10: ten senders, ten receivers, over loopback.
-func BenchmarkFanout10x10(b *testing.B) { benchFanout(b, 10, 10) }
+func BenchmarkFanout10x10(b *testing.B) { benchFanout(b, 10, 10, "") }
+
+// BenchmarkFanoutStore: the fan-out benchmarks with the rooms kept in a
+// store (relay.store.path), at each sync policy.
+func BenchmarkFanoutStore(b *testing.B) {
+	for _, sync := range []string{"1s", "off", "always"} {
+		b.Run("1x100/sync="+sync, func(b *testing.B) { benchFanout(b, 1, 100, sync) })
+		b.Run("10x10/sync="+sync, func(b *testing.B) { benchFanout(b, 10, 10, sync) })
+	}
+}
 
 // benchFanout sends b.N messages of 64 bytes split among senders, each
 // received by every receiver, and reports deliveries per second and the
 // relay's allocations per delivery (the process's, less the test
 // clients', which allocate nothing while reading).
-func benchFanout(b *testing.B, senders, receivers int) {
-	s := startServer(b, benchConfig())
+func benchFanout(b *testing.B, senders, receivers int, policy string) {
+	cfg := benchConfig()
+	if policy != "" {
+		cfg.Store = config.Store{Path: b.TempDir(), Sync: policy}
+	}
+	s := startServer(b, cfg)
 	recv := make([]*tconn, receivers)
 	for i := range recv {
 		recv[i] = join(b, s, fmt.Sprintf("r%d", i))
@@ -134,9 +148,28 @@ func benchFanout(b *testing.B, senders, receivers int) {
 // one message posted to a room of 100 members, and every member's writer
 // collecting its batch. The allocation per message is the event itself;
 // per delivery there is none.
-func BenchmarkPostCollect(b *testing.B) {
+func BenchmarkPostCollect(b *testing.B) { benchPostCollect(b, "") }
+
+// BenchmarkPostCollectStore is BenchmarkPostCollect with the room kept in
+// a store, at each sync policy.
+func BenchmarkPostCollectStore(b *testing.B) {
+	for _, sync := range []string{"1s", "off", "always"} {
+		b.Run("sync="+sync, func(b *testing.B) { benchPostCollect(b, sync) })
+	}
+}
+
+func benchPostCollect(b *testing.B, sync string) {
 	const members = 100
 	r, ms := benchRoom(b, members)
+	if sync != "" {
+		every, _ := config.ParseSync(sync)
+		st, _, err := store.Open(store.Options{Dir: b.TempDir(), Sync: every, History: benchConfig().Limits.History})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer st.Close()
+		r.log = st.Log(r.name, r.epoch)
+	}
 	text := strings.Repeat("x", 60)
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -47,12 +47,19 @@
 // connections and its count of members): it knows its address in the
 // configuration and hands what it accepts to a driver with its codec.
 // A new door is a codec in proto and a door value, not a new copy of the
-// policy.
+// policy. The IRC door (door_irc.go) is such a door: its connections are
+// served by the line door's drivers, and its codec (member.codec) reads
+// IRC commands into the session's claim, join and requests and writes
+// events as IRC messages, each room event's made once for all its IRC
+// members.
 //
 // # Concurrency
 //
-// Lock order: member.mu, then room.mu; Server.mu is never held while
-// taking either (it may be held while taking a driver's own locks). A
+// Lock order: member.mu, then room.mu, then the locks of the room's
+// store.Log (a post appends under room.mu, so the log is in order);
+// Server.mu is never held while taking member.mu or room.mu (it may be
+// held while taking a driver's own locks, and a store's when a room is
+// dropped). A
 // room's post holds only room.mu and touches members through atomics and
 // their drivers' wake, which never blocks.
 package relay

@@ -28,12 +28,20 @@ func (d lineDoor) serve(c net.Conn, _ <-chan struct{}) {
 		s.refuse("line", c, why)
 		return
 	}
-	if s.loop != nil && s.loop.adopt(c, "line", greeting) {
+	s.drive(c, "line", greeting, nil)
+}
+
+// drive has a driver serve c, an admitted connection of door, greeted
+// with greet, with the codec newCodec makes (nil: the line protocol's):
+// the loop where there is one, a goroutine pair otherwise (and for
+// connections that are not sockets). It does not block.
+func (s *Server) drive(c net.Conn, door string, greet *event, newCodec func(*member) codec) {
+	if s.loop != nil && s.loop.adopt(c, door, greet, newCodec) {
 		return
 	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.serveConn(c, "line", greeting)
+		s.serveConn(c, door, greet, newCodec)
 	}()
 }

@@ -90,6 +90,7 @@ func (s *Server) Start() error {
 			s.warnf("%s door: not in this build (built with -tags minimal); relay.listen.%s is ignored", name, name)
 		}
 	}
+	s.openStore()
 	for _, d := range s.doors {
 		if addr := d.addr(s.conf()); addr != "" {
 			if err := s.openDoor(d, addr); err != nil {
@@ -97,6 +98,7 @@ func (s *Server) Start() error {
 				if s.loop != nil {
 					s.loop.close()
 				}
+				s.store.Close()
 				return err
 			}
 		}
@@ -296,13 +298,19 @@ func (s *Server) accept(b *bound, d streamDoor) {
 	}
 }
 
-// refuse tells c why the relay will not serve it, on a door that can say
-// so, and closes it.
+// refuse tells c why the relay will not serve it, in the line protocol,
+// and closes it.
 func (s *Server) refuse(door string, c net.Conn, why string) {
+	s.refuseIn(door, c, why, func(e *proto.Event) []byte { return proto.AppendText(nil, e) })
+}
+
+// refuseIn is refuse on a door with a wire format of its own, in which
+// say writes the refusal.
+func (s *Server) refuseIn(door string, c net.Conn, why string, say func(e *proto.Event) []byte) {
 	s.stats.refused.Add(1)
 	s.warnf("%s door: refused %s: %s", door, c.RemoteAddr(), why)
 	c.SetWriteDeadline(time.Now().Add(time.Second))
-	c.Write(proto.AppendText(nil, &proto.Event{Kind: proto.KindError, Text: "refused: " + why}))
+	c.Write(say(&proto.Event{Kind: proto.KindError, Text: "refused: " + why}))
 	c.Close()
 }
 
@@ -350,6 +358,9 @@ func (s *Server) Reload(cfg config.Config) []string {
 	}
 	if old.Timeouts.Keepalive != cfg.Timeouts.Keepalive {
 		notes = append(notes, "relay.timeouts.keepalive applies to connections made from now on")
+	}
+	if old.Store != cfg.Store {
+		notes = append(notes, "relay.store applies when the relay restarts")
 	}
 	if old.MemoryLimitMB != cfg.MemoryLimitMB {
 		notes = append(notes, "relay.memory_limit_mb applied")

@@ -33,10 +33,11 @@ type connDriver struct {
 }
 
 // serveConn serves c as a member of door with a connDriver until the
-// member is done, greeting it first with greet. It blocks.
-func (s *Server) serveConn(c net.Conn, door string, greet *event) {
+// member is done, greeting it first with greet, with the codec newCodec
+// makes (nil: the line protocol). It blocks.
+func (s *Server) serveConn(c net.Conn, door string, greet *event, newCodec func(*member) codec) {
 	g := &connDriver{wakeC: make(chan struct{}, 1), wdone: make(chan struct{})}
-	m := s.newMember(c, door, g)
+	m := s.newCodecMember(c, door, g, newCodec)
 	m.deliver(greet)
 	go g.writeLoop(m)
 	m.kick(g.readLoop(m))
@@ -75,7 +76,7 @@ func (g *connDriver) readLoop(m *member) (why reason) {
 	for {
 		// The deadline moves with every line; re-arm it at most once a
 		// second of its moving, and whenever it came sooner.
-		if by := m.readBy(); by.Before(armed) || by.Sub(armed) > time.Second {
+		if by := m.wakeBy(); by.Before(armed) || by.Sub(armed) > time.Second {
 			m.conn.SetReadDeadline(by)
 			armed = by
 		}
@@ -85,10 +86,10 @@ func (g *connDriver) readLoop(m *member) (why reason) {
 			return m.why
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			if why, ok := m.expired(t); ok {
+			if why, ok := m.tick(t); ok {
 				return why
 			}
-			armed = time.Time{} // the member spoke meanwhile, or the timeouts changed
+			armed = time.Time{} // it was pinged, or spoke meanwhile, or the timeouts changed
 			continue
 		}
 		if why, leave := m.line(line, err, t); leave {

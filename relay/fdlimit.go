@@ -8,10 +8,14 @@ import (
 
 // fdsNeeded is how many file descriptors the relay may hold at once with
 // cfg: a connection for each client, a dial for each legacy member's
-// delivery, the listeners, the poller, and a margin for the log and the
-// service manager.
+// delivery, the listeners, the poller, a segment open for each room when
+// there is a store, and a margin for the log and the service manager.
 func fdsNeeded(cfg *config.Config) uint64 {
-	return uint64(cfg.Limits.MaxClients) + uint64(cfg.Limits.MaxLegacyMembers) + 32
+	n := uint64(cfg.Limits.MaxClients) + uint64(cfg.Limits.MaxLegacyMembers) + 32
+	if cfg.Store.Path != "" {
+		n += uint64(cfg.Limits.MaxRooms)
+	}
+	return n
 }
 
 // fdWarning says what to do when the process may open only limit file

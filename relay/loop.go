@@ -105,9 +105,10 @@ func (l *loop) close() {
 	})
 }
 
-// adopt makes c a member of door served by the loop, greeted with greet.
-// It reports false when c is not a socket the poller can watch.
-func (l *loop) adopt(c net.Conn, door string, greet *event) bool {
+// adopt makes c a member of door served by the loop, greeted with greet,
+// with the codec newCodec makes (nil: the line protocol). It reports
+// false when c is not a socket the poller can watch.
+func (l *loop) adopt(c net.Conn, door string, greet *event, newCodec func(*member) codec) bool {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return false
@@ -118,7 +119,7 @@ func (l *loop) adopt(c net.Conn, door string, greet *event) bool {
 	}
 	s := l.srv
 	lc := &lconn{l: l, nb: nbReader{raw: raw}}
-	lc.m = s.newMember(c, door, lc)
+	lc.m = s.newCodecMember(c, door, lc, newCodec)
 	lc.lr = proto.NewLineReader(&lc.nb, s.conf().Limits.MaxLineBytes)
 	lc.m.deliver(greet) // before the poller can hand it to a worker
 	l.mu.Lock()
@@ -193,8 +194,9 @@ func (l *loop) poll() {
 	}
 }
 
-// sweep asks every member's session whether one of its deadlines has
-// passed, and has the leaving members whose flush is over seen off.
+// sweep has every member's session apply its rules of time (see
+// member.tick: deadlines, keepalive pings), and has the leaving members
+// whose flush is over seen off.
 func (l *loop) sweep(t time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -204,7 +206,7 @@ func (l *loop) sweep(t time.Time) {
 			if m.flushOver(t) {
 				l.schedule(lc)
 			}
-		} else if why, ok := m.expired(t); ok {
+		} else if why, ok := m.tick(t); ok {
 			m.kick(why)
 		}
 	}

@@ -59,15 +59,16 @@ func (r reason) flushes() bool {
 // its driver moves its bytes and is woken through drv.
 type member struct {
 	// Set once, before the member is shared (the name when it is claimed).
-	srv  *Server
-	drv  driver   // moves its bytes
-	conn net.Conn // its connection; nil for a legacy member
-	door string   // the door it came in by, for the log
-	born int64    // when it connected, in Unix nanoseconds
-	id   uint64   // 0 until its name is claimed
-	name string
-	key  string // proto.Fold(name)
-	json bool   // JSON mode
+	srv   *Server
+	drv   driver   // moves its bytes
+	conn  net.Conn // its connection; nil for a legacy member
+	door  string   // the door it came in by, for the log
+	born  int64    // when it connected, in Unix nanoseconds
+	id    uint64   // 0 until its name is claimed
+	name  string
+	key   string // proto.Fold(name)
+	json  bool   // JSON mode
+	codec codec  // its door's wire format; nil for the line protocol
 
 	// Set once by kick.
 	kicked  sync.Once
@@ -92,6 +93,7 @@ type member struct {
 	named     atomic.Bool  // its name is claimed and it is in a room
 	lastIn    atomic.Int64 // when it connected or last sent a line, in Unix nanoseconds
 	blockedAt atomic.Int64 // when its writes stopped making progress; 0 while they make it
+	pinged    atomic.Int64 // when it was last sent a keepalive ping (see tick), in Unix nanoseconds
 }
 
 // driver moves the bytes of its members and knows nothing of policy: the
@@ -106,10 +108,44 @@ type driver interface {
 	stop(m *member)
 }
 
+// codec is a door's own wire format for one member, where it is not the
+// line protocol (the IRC door's, door_irc.go): it reads the member's
+// lines into the session's claim, join and requests, so every door has
+// the same names, rooms, limits and counters, and it writes the events
+// collect takes for it. The member's reader calls hello and input, its
+// writer append and farewell.
+type codec interface {
+	// hello is Server.hello in the door's format: it answers one line of
+	// the handshake (or the error reading it) itself, claims the member's
+	// name when the handshake is complete, and reports so.
+	hello(line []byte, err error) (h proto.Hello, named bool, _ error)
+	// input is Server.input in the door's format.
+	input(line []byte, err error, t time.Time) (reason, bool)
+	// append appends ev's lines to bufs.
+	append(bufs net.Buffers, ev *event) net.Buffers
+	// farewell is the line that tells the member why it leaves.
+	farewell(e *proto.Event) []byte
+}
+
+// pinger is a codec whose wire format has a keepalive the relay sends to a
+// quiet member (IRC's PING): see member.tick.
+type pinger interface {
+	ping() []byte
+}
+
 // newMember returns a member on c (nil for a legacy member) moved by drv,
-// still without a name.
+// still without a name, speaking the line protocol.
 func (s *Server) newMember(c net.Conn, door string, drv driver) *member {
+	return s.newCodecMember(c, door, drv, nil)
+}
+
+// newCodecMember is newMember for a member whose door has a codec of its
+// own; newCodec makes it for the member, before the member is shared.
+func (s *Server) newCodecMember(c net.Conn, door string, drv driver, newCodec func(*member) codec) *member {
 	m := &member{srv: s, conn: c, door: door, drv: drv, done: make(chan struct{}), born: time.Now().UnixNano()}
+	if newCodec != nil {
+		m.codec = newCodec(m)
+	}
 	m.lastIn.Store(m.born)
 	if c != nil {
 		s.mu.Lock()
@@ -208,7 +244,10 @@ func (m *member) goodbye() []byte {
 	default:
 		e = proto.Event{Kind: proto.KindError, Text: "disconnected: " + m.why.String()}
 	}
-	if m.json {
+	switch {
+	case m.codec != nil:
+		return m.codec.farewell(&e)
+	case m.json:
 		return proto.AppendJSON(nil, &e)
 	}
 	return proto.AppendText(nil, &e)
@@ -220,6 +259,13 @@ func (m *member) goodbye() []byte {
 // It reports false when the cursor has fallen out of the room's ring.
 func (m *member) collect(scratch *[]*event, bufs net.Buffers) (net.Buffers, bool) {
 	batch, json, ok := m.batch(scratch)
+	if m.codec != nil {
+		for i, ev := range batch {
+			bufs = m.codec.append(bufs, ev)
+			batch[i] = nil
+		}
+		return bufs, ok
+	}
 	stamps := m.stamps.Load() && !json
 	for i, ev := range batch {
 		if stamps {

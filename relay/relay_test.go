@@ -209,7 +209,7 @@ func TestFrozenPipe(t *testing.T) {
 		t.Fatal("not admitted")
 	}
 	s.wg.Add(1)
-	go func() { defer s.wg.Done(); s.serveConn(srvEnd, "line", greeting) }()
+	go func() { defer s.wg.Done(); s.serveConn(srvEnd, "line", greeting, nil) }()
 	lr := proto.NewLineReader(cliEnd, 4096)
 	cliEnd.SetDeadline(time.Now().Add(10 * time.Second))
 	lr.ReadLine()

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"roomrelay/proto"
+	"roomrelay/relay/store"
 )
 
 // event is one event, shared read-only by every member that gets it: its
@@ -18,8 +19,16 @@ type event struct {
 	text  []byte      // text-mode line
 	src   proto.Event // what the JSON line and the stamp are made from
 	once  sync.Once
-	json  []byte                // JSON-mode line; see line
-	stamp atomic.Pointer[stamp] // see stamped
+	json  []byte                   // JSON-mode line; see line
+	stamp atomic.Pointer[stamp]    // see stamped
+	irc   atomic.Pointer[ircLines] // made when an IRC member first needs them (door_irc.go)
+}
+
+// ircLines are a room event's IRC messages, shared by every IRC member
+// that gets it.
+type ircLines struct {
+	lines []byte // one message, or more for long text
+	tag   []byte // the server-time tag that goes before each, for members that asked for it
 }
 
 // newEvent makes e an event, with its text line.
@@ -94,11 +103,13 @@ type room struct {
 	name  string // set once
 	epoch string // set once: a token drawn when the room is made; see proto.Point
 
-	history int // the most events kept; set once
+	history int        // the most events kept; set once
+	log     *store.Log // where its events are kept on disk; nil: nowhere. Set once
 
 	mu      sync.RWMutex
 	seq     uint64   // last sequence number given; 0 before the first event
 	ring    []*event // event seq lives at ring[seq%len(ring)]; see grow
+	floor   uint64   // the oldest event it ever held, when it was read back from a store
 	members []*member
 }
 
@@ -121,13 +132,34 @@ func (r *room) grow() {
 	r.ring = ring
 }
 
+// restore puts events read back from a store in the ring, oldest first,
+// and continues epoch unless it is "". Called before the room is shared.
+func (r *room) restore(epoch string, evs []proto.Event) {
+	if epoch != "" {
+		r.epoch = epoch
+	}
+	evs = evs[max(len(evs)-r.history, 0):]
+	if len(evs) == 0 {
+		return
+	}
+	r.floor = evs[0].Seq
+	if last := evs[len(evs)-1].Seq; last >= uint64(len(r.ring)) {
+		r.ring = make([]*event, r.history) // see grow: seq fits a shorter ring only while it is short
+	}
+	for i := range evs {
+		e := &evs[i]
+		e.Room, r.seq = r.name, e.Seq
+		r.ring[r.seq%uint64(len(r.ring))] = newEvent(e, 0)
+	}
+}
+
 // oldest returns the lowest sequence number still in the ring (seq+1 when
 // the room is empty). Called with mu held.
 func (r *room) oldest() uint64 {
 	if n := uint64(len(r.ring)); r.seq >= n {
-		return r.seq - n + 1
+		return max(r.seq-n+1, r.floor)
 	}
-	return 1
+	return max(1, r.floor)
 }
 
 // post gives e the room's next sequence number, stores it, and wakes every
@@ -140,6 +172,7 @@ func (r *room) post(e *proto.Event, from uint64, maxLag uint64) {
 	e.Seq = r.seq
 	r.grow()
 	r.ring[r.seq%uint64(len(r.ring))] = newEvent(e, from)
+	r.log.Append(e) // with sync "always", on disk before anyone is woken
 	for _, m := range r.members {
 		if m.lag(r.seq) > maxLag {
 			m.kick(bySlow)

@@ -14,6 +14,7 @@ import (
 
 	"roomrelay/proto"
 	"roomrelay/relay/config"
+	"roomrelay/relay/store"
 )
 
 // Server is a running relay. Create it with New, bind its doors with
@@ -41,8 +42,10 @@ type Server struct {
 
 	wg sync.WaitGroup // accept loops, connections, legacy members, retries
 
-	doors []door // set by New
-	loop  *loop  // set by Start; nil where there is no poller
+	doors    []door                 // set by New
+	loop     *loop                  // set by Start; nil where there is no poller
+	store    *store.Store           // set by Start; nil without relay.store.path. Closed by Shutdown
+	storeErr atomic.Pointer[string] // why the store is not written; see storeFailed
 
 	stats stats
 }
@@ -70,6 +73,9 @@ type Stats struct {
 	// tutorial protocol, a post in a name not registered from its address,
 	// a registration over a limit.
 	LegacyRefused int64
+	// StoreFailed says why relay.store.path is not written (the rooms are
+	// kept in memory only); "" when it is, or when it is not set.
+	StoreFailed string
 }
 
 // New returns a relay for cfg, which must have passed validation.
@@ -158,6 +164,7 @@ func (s *Server) room(name string) (*room, error) {
 		for k, r := range s.rooms {
 			if k != proto.Fold(s.conf().DefaultRoom) && r.size() == 0 {
 				delete(s.rooms, k)
+				s.store.Drop(r.name)
 				dropped = true
 				break
 			}
@@ -167,18 +174,25 @@ func (s *Server) room(name string) (*room, error) {
 		}
 	}
 	r := newRoom(name, s.conf().Limits.History)
+	r.log = s.store.Log(r.name, r.epoch)
 	s.rooms[key] = r
 	return r, nil
 }
 
-// roomList returns every room's name and member count, sorted by name.
-func (s *Server) roomList() []string {
+// allRooms returns every room, in no order.
+func (s *Server) allRooms() []*room {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	rooms := make([]*room, 0, len(s.rooms))
 	for _, r := range s.rooms {
 		rooms = append(rooms, r)
 	}
-	s.mu.Unlock()
+	return rooms
+}
+
+// roomList returns every room's name and member count, sorted by name.
+func (s *Server) roomList() []string {
+	rooms := s.allRooms()
 	out := make([]string, len(rooms))
 	for i, r := range rooms {
 		out[i] = fmt.Sprintf("%s (%d)", r.name, r.size())
@@ -308,6 +322,9 @@ func (s *Server) Stats() Stats {
 		Posted: s.stats.posted.Load(), UDPDropped: s.stats.udpDropped.Load(), Disconnects: map[string]int64{},
 		LegacyDropped: s.stats.legacyDropped.Load(), LegacyRefused: s.stats.legacyRefused.Load(),
 	}
+	if msg := s.storeErr.Load(); msg != nil {
+		st.StoreFailed = *msg
+	}
 	for r := range numReasons {
 		if n := s.stats.disconnects[r].Load(); n > 0 {
 			st.Disconnects[r.String()] = n
@@ -357,6 +374,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if s.loop != nil {
 			s.loop.close()
 		}
+		s.store.Close() // after the last post
 		close(done)
 	}()
 	select {

@@ -24,16 +24,14 @@ import (
 func (m *member) line(line []byte, err error, t time.Time) (reason, bool) {
 	s := m.srv
 	if !m.named.Load() { // lastIn stays the time it connected
-		h, reply, err := s.hello(m, line, err)
+		h, ok, err := m.hello(line, err)
 		switch {
 		case err == io.EOF:
 			return byEOF, true
 		case err != nil:
 			s.debugf("%s %s: handshake: %v", m.door, m.addr(), err)
 			return byRead, true
-		case reply != nil:
-			m.deliver(lineEvent(reply))
-		default:
+		case ok:
 			s.enter(m, h)
 			m.lastIn.Store(t.UnixNano())
 			m.named.Store(true)
@@ -41,7 +39,24 @@ func (m *member) line(line []byte, err error, t time.Time) (reason, bool) {
 		return 0, false
 	}
 	m.lastIn.Store(t.UnixNano())
+	if m.codec != nil {
+		return m.codec.input(line, err, t)
+	}
 	return s.input(m, line, err, t)
+}
+
+// hello takes one line of m's handshake, or the error reading it, in its
+// door's format, and answers it: it reports whether m now has a name and
+// which room it asks for. An error ends the handshake.
+func (m *member) hello(line []byte, err error) (proto.Hello, bool, error) {
+	if m.codec != nil {
+		return m.codec.hello(line, err)
+	}
+	h, reply, err := m.srv.hello(m, line, err)
+	if reply != nil {
+		m.deliver(lineEvent(reply))
+	}
+	return h, err == nil && reply == nil, err
 }
 
 // readBy is when m's read deadline passes, as things stand: the end of
@@ -63,6 +78,40 @@ func (m *member) readBy() time.Time {
 		return time.Unix(0, m.born).Add(tm.Handshake.D())
 	}
 	return time.Unix(0, m.lastIn.Load()).Add(tm.Idle.D())
+}
+
+// pingBy is when a named member whose codec has a keepalive (IRC's PING)
+// is to be pinged, Timeouts.Keepalive after it last spoke or was pinged;
+// the zero time for other members, or with Timeouts.Keepalive "0s".
+func (m *member) pingBy() time.Time {
+	k := m.srv.conf().Timeouts.Keepalive.D()
+	if _, ok := m.codec.(pinger); !ok || k <= 0 || !m.named.Load() {
+		return time.Time{}
+	}
+	return time.Unix(0, max(m.lastIn.Load(), m.pinged.Load())).Add(k)
+}
+
+// wakeBy is when a driver that reads m is to call tick at the latest.
+func (m *member) wakeBy() time.Time {
+	by := m.readBy()
+	if p := m.pingBy(); !p.IsZero() && p.Before(by) {
+		return p
+	}
+	return by
+}
+
+// tick applies m's rules of time at t, for a driver that woke without
+// news: it reports a deadline that has passed (see expired), and
+// otherwise pings a member that has been quiet for its keepalive.
+func (m *member) tick(t time.Time) (reason, bool) {
+	if why, ok := m.expired(t); ok {
+		return why, true
+	}
+	if by := m.pingBy(); !by.IsZero() && !t.Before(by) && !m.isDone() {
+		m.pinged.Store(t.UnixNano())
+		m.deliver(lineEvent(m.codec.(pinger).ping()))
+	}
+	return 0, false
 }
 
 // lapser is the driver of members without a connection of their own
@@ -212,20 +261,33 @@ func (s *Server) hello(m *member, line []byte, err error) (h proto.Hello, reply 
 // input handles one line that m sent at t, or the error reading it. It
 // reports whether m leaves, and why.
 func (s *Server) input(m *member, line []byte, err error, t time.Time) (reason, bool) {
-	switch {
-	case err == proto.ErrLineTooLong:
-		m.notify(proto.KindError, "line too long (at most %d bytes); discarded", s.conf().Limits.MaxLineBytes)
-		return 0, false
-	case err == io.EOF:
-		return byEOF, true
-	case err != nil:
-		return byRead, true
+	if err != nil {
+		return s.readFailed(m, err)
 	}
 	req, err := proto.Parse(line)
 	if err != nil {
 		m.notify(proto.KindError, "%v", err)
 		return 0, false
 	}
+	return s.request(m, req, t)
+}
+
+// readFailed is what an error reading m's next line means: a line too
+// long is discarded, and m told; any other error ends m.
+func (s *Server) readFailed(m *member, err error) (reason, bool) {
+	switch {
+	case err == proto.ErrLineTooLong:
+		m.notify(proto.KindError, "line too long (at most %d bytes); discarded", s.conf().Limits.MaxLineBytes)
+		return 0, false
+	case err == io.EOF:
+		return byEOF, true
+	}
+	return byRead, true
+}
+
+// request carries out req, which m made at t, within its rate limit. It
+// reports whether m leaves, and why.
+func (s *Server) request(m *member, req proto.Request, t time.Time) (reason, bool) {
 	if req.Op == proto.Quit {
 		return byQuit, true
 	}
@@ -274,6 +336,7 @@ func (s *Server) handle(m *member, req proto.Request) {
 		e := proto.Event{Kind: proto.KindPrivate, From: m.name, To: to.name, Text: req.Text, Time: now()}
 		to.deliver(newEvent(&e, m.id))
 		switch {
+		case m.codec != nil: // its client shows what it sent
 		case !m.json:
 			m.notify(proto.KindNotice, "sent privately to %s", to.name)
 		case to != m:

@@ -65,6 +65,44 @@ type Config struct {
 	GCPercent int      `json:"gc_percent"`
 	Limits    Limits   `json:"limits"`
 	Timeouts  Timeouts `json:"timeouts"`
+	Store     Store    `json:"store"`
+}
+
+// Store is where the relay keeps each room's history across restarts.
+// It applies when the relay starts; a reload does not change it.
+type Store struct {
+	// Path is a directory for the rooms' logs, made if missing. "": none,
+	// history is kept in memory only and lost on a restart. Default "".
+	Path string `json:"path"`
+	// Sync is when what is appended reaches the disk: "always" (before an
+	// event is delivered to anyone), a duration such as "200ms" (in
+	// batches: a crash or power cut loses at most that much), or "off"
+	// (written at once, synced when the system decides: a crash of the
+	// relay loses nothing, a power cut what the page cache held).
+	// Default "1s".
+	Sync string `json:"sync"`
+}
+
+// SyncAlways and SyncOff are what ParseSync returns for "always" and "off".
+const (
+	SyncAlways time.Duration = 0
+	SyncOff    time.Duration = -1
+)
+
+// ParseSync reads relay.store.sync: SyncAlways, SyncOff, or the interval
+// between syncs (more than 0).
+func ParseSync(v string) (time.Duration, error) {
+	switch v {
+	case "always":
+		return SyncAlways, nil
+	case "off":
+		return SyncOff, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf(`want "always", "off" or a duration such as "1s", not %q`, v)
+	}
+	return d, nil
 }
 
 // Listen holds the doors' listen addresses, host:port.
@@ -78,6 +116,9 @@ type Listen struct {
 	// UDP takes datagrams "from:name|text" into the default room.
 	// Default "127.0.0.1:7779".
 	UDP string `json:"udp"`
+	// IRC is the IRC door: IRC clients (irssi, WeeChat, HexChat, phone
+	// apps) join the same rooms as channels. Default "127.0.0.1:6667".
+	IRC string `json:"irc"`
 	// HTTP serves the browser page and the HTTP API (/api/join,
 	// /api/events, /api/send, /api/post, /api/stats). Default
 	// "127.0.0.1:8080".
@@ -145,7 +186,9 @@ type Timeouts struct {
 	Idle Duration `json:"idle"`
 	// Write bounds every write to a member. Default "10s".
 	Write Duration `json:"write"`
-	// Keepalive is the TCP keepalive period; "0s" turns it off. Default "30s".
+	// Keepalive is the TCP keepalive period, and how long an IRC client
+	// may be quiet before the relay pings it; "0s" turns both off.
+	// Default "30s".
 	Keepalive Duration `json:"keepalive"`
 	// Shutdown is how long the relay flushes queues on exit. Default "5s".
 	Shutdown Duration `json:"shutdown"`
@@ -270,7 +313,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 func Default() File {
 	return File{
 		Relay: Config{
-			Listen:      Listen{Line: "127.0.0.1:7777", Legacy: "127.0.0.1:7778", UDP: "127.0.0.1:7779", HTTP: "127.0.0.1:8080"},
+			Listen:      Listen{Line: "127.0.0.1:7777", Legacy: "127.0.0.1:7778", UDP: "127.0.0.1:7779", IRC: "127.0.0.1:6667", HTTP: "127.0.0.1:8080"},
 			DefaultRoom: "lobby",
 			UDPAllow:    slices.Clone(DefaultUDPAllow),
 			StatsAllow:  slices.Clone(DefaultStatsAllow),
@@ -288,6 +331,7 @@ func Default() File {
 				Dial: Duration(3 * time.Second), Retry: Duration(2 * time.Second),
 				LegacyLapse: Duration(7 * 24 * time.Hour), HTTPGrace: Duration(2 * time.Minute),
 			},
+			Store: Store{Sync: "1s"},
 		},
 		Client: ClientConfig{
 			Server: "127.0.0.1:7777", Retry: Duration(time.Second), RetryMax: Duration(30 * time.Second),
@@ -656,12 +700,13 @@ func (f *File) Validate() error {
 	addr("relay.listen.line", r.Listen.Line, true)
 	addr("relay.listen.legacy", r.Listen.Legacy, true)
 	addr("relay.listen.udp", r.Listen.UDP, true)
+	addr("relay.listen.irc", r.Listen.IRC, true)
 	addr("relay.listen.http", r.Listen.HTTP, true)
 	if r.Listen.Line != "" && r.Listen.Line == r.Listen.Legacy && !strings.HasSuffix(r.Listen.Line, ":0") {
 		bad("relay.listen.legacy", "the same address as relay.listen.line (%s); each door needs its own", r.Listen.Line)
 	}
 	if r.Listen == (Listen{}) {
-		bad("relay.listen", "every door is off; set at least one of line, legacy, udp, http")
+		bad("relay.listen", "every door is off; set at least one of line, legacy, udp, irc, http")
 	}
 	nets := func(key string, list []string) {
 		for i, n := range list {
@@ -709,6 +754,9 @@ func (f *File) Validate() error {
 	}
 	if tm.Keepalive < 0 {
 		bad("relay.timeouts.keepalive", "must not be negative")
+	}
+	if _, err := ParseSync(r.Store.Sync); err != nil {
+		bad("relay.store.sync", "%v", err)
 	}
 	c := &f.Client
 	addr("client.server", c.Server, false)

@@ -44,8 +44,8 @@ func TestParseErrors(t *testing.T) {
 		name, json string
 		want       []string
 	}{
-		{"unknown keys", `{"relay":{"limits":{"colour":1},"listen":{"irc":""}},"x":{}}`, []string{
-			"relay.limits.colour: unknown key", "relay.listen.irc: unknown key", "x: unknown key"}},
+		{"unknown keys", `{"relay":{"limits":{"colour":1},"listen":{"xmpp":""}},"x":{}}`, []string{
+			"relay.limits.colour: unknown key", "relay.listen.xmpp: unknown key", "x: unknown key"}},
 		{"kinds", `{"relay":{"limits":{"queue":"10","rate":true,"history":1.5},"timeouts":{"write":10,"idle":"soon"},"udp_allow":"lan"},"client":{"exit_on_eof":"yes"}}`, []string{
 			`client.exit_on_eof: want true or false, got "yes"`,
 			`relay.limits.history: want a whole number, not 1.5`,
@@ -56,7 +56,7 @@ func TestParseErrors(t *testing.T) {
 			`relay.udp_allow: want an array, got "lan"`,
 		}},
 		{"ranges", `{"relay":{"listen":{"line":"nowhere","legacy":"","udp":"x:99999"},"default_room":"a room","udp_allow":["10.0.0.0/33"],
-			"gc_percent":5,"limits":{"queue":600,"max_line_bytes":10,"rate":-1,"max_legacy_per_ip":0},"timeouts":{"write":"0s","legacy_lapse":"0s"}},"client":{"mode":"carrier-pigeon","retry_max":"1ms"}}`, []string{
+			"gc_percent":5,"limits":{"queue":600,"max_line_bytes":10,"rate":-1,"max_legacy_per_ip":0},"timeouts":{"write":"0s","legacy_lapse":"0s"},"store":{"sync":"sometimes"}},"client":{"mode":"carrier-pigeon","retry_max":"1ms"}}`, []string{
 			`relay.listen.line: want host:port, not "nowhere"`,
 			`relay.listen.udp: port "99999" is not a number from 0 to 65535`,
 			`relay.udp_allow[0]: want a network such as "192.168.0.0/16", not "10.0.0.0/33"`,
@@ -68,11 +68,12 @@ func TestParseErrors(t *testing.T) {
 			`relay.limits.rate: must not be negative (0 turns the limit off)`,
 			`relay.timeouts.write: must be more than 0s`,
 			`relay.timeouts.legacy_lapse: must be more than 0s`,
+			`relay.store.sync: want "always", "off" or a duration such as "1s", not "sometimes"`,
 			`client.retry_max: must be at least client.retry (1s)`,
 			`client.mode: want "line" or "tutorial", not "carrier-pigeon"`,
 		}},
-		{"no doors", `{"relay":{"listen":{"line":"","legacy":"","udp":"","http":""}}}`, []string{
-			"relay.listen: every door is off; set at least one of line, legacy, udp, http"}},
+		{"no doors", `{"relay":{"listen":{"line":"","legacy":"","udp":"","irc":"","http":""}}}`, []string{
+			"relay.listen: every door is off; set at least one of line, legacy, udp, irc, http"}},
 		{"duplicates", `{"relay":{"limits":{"rate":5},"limits":{"rate":6,"rate":7}}}`, []string{
 			"relay.limits: duplicate key", "relay.limits.rate: duplicate key"}},
 		{"same address", `{"relay":{"listen":{"line":"127.0.0.1:7000","legacy":"127.0.0.1:7000"}}}`, []string{
@@ -152,13 +153,13 @@ func TestCheckHosts(t *testing.T) {
 }
 
 func TestListenDoors(t *testing.T) {
-	if diff := cmp.Diff([]string{"line", "legacy", "udp", "http"}, DoorNames()); diff != "" {
+	if diff := cmp.Diff([]string{"line", "legacy", "udp", "irc", "http"}, DoorNames()); diff != "" {
 		t.Errorf("DoorNames (-want +got):\n%s", diff)
 	}
 	var l Listen
 	*l.Door("legacy") = "127.0.0.1:1"
-	if l.Legacy != "127.0.0.1:1" || l.Door("irc") != nil {
-		t.Errorf("Door: %+v, irc %v", l, l.Door("irc"))
+	if l.Legacy != "127.0.0.1:1" || l.Door("xmpp") != nil {
+		t.Errorf("Door: %+v, xmpp %v", l, l.Door("xmpp"))
 	}
 }
 

@@ -1,0 +1,200 @@
+package store
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"roomrelay/proto"
+	"roomrelay/relay/config"
+)
+
+// Log is one room's log. Its room appends to it under the room's lock,
+// so events come in order; the syncer and Close write it too.
+type Log struct {
+	s   *Store // set once
+	dir string // set once
+
+	// Set by Store.Log before the first Append.
+	room, epoch string
+
+	// Guarded by mu: what Append buffered and the flush has not taken.
+	mu    sync.Mutex
+	buf   []byte
+	n     int    // events in buf
+	last  uint64 // the last seq appended
+	spare []byte // buf's twin, while a flush is not writing it
+	begun bool   // Append was called in this run
+
+	// Guarded by wmu, held for a write and its sync.
+	wmu     sync.Mutex
+	segs    []seg
+	f       File // the newest segment; nil until the first write of this run
+	curN    int  // events in f
+	dirty   bool // f written since it was synced
+	dropped bool // its room is gone: write nothing
+}
+
+// Append adds e, which has its seq, to the log. With sync "always" it
+// returns once e is on disk; with "off" once it is written; with an
+// interval it buffers e (and writes the buffer when it is a segment's
+// worth). A store that failed takes nothing.
+func (l *Log) Append(e *proto.Event) {
+	if l == nil || l.s.failed.Load() != nil {
+		return
+	}
+	l.mu.Lock()
+	l.buf = appendEvent(l.buf, e)
+	l.n++
+	l.last = e.Seq
+	full, first := l.n >= l.s.segMax, !l.begun
+	l.begun = true
+	l.mu.Unlock()
+	switch every := l.s.o.Sync; {
+	case every == config.SyncAlways:
+		l.flush(true)
+	case every == config.SyncOff || full || first:
+		// The first write of a run starts a segment, whose header tells
+		// recovery the policy this run's events were written under.
+		l.flush(false)
+	}
+}
+
+// flush writes what Append buffered, starting a segment when the current
+// one is full, removes the segments that fell out of the history window,
+// and, when sync is true, syncs the newest segment.
+func (l *Log) flush(sync bool) {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.dropped || l.s.failed.Load() != nil {
+		return
+	}
+	l.mu.Lock()
+	b, n, last := l.buf, l.n, l.last
+	l.buf, l.n, l.spare = l.spare[:0], 0, nil
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		l.spare = b[:0]
+		l.mu.Unlock()
+	}()
+	if n > 0 {
+		if l.f == nil || l.curN >= l.s.segMax {
+			if err := l.roll(last - uint64(n) + 1); err != nil {
+				l.s.fail(err)
+				return
+			}
+		}
+		if _, err := l.f.Write(b); err != nil {
+			l.s.fail(fmt.Errorf("store: room %s: write: %w", l.room, err))
+			return
+		}
+		l.curN += n
+		l.dirty = true
+		l.trim(last)
+	}
+	if sync && l.dirty {
+		if err := l.f.Sync(); err != nil {
+			l.s.fail(fmt.Errorf("store: room %s: sync: %w", l.room, err))
+			return
+		}
+		l.dirty = false
+	}
+}
+
+// roll starts a segment whose first event is first: its header is written
+// and synced, with the directory, before any event of it, so recovery
+// knows under which policy they were written. Called with wmu held.
+func (l *Log) roll(first uint64) error {
+	if l.f != nil {
+		var err error
+		if l.s.o.Sync != config.SyncOff {
+			err = l.f.Sync()
+		}
+		if cerr := l.f.Close(); err == nil {
+			err = cerr
+		}
+		l.f, l.dirty = nil, false
+		if err != nil {
+			return fmt.Errorf("store: room %s: sync: %w", l.room, err)
+		}
+	}
+	if err := os.MkdirAll(l.dir, 0o700); err != nil {
+		return fmt.Errorf("store: room %s: %w", l.room, err)
+	}
+	path := filepath.Join(l.dir, fmt.Sprintf("%016x%s", first, segExt))
+	f, err := l.s.o.Create(path)
+	if err != nil {
+		return fmt.Errorf("store: room %s: %w", l.room, err)
+	}
+	var flags byte
+	if l.s.o.Sync == config.SyncAlways {
+		flags |= flagAlways
+	}
+	_, err = f.Write(appendHeader(nil, flags, l.epoch, l.room))
+	if err == nil {
+		err = f.Sync()
+	}
+	if err == nil {
+		err = syncDir(l.dir)
+	}
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("store: room %s: new segment %s: %w", l.room, path, err)
+	}
+	l.f, l.curN = f, 0
+	l.segs = append(l.segs, seg{first, path})
+	return nil
+}
+
+// trim removes the oldest segments while every event they hold is older
+// than the history window ending at last. Called with wmu held.
+func (l *Log) trim(last uint64) {
+	for len(l.segs) > 1 && l.segs[1].first+uint64(l.s.o.History) <= last+1 {
+		if err := os.Remove(l.segs[0].path); err != nil && !os.IsNotExist(err) {
+			l.s.fail(fmt.Errorf("store: room %s: %w", l.room, err))
+			return
+		}
+		l.segs = l.segs[1:]
+	}
+}
+
+// close writes and syncs what is buffered, then marks the log closed
+// cleanly after its last event.
+func (l *Log) close() {
+	l.flush(true)
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.f == nil {
+		return
+	}
+	if l.s.failed.Load() == nil && !l.dropped {
+		l.mu.Lock()
+		last := l.last
+		l.mu.Unlock()
+		_, err := l.f.Write(appendClosed(nil, last))
+		if err == nil {
+			err = l.f.Sync()
+		}
+		if err != nil {
+			l.s.fail(fmt.Errorf("store: room %s: close: %w", l.room, err))
+		}
+	}
+	l.f.Close()
+	l.f = nil
+}
+
+// syncDir syncs a directory, so the files made in it are there after a
+// power cut.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

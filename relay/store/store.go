@@ -1,0 +1,385 @@
+// Package store keeps the relay's rooms on disk, so that their history
+// and their members' resume points survive a restart. It knows files and
+// records, not members or sockets: package relay posts events into a
+// room's Log and gets the rooms back from Open.
+//
+// Each room is a directory of append-only segment files, each file a
+// header record (the room's epoch) and then one record per event, every
+// record framed with its length and a CRC-32C checksum (see record.go). A
+// room keeps at most history events and two segments more; older segments
+// are removed as the window moves.
+//
+// When events reach the disk is the sync policy (config.ParseSync):
+// "always" writes and syncs each event before Append returns, so before
+// the relay delivers it; an interval buffers events in memory and writes
+// and syncs them together at that interval; "off" writes each event at
+// once and never syncs. A room read back continues its epoch and its
+// sequence numbers when its log holds every event the relay may have
+// delivered (it was closed cleanly, or every event was synced before it
+// was delivered); otherwise the room gets a new epoch, so that a member
+// resuming from an event that was lost replays what is kept rather than
+// missing what took its number.
+//
+// A store that cannot be written stops: it says why once (Options.Fail),
+// removes what it holds (now stale: the rooms go on in memory), and
+// writes nothing more.
+package store
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"roomrelay/proto"
+	"roomrelay/relay/config"
+)
+
+// File is a segment open for appending; os.File is one. Tests give
+// Options.Create files that fail.
+type File interface {
+	io.Writer
+	Sync() error
+	Close() error
+}
+
+// Options configure a Store.
+type Options struct {
+	Dir     string
+	Sync    time.Duration // config.SyncAlways, config.SyncOff, or an interval
+	History int           // events kept per room
+	Logf    config.Logf   // recovery's reports; nil: none
+	// Fail is told, once, why the store stopped writing; nil: nothing.
+	Fail func(error)
+	// Create opens a new segment; nil: os.OpenFile.
+	Create func(path string) (File, error)
+}
+
+// Room is a room read back from the store.
+type Room struct {
+	Name string
+	// Epoch is the room's epoch to continue, or "" when the log may lack
+	// events that were delivered: then the room needs a new one.
+	Epoch  string
+	Events []proto.Event // the newest events, oldest first, seqs consecutive
+}
+
+// Store is the rooms' logs in one directory.
+type Store struct {
+	o      Options // set once
+	segMax int     // events a segment takes before the next one starts; set once
+
+	failed atomic.Pointer[error] // set once, by fail
+
+	mu   sync.Mutex
+	logs map[string]*Log // by directory name
+
+	stop    chan struct{} // closed by Close, once
+	closing sync.Once
+	done    chan struct{} // closed when the syncer ends
+}
+
+// segExt ends a segment's file name; the name is its first seq, in hex.
+const segExt = ".seg"
+
+// Open opens (making it if need be) the store in o.Dir, reads back every
+// room in it, and starts syncing at o.Sync's interval. A directory that
+// cannot be written is an error, and nothing is read back.
+func Open(o Options) (*Store, []Room, error) {
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	if o.Fail == nil {
+		o.Fail = func(error) {}
+	}
+	if o.Create == nil {
+		o.Create = func(path string) (File, error) {
+			return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		}
+	}
+	s := &Store{o: o, segMax: max(o.History/8, 8), logs: map[string]*Log{},
+		stop: make(chan struct{}), done: make(chan struct{})}
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("store %s: %w", o.Dir, err)
+	}
+	if err := s.probe(); err != nil {
+		return nil, nil, fmt.Errorf("store %s: cannot write: %w", o.Dir, err)
+	}
+	ents, err := os.ReadDir(o.Dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store %s: %w", o.Dir, err)
+	}
+	var rooms []Room
+	for _, ent := range ents {
+		if !ent.IsDir() {
+			continue
+		}
+		r, segs := s.recover(filepath.Join(o.Dir, ent.Name()))
+		if r.Name == "" || proto.Fold(r.Name) != unkey(ent.Name()) {
+			if err := os.RemoveAll(filepath.Join(o.Dir, ent.Name())); err == nil && r.Name != "" {
+				o.Logf("store: %s: not %s's directory: removed", ent.Name(), r.Name)
+			}
+			continue
+		}
+		rooms = append(rooms, r)
+		s.logs[ent.Name()] = &Log{s: s, dir: filepath.Join(o.Dir, ent.Name()), segs: segs}
+	}
+	go s.syncer()
+	return s, rooms, nil
+}
+
+// probe writes, syncs and removes a file, so that a store that cannot be
+// written is found at once.
+func (s *Store) probe() error {
+	path := filepath.Join(s.o.Dir, ".probe")
+	f, err := s.o.Create(path)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write([]byte("roomrelay\n"))
+	err = errors.Join(err, f.Sync(), f.Close())
+	return errors.Join(err, os.Remove(path))
+}
+
+// key is the directory of the room called name: its folded name in hex,
+// which any file system takes.
+func key(name string) string { return hex.EncodeToString([]byte(proto.Fold(name))) }
+
+func unkey(dir string) string {
+	b, _ := hex.DecodeString(dir)
+	return string(b)
+}
+
+// seg is one segment file of a log.
+type seg struct {
+	first uint64 // the first event it holds
+	path  string
+}
+
+// recover reads back the room in dir: every segment's records until the
+// first bad one, where the segment is cut; then the newest run of
+// consecutive events, at most History of them. Segments that hold none
+// of them are removed. It returns the room (no name when nothing is
+// kept) and the segments left.
+func (s *Store) recover(dir string) (Room, []seg) {
+	logf := s.o.Logf
+	ents, _ := os.ReadDir(dir)
+	var names []string
+	for _, ent := range ents {
+		if strings.HasSuffix(ent.Name(), segExt) {
+			names = append(names, ent.Name())
+		}
+	}
+	sort.Strings(names) // fixed-width hex: by first seq
+	var (
+		r       Room
+		evs     []proto.Event
+		segs    []seg
+		trusted bool
+		clean   = true // nothing but a torn tail of the last segment cut
+	)
+	for i, name := range names {
+		path := filepath.Join(dir, name)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			logf("store: %s: %v: skipped", path, err)
+			clean = false
+			continue
+		}
+		var (
+			off   int
+			hdr   *record
+			first uint64
+			bad   error
+		)
+		closed := false
+		for off < len(b) {
+			rec, n, err := readRecord(b[off:])
+			if err == nil && (hdr == nil) != (rec.typ == recHeader) {
+				err = fmt.Errorf("a %q record where the header should be, or a header after it", rec.typ)
+			}
+			if err != nil {
+				bad = err
+				break
+			}
+			off += n
+			closed = false
+			switch rec.typ {
+			case recHeader:
+				hdr = &rec
+				r.Name, r.Epoch = rec.room, rec.epoch
+				trusted = rec.flags&flagAlways != 0
+			case recEvent:
+				if len(evs) > 0 && rec.ev.Seq != evs[len(evs)-1].Seq+1 {
+					logf("store: %s: event %d follows %d: the %d events before it are dropped",
+						path, rec.ev.Seq, evs[len(evs)-1].Seq, len(evs))
+					evs, clean = evs[:0], false
+				}
+				if first == 0 {
+					first = rec.ev.Seq
+				}
+				evs = append(evs, rec.ev)
+			case recClosed:
+				closed = len(evs) > 0 && rec.ev.Seq == evs[len(evs)-1].Seq
+			}
+		}
+		if bad != nil {
+			last := "its header"
+			if len(evs) > 0 {
+				last = "event " + strconv.FormatUint(evs[len(evs)-1].Seq, 10)
+			}
+			logf("store: %s: %v at byte %d: cut %d bytes after %s", path, bad, off, len(b)-off, last)
+			if err := os.Truncate(path, int64(off)); err != nil {
+				logf("store: %s: %v", path, err)
+			}
+			if i < len(names)-1 { // the last one's is a write torn by the stop
+				clean = false
+			}
+		}
+		trusted = trusted || closed
+		if first == 0 {
+			os.Remove(path)
+			continue
+		}
+		segs = append(segs, seg{first, path})
+	}
+	if len(evs) > s.o.History {
+		evs = evs[len(evs)-s.o.History:]
+	}
+	for len(segs) > 0 && (len(evs) == 0 || len(segs) > 1 && segs[1].first <= evs[0].Seq) {
+		os.Remove(segs[0].path)
+		segs = segs[1:]
+	}
+	if len(evs) == 0 {
+		os.RemoveAll(dir)
+		return Room{}, nil
+	}
+	if !trusted || !clean {
+		r.Epoch = ""
+	}
+	r.Events = evs
+	return r, segs
+}
+
+// Log returns the log of the room called name, whose epoch is epoch.
+func (s *Store) Log(name, epoch string) *Log {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := key(name)
+	l := s.logs[k]
+	if l == nil {
+		l = &Log{s: s, dir: filepath.Join(s.o.Dir, k)}
+		s.logs[k] = l
+	}
+	l.room, l.epoch = name, epoch
+	return l
+}
+
+// Drop removes the room called name: the relay dropped it.
+func (s *Store) Drop(name string) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	l := s.logs[key(name)]
+	delete(s.logs, key(name))
+	s.mu.Unlock()
+	if l != nil {
+		l.wmu.Lock()
+		l.dropped = true
+		if l.f != nil {
+			l.f.Close()
+		}
+		l.wmu.Unlock()
+	}
+	os.RemoveAll(filepath.Join(s.o.Dir, key(name)))
+}
+
+// Err returns why the store stopped writing, or nil.
+func (s *Store) Err() error {
+	if s == nil {
+		return nil
+	}
+	if p := s.failed.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// fail stops the store: it writes nothing more, and removes what it holds,
+// which no longer has every event.
+func (s *Store) fail(err error) {
+	if !s.failed.CompareAndSwap(nil, &err) {
+		return
+	}
+	s.o.Fail(err)
+	s.removeAll()
+}
+
+func (s *Store) removeAll() {
+	ents, _ := os.ReadDir(s.o.Dir)
+	for _, ent := range ents {
+		if ent.IsDir() {
+			os.RemoveAll(filepath.Join(s.o.Dir, ent.Name()))
+		}
+	}
+}
+
+// each calls f for every log.
+func (s *Store) each(f func(*Log)) {
+	s.mu.Lock()
+	logs := make([]*Log, 0, len(s.logs))
+	for _, l := range s.logs {
+		logs = append(logs, l)
+	}
+	s.mu.Unlock()
+	for _, l := range logs {
+		f(l)
+	}
+}
+
+// syncer writes and syncs every log at the sync interval, until Close.
+func (s *Store) syncer() {
+	defer close(s.done)
+	if s.o.Sync <= 0 {
+		<-s.stop
+		return
+	}
+	t := time.NewTicker(s.o.Sync)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.each(func(l *Log) { l.flush(true) })
+		}
+	}
+}
+
+// Close writes and syncs what is buffered, marks every log closed
+// cleanly, and closes its files. Call it after the last Append; calls
+// after the first do nothing more.
+func (s *Store) Close() error {
+	if s == nil {
+		return nil
+	}
+	s.closing.Do(func() { close(s.stop) })
+	<-s.done
+	s.each(func(l *Log) { l.close() })
+	if s.Err() != nil {
+		s.removeAll() // a write under way when it failed may have made a file
+	}
+	return s.Err()
+}

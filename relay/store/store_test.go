@@ -1,0 +1,404 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"roomrelay/proto"
+	"roomrelay/relay/config"
+	"roomrelay/relay/internal/testkit"
+)
+
+func ev(seq uint64) proto.Event {
+	return proto.Event{Kind: proto.KindMsg, Seq: seq, From: "alice", Text: fmt.Sprintf("line %d", seq),
+		Time: time.UnixMilli(1_790_000_000_000 + int64(seq)).UTC()}
+}
+
+func TestRecordRoundTrip(t *testing.T) {
+	evs := []proto.Event{
+		ev(1),
+		{Kind: proto.KindPart, Seq: 1 << 40, From: "bob smith", Text: "relay shutting down"},
+		{Kind: proto.KindJoin, Seq: 3, From: "ünï", Time: time.UnixMilli(-5).UTC()},
+		{Kind: proto.KindPrivate, Seq: 4, From: "a", To: "b", Text: strings.Repeat("x", 70000)},
+	}
+	var b []byte
+	b = appendHeader(b, flagAlways, "k3f9ab", "Lobby")
+	for i := range evs {
+		b = appendEvent(b, &evs[i])
+	}
+	b = appendClosed(b, 4)
+	var got []record
+	for len(b) > 0 {
+		r, n, err := readRecord(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, r)
+		b = b[n:]
+	}
+	want := []record{{typ: recHeader, flags: flagAlways, epoch: "k3f9ab", room: "Lobby"}}
+	for _, e := range evs {
+		want = append(want, record{typ: recEvent, ev: e})
+	}
+	want = append(want, record{typ: recClosed, ev: proto.Event{Seq: 4}})
+	if d := cmp.Diff(want, got, cmp.AllowUnexported(record{})); d != "" {
+		t.Errorf("(-want +got)\n%s", d)
+	}
+}
+
+func TestRecordDamage(t *testing.T) {
+	e := ev(7)
+	good := appendEvent(nil, &e)
+	for i := range good {
+		b := append([]byte(nil), good...)
+		b[i] ^= 0x10
+		if _, _, err := readRecord(b); err == nil {
+			t.Errorf("bit flipped in byte %d: read back without an error", i)
+		}
+	}
+	for n := range len(good) {
+		if _, _, err := readRecord(good[:n]); err == nil {
+			t.Errorf("cut to %d bytes: read back without an error", n)
+		}
+	}
+}
+
+// FuzzRecover writes arbitrary bytes as a room's only segment, after a
+// good one, and checks that recovery neither fails nor keeps anything
+// but consecutive events that were in the good segment or the bytes.
+func FuzzRecover(f *testing.F) {
+	var seg []byte
+	seg = appendHeader(seg, 0, "abcdef", "lobby")
+	for i := uint64(1); i <= 3; i++ {
+		e := ev(i)
+		seg = appendEvent(seg, &e)
+	}
+	f.Add(seg)
+	f.Add(appendClosed(append([]byte(nil), seg...), 3))
+	f.Add(seg[:len(seg)-3])
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		dir := t.TempDir()
+		room := filepath.Join(dir, key("lobby"))
+		os.Mkdir(room, 0o700)
+		os.WriteFile(filepath.Join(room, "0000000000000001.seg"), b, 0o600)
+		s, rooms, err := Open(Options{Dir: dir, Sync: config.SyncOff, History: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		for _, r := range rooms {
+			if len(r.Events) == 0 || len(r.Events) > 8 {
+				t.Fatalf("%d events read back", len(r.Events))
+			}
+			for i, e := range r.Events[1:] {
+				if e.Seq != r.Events[i].Seq+1 {
+					t.Fatalf("seq %d after %d", e.Seq, r.Events[i].Seq)
+				}
+			}
+		}
+		// What is left reads back the same, with nothing more to cut.
+		s.Close()
+		log := testkit.NewLog(t)
+		s2, again, err := Open(Options{Dir: dir, Sync: config.SyncOff, History: 8, Logf: log.Logf})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s2.Close()
+		strip := func(rs []Room) []Room {
+			for i := range rs {
+				rs[i].Epoch = ""
+			}
+			return rs
+		}
+		if d := cmp.Diff(strip(rooms), strip(again)); d != "" {
+			t.Errorf("read back twice (-first +second)\n%s", d)
+		}
+		if log.Has("cut") {
+			t.Errorf("a second recovery cut again: %s", log)
+		}
+	})
+}
+
+// open opens a store in dir for a test, with history 16 and a log.
+func open(t *testing.T, dir string, sync time.Duration) (*Store, []Room, *testkit.Log) {
+	t.Helper()
+	log := testkit.NewLog(t)
+	s, rooms, err := Open(Options{Dir: dir, Sync: sync, History: 16, Logf: log.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, rooms, log
+}
+
+// post appends events from to to of the room's log.
+func post(l *Log, from, to uint64) {
+	for seq := from; seq <= to; seq++ {
+		e := ev(seq)
+		l.Append(&e)
+	}
+}
+
+func seqs(r Room) (first, last uint64) { return r.Events[0].Seq, r.Events[len(r.Events)-1].Seq }
+
+func TestReopen(t *testing.T) {
+	for _, sync := range []time.Duration{config.SyncAlways, config.SyncOff, time.Hour} {
+		t.Run(fmt.Sprint(sync), func(t *testing.T) {
+			dir := t.TempDir()
+			s, rooms, _ := open(t, dir, sync)
+			if len(rooms) != 0 {
+				t.Fatalf("a new store has rooms: %v", rooms)
+			}
+			post(s.Log("Lobby", "aaaaaa"), 1, 100)
+			post(s.Log("kitchen", "bbbbbb"), 1, 3)
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s, rooms, _ = open(t, dir, sync)
+			defer s.Close()
+			if len(rooms) != 2 {
+				t.Fatalf("%d rooms read back", len(rooms))
+			}
+			got := map[string][3]any{}
+			for _, r := range rooms {
+				f, l := seqs(r)
+				got[r.Name] = [3]any{r.Epoch, f, l}
+				if d := cmp.Diff(ev(l), r.Events[len(r.Events)-1]); d != "" {
+					t.Errorf("%s's last event (-want +got)\n%s", r.Name, d)
+				}
+			}
+			want := map[string][3]any{"Lobby": {"aaaaaa", uint64(85), uint64(100)}, "kitchen": {"bbbbbb", uint64(1), uint64(3)}}
+			if d := cmp.Diff(want, got); d != "" {
+				t.Errorf("(-want +got)\n%s", d)
+			}
+		})
+	}
+}
+
+// TestBounded: however many events pass, a room's directory holds at most
+// History plus two segments of events.
+func TestBounded(t *testing.T) {
+	dir := t.TempDir()
+	s, _, _ := open(t, dir, config.SyncOff)
+	defer s.Close()
+	l := s.Log("lobby", "aaaaaa")
+	var most int64
+	for seq := uint64(1); seq <= 1000; seq++ {
+		post(l, seq, seq)
+		var size int64
+		ents, _ := os.ReadDir(l.dir)
+		for _, e := range ents {
+			fi, _ := e.Info()
+			size += fi.Size()
+		}
+		most = max(most, size)
+	}
+	one := int64(len(appendEvent(nil, ptr(ev(999)))))
+	head := int64(len(appendHeader(nil, 0, "aaaaaa", "lobby")))
+	bound := (16+2*int64(s.segMax))*one + 4*head
+	if most > bound {
+		t.Errorf("the room's directory reached %d bytes, over %d", most, bound)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestUnclean: a log not closed cleanly, written without sync "always",
+// is read back with no epoch: the relay may have delivered events it
+// lost. With "always" the epoch continues.
+func TestUnclean(t *testing.T) {
+	for _, c := range []struct {
+		sync  time.Duration
+		epoch string
+	}{{config.SyncAlways, "aaaaaa"}, {config.SyncOff, ""}, {time.Hour, ""}} {
+		dir := t.TempDir()
+		s, _, _ := open(t, dir, c.sync)
+		post(s.Log("lobby", "aaaaaa"), 1, 5)
+		s.each(func(l *Log) { l.flush(false) })
+		// No Close: the process was killed. (Its files are left open.)
+		s2, rooms, _ := open(t, dir, c.sync)
+		if len(rooms) != 1 || rooms[0].Epoch != c.epoch {
+			t.Errorf("sync %v: read back %+v, want epoch %q", c.sync, rooms, c.epoch)
+		}
+		s2.Close()
+	}
+}
+
+func TestTornAndFlipped(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		damage func(b []byte) []byte
+		last   uint64
+		epoch  string
+		logged string
+	}{
+		{"torn", func(b []byte) []byte { return b[:len(b)-5] }, 39, "aaaaaa", "record cut short"},
+		{"flipped", func(b []byte) []byte { b[len(b)-10] ^= 4; return b }, 39, "", "bad checksum"},
+		{"length", func(b []byte) []byte { b[len(b)-29] = 0xff; return b }, 39, "", "cut"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, _, _ := open(t, dir, config.SyncAlways)
+			post(s.Log("lobby", "aaaaaa"), 1, 40)
+			l := s.logs[key("lobby")]
+			last := l.segs[len(l.segs)-1].path
+			l.wmu.Lock()
+			l.f.Close()
+			l.f = nil // killed: no clean close
+			l.wmu.Unlock()
+			s.Close()
+			b, _ := os.ReadFile(last)
+			os.WriteFile(last, c.damage(b), 0o600)
+			s, rooms, log := open(t, dir, config.SyncAlways)
+			if len(rooms) != 1 {
+				t.Fatalf("%d rooms read back", len(rooms))
+			}
+			if _, got := seqs(rooms[0]); got != c.last {
+				t.Errorf("last event read back %d, want %d", got, c.last)
+			}
+			if c.name != "torn" {
+				c.epoch = "" // a flipped bit in the last record looks torn too
+			}
+			if !log.Has(c.logged) {
+				t.Errorf("log lacks %q: %s", c.logged, log)
+			}
+			// Appending goes on after the cut; a third start reads it all.
+			post(s.Log("lobby", "cccccc"), c.last+1, c.last+3)
+			s.Close()
+			s, rooms, log = open(t, dir, config.SyncAlways)
+			defer s.Close()
+			if f, l := seqs(rooms[0]); f != c.last+3-15 || l != c.last+3 || rooms[0].Epoch != "cccccc" || log.Has("cut") {
+				t.Errorf("third start: events %d to %d of epoch %q; log %s", f, l, rooms[0].Epoch, log)
+			}
+		})
+	}
+}
+
+// TestFlippedMiddle: a bad record in an older segment drops the events
+// before the break, keeps the newest run, and gives a new epoch.
+func TestFlippedMiddle(t *testing.T) {
+	dir := t.TempDir()
+	s, _, _ := open(t, dir, config.SyncAlways)
+	post(s.Log("lobby", "aaaaaa"), 1, 30)
+	l := s.logs[key("lobby")]
+	first := l.segs[0]
+	s.Close()
+	b, _ := os.ReadFile(first.path)
+	b[len(b)-40] ^= 1
+	os.WriteFile(first.path, b, 0o600)
+	s, rooms, log := open(t, dir, config.SyncAlways)
+	defer s.Close()
+	if f, l := seqs(rooms[0]); rooms[0].Epoch != "" || l != 30 || f <= 15 {
+		t.Errorf("read back events %d to %d of epoch %q", f, l, rooms[0].Epoch)
+	}
+	if !log.Has("dropped") {
+		t.Errorf("log: %s", log)
+	}
+}
+
+// fullFile is a segment on a disk that fills after some bytes.
+type fullFile struct {
+	*os.File
+	left *int
+	mu   *sync.Mutex
+}
+
+func (f fullFile) Write(b []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(b) > *f.left {
+		return 0, errors.New("no space left on device")
+	}
+	*f.left -= len(b)
+	return f.File.Write(b)
+}
+
+// TestFullDisk: a write that fails stops the store, once, with a reason;
+// it removes what it held (stale now) and takes no more.
+func TestFullDisk(t *testing.T) {
+	dir := t.TempDir()
+	left, mu := 3000, &sync.Mutex{}
+	var fails []error
+	s, _, err := Open(Options{Dir: dir, Sync: config.SyncAlways, History: 16,
+		Fail: func(err error) { fails = append(fails, err) },
+		Create: func(path string) (File, error) {
+			f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+			return fullFile{f, &left, mu}, err
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post(s.Log("lobby", "aaaaaa"), 1, 200)
+	if len(fails) != 1 || !strings.Contains(fails[0].Error(), "no space left") || s.Err() == nil {
+		t.Fatalf("failures %v, Err %v", fails, s.Err())
+	}
+	if err := s.Close(); err == nil {
+		t.Error("Close of a failed store: no error")
+	}
+	s, rooms, _ := open(t, dir, config.SyncAlways)
+	defer s.Close()
+	if len(rooms) != 0 {
+		t.Errorf("a failed store read back %d rooms", len(rooms))
+	}
+}
+
+func TestUnwritable(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(file, nil, 0o600)
+	if _, _, err := Open(Options{Dir: filepath.Join(file, "store"), History: 16}); err == nil {
+		t.Error("a store under a file opened")
+	}
+	_, _, err := Open(Options{Dir: t.TempDir(), History: 16,
+		Create: func(string) (File, error) { return nil, errors.New("read-only file system") }})
+	if err == nil || !strings.Contains(err.Error(), "cannot write: read-only") {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestDrop(t *testing.T) {
+	dir := t.TempDir()
+	s, _, _ := open(t, dir, config.SyncOff)
+	l := s.Log("lobby", "aaaaaa")
+	post(l, 1, 3)
+	s.Drop("LOBBY")
+	post(l, 4, 5) // a post racing the drop writes nothing
+	s.Close()
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("left after drop: %v", ents)
+	}
+}
+
+// FuzzRecord decodes arbitrary bytes as a record; one that decodes
+// encodes back to the same bytes.
+func FuzzRecord(f *testing.F) {
+	e := ev(5)
+	f.Add(appendEvent(nil, &e))
+	f.Add(appendHeader(nil, flagAlways, "abcdef", "lobby"))
+	f.Add(appendClosed(nil, 9))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, n, err := readRecord(b)
+		if err != nil {
+			return
+		}
+		var again []byte
+		switch r.typ {
+		case recHeader:
+			again = appendHeader(nil, r.flags, r.epoch, r.room)
+		case recEvent:
+			again = appendEvent(nil, &r.ev)
+		case recClosed:
+			again = appendClosed(nil, r.ev.Seq)
+		}
+		if d := cmp.Diff(b[:n], again); d != "" {
+			t.Errorf("re-encoded (-read +again)\n%s", d)
+		}
+	})
+}
