@@ -3,7 +3,6 @@
 package relay
 
 import (
-	"context"
 	"crypto/rand"
 	"embed"
 	"encoding/base64"
@@ -11,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -107,37 +105,8 @@ func (h *httpDriver) lapseBy(m *member) time.Time {
 	return time.Unix(0, at).Add(m.srv.conf().Timeouts.HTTPGrace.D())
 }
 
-// listen serves ln with an http.Server until stop is closed, then ends
-// its streams and its connections within Timeouts.Shutdown.
-func (d *httpDoor) listen(ln net.Listener, stop <-chan struct{}) {
-	s := d.s
-	defer s.wg.Done()
-	closing := make(chan struct{}) // closed when the door closes: its streams end
-	srv := &http.Server{
-		Handler:           d.handler(closing),
-		ReadHeaderTimeout: httpReadHeader,
-		ReadTimeout:       httpRead,
-		WriteTimeout:      s.conf().Timeouts.Write.D(), // a stream moves its own deadline
-		IdleTimeout:       httpIdle,
-		MaxHeaderBytes:    httpMaxHeader,
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		srv.Serve(admitListener{ln, s})
-	}()
-	<-stop
-	close(closing)
-	ctx, cancel := context.WithTimeout(context.Background(), s.conf().Timeouts.Shutdown.D())
-	defer cancel()
-	if srv.Shutdown(ctx) != nil {
-		srv.Close()
-	}
-	<-done
-}
-
 // handler is the door's routes, cross-origin POSTs refused.
-func (d *httpDoor) handler(closing chan struct{}) http.Handler {
+func (d *httpDoor) handler(closing <-chan struct{}) http.Handler {
 	routes := map[string]http.HandlerFunc{
 		"GET /":           page("index.html", "text/html; charset=utf-8"),
 		"GET /app.js":     page("app.js", "text/javascript; charset=utf-8"),
@@ -347,7 +316,7 @@ func (d *httpDoor) watch(h *httpDriver) {
 }
 
 // events streams a member's events: GET /api/events.
-func (d *httpDoor) events(w http.ResponseWriter, r *http.Request, closing chan struct{}) {
+func (d *httpDoor) events(w http.ResponseWriter, r *http.Request, closing <-chan struct{}) {
 	q := r.URL.Query()
 	h := d.find(q.Get("token"))
 	if h == nil {
@@ -686,43 +655,4 @@ func (d *httpDoor) stats(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	json.NewEncoder(w).Encode(out)
-}
-
-// admitListener admits each connection it accepts through the relay
-// (admit.go), on its real address, or refuses it with a 503.
-type admitListener struct {
-	net.Listener
-	s *Server
-}
-
-func (l admitListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		l.s.stats.accepted.Add(1)
-		if why := l.s.admit(c); why != "" {
-			l.s.stats.refused.Add(1)
-			l.s.warnf("http door: refused %s: %s", c.RemoteAddr(), why)
-			body := proto.AppendError(nil, "refused: "+why)
-			c.SetWriteDeadline(time.Now().Add(time.Second))
-			fmt.Fprintf(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-			c.Close()
-			continue
-		}
-		return &admitted{Conn: c, s: l.s}, nil
-	}
-}
-
-// admitted is an admitted connection: closing it releases it.
-type admitted struct {
-	net.Conn
-	s    *Server
-	once sync.Once
-}
-
-func (c *admitted) Close() error {
-	c.once.Do(func() { c.s.release(c.Conn) })
-	return nil
 }

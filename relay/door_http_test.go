@@ -3,10 +3,12 @@
 package relay
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -348,4 +350,71 @@ func TestHTTPShutdown(t *testing.T) {
 		return e.Kind == proto.KindError && e.Text == "disconnected: relay shutting down"
 	})
 	<-done
+}
+
+// The door's own HTTP/1.1 server: requests kept alive on one connection,
+// HEAD, a header over the bound, a connection over the address's limit.
+func TestHTTPServer(t *testing.T) {
+	cfg := httpConfig()
+	cfg.Limits.MaxClientsPerIP = 2
+	s := startServer(t, cfg)
+	addr := s.Addr("http").String()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	fmt.Fprintf(c, "GET /style.css HTTP/1.1\r\nHost: %s\r\n\r\nHEAD / HTTP/1.1\r\nHost: %s\r\n\r\n", addr, addr)
+	for _, want := range []string{"text/css; charset=utf-8", "text/html; charset=utf-8"} {
+		req := &http.Request{Method: "GET"}
+		if strings.HasPrefix(want, "text/html") {
+			req.Method = "HEAD" // its answer has the length of the page, and no body
+		}
+		resp, err := http.ReadResponse(br, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("%s: %v", want, err)
+		}
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != want || resp.Close {
+			t.Errorf("%s: %s, %q, close %v", want, resp.Status, resp.Header.Get("Content-Type"), resp.Close)
+		}
+		if want == "text/css; charset=utf-8" && (len(body) == 0 || resp.ContentLength != int64(len(body))) {
+			t.Errorf("css: %d bytes, length %d", len(body), resp.ContentLength)
+		}
+		if want == "text/html; charset=utf-8" && len(body) != 0 {
+			t.Errorf("HEAD answered with a body of %d bytes", len(body))
+		}
+	}
+	// A second connection of the address is served, a third refused.
+	c2, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	c2.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c2, "GET /api/events?token=x HTTP/1.1\r\nHost: %s\r\nX-Big: %s\r\n\r\n", addr, strings.Repeat("x", 10<<10))
+	if resp, err := http.ReadResponse(bufio.NewReader(c2), nil); err != nil || resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("a header over 8 KiB: %v %v", resp, err)
+	}
+	waitFor(t, 5*time.Second, "the big header's connection to end", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.conns) == 1
+	})
+	c3, _ := net.Dial("tcp", addr)
+	defer c3.Close()
+	c4, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c4.Close()
+	c4.SetDeadline(time.Now().Add(10 * time.Second))
+	if resp, err := http.ReadResponse(bufio.NewReader(c4), nil); err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("a third connection: %v %v", resp, err)
+	}
 }

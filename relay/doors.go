@@ -38,14 +38,6 @@ type packetDoor interface {
 	packets(pc net.PacketConn)
 }
 
-// listenerDoor serves a whole listener itself (the HTTP door's
-// http.Server), admitting each connection through the relay (admit.go),
-// until stop is closed; then it calls s.wg.Done.
-type listenerDoor interface {
-	door
-	listen(ln net.Listener, stop <-chan struct{})
-}
-
 // optionalDoors adds the doors that a minimal build (-tags minimal) leaves
 // out; their files append to it.
 var optionalDoors []func(*Server) door
@@ -182,9 +174,6 @@ func (s *Server) bind(d door, b *bound) error {
 	if packets {
 		s.infof("%s door listening on %s", d.name(), b.pc.LocalAddr())
 		go pd.packets(b.pc)
-	} else if ld, ok := d.(listenerDoor); ok {
-		s.infof("%s door listening on %s", d.name(), b.ln.Addr())
-		go ld.listen(b.ln, b.close)
 	} else {
 		s.infof("%s door listening on %s", d.name(), b.ln.Addr())
 		go s.accept(b, d.(streamDoor))

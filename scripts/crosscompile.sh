@@ -19,10 +19,7 @@
 #   VERSION  the version stamped into the binary (roomrelay version);
 #            default: git describe --always --dirty
 #   TAGS     build tags passed to go build -tags (default: none), such as
-#            minimal: the relay and its line door only. nethttpomithttp2 is
-#            always passed: the HTTP door speaks HTTP/1.1 only (it has no
-#            TLS, so no browser asks it for HTTP/2), and net/http's HTTP/2
-#            would add 0.3 MiB to each binary
+#            minimal: the relay and its line door only
 #   DIST     where the binaries and SHA256SUMS go (default: dist, in the
 #            repository)
 #   GO       the go command (default: go)
@@ -95,7 +92,7 @@ build() {
 	local src=$1 out=$2 target=$3 version=$4
 	# shellcheck disable=SC2046 # target_env's words are meant to split
 	(cd "$src" && env CGO_ENABLED=0 GOOS=linux $(target_env "$target") \
-		"$GO" build -trimpath -buildvcs=false -tags "nethttpomithttp2${TAGS:+,$TAGS}" \
+		"$GO" build -trimpath -buildvcs=false -tags "$TAGS" \
 		-ldflags "-s -w -buildid= -X main.version=$version" \
 		-o "$out" .)
 }
