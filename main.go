@@ -140,6 +140,29 @@ func parseArgs(args []string, stderr io.Writer) (*cmdline, int) {
 	}
 
 	cmd, rest := subcommand(fs, args)
+	names := commandNames()
+	known := slices.Contains(names, cmd)
+	if !known && minimal() && slices.Contains(allEndpoints, cmd) {
+		fmt.Fprintf(stderr, "roomrelay: %s is not in this build (built with -tags minimal: %s)\n", cmd, strings.Join(names, ", "))
+		return nil, 2
+	}
+	// A flag of another subcommand is named as such, before its value is
+	// read (a value for one subcommand may be no value for another's flag
+	// of the same name).
+	var misplaced []string
+	for _, a := range rest {
+		if a == "--" || !known {
+			break
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if o := owner[name]; strings.HasPrefix(a, "-") && o != "" && o != cmd {
+			misplaced = append(misplaced, fmt.Sprintf("-%s is a flag of %s, not of %s", name, o, cmd))
+		}
+	}
+	if len(misplaced) > 0 {
+		fmt.Fprintf(stderr, "roomrelay: %s\n", strings.Join(misplaced, "; "))
+		return nil, 2
+	}
 	switch err := fs.Parse(rest); {
 	case errors.Is(err, flag.ErrHelp):
 		printUsage(stderr, fs)
@@ -152,23 +175,12 @@ func parseArgs(args []string, stderr io.Writer) (*cmdline, int) {
 		fmt.Fprintf(stderr, "roomrelay: unexpected argument %q\n", fs.Arg(0))
 		return nil, 2
 	}
-	names := commandNames()
-	if !slices.Contains(names, cmd) {
+	if !known {
 		fmt.Fprintf(stderr, "roomrelay: unknown subcommand %q (want %s or %s)\n",
 			cmd, strings.Join(names[:len(names)-1], ", "), names[len(names)-1])
 		return nil, 2
 	}
-	var misplaced []string
-	fs.Visit(func(f *flag.Flag) {
-		if o := owner[f.Name]; o != "" && o != cmd {
-			misplaced = append(misplaced, fmt.Sprintf("-%s is a flag of %s, not of %s", f.Name, o, cmd))
-		}
-		cl.explicit = cl.explicit || f.Name == "config"
-	})
-	if len(misplaced) > 0 {
-		fmt.Fprintf(stderr, "roomrelay: %s\n", strings.Join(misplaced, "; "))
-		return nil, 2
-	}
+	fs.Visit(func(f *flag.Flag) { cl.explicit = cl.explicit || f.Name == "config" })
 	cl.cmd, cl.path, cl.apply = cmd, *path, apply[cmd]
 	return cl, 0
 }
@@ -194,6 +206,10 @@ func subcommand(fs *flag.FlagSet, args []string) (string, []string) {
 	}
 	return "relay", args
 }
+
+// allEndpoints names the endpoints of a full build, so that a minimal
+// build can say that it lacks one rather than not know it.
+var allEndpoints = []string{"client", "peer", "echo"}
 
 // minimal reports whether this is a minimal build: no endpoints.
 func minimal() bool { return len(endpoints) == 0 }
@@ -272,10 +288,16 @@ func serve(ctx context.Context, path string, listen listenFlag, cfg config.Confi
 	defer signal.Stop(hup)
 	srv := relay.New(cfg, logf)
 	if err := srv.Start(); err != nil {
-		logf("error: %v", err)
-		if be := (*relay.BindError)(nil); errors.As(err, &be) {
-			logf("error: to try it elsewhere, give the %s door another address with -listen %s=HOST:PORT "+
-				"(or relay.listen.%s in %s), or leave it out with -listen %s=", be.Door, be.Door, be.Door, path, be.Door)
+		errs := []error{err}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			errs = j.Unwrap()
+		}
+		for _, err := range errs {
+			logf("error: %v", err)
+			if be := (*relay.BindError)(nil); errors.As(err, &be) {
+				logf("error: to try it elsewhere, give the %s door another address with -listen %s=HOST:PORT "+
+					"(or relay.listen.%s in %s), or leave it out with -listen %s=", be.Door, be.Door, be.Door, path, be.Door)
+			}
 		}
 		return 1
 	}

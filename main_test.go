@@ -142,6 +142,7 @@ func TestClientFlags(t *testing.T) {
 		{[]string{"peer", "-room", "kitchen"}, "roomrelay: -room is a flag of client, not of peer\n"},
 		{[]string{"echo", "-mode=tutorial"}, "roomrelay: -mode is a flag of client, not of echo\n"},
 		{[]string{"version", "-name", "x"}, "roomrelay: -name is a flag of client, not of version\n"},
+		{[]string{"client", "-listen", "127.0.0.1:18883"}, "roomrelay: -listen is a flag of relay, not of client\n"}, // not a bad DOOR=ADDR
 		// A flag's value is not taken for the subcommand.
 		{[]string{"-name", "check", "client", "-mode", "pigeon"}, "roomrelay: with the flags given:\n" +
 			`client.mode: want "line" or "tutorial", not "pigeon"` + "\n"},

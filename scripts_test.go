@@ -206,7 +206,7 @@ func TestMinimalBuild(t *testing.T) {
 			"  check     validate the config file and print every problem\n" +
 			"  version   print the version\n\n" +
 			"This is a minimal build: the relay with its line door only.\n"},
-		{minimal, []string{"client"}, 2, `roomrelay: unknown subcommand "client" (want relay, check or version)` + "\n"},
+		{minimal, []string{"client"}, 2, `roomrelay: client is not in this build (built with -tags minimal: relay, check, version)` + "\n"},
 		{minimal, []string{"-name", "x"}, 2, "flag provided but not defined: -name\n"},
 	} {
 		code, out := roomrelay(tc.bin, tc.args...)

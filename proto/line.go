@@ -46,9 +46,16 @@ var helloWants = map[string]string{
 	"since": "a sequence number from 0 to 18446744073709551615", "replay": "a number of events from 0",
 }
 
+// ErrQuit is returned by ParseHello for /quit (or /exit) in place of a
+// name: the client leaves before it has one.
+var ErrQuit = errors.New("quit")
+
 // ParseHello decodes the first line of a session and validates it.
 func ParseHello(line []byte) (Hello, error) {
 	line = bytes.TrimSpace(line)
+	if bytes.EqualFold(line, []byte("/quit")) || bytes.EqualFold(line, []byte("/exit")) {
+		return Hello{}, ErrQuit
+	}
 	var h Hello
 	if len(line) > 0 && line[0] == '{' {
 		if dups := DuplicateKeys(line); len(dups) > 0 {

@@ -61,6 +61,8 @@ type bound struct {
 }
 
 // Start binds every configured door and serves them in the background.
+// When a door cannot listen, none does, and the error says so of every
+// such door (a *BindError each, joined).
 // A door whose address is not available yet (its interface is still down,
 // or its host name does not resolve yet) is retried in the background with
 // backoff while the rest runs. Any other failure, such as a port in use,
@@ -83,17 +85,24 @@ func (s *Server) Start() error {
 		}
 	}
 	s.openStore()
+	var errs []error
 	for _, d := range s.doors {
-		if addr := d.addr(s.conf()); addr != "" {
-			if err := s.openDoor(d, addr); err != nil {
-				s.closeDoors()
-				if s.loop != nil {
-					s.loop.close()
-				}
-				s.store.Close()
-				return err
-			}
+		addr := d.addr(s.conf())
+		if addr == "" {
+			s.infof("%s door: off (relay.listen.%s is empty)", d.name(), d.name())
+			continue
 		}
+		if err := s.openDoor(d, addr); err != nil {
+			errs = append(errs, err) // and the others are tried, to report each
+		}
+	}
+	if len(errs) > 0 {
+		s.closeDoors()
+		if s.loop != nil {
+			s.loop.close()
+		}
+		s.store.Close()
+		return errors.Join(errs...)
 	}
 	return nil
 }

@@ -973,3 +973,20 @@ func TestStamped(t *testing.T) {
 		t.Errorf("a notice's stamp %q", st)
 	}
 }
+
+// TestQuitBeforeName: /quit at the name prompt leaves cleanly, told "bye".
+func TestQuitBeforeName(t *testing.T) {
+	for _, d := range dialers {
+		t.Run(d.name, func(t *testing.T) {
+			s := startServer(t, testConfig())
+			c := d.dial(t, s)
+			c.send("/QUIT")
+			if l := c.line(); l != "--- bye" {
+				t.Errorf("told %q", l)
+			}
+			if _, err := c.read(5 * time.Second); !errors.Is(err, io.EOF) {
+				t.Errorf("after bye: %v, want EOF", err)
+			}
+		})
+	}
+}

@@ -107,6 +107,25 @@ func TestPortInUse(t *testing.T) {
 	if s.Addr("legacy") != nil || s.Addr("udp") != nil {
 		t.Error("doors left open after a failed start")
 	}
+
+	// Two doors busy: both are said at once.
+	ln2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln2.Close()
+	cfg.Listen.Legacy = ln2.Addr().String()
+	s = New(cfg, t.Logf)
+	err = s.Start()
+	if err == nil {
+		shutdownNow(t, s)
+		t.Fatal("started on ports in use")
+	}
+	for _, want := range []string{"line door: cannot listen on " + ln.Addr().String(), "legacy door: cannot listen on " + ln2.Addr().String()} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %q, want it to say %q", err, want)
+		}
+	}
 }
 
 func TestNotify(t *testing.T) {

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -28,6 +29,8 @@ func (m *member) line(line []byte, err error, t time.Time) (reason, bool) {
 		switch {
 		case err == io.EOF:
 			return byEOF, true
+		case errors.Is(err, proto.ErrQuit):
+			return byQuit, true
 		case err != nil:
 			s.debugf("%s %s: handshake: %v", m.door, m.addr(), err)
 			return byRead, true
@@ -244,6 +247,9 @@ func (s *Server) hello(m *member, line []byte, err error) (h proto.Hello, reply 
 	}
 	if err == nil {
 		h, err = proto.ParseHello(line)
+		if err == proto.ErrQuit {
+			return h, nil, err // it leaves, told "bye"
+		}
 	}
 	if err == nil {
 		err = s.claim(m, h.Name, h.JSON())

@@ -53,7 +53,7 @@ func runTutorial(ctx context.Context, cfg config.ClientConfig, in io.Reader, out
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("client: %w", err)
+		return fmt.Errorf("client: tutorial mode listens on client.listen (%s) to be sent messages: %w", cfg.Listen, err)
 	}
 	var outMu sync.Mutex
 	show := func(_ netip.AddrPort, payload []byte) {
