@@ -69,7 +69,7 @@ func TestCommandLine(t *testing.T) {
 		{name: "relay flag to check", args: []string{"check", "-listen", "line=127.0.0.1:0"}, code: 2, stderr: []string{
 			"roomrelay: -listen is a flag of relay, not of check"}},
 		{name: "no such door", args: []string{"-listen", "xmpp=127.0.0.1:5222"}, code: 2, stderr: []string{
-			`invalid value "xmpp=127.0.0.1:5222" for flag -listen: no door "xmpp" (the doors: line, legacy, udp, irc)`,
+			`invalid value "xmpp=127.0.0.1:5222" for flag -listen: no door "xmpp" (the doors: line, legacy, udp, irc, http)`,
 			"roomrelay: see roomrelay -h"}},
 		{name: "listen without a door", args: []string{"relay", "-listen", "127.0.0.1:9000"}, code: 2, stderr: []string{
 			`invalid value "127.0.0.1:9000" for flag -listen: want DOOR=HOST:PORT, not "127.0.0.1:9000"`,
@@ -77,9 +77,9 @@ func TestCommandLine(t *testing.T) {
 		{name: "listen without a port", args: []string{"-listen", "line=127.0.0.1"}, code: 2, stderr: []string{
 			`invalid value "line=127.0.0.1" for flag -listen: line door: want host:port, not "127.0.0.1"`,
 			"roomrelay: see roomrelay -h"}},
-		{name: "every door off", args: []string{"-config", "config.json", "-listen", "line=", "-listen", "legacy=", "-listen=udp=", "-listen=irc="}, code: 2, stderr: []string{
+		{name: "every door off", args: []string{"-config", "config.json", "-listen", "line=", "-listen", "legacy=", "-listen=udp=", "-listen=irc=", "-listen=http="}, code: 2, stderr: []string{
 			"roomrelay: with the flags given:",
-			"relay.listen: every door is off; set at least one of line, legacy, udp, irc"}},
+			"relay.listen: every door is off; set at least one of line, legacy, udp, irc, http"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := runArgs(tc.args...)
@@ -239,7 +239,7 @@ func TestListenFlag(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "config.json")
 	// The config asks for a free port; the flag moves the line door onto
 	// the busy one.
-	os.WriteFile(path, []byte(`{"relay":{"listen":{"line":"127.0.0.1:0","legacy":"","udp":"","irc":""}}}`), 0o644)
+	os.WriteFile(path, []byte(`{"relay":{"listen":{"line":"127.0.0.1:0","legacy":"","udp":"","irc":"","http":""}}}`), 0o644)
 	code, _, stderr := runArgs("-config", path, "relay", "-listen", "line="+busy.Addr().String())
 	if code != 1 {
 		t.Fatalf("exit %d, want 1; stderr:\n%s", code, stderr)
@@ -261,7 +261,7 @@ func TestListenFlag(t *testing.T) {
 	}
 	f := config.Default()
 	l.set(&f)
-	if want := (config.Listen{Line: "[::1]:9001", Legacy: "127.0.0.1:7778", IRC: "127.0.0.1:6667"}); f.Relay.Listen != want {
+	if want := (config.Listen{Line: "[::1]:9001", Legacy: "127.0.0.1:7778", IRC: "127.0.0.1:6667", HTTP: "127.0.0.1:8080"}); f.Relay.Listen != want {
 		t.Errorf("listen %+v, want %+v", f.Relay.Listen, want)
 	}
 	if s := l.String(); s != "line=[::1]:9001 udp=" {
@@ -279,7 +279,7 @@ func TestListenAcrossReload(t *testing.T) {
 	filePort, flagPort := tutFreePort(t), tutFreePort(t)
 	config := tutConfig(t, fmt.Sprintf(`{"relay":{"listen":{"line":"127.0.0.1:%d"}}}`, filePort))
 	rr := tutStart(t, "roomrelay relay", "", bin, "-config", config, "-listen", fmt.Sprintf("line=127.0.0.1:%d", flagPort),
-		"-listen", "legacy=", "-listen", "udp=")
+		"-listen", "legacy=", "-listen", "udp=", "-listen", "http=")
 	rr.waitErr(t, fmt.Sprintf(`info: line door listening on 127\.0\.0\.1:%d$`, flagPort))
 
 	os.WriteFile(config, []byte(fmt.Sprintf(`{"relay":{"listen":{"line":"127.0.0.1:%d"},"limits":{"rate":1}}}`, tutFreePort(t))), 0o644)

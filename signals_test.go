@@ -23,7 +23,7 @@ func TestSignals(t *testing.T) {
 	}
 	bin := tutBuild(t)
 	linePort := tutFreePort(t)
-	config := tutConfig(t, fmt.Sprintf(`{"relay":{"listen":{"line":"127.0.0.1:%d","legacy":"","udp":"","irc":""}}}`, linePort))
+	config := tutConfig(t, fmt.Sprintf(`{"relay":{"listen":{"line":"127.0.0.1:%d","legacy":"","udp":"","irc":"","http":""}}}`, linePort))
 	relay := tutStart(t, "roomrelay relay", "", bin, "-config", config, "relay")
 	relay.waitErr(t, `info: line door listening on`)
 
@@ -51,7 +51,7 @@ func TestSignals(t *testing.T) {
 
 	// A new door and new limits, taken on SIGHUP.
 	legacyPort := tutFreePort(t)
-	os.WriteFile(config, []byte(fmt.Sprintf(`{"relay":{"listen":{"line":"127.0.0.1:%d","legacy":"127.0.0.1:%d","udp":"","irc":""},
+	os.WriteFile(config, []byte(fmt.Sprintf(`{"relay":{"listen":{"line":"127.0.0.1:%d","legacy":"127.0.0.1:%d","udp":"","irc":"","http":""},
 		"limits":{"rate":1,"burst":1}}}`, linePort, legacyPort)), 0o644)
 	relay.cmd.Process.Signal(syscall.SIGHUP)
 	relay.waitErr(t, `info: config reloaded: limits and timeouts in force; legacy door re-bound at 127\.0\.0\.1:`+strconv.Itoa(legacyPort))

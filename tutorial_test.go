@@ -144,7 +144,7 @@ func tutChatRoom(t *testing.T, python, seeds, bin string) {
 // that never sends anything held open all the while.
 func tutRelay(t *testing.T, python, seeds, bin string) {
 	linePort, legacyPort := tutFreePort(t), tutFreePort(t)
-	config := tutConfig(t, fmt.Sprintf(`{"relay": {"listen": {"line": "127.0.0.1:%d", "legacy": "127.0.0.1:%d", "udp": "", "irc": ""}}}`,
+	config := tutConfig(t, fmt.Sprintf(`{"relay": {"listen": {"line": "127.0.0.1:%d", "legacy": "127.0.0.1:%d", "udp": "", "irc": "", "http": ""}}}`,
 		linePort, legacyPort))
 	relay := tutStart(t, "roomrelay relay", "", bin, "-config", config, "relay")
 	relay.waitErr(t, `legacy door listening on`)

@@ -37,8 +37,11 @@
 // and a writer goroutine whose waits end at the session's deadlines: on
 // other systems, with -tags noepoll, and for connections that are not
 // sockets. The legacy door's dialler delivers to its members one
-// connection per message. A member wakes its driver through one method,
-// so a room's post does not know which driver a member has.
+// connection per message. A browser member (the HTTP door's,
+// door_http.go) has no connection of its own: the request holding its
+// event stream writes for it, and while it has none its session gives it
+// a grace (readBy) before it lapses. A member wakes its driver through
+// one method, so a room's post does not know which driver a member has.
 //
 // A door is a value that owns its state (the legacy door its order of
 // connections and its count of members): it knows its address in the

@@ -28,7 +28,7 @@ const (
 	byUnreachable               // a legacy member could not be dialled
 	byNoName                    // it sent no valid name within Timeouts.Handshake
 	byPanic                     // the relay failed serving it (a bug, logged)
-	byLapsed                    // a legacy member took no delivery and posted nothing for Timeouts.LegacyLapse
+	byLapsed                    // a legacy member took no delivery and posted nothing for Timeouts.LegacyLapse; a browser had no stream for Timeouts.HTTPGrace
 	byReplaced                  // a legacy member's endpoint was registered under another name
 	numReasons
 )
@@ -227,8 +227,8 @@ func (m *member) notify(kind proto.Kind, format string, args ...any) {
 // goodbye returns the line that tells a leaving member why it leaves, or
 // nil when there is nobody to tell.
 func (m *member) goodbye() []byte {
-	if m.conn == nil {
-		return nil // a connectionless member cannot be told why
+	if _, streams := m.drv.(lapser); m.conn == nil && !streams {
+		return nil // a legacy member cannot be told why
 	}
 	var e proto.Event
 	switch m.why {

@@ -65,14 +65,17 @@ func (m *member) hello(line []byte, err error) (proto.Hello, bool, error) {
 // readBy is when m's read deadline passes, as things stand: the end of
 // its handshake until it has a name, then the end of its idle time; for a
 // legacy member, Timeouts.LegacyLapse after it last registered, posted or
-// took a delivery. A driver waits no longer than this.
+// took a delivery; for a browser member, its driver's lapseBy. A driver waits no longer than this.
 func (m *member) readBy() time.Time {
 	if isClosed(m.srv.quit) {
 		return time.Unix(1, 0) // the relay is closing: now
 	}
 	tm := m.srv.conf().Timeouts
 	switch {
-	case m.conn == nil: // a legacy member lapses instead
+	case m.conn == nil: // it lapses instead
+		if l, ok := m.drv.(lapser); ok {
+			return l.lapseBy(m)
+		}
 		return time.Unix(0, m.lastIn.Load()).Add(tm.LegacyLapse.D())
 	case !m.named.Load():
 		return time.Unix(0, m.born).Add(tm.Handshake.D())
@@ -113,6 +116,11 @@ func (m *member) tick(t time.Time) (reason, bool) {
 	}
 	return 0, false
 }
+
+// lapser is the driver of members without a connection of their own
+// that say when they lapse (the HTTP door's: a grace once their stream is
+// gone).
+type lapser interface{ lapseBy(m *member) time.Time }
 
 // writeBy is when a write to m that makes no progress has to give up, or
 // the zero time while its writes make progress.

@@ -45,8 +45,12 @@ type Config struct {
 	// DefaultRoom is where members start. Default "lobby".
 	DefaultRoom string `json:"default_room"`
 	// UDPAllow lists the networks (CIDR) the UDP door takes datagrams
-	// from. Default: loopback and the private LAN ranges.
+	// from, and the HTTP door's POST /api/post. Default: loopback and the
+	// private LAN ranges.
 	UDPAllow []string `json:"udp_allow"`
+	// StatsAllow lists the networks (CIDR) the HTTP door answers GET
+	// /api/stats for. Default: loopback.
+	StatsAllow []string `json:"stats_allow"`
 	// LogLevel is the lowest level logged: "debug", "info", "warn" or
 	// "error". Default "info".
 	LogLevel string `json:"log_level"`
@@ -115,6 +119,10 @@ type Listen struct {
 	// IRC is the IRC door: IRC clients (irssi, WeeChat, HexChat, phone
 	// apps) join the same rooms as channels. Default "127.0.0.1:6667".
 	IRC string `json:"irc"`
+	// HTTP serves the browser page and the HTTP API (/api/join,
+	// /api/events, /api/send, /api/post, /api/stats). Default
+	// "127.0.0.1:8080".
+	HTTP string `json:"http"`
 }
 
 // MinLine is the least Limits.MaxLineBytes: room for the longest name
@@ -199,6 +207,11 @@ type Timeouts struct {
 	// family room is quiet; a client that went away from a room in use is
 	// dropped sooner, after Limits.LegacyFailures failed deliveries.
 	LegacyLapse Duration `json:"legacy_lapse"`
+	// HTTPGrace is how long a browser member (the HTTP door's) stays
+	// with no event stream open: its name stays reserved for its token
+	// meanwhile, and its events wait in the room's history. Default "2m":
+	// longer than a phone's screen lock, shorter than a forgotten tab.
+	HTTPGrace Duration `json:"http_grace"`
 }
 
 // ClientConfig is the "client" section: what `roomrelay client` connects to.
@@ -267,6 +280,9 @@ var DefaultUDPAllow = []string{
 	"fc00::/7", "fe80::/10",
 }
 
+// DefaultStatsAllow is the default of relay.stats_allow: loopback.
+var DefaultStatsAllow = []string{"127.0.0.0/8", "::1/128"}
+
 // LogLevels are the values of relay.log_level, lowest first.
 var LogLevels = [...]string{"debug", "info", "warn", "error"}
 
@@ -297,9 +313,10 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 func Default() File {
 	return File{
 		Relay: Config{
-			Listen:      Listen{Line: "127.0.0.1:7777", Legacy: "127.0.0.1:7778", UDP: "127.0.0.1:7779", IRC: "127.0.0.1:6667"},
+			Listen:      Listen{Line: "127.0.0.1:7777", Legacy: "127.0.0.1:7778", UDP: "127.0.0.1:7779", IRC: "127.0.0.1:6667", HTTP: "127.0.0.1:8080"},
 			DefaultRoom: "lobby",
 			UDPAllow:    slices.Clone(DefaultUDPAllow),
+			StatsAllow:  slices.Clone(DefaultStatsAllow),
 			LogLevel:    "info",
 			GCPercent:   50,
 			Limits: Limits{
@@ -312,7 +329,7 @@ func Default() File {
 				Write: Duration(10 * time.Second), Keepalive: Duration(30 * time.Second),
 				Shutdown: Duration(5 * time.Second), Message: Duration(5 * time.Second),
 				Dial: Duration(3 * time.Second), Retry: Duration(2 * time.Second),
-				LegacyLapse: Duration(7 * 24 * time.Hour),
+				LegacyLapse: Duration(7 * 24 * time.Hour), HTTPGrace: Duration(2 * time.Minute),
 			},
 			Store: Store{Sync: "1s"},
 		},
@@ -684,17 +701,22 @@ func (f *File) Validate() error {
 	addr("relay.listen.legacy", r.Listen.Legacy, true)
 	addr("relay.listen.udp", r.Listen.UDP, true)
 	addr("relay.listen.irc", r.Listen.IRC, true)
+	addr("relay.listen.http", r.Listen.HTTP, true)
 	if r.Listen.Line != "" && r.Listen.Line == r.Listen.Legacy && !strings.HasSuffix(r.Listen.Line, ":0") {
 		bad("relay.listen.legacy", "the same address as relay.listen.line (%s); each door needs its own", r.Listen.Line)
 	}
 	if r.Listen == (Listen{}) {
-		bad("relay.listen", "every door is off; set at least one of line, legacy, udp, irc")
+		bad("relay.listen", "every door is off; set at least one of line, legacy, udp, irc, http")
 	}
-	for i, n := range r.UDPAllow {
-		if _, err := netip.ParsePrefix(n); err != nil {
-			bad(fmt.Sprintf("relay.udp_allow[%d]", i), "want a network such as \"192.168.0.0/16\", not %q", n)
+	nets := func(key string, list []string) {
+		for i, n := range list {
+			if _, err := netip.ParsePrefix(n); err != nil {
+				bad(fmt.Sprintf("%s[%d]", key, i), "want a network such as \"192.168.0.0/16\", not %q", n)
+			}
 		}
 	}
+	nets("relay.udp_allow", r.UDPAllow)
+	nets("relay.stats_allow", r.StatsAllow)
 	if !slices.Contains(LogLevels[:], r.LogLevel) {
 		bad("relay.log_level", `want "debug", "info", "warn" or "error", not %q`, r.LogLevel)
 	}
@@ -726,6 +748,7 @@ func (f *File) Validate() error {
 	positive("relay.timeouts.message", tm.Message)
 	positive("relay.timeouts.dial", tm.Dial)
 	positive("relay.timeouts.legacy_lapse", tm.LegacyLapse)
+	positive("relay.timeouts.http_grace", tm.HTTPGrace)
 	if tm.Retry < 0 {
 		bad("relay.timeouts.retry", "must not be negative")
 	}

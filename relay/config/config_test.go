@@ -72,8 +72,8 @@ func TestParseErrors(t *testing.T) {
 			`client.retry_max: must be at least client.retry (1s)`,
 			`client.mode: want "line" or "tutorial", not "carrier-pigeon"`,
 		}},
-		{"no doors", `{"relay":{"listen":{"line":"","legacy":"","udp":"","irc":""}}}`, []string{
-			"relay.listen: every door is off; set at least one of line, legacy, udp, irc"}},
+		{"no doors", `{"relay":{"listen":{"line":"","legacy":"","udp":"","irc":"","http":""}}}`, []string{
+			"relay.listen: every door is off; set at least one of line, legacy, udp, irc, http"}},
 		{"duplicates", `{"relay":{"limits":{"rate":5},"limits":{"rate":6,"rate":7}}}`, []string{
 			"relay.limits: duplicate key", "relay.limits.rate: duplicate key"}},
 		{"same address", `{"relay":{"listen":{"line":"127.0.0.1:7000","legacy":"127.0.0.1:7000"}}}`, []string{
@@ -153,7 +153,7 @@ func TestCheckHosts(t *testing.T) {
 }
 
 func TestListenDoors(t *testing.T) {
-	if diff := cmp.Diff([]string{"line", "legacy", "udp", "irc"}, DoorNames()); diff != "" {
+	if diff := cmp.Diff([]string{"line", "legacy", "udp", "irc", "http"}, DoorNames()); diff != "" {
 		t.Errorf("DoorNames (-want +got):\n%s", diff)
 	}
 	var l Listen
