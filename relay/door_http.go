@@ -632,13 +632,14 @@ func (d *httpDoor) stats(w http.ResponseWriter, r *http.Request) {
 		Accepted      int64            `json:"accepted"`
 		Refused       int64            `json:"refused"`
 		Posted        int64            `json:"posted"`
+		Delivered     int64            `json:"delivered"`
 		UDPDropped    int64            `json:"udp_dropped"`
 		LegacyDropped int64            `json:"legacy_dropped"`
 		LegacyRefused int64            `json:"legacy_refused"`
 		Disconnects   map[string]int64 `json:"disconnects"`
 		Doors         map[string]int   `json:"doors"`
 		Rooms         map[string]int   `json:"rooms"`
-	}{st.Accepted, st.Refused, st.Posted, st.UDPDropped, st.LegacyDropped, st.LegacyRefused, st.Disconnects,
+	}{st.Accepted, st.Refused, st.Posted, st.Delivered, st.UDPDropped, st.LegacyDropped, st.LegacyRefused, st.Disconnects,
 		map[string]int{}, map[string]int{}}
 	s.mu.Lock()
 	for _, m := range s.names {

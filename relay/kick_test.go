@@ -30,3 +30,22 @@ func TestKickedWhileHandlingLine(t *testing.T) {
 		})
 	}
 }
+
+// TestDeliveredCount: Stats().Delivered counts the events handed to
+// members, exactly.
+func TestDeliveredCount(t *testing.T) {
+	s := startServer(t, testConfig())
+	a := join(t, s, "a")
+	b := join(t, s, "b")
+	a.until("b's join", func(l string) bool { return l == "--- b joined lobby" })
+	for _, c := range []*tconn{a, b} {
+		c.send("/ping sync")
+		c.until("the pong", func(l string) bool { return l == "--- pong sync" })
+	}
+	before := s.Stats().Delivered
+	a.send("one", "two", "three") // to b; a does not get its own lines in text mode
+	b.messages(3)
+	if d := s.Stats().Delivered - before; d != 3 {
+		t.Errorf("delivered %d events for 3 messages to one member", d)
+	}
+}

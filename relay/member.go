@@ -294,6 +294,9 @@ func (m *member) batch(scratch *[]*event) (batch []*event, json, ok bool) {
 	}
 	json = m.json // set by claim, under mu
 	m.mu.Unlock()
+	if len(batch) > 0 {
+		m.srv.stats.delivered.Add(int64(len(batch))) // one count a batch, not a delivery
+	}
 	*scratch = batch[:0]
 	return batch, json, ok
 }

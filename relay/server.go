@@ -54,6 +54,7 @@ type Server struct {
 type stats struct {
 	accepted, refused, posted, udpDropped atomic.Int64
 	legacyDropped, legacyRefused          atomic.Int64
+	delivered                             atomic.Int64 // events taken by members' drivers to write, counted a batch at a time
 	disconnects                           [numReasons]atomic.Int64
 }
 
@@ -62,6 +63,7 @@ type Stats struct {
 	Accepted    int64            // connections accepted (refused ones among them)
 	Refused     int64            // connections refused (relay or address full); never at the legacy door, which waits
 	Posted      int64            // events posted to rooms
+	Delivered   int64            // events handed to members' drivers to write or send (room events, private messages, notices)
 	UDPDropped  int64            // datagrams refused
 	Disconnects map[string]int64 // members disconnected, by reason
 	// LegacyDropped counts legacy-door messages lost to a bound: the relay
@@ -319,7 +321,7 @@ func now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
 func (s *Server) Stats() Stats {
 	st := Stats{
 		Accepted: s.stats.accepted.Load(), Refused: s.stats.refused.Load(),
-		Posted: s.stats.posted.Load(), UDPDropped: s.stats.udpDropped.Load(), Disconnects: map[string]int64{},
+		Posted: s.stats.posted.Load(), Delivered: s.stats.delivered.Load(), UDPDropped: s.stats.udpDropped.Load(), Disconnects: map[string]int64{},
 		LegacyDropped: s.stats.legacyDropped.Load(), LegacyRefused: s.stats.legacyRefused.Load(),
 	}
 	if msg := s.storeErr.Load(); msg != nil {
