@@ -125,9 +125,10 @@ func TestByteOrderMark(t *testing.T) {
 // leaves that to the relay, which retries an address not there yet.
 func TestCheckHosts(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "config.json")
-	// 192.0.2.1 is a documentation address (RFC 5737): no machine has it.
+	// 192.0.2.1 is a documentation address (RFC 5737): no machine has it;
+	// 999.0.0.1 is no IP address (and Check looks up no name).
 	os.WriteFile(path, []byte(`{
-		"relay": {"listen": {"line": "192.0.2.1:7777", "legacy": "pi.lan:7778", "udp": "localhost:7779"}},
+		"relay": {"listen": {"line": "192.0.2.1:7777", "legacy": "999.0.0.1:7778", "udp": "localhost:7779"}},
 		"client": {"mode": "tutorial", "listen": "[::]:8881"},
 		"peer": {"listen": "127.0.0.1:8881"},
 		"echo": {"listen": ":65432"}}`), 0o644)
@@ -141,7 +142,7 @@ func TestCheckHosts(t *testing.T) {
 	want := []string{
 		"config " + path + ":",
 		"relay.listen.line: 192.0.2.1 is not an address of this machine (its interface may not be up yet; the relay would wait for it)",
-		`relay.listen.legacy: "pi.lan" is not an IP address or localhost: give the address to listen on (names are not looked up)`,
+		`relay.listen.legacy: "999.0.0.1" is not an IP address or localhost: give the address to listen on (names are not looked up)`,
 	}
 	if diff := cmp.Diff(want, strings.Split(err.Error(), "\n")); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
