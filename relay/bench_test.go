@@ -187,19 +187,25 @@ func benchPostCollect(b *testing.B, sync string) {
 // BenchmarkCollect is the per-delivery half alone: 100 members' writers
 // each collecting a batch of 64 events already posted (the posting is not
 // timed). It allocates nothing: a delivery costs no allocation.
-func BenchmarkCollect(b *testing.B) { benchCollect(b, false) }
+func BenchmarkCollect(b *testing.B) { benchCollect(b, nil) }
 
 // BenchmarkCollectStamped is BenchmarkCollect with every member's time
 // stamps on (/time on): the stamp is found once per event, or shared with
 // the event before, and is a buffer of its own in the write; still no
 // allocation per delivery.
-func BenchmarkCollectStamped(b *testing.B) { benchCollect(b, true) }
+func BenchmarkCollectStamped(b *testing.B) {
+	benchCollect(b, func(m *member) { m.stamps.Store(true) })
+}
 
-func benchCollect(b *testing.B, stamps bool) {
+// benchCollect is BenchmarkCollect with each member set up by setup
+// (nil: a plain text-mode member).
+func benchCollect(b *testing.B, setup func(*member)) {
 	const members, batch = 100, batchMax
 	r, ms := benchRoom(b, members)
 	for _, m := range ms {
-		m.stamps.Store(stamps)
+		if setup != nil {
+			setup(m)
+		}
 	}
 	text := strings.Repeat("x", 60)
 	b.ReportAllocs()

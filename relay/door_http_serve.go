@@ -34,12 +34,10 @@ import (
 func (d *httpDoor) serve(c net.Conn, stop <-chan struct{}) {
 	s := d.s
 	if why := s.admit(c); why != "" {
-		s.stats.refused.Add(1)
-		s.warnf("http door: refused %s: %s", c.RemoteAddr(), why)
-		body := proto.AppendError(nil, "refused: "+why)
-		c.SetWriteDeadline(time.Now().Add(time.Second))
-		fmt.Fprintf(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-		c.Close()
+		s.refuseIn("http", c, why, func(e *proto.Event) []byte {
+			body := proto.AppendError(nil, e.Text)
+			return fmt.Appendf(nil, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+		})
 		return
 	}
 	s.wg.Add(1)

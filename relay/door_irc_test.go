@@ -358,30 +358,11 @@ func TestIRCRefused(t *testing.T) {
 // first member that collects it, and shared by the others, so a delivery
 // allocates nothing; allocs/op are the events' own.
 func BenchmarkCollectIRC(b *testing.B) {
-	const members, batch = 100, batchMax
-	r, ms := benchRoom(b, members)
-	for _, m := range ms {
+	benchCollect(b, func(m *member) {
 		c := &ircClient{m: m}
 		c.serverTime.Store(true)
 		m.codec = c
-	}
-	text := strings.Repeat("x", 60)
-	b.ReportAllocs()
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		for range batch {
-			r.post(&proto.Event{Kind: proto.KindMsg, From: "sender", Text: text, Time: now()}, 0, 1<<20)
-		}
-		for _, m := range ms {
-			<-m.drv.(*testDriver).wakeC
-		}
-		b.StartTimer()
-		for _, m := range ms {
-			d := m.drv.(*testDriver)
-			d.bufs, _ = m.collect(&d.batch, d.bufs[:0])
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*members*batch), "ns/delivery")
+	})
 }
 
 // TestIRCNamesSplit: a room's names take as many 353 replies as it needs,
