@@ -196,8 +196,8 @@ type Timeouts struct {
 	// message and close, and the longest it waits for a slot of its
 	// address or for room in a full relay. Default "5s".
 	Message Duration `json:"message"`
-	// Dial bounds each connection the legacy door opens to a member.
-	// Default "3s".
+	// Dial bounds each connection the legacy door opens to a member, and
+	// the writing of the message on it. Default "3s".
 	Dial Duration `json:"dial"`
 	// Retry is how long a refused legacy delivery is retried before it
 	// counts as failed. Default "2s".
