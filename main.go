@@ -1,7 +1,7 @@
 // Command roomrelay is a small LAN chat relay for a Raspberry Pi or a home
 // router: people chat through it from nc, telnet or `roomrelay client`.
 //
-//	roomrelay [-config FILE] [relay|client|peer|echo|check|version] [flags]
+//	roomrelay [-config FILE] [relay|client|peer|echo|check|stats|version] [flags]
 package main
 
 import (
@@ -89,8 +89,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	logf := newLogf(stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if cl.cmd == "relay" {
+	switch cl.cmd {
+	case "relay":
 		return serve(ctx, cl.path, cl.listen, cfg.Relay, logf)
+	case "stats":
+		if err := askStats(ctx, cfg.Relay.Listen.Line, cfg.Client.Timeout.D(), stdout); err != nil {
+			fmt.Fprintf(stderr, "roomrelay: stats: %v\n", err)
+			return 1
+		}
+		return 0
 	}
 	for _, e := range endpoints {
 		if e.name == cl.cmd {
@@ -220,7 +227,7 @@ func commandNames() []string {
 	for _, e := range endpoints {
 		names = append(names, e.name)
 	}
-	return append(names, "check", "version")
+	return append(names, "check", "stats", "version")
 }
 
 // printUsage prints -h: the subcommands this build has, and the flags.
@@ -232,6 +239,7 @@ func printUsage(w io.Writer, fs *flag.FlagSet) {
 		line(e.name, e.about)
 	}
 	line("check", "validate the config file and print every problem")
+	line("stats", "print the running relay's counters as JSON (asks relay.listen.line on loopback)")
 	line("version", "print the version")
 	if minimal() {
 		fmt.Fprintln(w, "\nThis is a minimal build: the relay with its line door only.")

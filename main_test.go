@@ -60,7 +60,7 @@ func TestCommandLine(t *testing.T) {
 		{name: "unreadable", args: []string{"-config", unreadable, "check"}, code: 1, stderr: []string{
 			"roomrelay: read config: read " + unreadable + ": is a directory"}},
 		{name: "unknown subcommand", args: []string{"serve"}, code: 2, stderr: []string{
-			`roomrelay: unknown subcommand "serve" (want relay, ` + map[bool]string{true: "client, peer, echo, ", false: ""}[!minimal()] + `check or version)`}},
+			`roomrelay: unknown subcommand "serve" (want relay, ` + map[bool]string{true: "client, peer, echo, ", false: ""}[!minimal()] + `check, stats or version)`}},
 		{name: "extra argument", args: []string{"check", "more"}, code: 2, stderr: []string{
 			`roomrelay: unexpected argument "more"`}},
 		{name: "not this machine", args: []string{"-config", elsewhere, "check"}, code: 1, stderr: []string{

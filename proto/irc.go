@@ -255,12 +255,14 @@ func AppendIRCText(dst []byte, head, text, tail string) []byte {
 
 // IRCName is how a member's name is written on IRC: a nick holds no
 // spaces, so each space is '_' ("first client" is first_client). [Fold]
-// takes '_' for a space, so the nick names the same member.
+// takes '_' for a space, so the nick names the same member. The '@' of a
+// name posted over UDP by a sender that does not hold it (nas@udp) is '|'
+// (nas|udp): an IRC prefix is nick!user@host.
 func IRCName(name string) string {
-	if strings.IndexByte(name, ' ') < 0 {
+	if strings.IndexByte(name, ' ') < 0 && strings.IndexByte(name, '@') < 0 {
 		return name
 	}
-	return strings.ReplaceAll(name, " ", "_")
+	return strings.NewReplacer(" ", "_", "@", "|").Replace(name)
 }
 
 // IRCUser is the nick!user@host prefix of a member's messages.

@@ -121,6 +121,7 @@ const (
 	Help                // /help
 	Quit                // /quit: disconnect
 	Ping                // /ping [TOKEN]: the relay answers "--- pong TOKEN"
+	Stats               // /stats: the relay's counters, one line of JSON (from relay.stats_allow)
 )
 
 // Request is one parsed line.
@@ -147,6 +148,7 @@ var Commands = []string{
 	"/msg NAME TEXT      send TEXT to NAME only (a space in NAME is written _)",
 	"/time on|off        put [HH:MM] before messages (text mode)",
 	"/ping [TOKEN]       the relay answers pong TOKEN",
+	"/stats              the relay's counters, one line of JSON (from relay.stats_allow)",
 	"/quit               disconnect (/exit too)",
 	"/help               this list",
 	"//text              send a line that starts with /",
@@ -204,6 +206,8 @@ func Parse(line []byte) (Request, error) {
 		return Request{Op: Ping, Text: Clean([]byte(rest))}, nil
 	case "who":
 		return Request{Op: Who}, nil
+	case "stats":
+		return Request{Op: Stats}, nil
 	case "rooms", "list":
 		return Request{Op: Rooms}, nil
 	case "help", "?":

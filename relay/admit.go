@@ -204,3 +204,13 @@ func (s *Server) unqueue(w *slotWait) {
 	}
 	s.waiting[w.ip] = q
 }
+
+// allowed reports whether ip is in one of the networks of list.
+func allowed(list []string, ip netip.Addr) bool {
+	for _, n := range list {
+		if p, err := netip.ParsePrefix(n); err == nil && p.Masked().Contains(ip) {
+			return true
+		}
+	}
+	return false
+}

@@ -191,16 +191,6 @@ func remoteIP(r *http.Request) netip.Addr {
 	return ap.Addr().Unmap()
 }
 
-// allowed reports whether ip is in one of the networks of list.
-func allowed(list []string, ip netip.Addr) bool {
-	for _, n := range list {
-		if p, err := netip.ParsePrefix(n); err == nil && p.Masked().Contains(ip) {
-			return true
-		}
-	}
-	return false
-}
-
 // newToken draws a browser member's token: 128 random bits.
 func newToken() string {
 	var b [16]byte
@@ -506,6 +496,7 @@ func (st *stream) flush(until time.Time) error {
 			st.buf = proto.AppendSSE(st.buf, &e)
 			batch[i] = nil
 		}
+		m.srv.stats.bytesOut.Add(int64(len(st.buf)))
 		if err := st.write(st.buf); err != nil {
 			return err
 		}
@@ -554,6 +545,9 @@ func (d *httpDoor) send(w http.ResponseWriter, r *http.Request) {
 		}
 		t := time.Now()
 		m.lastIn.Store(t.UnixNano())
+		if err == nil {
+			d.s.stats.bytesIn.Add(int64(len(b)) + 1)
+		}
 		if why, leave := d.s.input(m, b, err, t); leave {
 			m.kick(why)
 			break
@@ -589,8 +583,8 @@ func (d *httpDoor) post(w http.ResponseWriter, r *http.Request) {
 		err = proto.CheckRoom(room)
 	case strings.TrimSpace(text) == "":
 		err = errors.New("empty text")
-	case len(name)+2+len(text) > l.MaxLineBytes:
-		err = fmt.Errorf("message would make a %d-byte line (at most %d)", len(name)+2+len(text), l.MaxLineBytes)
+	case len(name)+len(httpMarker)+2+len(text) > l.MaxLineBytes:
+		err = fmt.Errorf("message would make a %d-byte line (at most %d)", len(name)+len(httpMarker)+2+len(text), l.MaxLineBytes)
 	}
 	if err != nil {
 		fail(w, http.StatusBadRequest, err.Error())
@@ -614,8 +608,9 @@ func (d *httpDoor) post(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	rm.post(&proto.Event{Kind: proto.KindMsg, From: name, Text: text, Time: now()}, 0, s.maxLag())
+	rm.post(&proto.Event{Kind: proto.KindMsg, From: name + httpMarker, Text: text, Time: now()}, 0, s.maxLag())
 	s.stats.posted.Add(1)
+	s.stats.bytesIn.Add(int64(len(text)) + 1)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -627,33 +622,7 @@ func (d *httpDoor) stats(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusForbidden, fmt.Sprintf("%s is not in relay.stats_allow", ip))
 		return
 	}
-	st := s.Stats()
-	out := struct {
-		Accepted      int64            `json:"accepted"`
-		Refused       int64            `json:"refused"`
-		Posted        int64            `json:"posted"`
-		Delivered     int64            `json:"delivered"`
-		UDPDropped    int64            `json:"udp_dropped"`
-		LegacyDropped int64            `json:"legacy_dropped"`
-		LegacyRefused int64            `json:"legacy_refused"`
-		Disconnects   map[string]int64 `json:"disconnects"`
-		Doors         map[string]int   `json:"doors"`
-		Rooms         map[string]int   `json:"rooms"`
-	}{st.Accepted, st.Refused, st.Posted, st.Delivered, st.UDPDropped, st.LegacyDropped, st.LegacyRefused, st.Disconnects,
-		map[string]int{}, map[string]int{}}
-	s.mu.Lock()
-	for _, m := range s.names {
-		out.Doors[m.door]++
-	}
-	rooms := make([]*room, 0, len(s.rooms))
-	for _, rm := range s.rooms {
-		rooms = append(rooms, rm)
-	}
-	s.mu.Unlock()
-	for _, rm := range rooms {
-		out.Rooms[rm.name] = rm.size()
-	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	json.NewEncoder(w).Encode(out)
+	json.NewEncoder(w).Encode(s.Stats())
 }

@@ -329,7 +329,7 @@ func TestHTTPHandlers(t *testing.T) {
 			}
 		})
 	}
-	if got := nc.messages(1)[0]; got != "nas: backup done" {
+	if got := nc.messages(1)[0]; got != "nas@http: backup done" {
 		t.Errorf("nc got %q", got)
 	}
 }

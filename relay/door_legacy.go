@@ -146,6 +146,7 @@ func (d *legacyDoor) take(c net.Conn, t *ticket) {
 		d.dropped(c, "over relay.limits.max_line_bytes")
 		return
 	}
+	s.stats.bytesIn.Add(int64(len(payload)))
 	t.wait()
 	msg, err := proto.ParseLegacy(payload)
 	if err != nil {
@@ -301,12 +302,17 @@ var errNotYours = errors.New("name not registered from this address")
 // postAs posts text to the default room as name on behalf of a
 // connectionless sender at from. With registered, name must be a legacy
 // member registered from that address; otherwise (the UDP door) a name
-// nobody holds may be used too.
+// nobody holds may be used too, and is shown as name@udp (see
+// udpMarker), which no member can hold.
 func (s *Server) postAs(from netip.Addr, name, text string, registered bool) error {
 	if err := proto.CheckName(name); err != nil {
 		return err
 	}
-	if n := len(name) + 2 + len(text); n > s.conf().Limits.MaxLineBytes {
+	n := len(name) + 2 + len(text)
+	if !registered {
+		n += len(udpMarker) // at most: a sender that holds the name has none
+	}
+	if n > s.conf().Limits.MaxLineBytes {
 		return fmt.Errorf("message would make a %d-byte line (at most %d)", n, s.conf().Limits.MaxLineBytes)
 	}
 	m := s.lookup(name)
@@ -318,6 +324,8 @@ func (s *Server) postAs(from netip.Addr, name, text string, registered bool) err
 	switch {
 	case m == nil && registered:
 		return fmt.Errorf("%w: send connect_request|%s|HOST|PORT first", errNotYours, name)
+	case m == nil:
+		name += udpMarker
 	case m != nil && !legacyFrom(m, from):
 		return fmt.Errorf("%w: %s is held by another member", errNotYours, name)
 	case m != nil:
@@ -335,6 +343,15 @@ func (s *Server) postAs(from netip.Addr, name, text string, registered bool) err
 	s.stats.posted.Add(1)
 	return nil
 }
+
+// udpMarker and httpMarker follow a name posted over the UDP door, or
+// the HTTP door's POST /api/post, by a sender that does not hold it: no
+// member's name has an '@' (see proto.CheckName), so such a post cannot
+// pass for a member of any door.
+const (
+	udpMarker  = "@udp"
+	httpMarker = "@http"
+)
 
 // legacyPeer is the driver of a member registered through the legacy
 // door: a goroutine that delivers each event it is owed on a connection
@@ -413,6 +430,7 @@ func (p *legacyPeer) send(m *member) {
 			endpoint := p.endpoint
 			p.mu.Unlock()
 			if err := deliverLegacy(m.done, stopping, endpoint, msg, t.Dial.D(), t.Retry.D()); err != nil {
+				m.srv.stats.legacyFailed.Add(1)
 				p.failures++
 				m.srv.warnf("legacy: delivery to %s at %s failed (%d in a row): %v", m.name, endpoint, p.failures, err)
 				if p.failures >= m.srv.conf().Limits.LegacyFailures {
@@ -421,6 +439,8 @@ func (p *legacyPeer) send(m *member) {
 				continue
 			}
 			p.failures = 0
+			m.srv.stats.legacySent.Add(1)
+			m.srv.stats.bytesOut.Add(int64(len(msg)))
 			m.lastIn.Store(time.Now().UnixNano()) // it took a delivery: not lapsing
 		}
 		clear(batch)

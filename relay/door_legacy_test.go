@@ -257,7 +257,7 @@ func TestUDPDoor(t *testing.T) {
 		c.Write([]byte(d))
 	}
 	waitFor(t, 10*time.Second, "four drops", func() bool { return s.Stats().UDPDropped == 4 })
-	if got := nc.messages(1); got[0] != "thermo: kitchen is 31 °C | hot" {
+	if got := nc.messages(1); got[0] != "thermo@udp: kitchen is 31 °C | hot" {
 		t.Errorf("nc got %q", got)
 	}
 	// Only allowed networks.

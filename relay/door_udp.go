@@ -81,6 +81,7 @@ func (d *udpReader) serve() {
 }
 
 func (d *udpReader) take(ip netip.Addr, addr net.Addr, b []byte) {
+	d.srv.stats.bytesIn.Add(int64(len(b)))
 	msg, err := proto.ParseLegacy(b)
 	if err == nil && msg.Kind != proto.LegacyPost {
 		err = errors.New("only from:NAME|TEXT is taken over UDP")

@@ -104,6 +104,8 @@ func (s *Server) Start() error {
 		s.store.Close()
 		return errors.Join(errs...)
 	}
+	s.wg.Add(1)
+	go s.summarize()
 	return nil
 }
 
@@ -306,6 +308,7 @@ func (s *Server) refuse(door string, c net.Conn, why string) {
 // say writes the refusal.
 func (s *Server) refuseIn(door string, c net.Conn, why string, say func(e *proto.Event) []byte) {
 	s.stats.refused.Add(1)
+	s.stats.refusals[refusalOf(why)].Add(1)
 	s.warnf("%s door: refused %s: %s", door, c.RemoteAddr(), why)
 	c.SetWriteDeadline(time.Now().Add(time.Second))
 	c.Write(say(&proto.Event{Kind: proto.KindError, Text: "refused: " + why}))

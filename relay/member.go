@@ -259,6 +259,8 @@ func (m *member) goodbye() []byte {
 // It reports false when the cursor has fallen out of the room's ring.
 func (m *member) collect(scratch *[]*event, bufs net.Buffers) (net.Buffers, bool) {
 	batch, json, ok := m.batch(scratch)
+	from := len(bufs)
+	defer func() { m.srv.stats.bytesOut.Add(int64(buffersLen(bufs[from:]))) }()
 	if m.codec != nil {
 		for i, ev := range batch {
 			bufs = m.codec.append(bufs, ev)
@@ -296,9 +298,26 @@ func (m *member) batch(scratch *[]*event) (batch []*event, json, ok bool) {
 	m.mu.Unlock()
 	if len(batch) > 0 {
 		m.srv.stats.delivered.Add(int64(len(batch))) // one count a batch, not a delivery
+		var msgs int64
+		for _, ev := range batch {
+			switch ev.src.Kind {
+			case proto.KindMsg, proto.KindAction, proto.KindPrivate:
+				msgs++
+			}
+		}
+		m.srv.stats.messagesOut.Add(msgs)
 	}
 	*scratch = batch[:0]
 	return batch, json, ok
+}
+
+// buffersLen is how many bytes bufs holds.
+func buffersLen(bufs net.Buffers) int {
+	n := 0
+	for _, b := range bufs {
+		n += len(b)
+	}
+	return n
 }
 
 // take appends to batch, up to limit events, what m is to be written

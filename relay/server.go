@@ -2,12 +2,14 @@ package relay
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"net"
 	"net/netip"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,28 +58,91 @@ type stats struct {
 	legacyDropped, legacyRefused          atomic.Int64
 	delivered                             atomic.Int64 // events taken by members' drivers to write, counted a batch at a time
 	disconnects                           [numReasons]atomic.Int64
+	refusals                              [numRefusals]atomic.Int64
+	private, messagesOut                  atomic.Int64
+	bytesIn, bytesOut                     atomic.Int64
+	replays, replayed                     atomic.Int64
+	legacySent, legacyFailed              atomic.Int64
 }
 
-// Stats is a snapshot of the relay's counters.
+// refusal is why a connection was refused, for the counters.
+type refusal uint8
+
+const (
+	refusedFull     refusal = iota // relay.limits.max_clients
+	refusedAddress                 // relay.limits.max_clients_per_ip
+	refusedShutdown                // the relay is stopping
+	refusedOther
+	numRefusals
+)
+
+var refusalText = [numRefusals]string{"relay full", "address full", "shutting down", "other"}
+
+// refusalOf classifies why, as admit and admitWaiting say it.
+func refusalOf(why string) refusal {
+	switch {
+	case strings.HasPrefix(why, "relay full"):
+		return refusedFull
+	case strings.HasPrefix(why, "too many connections from"), strings.Contains(why, "max_clients_per_ip"):
+		return refusedAddress
+	case strings.Contains(why, "shutting down"):
+		return refusedShutdown
+	}
+	return refusedOther
+}
+
+// Stats is a snapshot of the relay's counters (see the README's
+// Counters). Every count is since the relay started.
 type Stats struct {
-	Accepted    int64            // connections accepted (refused ones among them)
-	Refused     int64            // connections refused (relay or address full); never at the legacy door, which waits
-	Posted      int64            // events posted to rooms
-	Delivered   int64            // events handed to members' drivers to write or send (room events, private messages, notices)
-	UDPDropped  int64            // datagrams refused
-	Disconnects map[string]int64 // members disconnected, by reason
+	Accepted int64            `json:"accepted"` // connections accepted (refused ones among them)
+	Refused  int64            `json:"refused"`  // connections refused (relay or address full); never at the legacy door, which waits
+	Refusals map[string]int64 `json:"refusals"` // Refused by reason: "relay full", "address full", "shutting down", "other"
+	// Posted counts the messages and actions posted to rooms, from every
+	// door; MessagesIn is Posted and the private messages.
+	Posted     int64 `json:"posted"`
+	MessagesIn int64 `json:"messages_in"`
+	// Delivered counts the events handed to members' drivers to write or
+	// send (room events, private messages, notices); MessagesOut those of
+	// them that are messages, actions and private messages.
+	Delivered   int64 `json:"delivered"`
+	MessagesOut int64 `json:"messages_out"`
+	// BytesIn counts the bytes of the lines members sent (each with one
+	// byte for its end of line), of UDP datagrams and legacy messages
+	// taken; BytesOut the bytes handed to members' connections (lines,
+	// IRC messages, server-sent events, legacy deliveries).
+	BytesIn  int64 `json:"bytes_in"`
+	BytesOut int64 `json:"bytes_out"`
+	// Replays counts the joins and resumes that replayed past events,
+	// Replayed those events.
+	Replays  int64 `json:"replays"`
+	Replayed int64 `json:"replayed"`
+	// LegacySent and LegacyFailed count the legacy door's deliveries
+	// made, and failed after retries.
+	LegacySent   int64            `json:"legacy_sent"`
+	LegacyFailed int64            `json:"legacy_failed"`
+	UDPDropped   int64            `json:"udp_dropped"` // datagrams refused
+	Disconnects  map[string]int64 `json:"disconnects"` // members disconnected, by reason
 	// LegacyDropped counts legacy-door messages lost to a bound: the relay
 	// full, or its address's slots taken, for Timeouts.Message; a message
 	// not complete within Timeouts.Message or over Limits.MaxLineBytes;
-	// the relay shutting down.
-	LegacyDropped int64
+	// over its sender's budget for Timeouts.Message; the relay shutting
+	// down.
+	LegacyDropped int64 `json:"legacy_dropped"`
 	// LegacyRefused counts legacy-door messages read and refused: not the
 	// tutorial protocol, a post in a name not registered from its address,
 	// a registration over a limit.
-	LegacyRefused int64
+	LegacyRefused int64 `json:"legacy_refused"`
+	// StoreWrites counts the events written to relay.store.path,
+	// StoreErrors the errors that stopped it (at most 1: it then writes
+	// nothing more). Both 0 without a store.
+	StoreWrites int64 `json:"store_writes"`
+	StoreErrors int64 `json:"store_errors"`
 	// StoreFailed says why relay.store.path is not written (the rooms are
 	// kept in memory only); "" when it is, or when it is not set.
-	StoreFailed string
+	StoreFailed string `json:"store_failed,omitempty"`
+	// Doors and Rooms are the members now, by door and by room.
+	Doors map[string]int `json:"doors"`
+	Rooms map[string]int `json:"rooms"`
 }
 
 // New returns a relay for cfg, which must have passed validation.
@@ -263,6 +328,8 @@ func (s *Server) join(m *member, name string, since *proto.Point, replay int) er
 		m.priv = append(m.priv, queued{gapNotice(r.name, e.next-e.missed, e.next), e.next - 1})
 	}
 	if e.next < e.head {
+		s.stats.replays.Add(1)
+		s.stats.replayed.Add(int64(e.head - e.next))
 		say(e.next-1, "earlier in %s, events %d to %d:", r.name, e.next, e.head-1)
 		say(e.head-1, "end of earlier events")
 	} else if old == r {
@@ -319,20 +386,114 @@ func now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
 
 // Stats returns a snapshot of the counters.
 func (s *Server) Stats() Stats {
+	c := &s.stats
 	st := Stats{
-		Accepted: s.stats.accepted.Load(), Refused: s.stats.refused.Load(),
-		Posted: s.stats.posted.Load(), Delivered: s.stats.delivered.Load(), UDPDropped: s.stats.udpDropped.Load(), Disconnects: map[string]int64{},
-		LegacyDropped: s.stats.legacyDropped.Load(), LegacyRefused: s.stats.legacyRefused.Load(),
+		Accepted: c.accepted.Load(), Refused: c.refused.Load(), Refusals: map[string]int64{},
+		Posted: c.posted.Load(), MessagesIn: c.posted.Load() + c.private.Load(),
+		Delivered: c.delivered.Load(), MessagesOut: c.messagesOut.Load(),
+		BytesIn: c.bytesIn.Load(), BytesOut: c.bytesOut.Load(),
+		Replays: c.replays.Load(), Replayed: c.replayed.Load(),
+		LegacySent: c.legacySent.Load(), LegacyFailed: c.legacyFailed.Load(),
+		UDPDropped: c.udpDropped.Load(), Disconnects: map[string]int64{},
+		LegacyDropped: c.legacyDropped.Load(), LegacyRefused: c.legacyRefused.Load(),
+		Doors: map[string]int{}, Rooms: map[string]int{},
 	}
+	st.StoreWrites, st.StoreErrors = s.store.Counts()
 	if msg := s.storeErr.Load(); msg != nil {
 		st.StoreFailed = *msg
 	}
 	for r := range numReasons {
-		if n := s.stats.disconnects[r].Load(); n > 0 {
+		if n := c.disconnects[r].Load(); n > 0 {
 			st.Disconnects[r.String()] = n
 		}
 	}
+	for r := range numRefusals {
+		if n := c.refusals[r].Load(); n > 0 {
+			st.Refusals[refusalText[r]] = n
+		}
+	}
+	s.mu.Lock()
+	for _, m := range s.names {
+		st.Doors[m.door]++
+	}
+	rooms := make([]*room, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	s.mu.Unlock()
+	for _, r := range rooms {
+		st.Rooms[r.name] = r.size()
+	}
 	return st
+}
+
+// Summary is st in one line, for the log (see relay.stats_interval).
+func (st Stats) Summary() string {
+	members := 0
+	for _, n := range st.Doors {
+		members += n
+	}
+	var gone int64
+	for _, n := range st.Disconnects {
+		gone += n
+	}
+	return fmt.Sprintf("stats: %d members in %d rooms; messages %d in, %d out; bytes %d in, %d out; "+
+		"%d refused, %d disconnected, %d replays; legacy %d sent, %d failed, %d dropped; udp %d dropped; store %d written, %d errors",
+		members, len(st.Rooms), st.MessagesIn, st.MessagesOut, st.BytesIn, st.BytesOut,
+		st.Refused, gone, st.Replays, st.LegacySent, st.LegacyFailed, st.LegacyDropped, st.UDPDropped, st.StoreWrites, st.StoreErrors)
+}
+
+// mayReadStats reports whether m may read the counters with /stats: it
+// connects from relay.stats_allow.
+func (s *Server) mayReadStats(m *member) bool {
+	if m.conn == nil {
+		return false
+	}
+	return allowed(s.conf().StatsAllow, ipOf(m.conn))
+}
+
+// statsLine is the counters as one line of JSON, as /api/stats has them.
+func (s *Server) statsLine() []byte {
+	b, _ := json.Marshal(s.Stats()) // maps of strings and numbers: it cannot fail
+	return append(b, '\n')
+}
+
+// answerStats answers /stats: the counters, to a member that may read
+// them (see mayReadStats).
+func (s *Server) answerStats(m *member) {
+	if !s.mayReadStats(m) {
+		m.notify(proto.KindError, "/stats is answered for relay.stats_allow only")
+		return
+	}
+	m.deliver(lineEvent(s.statsLine()))
+}
+
+// isStats reports whether line is the command /stats.
+func isStats(line []byte) bool {
+	return strings.EqualFold(strings.TrimSpace(string(line)), "/stats")
+}
+
+// summarize logs a one-line summary of the counters every
+// relay.stats_interval (read again after each, so a reload applies) until
+// the relay shuts down.
+func (s *Server) summarize() {
+	defer s.wg.Done()
+	for {
+		every := s.conf().StatsInterval.D()
+		if every <= 0 {
+			every = time.Minute // off: look again in a while, for a reload
+		}
+		t := time.NewTimer(every)
+		select {
+		case <-s.quit:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if s.conf().StatsInterval.D() > 0 {
+			s.infof("%s", s.Stats().Summary())
+		}
+	}
 }
 
 // members returns every member: named, or with a connection still in its

@@ -25,6 +25,9 @@ import (
 func (m *member) line(line []byte, err error, t time.Time) (reason, bool) {
 	s := m.srv
 	if !m.named.Load() { // lastIn stays the time it connected
+		if err == nil {
+			s.stats.bytesIn.Add(int64(len(line)) + 1)
+		}
 		h, ok, err := m.hello(line, err)
 		switch {
 		case err == io.EOF:
@@ -42,6 +45,9 @@ func (m *member) line(line []byte, err error, t time.Time) (reason, bool) {
 		return 0, false
 	}
 	m.lastIn.Store(t.UnixNano())
+	if err == nil {
+		s.stats.bytesIn.Add(int64(len(line)) + 1) // and its end of line
+	}
 	if m.codec != nil {
 		return m.codec.input(line, err, t)
 	}
@@ -192,6 +198,7 @@ func (m *member) end(rest net.Buffers) {
 	if bye := m.goodbye(); bye != nil && m.why.told() {
 		m.conn.SetWriteDeadline(time.Now().Add(min(s.conf().Timeouts.Write.D(), time.Second)))
 		rest = append(rest, bye)
+		s.stats.bytesOut.Add(int64(len(bye)))
 		rest.WriteTo(m.conn)
 		hangUp(m.conn, time.Second)
 	}
@@ -244,6 +251,14 @@ func (s *Server) hello(m *member, line []byte, err error) (h proto.Hello, reply 
 		err = fmt.Errorf("line too long (at most %d bytes)", s.conf().Limits.MaxLineBytes)
 	} else if err != nil {
 		return h, nil, err
+	}
+	if err == nil && isStats(line) {
+		// Before a name, for `roomrelay stats`: from relay.stats_allow only.
+		if s.mayReadStats(m) {
+			return h, s.statsLine(), nil
+		}
+		e := proto.Event{Kind: proto.KindError, Text: "/stats is answered for relay.stats_allow only; send your name"}
+		return h, proto.AppendText(nil, &e), nil
 	}
 	if err == nil {
 		h, err = proto.ParseHello(line)
@@ -340,6 +355,7 @@ func (s *Server) handle(m *member, req proto.Request) {
 			return
 		}
 		e := proto.Event{Kind: proto.KindPrivate, From: m.name, To: to.name, Text: req.Text, Time: now()}
+		s.stats.private.Add(1)
 		to.deliver(newEvent(&e, m.id))
 		switch {
 		case m.codec != nil: // its client shows what it sent
@@ -364,6 +380,8 @@ func (s *Server) handle(m *member, req proto.Request) {
 		s.list(m, "rooms:", s.roomList())
 	case proto.Ping:
 		m.notify(proto.KindNotice, "%s", strings.TrimSpace("pong "+req.Text))
+	case proto.Stats:
+		s.answerStats(m)
 	case proto.Help:
 		for _, c := range proto.Commands {
 			m.notify(proto.KindNotice, "%s", c)

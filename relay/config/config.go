@@ -51,6 +51,9 @@ type Config struct {
 	// StatsAllow lists the networks (CIDR) the HTTP door answers GET
 	// /api/stats for. Default: loopback.
 	StatsAllow []string `json:"stats_allow"`
+	// StatsInterval is how often the relay logs a one-line summary of its
+	// counters (see the README's Counters). "0s": never. Default "1h".
+	StatsInterval Duration `json:"stats_interval"`
 	// LogLevel is the lowest level logged: "debug", "info", "warn" or
 	// "error". Default "info".
 	LogLevel string `json:"log_level"`
@@ -313,12 +316,13 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 func Default() File {
 	return File{
 		Relay: Config{
-			Listen:      Listen{Line: "127.0.0.1:7777", Legacy: "127.0.0.1:7778", UDP: "127.0.0.1:7779", IRC: "127.0.0.1:6667", HTTP: "127.0.0.1:8080"},
-			DefaultRoom: "lobby",
-			UDPAllow:    slices.Clone(DefaultUDPAllow),
-			StatsAllow:  slices.Clone(DefaultStatsAllow),
-			LogLevel:    "info",
-			GCPercent:   50,
+			Listen:        Listen{Line: "127.0.0.1:7777", Legacy: "127.0.0.1:7778", UDP: "127.0.0.1:7779", IRC: "127.0.0.1:6667", HTTP: "127.0.0.1:8080"},
+			DefaultRoom:   "lobby",
+			UDPAllow:      slices.Clone(DefaultUDPAllow),
+			StatsAllow:    slices.Clone(DefaultStatsAllow),
+			StatsInterval: Duration(time.Hour),
+			LogLevel:      "info",
+			GCPercent:     50,
 			Limits: Limits{
 				MaxLineBytes: 1024, MaxClients: 200, MaxClientsPerIP: 20, MaxRooms: 8,
 				History: 512, Queue: 256, Replay: 20, Rate: 5, Burst: 50,
@@ -737,8 +741,14 @@ func (f *File) Validate() error {
 	between("relay.limits.max_legacy_members", l.MaxLegacyMembers, 0, 100000)
 	between("relay.limits.max_legacy_per_ip", l.MaxLegacyPerIP, 1, 100000)
 	between("relay.limits.legacy_failures", l.LegacyFailures, 1, 1000)
-	if l.Rate < 0 {
+	switch {
+	case l.Rate < 0:
 		bad("relay.limits.rate", "must not be negative (0 turns the limit off)")
+	case l.Rate > 1e6:
+		bad("relay.limits.rate", "at most 1000000 messages a second, not %g", l.Rate)
+	}
+	if r.StatsInterval < 0 {
+		bad("relay.stats_interval", `must not be negative ("0s" turns the summary off)`)
 	}
 	tm := &r.Timeouts
 	positive("relay.timeouts.handshake", tm.Handshake)

@@ -91,6 +91,7 @@ func (l *Log) flush(sync bool) {
 			return
 		}
 		l.curN += n
+		l.s.writes.Add(int64(n))
 		l.dirty = true
 		l.trim(last)
 	}

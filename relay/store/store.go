@@ -78,6 +78,7 @@ type Store struct {
 	segMax int     // events a segment takes before the next one starts; set once
 
 	failed atomic.Pointer[error] // set once, by fail
+	writes atomic.Int64          // events written to segments
 
 	mu   sync.Mutex
 	logs map[string]*Log // by directory name
@@ -304,6 +305,19 @@ func (s *Store) Drop(name string) {
 		l.wmu.Unlock()
 	}
 	os.RemoveAll(filepath.Join(s.o.Dir, key(name)))
+}
+
+// Counts returns how many events the store wrote to its segments, and
+// how many errors it met (at most one: it stops at the first); 0, 0 for a
+// nil store.
+func (s *Store) Counts() (writes, errors int64) {
+	if s == nil {
+		return 0, 0
+	}
+	if s.failed.Load() != nil {
+		errors = 1
+	}
+	return s.writes.Load(), errors
 }
 
 // Err returns why the store stopped writing, or nil.

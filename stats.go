@@ -1,0 +1,56 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+)
+
+// askStats asks the relay listening on line (relay.listen.line) for its
+// counters, with /stats before a name (answered for relay.stats_allow
+// only), and writes the JSON line it answers to w. A wildcard host is
+// asked on loopback. Every step is within timeout.
+func askStats(ctx context.Context, line string, timeout time.Duration, w io.Writer) error {
+	if line == "" {
+		return errors.New("relay.listen.line is empty: no line door to ask")
+	}
+	host, port, err := net.SplitHostPort(line)
+	if err != nil {
+		return fmt.Errorf("relay.listen.line %q: %w", line, err)
+	}
+	switch host {
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	addr := net.JoinHostPort(host, port)
+	d := net.Dialer{Timeout: timeout}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("ask %s: %w", addr, err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(timeout))
+	r := bufio.NewReader(io.LimitReader(c, 4<<20))
+	if _, err := r.ReadSlice('\n'); err != nil { // the greeting
+		return fmt.Errorf("read greeting from %s: %w", addr, err)
+	}
+	if _, err := io.WriteString(c, "/stats\n"); err != nil {
+		return fmt.Errorf("ask %s: %w", addr, err)
+	}
+	answer, err := r.ReadBytes('\n')
+	if err != nil {
+		return fmt.Errorf("read answer from %s: %w", addr, err)
+	}
+	if !bytes.HasPrefix(answer, []byte("{")) {
+		return fmt.Errorf("%s answers: %s", addr, bytes.TrimSpace(answer))
+	}
+	_, err = w.Write(answer)
+	return err
+}
