@@ -21,7 +21,8 @@ import (
 
 func init() {
 	optionalDoors = append(optionalDoors, func(s *Server) door {
-		return &legacyDoor{s: s, last: map[netip.Addr]*ticket{}, perIP: map[netip.Addr]int{}}
+		return &legacyDoor{s: s, last: map[netip.Addr]*ticket{}, perIP: map[netip.Addr]int{},
+			budgets: newLimiterTable[netip.Addr](legacySources)}
 	})
 }
 
@@ -36,6 +37,41 @@ type legacyDoor struct {
 	last    map[netip.Addr]*ticket // each address's newest connection
 	members int                    // legacy members
 	perIP   map[netip.Addr]int     // legacy members, by the address they registered from
+
+	// Guarded by budgetMu.
+	budgetMu sync.Mutex
+	budgets  *limiterTable[netip.Addr] // each sending address's budget (Limits.Rate, Limits.Burst)
+}
+
+// legacySources bounds how many sending addresses' budgets the legacy
+// door keeps (see limiterTable): a sweep of new addresses cannot reset
+// anyone's.
+const legacySources = 1024
+
+// reserve takes the turn of a message from ip, accepted at accepted,
+// within its address's budget (Limits.Rate, Limits.Burst): the time from
+// which it may be read and posted, now within the burst, later over it.
+// Turns are taken in the order of the connections, so that waiting
+// messages keep their order. It reports false, taking nothing, when the
+// turn would come later than Timeouts.Message after accepted, or the
+// table of budgets is full of budgets in use.
+func (d *legacyDoor) reserve(ip netip.Addr, accepted time.Time) (time.Time, bool) {
+	l := d.s.conf().Limits
+	if l.Rate <= 0 {
+		return accepted, true
+	}
+	d.budgetMu.Lock()
+	defer d.budgetMu.Unlock()
+	b := d.budgets.get(ip, accepted, l.Rate, l.Burst)
+	if b == nil {
+		return time.Time{}, false
+	}
+	wait := b.reserve(accepted, l.Rate, l.Burst)
+	if wait > d.s.conf().Timeouts.Message.D() {
+		b.tokens++ // its turn is given back
+		return time.Time{}, false
+	}
+	return accepted.Add(wait), true
 }
 
 func (*legacyDoor) name() string                 { return "legacy" }
@@ -46,6 +82,7 @@ func (*legacyDoor) addr(c *config.Config) string { return c.Listen.Legacy }
 type ticket struct {
 	slotWait               // set once, by serve
 	accepted time.Time     // likewise
+	turn     time.Time     // likewise: when it may be read, within its address's budget (see reserve)
 	done     chan struct{} // closed when its message is handled or dropped
 
 	prev *ticket // the address's previous connection, until waited for
@@ -81,12 +118,17 @@ func (t *ticket) wait() {
 // goroutine of its own. Nothing is ever written to a legacy connection.
 func (d *legacyDoor) serve(c net.Conn, stop <-chan struct{}) {
 	s := d.s
+	ip, accepted := ipOf(c), time.Now()
+	turn, ok := d.reserve(ip, accepted)
+	if !ok {
+		d.dropped(c, "over its address's budget (relay.limits.rate) for relay.timeouts.message")
+		return
+	}
 	if why, ok := s.admitWaiting(c, s.conf().Timeouts.Message.D(), stop); !ok {
 		d.dropped(c, why)
 		return
 	}
-	ip := ipOf(c)
-	t := &ticket{slotWait: slotWait{c: c, ip: ip, slot: make(chan struct{})}, accepted: time.Now(), done: make(chan struct{})}
+	t := &ticket{slotWait: slotWait{c: c, ip: ip, slot: make(chan struct{})}, accepted: accepted, turn: turn, done: make(chan struct{})}
 	s.mu.Lock()
 	t.prev = d.last[ip]
 	d.last[ip] = t
@@ -127,6 +169,18 @@ func (d *legacyDoor) take(c net.Conn, t *ticket) {
 	if why, ok := s.awaitSlot(&t.slotWait, t.accepted, s.conf().Timeouts.Message.D()); !ok {
 		d.dropped(c, why)
 		return
+	}
+	if wait := time.Until(t.turn); wait > 0 {
+		// Over its address's budget: it is not read until its turn, and
+		// the sender's TCP waits meanwhile.
+		timer := time.NewTimer(wait)
+		select {
+		case <-s.quit:
+			timer.Stop()
+			d.dropped(c, "relay shutting down")
+			return
+		case <-timer.C:
+		}
 	}
 	max := s.conf().Limits.MaxLineBytes
 	c.SetReadDeadline(time.Now().Add(s.conf().Timeouts.Message.D()))
@@ -431,6 +485,12 @@ func (p *legacyPeer) send(m *member) {
 			p.mu.Unlock()
 			if err := deliverLegacy(m.done, stopping, endpoint, msg, t.Dial.D(), t.Retry.D()); err != nil {
 				m.srv.stats.legacyFailed.Add(1)
+				if isResource(err) {
+					// The relay's own shortage (out of file descriptors,
+					// buffers): not the member's failure.
+					m.srv.warnf("legacy: delivery to %s at %s failed: %v (the relay's resources, not counted against %s)", m.name, endpoint, err, m.name)
+					continue
+				}
 				p.failures++
 				m.srv.warnf("legacy: delivery to %s at %s failed (%d in a row): %v", m.name, endpoint, p.failures, err)
 				if p.failures >= m.srv.conf().Limits.LegacyFailures {

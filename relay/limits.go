@@ -33,6 +33,29 @@ func (l *limiter) allow(t time.Time, rate float64, burst int) bool {
 	return true
 }
 
+// reserve takes a message's token from the bucket at t, going into debt
+// when there is none, and returns how long from t until the token is
+// there (0: now). Reservations are served in the order they are made.
+// A rate of 0 allows everything.
+func (l *limiter) reserve(t time.Time, rate float64, burst int) time.Duration {
+	if rate <= 0 {
+		return 0
+	}
+	if l.last.IsZero() {
+		l.tokens = float64(burst)
+	} else if t.After(l.last) {
+		l.tokens = min(float64(burst), l.tokens+t.Sub(l.last).Seconds()*rate)
+	}
+	if t.After(l.last) {
+		l.last = t
+	}
+	l.tokens--
+	if l.tokens >= 0 {
+		return 0
+	}
+	return time.Duration(-l.tokens / rate * float64(time.Second))
+}
+
 // full reports whether the bucket has refilled to burst by t: it then
 // holds nothing worth remembering.
 func (l *limiter) full(t time.Time, rate float64, burst int) bool {

@@ -1,10 +1,15 @@
 package relay
 
 import (
+	"net"
 	"net/netip"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // TestLimiterTable: a full table makes room only with a bucket that has
@@ -55,5 +60,41 @@ func TestFDWarning(t *testing.T) {
 	}
 	if w := fdWarning(64, &cfg); !strings.Contains(w, "may open 64 files, fewer than the 282") {
 		t.Errorf("with 64 files: %q", w)
+	}
+}
+
+// TestReserve: over the burst, each message's turn comes 1/rate after the
+// previous one's, in the order they were taken; a turn given back is
+// taken by the next.
+func TestReserve(t *testing.T) {
+	const rate, burst = 2.0, 2
+	t0 := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	var l limiter
+	var got []time.Duration
+	for range 5 {
+		got = append(got, l.reserve(t0, rate, burst))
+	}
+	want := []time.Duration{0, 0, 500 * time.Millisecond, time.Second, 1500 * time.Millisecond}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("turns (-want +got):\n%s", diff)
+	}
+	l.tokens++ // the last gives its turn back
+	if d := l.reserve(t0.Add(time.Second), rate, burst); d != 500*time.Millisecond {
+		t.Errorf("a second later, the next turn is in %v, want 500ms", d)
+	}
+}
+
+// TestResourceErrors: the relay's own shortages are told from a peer's
+// failures (see legacyPeer.send).
+func TestResourceErrors(t *testing.T) {
+	for _, err := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, &net.OpError{Op: "dial", Err: os.NewSyscallError("socket", syscall.EMFILE)}} {
+		if !isResource(err) {
+			t.Errorf("isResource(%v) = false", err)
+		}
+	}
+	for _, err := range []error{syscall.ECONNREFUSED, os.ErrDeadlineExceeded} {
+		if isResource(err) {
+			t.Errorf("isResource(%v) = true", err)
+		}
 	}
 }
