@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"roomrelay/relay/config"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,11 +38,13 @@ func (s *Server) warnf(format string, args ...any)  { s.log(LevelWarn, format, a
 func (s *Server) errorf(format string, args ...any) { s.log(LevelError, format, args...) }
 
 // drop counts, in n, a message lost at a door for why, a reason in a few
-// fixed words, and logs it as "what from ADDR dropped: why", each reason
-// of each what at most once a second so that a flood cannot fill the log.
+// words, and logs it as "what from ADDR dropped: why", each reason of
+// each what at most once a second (and every reason of it at most
+// throttleKindBurst times), so that a flood cannot fill the log; what was
+// held back is counted in the next line of that reason.
 func (s *Server) drop(n *atomic.Int64, what string, from net.Addr, why string) {
 	n.Add(1)
-	ok, more := s.drops.allow(what+": "+why, time.Now())
+	ok, more := s.drops.allow(what, why, time.Now())
 	switch {
 	case !ok:
 	case more > 0:
@@ -53,7 +56,8 @@ func (s *Server) drop(n *atomic.Int64, what string, from net.Addr, why string) {
 
 // log writes one line "LEVEL: text" through the server's Logf, unless the
 // level is below the configured one or the same kind of line (by format)
-// has come too often this second.
+// about the same subject (its arguments, an address without its port)
+// has come too often this second (see throttle).
 func (s *Server) log(level int, format string, args ...any) {
 	if int32(level) < s.level.Load() {
 		return
@@ -62,7 +66,7 @@ func (s *Server) log(level int, format string, args ...any) {
 		s.logf("%s", levelNames[level]+": "+fmt.Sprintf(format, args...))
 		return // one line per member that leaves, whatever the churn
 	}
-	ok, suppressed := s.logs.allow(format, time.Now())
+	ok, suppressed := s.logs.allow(format, subject(args), time.Now())
 	if !ok {
 		return
 	}
@@ -73,17 +77,42 @@ func (s *Server) log(level int, format string, args ...any) {
 	s.logf("%s", line)
 }
 
+// subject is what a log line is about, for the throttle: its arguments,
+// each address without its port (a flood from one host is one subject
+// whatever ports it uses).
+func subject(args []any) string {
+	var b strings.Builder
+	for _, a := range args {
+		switch v := a.(type) {
+		case net.Addr:
+			host, _, err := net.SplitHostPort(v.String())
+			if err != nil {
+				host = v.String()
+			}
+			b.WriteString(host)
+		default:
+			fmt.Fprint(&b, v)
+		}
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
 // leftFormat is the line logged when a member leaves: never throttled,
 // since each stands for a member (connections are bounded by
 // Limits.MaxClients, and each took a name first).
 const leftFormat = "%s %s: %s left: %s"
 
-// throttle limits each kind of log line to burst (0: throttleBurst) a
-// second, so that a flood of bad input cannot fill the log.
+// throttle limits each kind of log line about each subject to burst (0:
+// throttleBurst) a second, and each kind to throttleKindBurst a second
+// whatever its subjects, so that a flood of bad input, from one address
+// or from many, cannot fill the log. What it holds back is counted, and
+// the count is said with the next line of that kind and subject (or of
+// that kind, for a subject it had no room to track).
 type throttle struct {
 	burst int // set once
 	mu    sync.Mutex
-	kinds map[string]*throttled
+	lines map[string]*throttled // by kind, and by kind and subject
 }
 
 type throttled struct {
@@ -93,31 +122,64 @@ type throttled struct {
 }
 
 const (
-	throttleBurst = 10
-	throttleKinds = 256 // kinds tracked before the table starts over
+	throttleBurst     = 10
+	throttleKindBurst = 50
+	throttleSubjects  = 1024 // kinds and subjects tracked at most
 )
 
-// allow reports whether a line of this kind may be written now, and how
-// many of its kind were suppressed before it.
-func (t *throttle) allow(kind string, now time.Time) (ok bool, suppressed int) {
+// allow reports whether a line of this kind about subject may be written
+// now, and how many were suppressed before it.
+func (t *throttle) allow(kind, subject string, now time.Time) (ok bool, suppressed int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.kinds == nil || len(t.kinds) >= throttleKinds {
-		t.kinds = map[string]*throttled{}
+	if t.lines == nil {
+		t.lines = map[string]*throttled{}
 	}
-	k := t.kinds[kind]
+	sec := now.Truncate(time.Second)
+	k := t.entry(kind, sec)
+	e := t.entry(kind+"\x00"+subject, sec)
+	if e == nil {
+		e = k // no room to track the subject: it is counted with its kind
+	}
 	if k == nil {
-		k = &throttled{}
-		t.kinds[kind] = k
+		return false, 0 // no room even for its kind: a flood of kinds
 	}
-	if sec := now.Truncate(time.Second); !sec.Equal(k.second) {
-		k.second, k.n = sec, 0
-	}
-	k.n++
-	if k.n > cmp.Or(t.burst, throttleBurst) {
-		k.suppressed++
+	if e.n >= cmp.Or(t.burst, throttleBurst) || k.n >= max(cmp.Or(t.burst, throttleBurst), throttleKindBurst) {
+		e.suppressed++
 		return false, 0
 	}
-	suppressed, k.suppressed = k.suppressed, 0
+	e.n++
+	if e != k {
+		k.n++
+	}
+	suppressed, e.suppressed = e.suppressed, 0
+	if e != k {
+		suppressed, k.suppressed = suppressed+k.suppressed, 0
+	}
 	return true, suppressed
+}
+
+// entry returns key's counts for sec, tracking key if need be: when the
+// table is full, only lines of past seconds with nothing suppressed make
+// room; nil when none does. Called with mu held.
+func (t *throttle) entry(key string, sec time.Time) *throttled {
+	e := t.lines[key]
+	if e == nil {
+		if len(t.lines) >= throttleSubjects {
+			for k, old := range t.lines {
+				if old.suppressed == 0 && old.second.Before(sec) {
+					delete(t.lines, k)
+				}
+			}
+			if len(t.lines) >= throttleSubjects {
+				return nil
+			}
+		}
+		e = &throttled{second: sec}
+		t.lines[key] = e
+	}
+	if !sec.Equal(e.second) {
+		e.second, e.n = sec, 0
+	}
+	return e
 }

@@ -159,19 +159,43 @@ func TestLogThrottle(t *testing.T) {
 	t0 := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
 	allowed := 0
 	for i := range 100 { // a flood within one second
-		if ok, _ := th.allow("udp drop", t0.Add(time.Duration(i)*time.Millisecond)); ok {
+		if ok, _ := th.allow("udp drop", "10.0.0.1", t0.Add(time.Duration(i)*time.Millisecond)); ok {
 			allowed++
 		}
 	}
 	if allowed != throttleBurst {
 		t.Errorf("%d lines allowed of a flood of 100 in a second, want %d", allowed, throttleBurst)
 	}
-	if ok, _ := th.allow("another kind", t0.Add(500*time.Millisecond)); !ok {
+	if ok, _ := th.allow("another kind", "10.0.0.1", t0.Add(500*time.Millisecond)); !ok {
 		t.Error("a line of another kind held back by the flood")
 	}
-	ok, suppressed := th.allow("udp drop", t0.Add(time.Second))
+	if ok, _ := th.allow("udp drop", "10.0.0.2", t0.Add(500*time.Millisecond)); !ok {
+		t.Error("a line of the same kind about another subject held back by the flood")
+	}
+	ok, suppressed := th.allow("udp drop", "10.0.0.1", t0.Add(time.Second))
 	if !ok || suppressed != 100-throttleBurst {
 		t.Errorf("the next second: allowed %v, %d suppressed said; want true, %d", ok, suppressed, 100-throttleBurst)
+	}
+	// A sweep of 2 000 subjects in a second: at most throttleKindBurst
+	// lines; every line held back is counted, and said when its subject
+	// (or, for those it could not track, its kind) comes back.
+	var sweep throttle
+	allowed, said := 0, 0
+	for i := range 2000 {
+		if ok, _ := sweep.allow("refused", fmt.Sprint("10.1.", i/256, ".", i%256), t0); ok {
+			allowed++
+		}
+	}
+	if allowed != throttleKindBurst {
+		t.Errorf("a sweep of 2000 subjects in a second logged %d lines, want %d", allowed, throttleKindBurst)
+	}
+	for i := range 2000 {
+		if ok, n := sweep.allow("refused", fmt.Sprint("10.1.", i/256, ".", i%256), t0.Add(time.Duration(1+i/throttleKindBurst)*time.Second)); ok {
+			said += n
+		}
+	}
+	if said != 2000-throttleKindBurst {
+		t.Errorf("%d suppressed lines said afterwards, want %d", said, 2000-throttleKindBurst)
 	}
 
 	logs := testkit.NewLog(t)
