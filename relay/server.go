@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -143,6 +144,9 @@ type Stats struct {
 	// Doors and Rooms are the members now, by door and by room.
 	Doors map[string]int `json:"doors"`
 	Rooms map[string]int `json:"rooms"`
+	// Goroutines is how many goroutines the process runs now (a leak
+	// shows as growth while the members do not grow).
+	Goroutines int `json:"goroutines"`
 }
 
 // New returns a relay for cfg, which must have passed validation.
@@ -396,7 +400,7 @@ func (s *Server) Stats() Stats {
 		LegacySent: c.legacySent.Load(), LegacyFailed: c.legacyFailed.Load(),
 		UDPDropped: c.udpDropped.Load(), Disconnects: map[string]int64{},
 		LegacyDropped: c.legacyDropped.Load(), LegacyRefused: c.legacyRefused.Load(),
-		Doors: map[string]int{}, Rooms: map[string]int{},
+		Doors: map[string]int{}, Rooms: map[string]int{}, Goroutines: runtime.NumGoroutine(),
 	}
 	st.StoreWrites, st.StoreErrors = s.store.Counts()
 	if msg := s.storeErr.Load(); msg != nil {
