@@ -330,7 +330,9 @@ func (sk *soak) enter(ctx context.Context, cn *conn, hello func() []string, welc
 	return false
 }
 
-func has(sub string) func(string) bool { return func(l string) bool { return strings.Contains(l, sub) } }
+func has(sub string) func(string) bool {
+	return func(l string) bool { return strings.Contains(l, sub) }
+}
 
 // pause waits up to max, or until ctx ends; it reports whether ctx is
 // still going. It paces the senders: no synchronisation rests on it.
