@@ -3,11 +3,20 @@
 package relay
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"roomrelay/proto"
 
 	"roomrelay/relay/config"
 )
@@ -55,5 +64,234 @@ func TestLegacyBudget(t *testing.T) {
 				t.Errorf("%d posted, %d dropped; want %d, %d", st.Posted, st.LegacyDropped, tc.delivered, tc.drops)
 			}
 		})
+	}
+}
+
+// trickle writes first, then a byte every 20 ms, never ending a line or
+// a request, until the relay closes c or 10 s have passed; it reports
+// whether the relay closed it.
+func trickle(c net.Conn, first string) bool {
+	c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	c.Write([]byte(first))
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		io.Copy(io.Discard, c) // until the relay closes it (or the deadline)
+	}()
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); {
+		select {
+		case <-closed:
+			// Closed by the relay, unless it was the read deadline.
+			return c.SetReadDeadline(time.Time{}) == nil && time.Now().Before(end)
+		case <-time.After(20 * time.Millisecond): // the trickle's pace
+		}
+		if _, err := c.Write([]byte("a")); err != nil {
+			<-closed
+			return true
+		}
+	}
+	return false
+}
+
+// TestSlowloris: connections that send their greeting, request or
+// message a byte at a time and never finish are cut at the handshake
+// deadline (timeouts.handshake; timeouts.message at the legacy door), on
+// every door, while a member chats meanwhile: 10 per door, 40 in all,
+// every one closed by the relay, and the 10 legacy ones counted as
+// dropped.
+func TestSlowloris(t *testing.T) {
+	cfg := httpConfig()
+	cfg.Listen.IRC = "127.0.0.1:0"
+	cfg.Timeouts.Handshake = config.Duration(300 * time.Millisecond)
+	cfg.Timeouts.Message = config.Duration(300 * time.Millisecond)
+	cfg.Limits.MaxClientsPerIP = 100
+	s := startServer(t, cfg)
+	alice := join(t, s, "alice")
+	doors := map[string]string{"line": "alic", "irc": "NICK bo", "http": "GET /api/stats HTTP/1.1\r\nX-Slow: ", "legacy": "from:alice|"}
+	const per = 10
+	var wg sync.WaitGroup
+	var closed atomic.Int64
+	for door, first := range doors {
+		for range per {
+			c, err := net.DialTimeout("tcp", s.Addr(door).String(), 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if trickle(c, first) {
+					closed.Add(1)
+				}
+			}()
+		}
+	}
+	alice.send("still here")
+	alice.sync("meanwhile")
+	wg.Wait()
+	if n := closed.Load(); n != int64(per*len(doors)) {
+		t.Errorf("%d of %d trickling connections closed by the relay", n, per*len(doors))
+	}
+	waitFor(t, 10*time.Second, "only alice's connection left", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.conns) == 1
+	})
+	if st := s.Stats(); st.LegacyDropped != per || len(st.Disconnects) != 0 {
+		t.Errorf("legacy dropped %d (want %d), disconnects %v (want none: alice stays)", st.LegacyDropped, per, st.Disconnects)
+	}
+}
+
+// TestHalfClosed: a member that closes its half of the connection is seen
+// off (counted "closed") and its connection closed; so is one still in
+// its handshake, which is not counted as a member.
+func TestHalfClosed(t *testing.T) {
+	s := startServer(t, testConfig())
+	watch := join(t, s, "watch")
+	half := join(t, s, "half")
+	shy := dial(t, s)
+	for _, tc := range []*tconn{half, shy} {
+		tc.c.(*net.TCPConn).CloseWrite()
+		if _, err := io.ReadAll(tc.c); err != nil {
+			t.Errorf("reading to the end: %v", err)
+		}
+	}
+	watch.until("half leaving", func(l string) bool { return l == "--- half left lobby (closed)" })
+	waitFor(t, 10*time.Second, "only watch's connection left", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.conns) == 1
+	})
+	if d := s.Stats().Disconnects; d["closed"] != 1 || len(d) != 1 {
+		t.Errorf("disconnects %v, want closed: 1", d)
+	}
+}
+
+// TestConnectionFlood: connections past relay.limits.max_clients, then
+// past max_clients_per_ip, are refused with a line saying why, each
+// counted by reason (20 of 30, then 5 of 10), and a client is served again
+// once the flood is gone.
+func TestConnectionFlood(t *testing.T) {
+	for _, tc := range []struct {
+		name              string
+		clients, perIP, n int
+		reason            string
+	}{
+		{"max_clients", 10, 100, 30, "relay full"},
+		{"max_clients_per_ip", 100, 5, 10, "address full"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.Listen.IRC = "127.0.0.1:0"
+			cfg.Limits.MaxClients, cfg.Limits.MaxClientsPerIP = tc.clients, tc.perIP
+			s := startServer(t, cfg)
+			limit := min(tc.clients, tc.perIP)
+			var conns []net.Conn
+			refused := 0
+			for i := range tc.n {
+				door := []string{"line", "irc"}[i%2]
+				c, err := net.DialTimeout("tcp", s.Addr(door).String(), 5*time.Second)
+				if err != nil {
+					t.Fatal(err)
+				}
+				conns = append(conns, c)
+				c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				l, err := proto.NewLineReader(c, 4096).ReadLine()
+				if err != nil {
+					t.Fatalf("connection %d: %v", i, err)
+				}
+				if strings.Contains(string(l), "refused") {
+					refused++
+				}
+			}
+			if want := tc.n - limit; refused != want {
+				t.Errorf("%d refused, want %d", refused, want)
+			}
+			if diff := cmp.Diff(map[string]int64{tc.reason: int64(tc.n - limit)}, s.Stats().Refusals); diff != "" {
+				t.Errorf("refusals (-want +got):\n%s", diff)
+			}
+			for _, c := range conns {
+				c.Close()
+			}
+			waitFor(t, 10*time.Second, "the flood's connections to end", func() bool {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				return len(s.conns) == 0
+			})
+			join(t, s, "after")
+		})
+	}
+}
+
+// TestEndlessLine: 8 MB with no end of line is discarded as it comes, the
+// sender told once, and the line after it, and the others, unaffected.
+func TestEndlessLine(t *testing.T) {
+	s := startServer(t, testConfig())
+	alice := join(t, s, "alice")
+	bob := join(t, s, "bob")
+	chunk := bytes.Repeat([]byte("x"), 64<<10)
+	sent := make(chan error, 1)
+	go func() {
+		alice.c.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		for range 128 { // 8 MB
+			if _, err := alice.c.Write(chunk); err != nil {
+				sent <- err
+				return
+			}
+		}
+		_, err := alice.c.Write([]byte("\nafter\n"))
+		sent <- err
+	}()
+	told := alice.until("the error", func(l string) bool { return strings.HasPrefix(l, "!!!") })
+	if !strings.Contains(told, "line too long") {
+		t.Errorf("alice told %q", told)
+	}
+	if err := <-sent; err != nil {
+		t.Fatalf("alice's write: %v", err)
+	}
+	if got := bob.messages(1); got[0] != "alice: after" {
+		t.Errorf("bob got %q", got)
+	}
+	if got := alice.sync("end"); len(got) != 1 {
+		t.Errorf("alice got %q after the error, want only the pong: one error for one long line", got)
+	}
+}
+
+// TestBadBytesEveryDoor: NUL, escape sequences and invalid UTF-8 sent
+// through the line, IRC, legacy and UDP doors reach the others cleaned
+// (each control character and bad byte U+FFFD), and nobody is cut.
+func TestBadBytesEveryDoor(t *testing.T) {
+	cfg := ircConfig()
+	s := startServer(t, cfg)
+	watch := join(t, s, "watch")
+	alice := join(t, s, "alice")
+	irc := dialIRC(t, s)
+	irc.register("ivan", false)
+	carol := newTutorialClient(t, s, "carol")
+	watch.until("carol's join", func(l string) bool { return l == "--- carol joined lobby" })
+	udp, err := net.Dial("udp", s.Addr("udp").String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+	const bad = "a\x00b\x1b[2Jc\xffd"
+	const clean = "a\uFFFDb\uFFFD[2Jc\uFFFDd"
+	alice.send(bad)
+	watch.until("alice's", func(l string) bool { return strings.HasPrefix(l, "alice: ") })
+	irc.send("PRIVMSG #lobby :" + bad)
+	carol.send("from:carol|" + bad)
+	udp.Write([]byte("from:nas|" + bad))
+	var got []string
+	for _, l := range watch.messages(3) {
+		got = append(got, l)
+	}
+	want := []string{"ivan: " + clean, "carol: " + clean, "nas@udp: " + clean}
+	if diff := cmp.Diff(want, got, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+		t.Errorf("watch got (-want +got):\n%s", diff)
+	}
+	if d := s.Stats().Disconnects; len(d) != 0 {
+		t.Errorf("disconnects %v", d)
 	}
 }

@@ -76,7 +76,7 @@ func (d *httpDoor) conn(c net.Conn, stop <-chan struct{}) {
 			}
 			start = time.Now()
 		}
-		c.SetReadDeadline(start.Add(httpReadHeader))
+		c.SetReadDeadline(start.Add(min(httpReadHeader, d.s.conf().Timeouts.Handshake.D()))) // a slowloris is cut as in every door
 		lr.N = httpMaxHeader + int64(br.Buffered())
 		req, err := http.ReadRequest(br)
 		if err != nil {
