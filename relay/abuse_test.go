@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -294,4 +295,94 @@ func TestBadBytesEveryDoor(t *testing.T) {
 	if d := s.Stats().Disconnects; len(d) != 0 {
 		t.Errorf("disconnects %v", d)
 	}
+}
+
+// listenNoAccept returns a loopback address whose listener never accepts
+// and has no room in its backlog after the first connection: later
+// connections' SYNs go unanswered, so dialling them times out.
+func listenNoAccept(t *testing.T) int {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Skip(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sa.(*syscall.SockaddrInet4).Port
+}
+
+// TestLegacyStuckEndpoints: a legacy member whose endpoint accepts and
+// never reads, and one whose endpoint never accepts, while 50 messages
+// flow: a line member and a healthy legacy member get all 50, in order;
+// the one that never accepts is dropped as unreachable after
+// limits.legacy_failures deliveries time out.
+func TestLegacyStuckEndpoints(t *testing.T) {
+	cfg := testConfig()
+	cfg.Timeouts.Dial = config.Duration(300 * time.Millisecond)
+	cfg.Timeouts.Retry = 0
+	s := startServer(t, cfg)
+	watch := join(t, s, "watch")
+	alice := join(t, s, "alice")
+	carol := newTutorialClient(t, s, "carol")
+	watch.until("carol's join", func(l string) bool { return l == "--- carol joined lobby" })
+
+	deaf, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer deaf.Close()
+	go func() {
+		var conns []net.Conn // held open, never read
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := deaf.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	register := func(name string, port int) {
+		c := legacyConn(t, s)
+		fmt.Fprintf(c, "connect_request|%s|127.0.0.1|%d", name, port)
+		c.(*net.TCPConn).CloseWrite()
+		watch.until(name+"'s join", func(l string) bool { return l == "--- "+name+" joined lobby" })
+	}
+	register("deaf", deaf.Addr().(*net.TCPAddr).Port)
+	register("stuck", listenNoAccept(t))
+
+	const n = 50
+	var want []string
+	for i := range n {
+		alice.send(fmt.Sprint("message ", i))
+		want = append(want, fmt.Sprint("alice: message ", i))
+	}
+	if diff := cmp.Diff(want, watch.messages(n)); diff != "" {
+		t.Errorf("watch got (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(want, carol.waitFor(n)); diff != "" {
+		t.Errorf("carol got (-want +got):\n%s", diff)
+	}
+	watch.until("stuck dropped", func(l string) bool { return l == "--- stuck left lobby (unreachable)" })
+	st := s.Stats()
+	if st.Disconnects["unreachable"] != 1 || len(st.Disconnects) != 1 {
+		t.Errorf("disconnects %v, want unreachable: 1 (stuck)", st.Disconnects)
+	}
+	if st.LegacyFailed != int64(cfg.Limits.LegacyFailures) {
+		t.Errorf("%d legacy deliveries failed, want %d (stuck's, before it was dropped)", st.LegacyFailed, cfg.Limits.LegacyFailures)
+	}
+	t.Logf("deliveries: %d sent (carol %d, deaf the rest), %d failed", st.LegacySent, n, st.LegacyFailed)
 }
