@@ -251,7 +251,7 @@ func (sk *soak) dial(door string) (*conn, error) {
 		defer close(cn.lines)
 		r := bufio.NewReaderSize(c, 4096)
 		for {
-			c.SetReadDeadline(time.Now().Add(time.Minute))
+			c.SetReadDeadline(time.Now().Add(5 * time.Minute)) // a bound, far past any pause of the soak
 			l, err := r.ReadString('\n')
 			if err != nil {
 				return
@@ -291,9 +291,14 @@ func (cn *conn) until(ok func(string) bool, seen func(string)) bool {
 	}
 }
 
-// drain reads lines until the connection ends.
+// drain reads lines until the connection ends (or its reader gives up:
+// see dial).
 func (cn *conn) drain(seen func(string)) {
-	cn.until(func(string) bool { return false }, seen)
+	for l := range cn.lines {
+		if seen != nil {
+			seen(l)
+		}
+	}
 }
 
 // skim reads the lines that have come, without waiting.

@@ -39,9 +39,10 @@ func (s *Server) errorf(format string, args ...any) { s.log(LevelError, format, 
 
 // drop counts, in n, a message lost at a door for why, a reason in a few
 // words, and logs it as "what from ADDR dropped: why", each reason of
-// each what at most once a second (and every reason of it at most
-// throttleKindBurst times), so that a flood cannot fill the log; what was
-// held back is counted in the next line of that reason.
+// each what at most once a second, and all the reasons of a what at most
+// throttleKinds times a second, so that a flood cannot fill the log; what
+// was held back is counted in the next line of that reason (or of that
+// what).
 func (s *Server) drop(n *atomic.Int64, what string, from net.Addr, why string) {
 	n.Add(1)
 	ok, more := s.drops.allow(what, why, time.Now())
@@ -104,7 +105,7 @@ func subject(args []any) string {
 const leftFormat = "%s %s: %s left: %s"
 
 // throttle limits each kind of log line about each subject to burst (0:
-// throttleBurst) a second, and each kind to throttleKindBurst a second
+// throttleBurst) a second, and each kind to throttleKinds bursts a second
 // whatever its subjects, so that a flood of bad input, from one address
 // or from many, cannot fill the log. What it holds back is counted, and
 // the count is said with the next line of that kind and subject (or of
@@ -122,9 +123,9 @@ type throttled struct {
 }
 
 const (
-	throttleBurst     = 10
-	throttleKindBurst = 50
-	throttleSubjects  = 1024 // kinds and subjects tracked at most
+	throttleBurst    = 10
+	throttleKinds    = 5    // a kind's lines a second, whatever their subjects, in bursts
+	throttleSubjects = 1024 // kinds and subjects tracked at most
 )
 
 // allow reports whether a line of this kind about subject may be written
@@ -144,7 +145,8 @@ func (t *throttle) allow(kind, subject string, now time.Time) (ok bool, suppress
 	if k == nil {
 		return false, 0 // no room even for its kind: a flood of kinds
 	}
-	if e.n >= cmp.Or(t.burst, throttleBurst) || k.n >= max(cmp.Or(t.burst, throttleBurst), throttleKindBurst) {
+	burst := cmp.Or(t.burst, throttleBurst)
+	if e.n >= burst || k.n >= burst*throttleKinds {
 		e.suppressed++
 		return false, 0
 	}

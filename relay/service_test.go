@@ -176,7 +176,7 @@ func TestLogThrottle(t *testing.T) {
 	if !ok || suppressed != 100-throttleBurst {
 		t.Errorf("the next second: allowed %v, %d suppressed said; want true, %d", ok, suppressed, 100-throttleBurst)
 	}
-	// A sweep of 2 000 subjects in a second: at most throttleKindBurst
+	// A sweep of 2 000 subjects in a second: at most (throttleBurst * throttleKinds)
 	// lines; every line held back is counted, and said when its subject
 	// (or, for those it could not track, its kind) comes back.
 	var sweep throttle
@@ -186,16 +186,16 @@ func TestLogThrottle(t *testing.T) {
 			allowed++
 		}
 	}
-	if allowed != throttleKindBurst {
-		t.Errorf("a sweep of 2000 subjects in a second logged %d lines, want %d", allowed, throttleKindBurst)
+	if allowed != (throttleBurst * throttleKinds) {
+		t.Errorf("a sweep of 2000 subjects in a second logged %d lines, want %d", allowed, (throttleBurst * throttleKinds))
 	}
 	for i := range 2000 {
-		if ok, n := sweep.allow("refused", fmt.Sprint("10.1.", i/256, ".", i%256), t0.Add(time.Duration(1+i/throttleKindBurst)*time.Second)); ok {
+		if ok, n := sweep.allow("refused", fmt.Sprint("10.1.", i/256, ".", i%256), t0.Add(time.Duration(1+i/(throttleBurst*throttleKinds))*time.Second)); ok {
 			said += n
 		}
 	}
-	if said != 2000-throttleKindBurst {
-		t.Errorf("%d suppressed lines said afterwards, want %d", said, 2000-throttleKindBurst)
+	if said != 2000-(throttleBurst*throttleKinds) {
+		t.Errorf("%d suppressed lines said afterwards, want %d", said, 2000-(throttleBurst*throttleKinds))
 	}
 
 	logs := testkit.NewLog(t)

@@ -17,6 +17,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"roomrelay/proto"
+	"roomrelay/relay/config"
+	"roomrelay/relay/internal/testkit"
 )
 
 // countConn counts the bytes read from its connection.
@@ -248,5 +250,30 @@ func TestStatsCommand(t *testing.T) {
 	tc2.enter("bob")
 	if l := tc2.send1("/stats"); !strings.Contains(l, "relay.stats_allow only") {
 		t.Errorf("/stats from outside relay.stats_allow: %q", l)
+	}
+}
+
+// TestStatsInterval: every relay.stats_interval the log has a one-line
+// summary of the counters; "0s" logs none.
+func TestStatsInterval(t *testing.T) {
+	logs := testkit.NewLog(t)
+	cfg := testConfig()
+	cfg.StatsInterval = config.Duration(50 * time.Millisecond)
+	testkit.NoLeaks(t)
+	s := New(cfg, logs.Logf)
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer shutdownNow(t, s)
+	join(t, s, "alice").send("hi")
+	waitFor(t, 10*time.Second, "a summary with the message", func() bool {
+		return logs.Has("info: stats: 1 members in 1 rooms; messages 1 in")
+	})
+	cfg.StatsInterval = 0
+	s.Reload(cfg)
+	n := strings.Count(logs.String(), "info: stats:")
+	join(t, s, "bob").sync("later")
+	if m := strings.Count(logs.String(), "info: stats:"); m > n+1 { // one may have been under way
+		t.Errorf("%d summaries logged after stats_interval 0s", m-n)
 	}
 }
