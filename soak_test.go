@@ -42,7 +42,7 @@ func TestSoak(t *testing.T) {
 	}
 	addr := func(door string) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[door])) }
 	config := tutConfig(t, fmt.Sprintf(`{"relay":{"listen":{"line":%q,"legacy":%q,"udp":%q,"irc":%q,"http":%q},
-		"log_level":"warn","limits":{"rate":0,"history":16384,"queue":8192,"max_clients":300,"max_clients_per_ip":300,"max_legacy_per_ip":8}}}`,
+		"log_level":"warn","limits":{"rate":0,"history":4096,"queue":2048,"max_clients":300,"max_clients_per_ip":300,"max_legacy_per_ip":8}}}`,
 		addr("line"), addr("legacy"), addr("udp"), addr("irc"), addr("http")))
 	relay := tutStart(t, "roomrelay relay", "", bin, "-config", config, "relay")
 	tutWaitPort(t, relay, ports["line"])
@@ -335,6 +335,32 @@ func (sk *soak) enter(ctx context.Context, cn *conn, hello func() []string, welc
 	return false
 }
 
+// session opens one of a churner's sessions at door.
+func (sk *soak) session(who, door string) *conn {
+	cn, err := sk.dial(door)
+	if err != nil {
+		sk.fail("%s: %v", who, err)
+		return nil
+	}
+	sk.sessions.Add(1)
+	return cn
+}
+
+// chat sends 1 to 20 lines, line(0), line(1)..., paced, counted as sent
+// at door, and reads what came meanwhile (each line to seen) without
+// waiting.
+func (sk *soak) chat(ctx context.Context, cn *conn, door string, line func(i int) string, seen func(string)) {
+	for i := range rand.N(20) + 1 {
+		if !pause(ctx, 40*time.Millisecond) {
+			return
+		}
+		if cn.send(line(i)) == nil {
+			sk.count(door)
+		}
+		cn.skim(seen)
+	}
+}
+
 func has(sub string) func(string) bool {
 	return func(l string) bool { return strings.Contains(l, sub) }
 }
@@ -433,25 +459,15 @@ func (sk *soak) bye(cn *conn, quit string, ping func() bool) {
 func (sk *soak) textChurner(ctx context.Context, id int) {
 	name := fmt.Sprintf("t%d", id)
 	for ctx.Err() == nil {
-		cn, err := sk.dial("line")
-		if err != nil {
-			sk.fail("%s: %v", name, err)
+		cn := sk.session(name, "line")
+		if cn == nil {
 			return
 		}
-		sk.sessions.Add(1)
 		if !sk.enter(ctx, cn, func() []string { return []string{name} }, "you are "+name, "send another name", nil) {
 			cn.c.Close()
 			continue
 		}
-		for i := range rand.N(20) + 1 {
-			if !pause(ctx, 40*time.Millisecond) {
-				break
-			}
-			if cn.send(fmt.Sprintf("%s says %d", name, i)) == nil {
-				sk.count("line")
-			}
-			cn.skim(nil)
-		}
+		sk.chat(ctx, cn, "line", func(i int) string { return fmt.Sprintf("%s says %d", name, i) }, nil)
 		sk.bye(cn, "/quit", func() bool {
 			cn.send("/ping done")
 			return cn.until(has("--- pong done"), nil)
@@ -466,12 +482,10 @@ func (sk *soak) jsonChurner(ctx context.Context, id int) {
 	name := fmt.Sprintf("j%d", id)
 	var last uint64
 	for ctx.Err() == nil {
-		cn, err := sk.dial("line")
-		if err != nil {
-			sk.fail("%s: %v", name, err)
+		cn := sk.session(name, "line")
+		if cn == nil {
 			return
 		}
-		sk.sessions.Add(1)
 		resume := last > 0
 		if resume {
 			sk.resumes.Add(1)
@@ -515,15 +529,7 @@ func (sk *soak) jsonChurner(ctx context.Context, id int) {
 			cn.c.Close()
 			continue
 		}
-		for i := range rand.N(20) + 1 {
-			if !pause(ctx, 40*time.Millisecond) {
-				break
-			}
-			if cn.send(fmt.Sprintf("%s says %d", name, i)) == nil {
-				sk.count("json")
-			}
-			cn.skim(seen)
-		}
+		sk.chat(ctx, cn, "json", func(i int) string { return fmt.Sprintf("%s says %d", name, i) }, seen)
 		sk.bye(cn, "/quit", func() bool {
 			cn.send("/ping done")
 			return cn.until(func(string) bool { return pongs.Load() > 0 }, seen)
@@ -537,12 +543,10 @@ func (sk *soak) jsonChurner(ctx context.Context, id int) {
 func (sk *soak) ircChurner(ctx context.Context, id int) {
 	nick := fmt.Sprintf("i%d", id)
 	for ctx.Err() == nil {
-		cn, err := sk.dial("irc")
-		if err != nil {
-			sk.fail("%s: %v", nick, err)
+		cn := sk.session(nick, "irc")
+		if cn == nil {
 			return
 		}
-		sk.sessions.Add(1)
 		user := false
 		hello := func() []string {
 			if user {
@@ -555,15 +559,7 @@ func (sk *soak) ircChurner(ctx context.Context, id int) {
 			cn.c.Close()
 			continue
 		}
-		for i := range rand.N(20) + 1 {
-			if !pause(ctx, 40*time.Millisecond) {
-				break
-			}
-			if cn.send(fmt.Sprintf("PRIVMSG #lobby :%s says %d", nick, i)) == nil {
-				sk.count("irc")
-			}
-			cn.skim(nil)
-		}
+		sk.chat(ctx, cn, "irc", func(i int) string { return fmt.Sprintf("PRIVMSG #lobby :%s says %d", nick, i) }, nil)
 		cn.send("QUIT :bye")
 		cn.drain(nil) // until the relay closes it
 		cn.c.Close()
