@@ -22,12 +22,13 @@ import (
 	"roomrelay/relay/config"
 )
 
-// TestLegacyBudget: a legacy sender over its budget waits its turn rather
-// than being dropped, and its messages come in order (15 sent at once at
-// a rate of 20 a second with a burst of 5: all 15 delivered, none
-// dropped); one whose turn would come later than timeouts.message is
-// dropped and counted (6 sent at once at a rate of 1 in 10 s with a
-// burst of 2: 2 delivered, 4 dropped).
+// TestLegacyBudget: a legacy name posting over its budget waits its turn
+// rather than being dropped, and its messages come in order (15 sent at
+// once at a rate of 20 a second with a burst of 5: all 15 delivered, none
+// dropped); a message whose turn would come later than timeouts.message
+// is dropped and counted (6 sent at once at a rate of 1 in 10 s with a
+// burst of 2: 2 delivered, 4 dropped). Its registration is held to its
+// address's budget, not its name's.
 func TestLegacyBudget(t *testing.T) {
 	for _, tc := range []struct {
 		name             string
@@ -41,7 +42,7 @@ func TestLegacyBudget(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig()
-			cfg.Limits.Rate, cfg.Limits.Burst = tc.rate, tc.burst+1 // the registration takes one
+			cfg.Limits.Rate, cfg.Limits.Burst = tc.rate, tc.burst // posts are held to their name's budget, the registration to its address's
 			cfg.Timeouts.Message = config.Duration(tc.message)
 			s := startServer(t, cfg)
 			watch := join(t, s, "watch")

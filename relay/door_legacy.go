@@ -22,7 +22,7 @@ import (
 func init() {
 	optionalDoors = append(optionalDoors, func(s *Server) door {
 		return &legacyDoor{s: s, last: map[netip.Addr]*ticket{}, perIP: map[netip.Addr]int{},
-			budgets: newLimiterTable[netip.Addr](legacySources)}
+			budgets: newLimiterTable[budgetKey](legacySources)}
 	})
 }
 
@@ -40,38 +40,64 @@ type legacyDoor struct {
 
 	// Guarded by budgetMu.
 	budgetMu sync.Mutex
-	budgets  *limiterTable[netip.Addr] // each sending address's budget (Limits.Rate, Limits.Burst)
+	budgets  *limiterTable[budgetKey] // each sender's budget (Limits.Rate, Limits.Burst)
 }
 
-// legacySources bounds how many sending addresses' budgets the legacy
-// door keeps (see limiterTable): a sweep of new addresses cannot reset
+// legacySources bounds how many senders' budgets the legacy door keeps
+// (see limiterTable): a sweep of new addresses or names cannot reset
 // anyone's.
 const legacySources = 1024
 
-// reserve takes the turn of a message from ip, accepted at accepted,
-// within its address's budget (Limits.Rate, Limits.Burst): the time from
-// which it may be read and posted, now within the burst, later over it.
-// Turns are taken in the order of the connections, so that waiting
+// budgetKey is whose budget a legacy message is held to: its name's, as
+// posted from an address (a post can come only from the address that
+// registered the name), or, for a registration, its address's.
+type budgetKey struct {
+	ip   netip.Addr
+	name string // folded; "" for registrations
+}
+
+// pace holds t's message, of key, until its turn
+// within its budget (Limits.Rate, Limits.Burst): at once within the burst,
+// later over it. Turns are taken as the messages are handled, which is in
+// the order of their address's connections (see ticket.wait), so waiting
 // messages keep their order. It reports false, taking nothing, when the
-// turn would come later than Timeouts.Message after accepted, or the
-// table of budgets is full of budgets in use.
-func (d *legacyDoor) reserve(ip netip.Addr, accepted time.Time) (time.Time, bool) {
+// turn would come later than Timeouts.Message after t was accepted, when the
+// table of budgets is full of budgets in use, or when the relay shuts
+// down meanwhile.
+func (d *legacyDoor) pace(key budgetKey, t *ticket) bool {
 	l := d.s.conf().Limits
 	if l.Rate <= 0 {
-		return accepted, true
+		return true
 	}
+	now := time.Now()
 	d.budgetMu.Lock()
-	defer d.budgetMu.Unlock()
-	b := d.budgets.get(ip, accepted, l.Rate, l.Burst)
+	b := d.budgets.get(key, now, l.Rate, l.Burst)
+	var wait time.Duration
+	if b != nil {
+		wait = b.reserve(now, l.Rate, l.Burst)
+		if now.Add(wait).After(t.accepted.Add(d.s.conf().Timeouts.Message.D())) {
+			b.tokens++ // its turn is given back
+			b = nil
+		}
+	}
+	d.budgetMu.Unlock()
 	if b == nil {
-		return time.Time{}, false
+		return false
 	}
-	wait := b.reserve(accepted, l.Rate, l.Burst)
-	if wait > d.s.conf().Timeouts.Message.D() {
-		b.tokens++ // its turn is given back
-		return time.Time{}, false
+	if wait <= 0 {
+		return true // and the next connection of the address waits for its end
 	}
-	return accepted.Add(wait), true
+	// The next connection of the address may take its turn now: it comes
+	// after this one's, which is posted as soon as it comes.
+	t.turnTaken()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-d.s.quit:
+		return false
+	case <-timer.C:
+		return true
+	}
 }
 
 func (*legacyDoor) name() string                 { return "legacy" }
@@ -82,8 +108,9 @@ func (*legacyDoor) addr(c *config.Config) string { return c.Listen.Legacy }
 type ticket struct {
 	slotWait               // set once, by serve
 	accepted time.Time     // likewise
-	turn     time.Time     // likewise: when it may be read, within its address's budget (see reserve)
 	done     chan struct{} // closed when its message is handled or dropped
+	turn     chan struct{} // closed when its message waits for its turn in its budget (see pace), or is done
+	turnOnce sync.Once
 
 	prev *ticket // the address's previous connection, until waited for
 }
@@ -95,8 +122,13 @@ type ticket struct {
 // after its reading began.
 const orderGrace = 250 * time.Millisecond
 
-// wait returns when the previous connection of the same address is done,
-// or its grace has passed.
+// turnTaken says that t's message has its turn: a later message of the
+// address may take its own.
+func (t *ticket) turnTaken() { t.turnOnce.Do(func() { close(t.turn) }) }
+
+// wait returns when the previous connection of the same address is done
+// or waits for its turn in its budget (it is posted before any turn taken
+// after it), or its grace has passed.
 func (t *ticket) wait() {
 	p := t.prev
 	t.prev = nil
@@ -106,7 +138,7 @@ func (t *ticket) wait() {
 	timer := time.NewTimer(time.Until(p.at.Add(orderGrace)))
 	defer timer.Stop()
 	select {
-	case <-p.done:
+	case <-p.turn:
 	case <-timer.C:
 	}
 }
@@ -119,16 +151,11 @@ func (t *ticket) wait() {
 func (d *legacyDoor) serve(c net.Conn, stop <-chan struct{}) {
 	s := d.s
 	ip, accepted := ipOf(c), time.Now()
-	turn, ok := d.reserve(ip, accepted)
-	if !ok {
-		d.dropped(c, "over its address's budget (relay.limits.rate) for relay.timeouts.message")
-		return
-	}
 	if why, ok := s.admitWaiting(c, s.conf().Timeouts.Message.D(), stop); !ok {
 		d.dropped(c, why)
 		return
 	}
-	t := &ticket{slotWait: slotWait{c: c, ip: ip, slot: make(chan struct{})}, accepted: accepted, turn: turn, done: make(chan struct{})}
+	t := &ticket{slotWait: slotWait{c: c, ip: ip, slot: make(chan struct{})}, accepted: accepted, done: make(chan struct{}), turn: make(chan struct{})}
 	s.mu.Lock()
 	t.prev = d.last[ip]
 	d.last[ip] = t
@@ -140,6 +167,7 @@ func (d *legacyDoor) serve(c net.Conn, stop <-chan struct{}) {
 		defer s.release(c)
 		defer func() {
 			close(t.done)
+			t.turnTaken()
 			s.mu.Lock()
 			if d.last[ip] == t {
 				delete(d.last, ip)
@@ -170,18 +198,6 @@ func (d *legacyDoor) take(c net.Conn, t *ticket) {
 		d.dropped(c, why)
 		return
 	}
-	if wait := time.Until(t.turn); wait > 0 {
-		// Over its address's budget: it is not read until its turn, and
-		// the sender's TCP waits meanwhile.
-		timer := time.NewTimer(wait)
-		select {
-		case <-s.quit:
-			timer.Stop()
-			d.dropped(c, "relay shutting down")
-			return
-		case <-timer.C:
-		}
-	}
 	max := s.conf().Limits.MaxLineBytes
 	c.SetReadDeadline(time.Now().Add(s.conf().Timeouts.Message.D()))
 	payload, err := io.ReadAll(io.LimitReader(c, int64(max)+1))
@@ -209,6 +225,17 @@ func (d *legacyDoor) take(c net.Conn, t *ticket) {
 		return
 	}
 	from := ipOf(c)
+	key := budgetKey{ip: from}
+	if msg.Kind == proto.LegacyPost {
+		key.name = proto.Fold(msg.Name)
+	}
+	// A post in a name not registered from its address is refused without
+	// touching a budget; any other message waits its turn, its connection
+	// (and slot) held meanwhile.
+	if m := s.lookup(msg.Name); (msg.Kind != proto.LegacyPost || m != nil && legacyFrom(m, from)) && !d.pace(key, t) {
+		d.dropped(c, "over its budget (relay.limits.rate) for relay.timeouts.message")
+		return
+	}
 	switch msg.Kind {
 	case proto.LegacyRegister:
 		err = d.register(from, msg)

@@ -356,6 +356,9 @@ func gapNotice(room string, from, next uint64) *event {
 
 // leave takes m out of its room and frees its name.
 func (s *Server) leave(m *member) {
+	if m.id != 0 {
+		s.stats.disconnects[m.why].Add(1) // counted before the room is told
+	}
 	if r := m.room; r != nil {
 		r.remove(m)
 		s.mu.Lock()
@@ -373,7 +376,6 @@ func (s *Server) leave(m *member) {
 		delete(s.names, m.key)
 	}
 	s.mu.Unlock()
-	s.stats.disconnects[m.why].Add(1)
 }
 
 func (s *Server) maxLag() uint64 { return uint64(s.conf().Limits.Queue) }
