@@ -150,12 +150,12 @@ func (t *ticket) wait() {
 // goroutine of its own. Nothing is ever written to a legacy connection.
 func (d *legacyDoor) serve(c net.Conn, stop <-chan struct{}) {
 	s := d.s
-	ip, accepted := ipOf(c), time.Now()
 	if why, ok := s.admitWaiting(c, s.conf().Timeouts.Message.D(), stop); !ok {
 		d.dropped(c, why)
 		return
 	}
-	t := &ticket{slotWait: slotWait{c: c, ip: ip, slot: make(chan struct{})}, accepted: accepted, done: make(chan struct{}), turn: make(chan struct{})}
+	ip := ipOf(c)
+	t := &ticket{slotWait: slotWait{c: c, ip: ip, slot: make(chan struct{})}, accepted: time.Now(), done: make(chan struct{}), turn: make(chan struct{})}
 	s.mu.Lock()
 	t.prev = d.last[ip]
 	d.last[ip] = t
