@@ -4,12 +4,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"roomrelay/relay/config"
 	"sync"
 
+	"roomrelay/relay/cert"
 	"roomrelay/relay/client"
 	"roomrelay/relay/echo"
 	"roomrelay/relay/peer"
@@ -40,6 +43,21 @@ func init() {
 				return echo.Run(ctx, cfg.Echo, std.logf)
 			},
 		},
+		endpoint{
+			name:  "fingerprint",
+			about: "print the SHA-256 fingerprint of the relay's TLS certificate (relay.tls.cert), to pin it",
+			run: func(ctx context.Context, cfg *config.File, std stdio) error {
+				der, err := cert.Leaf(cfg.Relay.TLS.Cert)
+				if errors.Is(err, fs.ErrNotExist) && cfg.Relay.TLS.Generate {
+					err = fmt.Errorf("%w (the relay makes it when it starts with a TLS door on)", err)
+				}
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(std.out, cert.Fingerprint(der))
+				return nil
+			},
+		},
 	)
 }
 
@@ -50,7 +68,16 @@ func clientFlags(fs *flag.FlagSet) func(*config.File) {
 	server := fs.String("server", "", "the relay's line door, `host:port` (over client.server)")
 	room := fs.String("room", "", "the `room` to enter (over client.room)")
 	mode := fs.String("mode", "", "`mode`: line, or tutorial for the tutorial chat-room protocol (over client.mode)")
+	secure := fs.Bool("tls", false, "connect over TLS, to the relay's line_tls door (over client.tls)")
+	fingerprint := fs.String("fingerprint", "", "pin the relay's certificate by its SHA-256 `fingerprint`, as `roomrelay fingerprint` prints it\n"+
+		"(over client.fingerprint; implies -tls)")
 	return func(f *config.File) {
+		if *secure {
+			f.Client.TLS = true
+		}
+		if *fingerprint != "" {
+			f.Client.Fingerprint = *fingerprint
+		}
 		for _, o := range []struct{ flag, key *string }{
 			{name, &f.Client.Name}, {server, &f.Client.Server}, {room, &f.Client.Room}, {mode, &f.Client.Mode},
 		} {

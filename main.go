@@ -65,7 +65,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		load = config.Check // also: can this machine listen there?
 	}
 	cfg, err := load(cl.path)
-	if !cl.explicit && errors.Is(err, iofs.ErrNotExist) && cl.cmd != "relay" && cl.cmd != "check" {
+	if !cl.explicit && errors.Is(err, iofs.ErrNotExist) && cl.cmd != "relay" && cl.cmd != "check" && cl.cmd != "fingerprint" {
 		// The endpoints run anywhere: without ./config.json, the defaults.
 		d := config.Default()
 		cfg, err = &d, nil
@@ -209,7 +209,7 @@ func subcommand(fs *flag.FlagSet, args []string) (string, []string) {
 
 // allEndpoints names the endpoints of a full build, so that a minimal
 // build can say that it lacks one rather than not know it.
-var allEndpoints = []string{"client", "peer", "echo"}
+var allEndpoints = []string{"client", "peer", "echo", "fingerprint"}
 
 // minimal reports whether this is a minimal build: no endpoints.
 func minimal() bool { return len(endpoints) == 0 }

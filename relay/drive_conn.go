@@ -20,6 +20,9 @@ import (
 type connDriver struct {
 	wakeC chan struct{} // capacity 1: something may be ready to write; never closed
 	wdone chan struct{} // closed by the writer when it returns
+	// A write cut by its deadline breaks the connection for good (TLS:
+	// crypto/tls says so): the member ends then. Set once.
+	sealed bool
 
 	// mu orders the write deadlines set by stop and by the writer, so
 	// that stop cannot put a goodbye's fresh deadline in the past.
@@ -35,9 +38,18 @@ type connDriver struct {
 // serveConn serves c as a member of door with a connDriver until the
 // member is done, greeting it first with greet, with the codec newCodec
 // makes (nil: the line protocol). It blocks.
+//
+// A connection with a handshake of its own (TLS) makes it first, within
+// Timeouts.Handshake, which also bounds the name that follows it.
 func (s *Server) serveConn(c net.Conn, door string, greet *event, newCodec func(*member) codec) {
-	g := &connDriver{wakeC: make(chan struct{}, 1), wdone: make(chan struct{})}
-	m := s.newCodecMember(c, door, g, newCodec)
+	born := time.Now()
+	_, sealed := c.(handshaker)
+	if sealed && !s.handshake(c, door, born.Add(s.conf().Timeouts.Handshake.D())) {
+		s.release(c)
+		return
+	}
+	g := &connDriver{wakeC: make(chan struct{}, 1), wdone: make(chan struct{}), sealed: sealed}
+	m := s.newMemberAt(c, door, g, newCodec, born)
 	m.deliver(greet)
 	go g.writeLoop(m)
 	m.kick(g.readLoop(m))
@@ -164,7 +176,7 @@ func (g *connDriver) flush(m *member, until time.Time) error {
 		switch {
 		case err == nil:
 			m.blocked(false, t)
-		case errors.Is(err, os.ErrDeadlineExceeded):
+		case errors.Is(err, os.ErrDeadlineExceeded) && !g.sealed:
 			t = time.Now()
 			if n > 0 { // progress: the write deadline counts from here
 				m.blocked(false, t)
