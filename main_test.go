@@ -146,6 +146,10 @@ func TestClientFlags(t *testing.T) {
 		// A flag's value is not taken for the subcommand.
 		{[]string{"-name", "check", "client", "-mode", "pigeon"}, "roomrelay: with the flags given:\n" +
 			`client.mode: want "line" or "tutorial", not "pigeon"` + "\n"},
+		{[]string{"client", "-tls", "-mode", "tutorial"}, "roomrelay: with the flags given:\n" +
+			`client.tls: the tutorial protocol has no TLS: set client.mode to "line" for a TLS door` + "\n"},
+		{[]string{"client", "-fingerprint", "sha256:AB"}, "roomrelay: with the flags given:\n" +
+			`client.fingerprint: want a SHA-256 fingerprint such as "sha256:AB:CD:..." (32 bytes in hex), not "sha256:AB"` + "\n"},
 		{[]string{"-name", "no!name", "client"}, "roomrelay: with the flags given:\n" +
 			"client.name: invalid name: name may hold only letters, digits, spaces, _ - and . (not '!')\n"},
 	} {
