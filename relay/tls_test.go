@@ -435,3 +435,28 @@ func TestTLSReload(t *testing.T) {
 		t.Errorf("after a failed reload served %s, want %s", got, now)
 	}
 }
+
+// The page works over HTTPS, same-origin: in headless Chromium (which
+// takes the self-signed certificate) a browser and a line member chat.
+func TestBrowserHTTPS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped in -short mode: runs Chromium")
+	}
+	cfg := tlsConfig(t.TempDir())
+	cfg.Listen.HTTPS = "127.0.0.1:0"
+	s := startServer(t, cfg)
+	wd := startChrome(t)
+	nc := join(t, s, "nc")
+	wd.call("POST", "/url", map[string]string{"url": "https://" + s.Addr("https").String() + "/"}, nil)
+	wd.typeIn("#name", "Ana")
+	wd.click("#login button")
+	wd.waitText("state", "caught up")
+	nc.until("Ana's join", func(l string) bool { return l == "--- Ana joined lobby" })
+	wd.typeIn("#text", "hello over https")
+	wd.click("#say button")
+	if got := nc.messages(1)[0]; got != "Ana: hello over https" {
+		t.Errorf("nc got %q", got)
+	}
+	nc.send("hello Ana")
+	wd.waitText("log", "nc: hello Ana")
+}
