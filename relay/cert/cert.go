@@ -54,7 +54,7 @@ func Open(c config.TLS) (crt tls.Certificate, made bool, err error) {
 	missing := errors.Is(cerr, fs.ErrNotExist) && errors.Is(kerr, fs.ErrNotExist)
 	if c.Generate && missing {
 		if certPEM, keyPEM, err = generate(c); err != nil {
-			return crt, false, err
+			return crt, false, fmt.Errorf("%w (relay.tls.generate writes the pair once: its directory must be writable by the relay's user; or make the pair yourself and set relay.tls.generate to false)", err)
 		}
 		made, cerr, kerr = true, nil, nil
 	}

@@ -78,7 +78,9 @@ type Config struct {
 type TLS struct {
 	// Cert and Key are PEM files: the certificate (its chain after it,
 	// if any) and its private key; they may be the same file. Defaults
-	// "tls-cert.pem" and "tls-key.pem".
+	// "tls/cert.pem" and "tls/key.pem": a directory beside the
+	// configuration file, which the relay's user may own without owning
+	// the configuration.
 	Cert string `json:"cert"`
 	Key  string `json:"key"`
 	// Generate has the relay make a self-signed ECDSA P-256 pair and keep
@@ -393,7 +395,7 @@ func Default() File {
 				LegacyLapse: Duration(7 * 24 * time.Hour), HTTPGrace: Duration(2 * time.Minute),
 			},
 			Store: Store{Sync: "1s"},
-			TLS:   TLS{Cert: "tls-cert.pem", Key: "tls-key.pem", Generate: true},
+			TLS:   TLS{Cert: "tls/cert.pem", Key: "tls/key.pem", Generate: true},
 		},
 		Client: ClientConfig{
 			Server: "127.0.0.1:7777", Retry: Duration(time.Second), RetryMax: Duration(30 * time.Second),
