@@ -4,15 +4,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"roomrelay/relay/config"
 	"sync"
 
-	"roomrelay/relay/cert"
 	"roomrelay/relay/client"
 	"roomrelay/relay/echo"
 	"roomrelay/relay/peer"
@@ -41,21 +38,6 @@ func init() {
 			about: "the TCP echo server on echo.listen",
 			run: func(ctx context.Context, cfg *config.File, std stdio) error {
 				return echo.Run(ctx, cfg.Echo, std.logf)
-			},
-		},
-		endpoint{
-			name:  "fingerprint",
-			about: "print the SHA-256 fingerprint of the relay's TLS certificate (relay.tls.cert), to pin it",
-			run: func(ctx context.Context, cfg *config.File, std stdio) error {
-				der, err := cert.Leaf(cfg.Relay.TLS.Cert)
-				if errors.Is(err, fs.ErrNotExist) && cfg.Relay.TLS.Generate {
-					err = fmt.Errorf("%w (the relay makes it when it starts with a TLS door on)", err)
-				}
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(std.out, cert.Fingerprint(der))
-				return nil
 			},
 		},
 	)

@@ -47,6 +47,10 @@ type stdio struct {
 
 var endpoints []endpoint
 
+// checkTLS, in a build with TLS doors (tls.go), has `check` read the
+// certificate the TLS doors of a config would serve.
+var checkTLS func(*config.File) error
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
@@ -75,6 +79,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if cl.cmd == "check" {
+		if checkTLS != nil {
+			if err := checkTLS(cfg); err != nil {
+				fmt.Fprintf(stderr, "roomrelay: config %s:\n%v\n", cl.path, err)
+				return 1
+			}
+		}
 		fmt.Fprintf(stdout, "%s: ok\n", cl.path)
 		return 0
 	}
