@@ -30,9 +30,10 @@ type connDriver struct {
 	saying bool // the writer is writing the goodbye
 
 	// The writer's.
-	batch []*event
-	bufs  net.Buffers
-	wbuf  net.Buffers // what WriteTo consumes: the rest of a batch a deadline cut
+	batch  []*event
+	bufs   net.Buffers
+	wbuf   net.Buffers // what WriteTo consumes: the rest of a batch a deadline cut
+	joined []byte      // a sealed connection's batch in one piece; see writeSealed
 }
 
 // serveConn serves c as a member of door with a connDriver until the
@@ -172,7 +173,13 @@ func (g *connDriver) flush(m *member, until time.Time) error {
 		}
 		m.conn.SetWriteDeadline(by)
 		g.mu.Unlock()
-		n, err := g.wbuf.WriteTo(m.conn)
+		var n int64
+		var err error
+		if g.sealed {
+			n, err = g.writeSealed(m.conn)
+		} else {
+			n, err = g.wbuf.WriteTo(m.conn)
+		}
 		switch {
 		case err == nil:
 			m.blocked(false, t)
@@ -190,6 +197,26 @@ func (g *connDriver) flush(m *member, until time.Time) error {
 			return err
 		}
 	}
+}
+
+// writeSealed writes the batch in wbuf to a sealed (TLS) connection in
+// one Write: each Write is a record of its own (or several, for a long
+// one), so a batch of lines goes in as few records and system calls as it
+// fills, not one a line. A failed write ends the member, and what it left
+// is not written again.
+func (g *connDriver) writeSealed(c net.Conn) (int64, error) {
+	g.joined = g.joined[:0]
+	for _, b := range g.wbuf {
+		g.joined = append(g.joined, b...)
+	}
+	n, err := c.Write(g.joined)
+	if err == nil {
+		g.wbuf = g.wbuf[:0]
+	}
+	if cap(g.joined) > 4<<10 {
+		g.joined = nil // a burst's buffer is not kept by an idle member
+	}
+	return int64(n), err
 }
 
 // finish writes, within bounds, what a leaving member is still owed; its

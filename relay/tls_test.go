@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"roomrelay/proto"
 	"roomrelay/relay/cert"
 	"roomrelay/relay/config"
@@ -103,6 +105,16 @@ func TestTLSChat(t *testing.T) {
 	bob.send("in the clear")
 	if got := alice.messages(1); got[0] != "bob: in the clear" {
 		t.Errorf("alice got %q", got)
+	}
+	// A burst arrives whole and in order, batched into few records.
+	var burst, want []string
+	for i := range 40 {
+		burst = append(burst, fmt.Sprintf("line %d", i))
+		want = append(want, fmt.Sprintf("bob: line %d", i))
+	}
+	bob.send(burst...)
+	if diff := cmp.Diff(want, alice.messages(len(want))); diff != "" {
+		t.Errorf("alice got (-want +got):\n%s", diff)
 	}
 	if st := alice.c.(*tls.Conn).ConnectionState(); st.Version < tls.VersionTLS12 {
 		t.Errorf("TLS version %x", st.Version)
