@@ -61,7 +61,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return code
 	}
 	if cl.cmd == "version" {
-		fmt.Fprintf(stdout, "roomrelay %s%s\n", version, map[bool]string{true: " minimal"}[minimal()])
+		tag := buildTag()
+		if tag != "" {
+			tag = " " + tag
+		}
+		fmt.Fprintf(stdout, "roomrelay %s%s\n", version, tag)
 		return 0
 	}
 	load := config.Load
@@ -152,8 +156,8 @@ func parseArgs(args []string, stderr io.Writer) (*cmdline, int) {
 	cmd, rest := subcommand(fs, args)
 	names := commandNames()
 	known := slices.Contains(names, cmd)
-	if !known && minimal() && slices.Contains(allEndpoints, cmd) {
-		fmt.Fprintf(stderr, "roomrelay: %s is not in this build (built with -tags minimal: %s)\n", cmd, strings.Join(names, ", "))
+	if !known && buildTag() != "" && slices.Contains(allEndpoints, cmd) {
+		fmt.Fprintf(stderr, "roomrelay: %s is not in this build (built with -tags %s: %s)\n", cmd, buildTag(), strings.Join(names, ", "))
 		return nil, 2
 	}
 	// A flag of another subcommand is named as such, before its value is
@@ -224,6 +228,18 @@ var allEndpoints = []string{"client", "peer", "echo", "fingerprint"}
 // minimal reports whether this is a minimal build: no endpoints.
 func minimal() bool { return len(endpoints) == 0 }
 
+// buildTag names the tag that left something out of this build: "minimal",
+// "notls" (no TLS: every endpoint but fingerprint), or "" for a full build.
+func buildTag() string {
+	switch {
+	case minimal():
+		return "minimal"
+	case !slices.ContainsFunc(endpoints, func(e endpoint) bool { return e.name == "fingerprint" }):
+		return "notls"
+	}
+	return ""
+}
+
 // commandNames lists the subcommands of this build, in usage order.
 func commandNames() []string {
 	names := []string{"relay"}
@@ -245,6 +261,9 @@ func printUsage(w io.Writer, fs *flag.FlagSet) {
 	line("version", "print the version")
 	if minimal() {
 		fmt.Fprintln(w, "\nThis is a minimal build: the relay with its line door only.")
+	}
+	if buildTag() == "notls" {
+		fmt.Fprintln(w, "\nThis build has no TLS (-tags notls): no line_tls, irc_tls or https door.")
 	}
 	fmt.Fprintln(w, "\nflags:")
 	fs.PrintDefaults()

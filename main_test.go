@@ -46,7 +46,7 @@ func TestCommandLine(t *testing.T) {
 		stdout string
 		stderr []string // lines
 	}{
-		{name: "version", args: []string{"version"}, stdout: "roomrelay dev" + map[bool]string{true: " minimal"}[minimal()] + "\n"},
+		{name: "version", args: []string{"version"}, stdout: "roomrelay dev" + map[string]string{"minimal": " minimal", "notls": " notls"}[buildTag()] + "\n"},
 		{name: "check ok", args: []string{"-config", "config.json", "check"}, stdout: "config.json: ok\n"},
 		{name: "check bad", args: []string{"-config", bad, "check"}, code: 1, stderr: []string{
 			"roomrelay: config " + bad + ":",
@@ -60,7 +60,7 @@ func TestCommandLine(t *testing.T) {
 		{name: "unreadable", args: []string{"-config", unreadable, "check"}, code: 1, stderr: []string{
 			"roomrelay: read config: read " + unreadable + ": is a directory"}},
 		{name: "unknown subcommand", args: []string{"serve"}, code: 2, stderr: []string{
-			`roomrelay: unknown subcommand "serve" (want relay, ` + map[bool]string{true: "client, peer, echo, fingerprint, ", false: ""}[!minimal()] + `check or version)`}},
+			`roomrelay: unknown subcommand "serve" (want relay, ` + map[string]string{"": "client, peer, echo, fingerprint, ", "notls": "client, peer, echo, "}[buildTag()] + `check or version)`}},
 		{name: "extra argument", args: []string{"check", "more"}, code: 2, stderr: []string{
 			`roomrelay: unexpected argument "more"`}},
 		{name: "not this machine", args: []string{"-config", elsewhere, "check"}, code: 1, stderr: []string{
