@@ -202,8 +202,8 @@ func (g *connDriver) flush(m *member, until time.Time) error {
 // writeSealed writes the batch in wbuf to a sealed (TLS) connection in
 // one Write: each Write is a record of its own (or several, for a long
 // one), so a batch of lines goes in as few records and system calls as it
-// fills, not one a line. A failed write ends the member, and what it left
-// is not written again.
+// fills, not one a line. A write that fails leaves the connection broken
+// (see sealed): the member ends.
 func (g *connDriver) writeSealed(c net.Conn) (int64, error) {
 	g.joined = g.joined[:0]
 	for _, b := range g.wbuf {
