@@ -472,3 +472,45 @@ func TestBrowserHTTPS(t *testing.T) {
 	nc.send("hello Ana")
 	wd.waitText("log", "nc: hello Ana")
 }
+
+// A TLS member that stops reading never stalls the room: once its socket
+// is full it is dropped, as too slow when its queue fills first, or when
+// a write makes no progress for timeouts.write (which ends a TLS
+// session), while the others go on.
+func TestTLSFrozenMember(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		queue int
+		write time.Duration
+		why   string
+	}{{"queue", 64, 10 * time.Second, "too slow"}, {"write deadline", 4096, 100 * time.Millisecond, "write failed"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tlsConfig(t.TempDir())
+			cfg.Limits.Queue, cfg.Limits.History = tc.queue, tc.queue
+			cfg.Timeouts.Write = config.Duration(tc.write)
+			s := startServer(t, cfg)
+			greeted(t, dialTLS(t, s, "line_tls", cfg)).enter("frozen") // and never read again
+			talker := join(t, s, "talker")
+			listener := join(t, s, "listener")
+			text := strings.Repeat("x", 900)
+			// Bursts well within the queue, each caught up by the others
+			// before the next: only the frozen member falls behind.
+			// Loopback buffers hold some megabytes; 20 000 lines of 900
+			// bytes are more.
+			for k := 0; k < 20000 && s.lookup("frozen") != nil; k += 20 {
+				for i := range 20 {
+					talker.send(fmt.Sprint(k+i, " ", text))
+				}
+				talker.send("/ping " + fmt.Sprint(k))
+				talker.until("the pong", func(l string) bool { return l == "--- pong "+fmt.Sprint(k) })
+				if got := listener.messages(20); got[19] != fmt.Sprintf("talker: %d %s", k+19, text) {
+					t.Fatalf("listener got %.60q", got[19])
+				}
+			}
+			waitFor(t, 10*time.Second, "frozen to be dropped", func() bool { return s.lookup("frozen") == nil })
+			if d := s.Stats().Disconnects; d[tc.why] != 1 {
+				t.Errorf("disconnects %v, want frozen's: %s", d, tc.why)
+			}
+		})
+	}
+}
