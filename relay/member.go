@@ -142,7 +142,14 @@ func (s *Server) newMember(c net.Conn, door string, drv driver) *member {
 // newCodecMember is newMember for a member whose door has a codec of its
 // own; newCodec makes it for the member, before the member is shared.
 func (s *Server) newCodecMember(c net.Conn, door string, drv driver, newCodec func(*member) codec) *member {
-	m := &member{srv: s, conn: c, door: door, drv: drv, done: make(chan struct{}), born: time.Now().UnixNano()}
+	return s.newMemberAt(c, door, drv, newCodec, time.Now())
+}
+
+// newMemberAt is newCodecMember for a member whose clocks count from
+// born: the connection was accepted then, and has been busy since (a TLS
+// handshake counts inside Timeouts.Handshake).
+func (s *Server) newMemberAt(c net.Conn, door string, drv driver, newCodec func(*member) codec, born time.Time) *member {
+	m := &member{srv: s, conn: c, door: door, drv: drv, done: make(chan struct{}), born: born.UnixNano()}
 	if newCodec != nil {
 		m.codec = newCodec(m)
 	}
