@@ -407,6 +407,7 @@ func (s *Server) Stats() Stats {
 	st.StoreWrites, st.StoreErrors = s.store.Counts()
 	if msg := s.storeErr.Load(); msg != nil {
 		st.StoreFailed = *msg
+		st.StoreErrors = 1 // it stopped at its first error, perhaps before it opened
 	}
 	for r := range numReasons {
 		if n := c.disconnects[r].Load(); n > 0 {

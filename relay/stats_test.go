@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -275,5 +277,30 @@ func TestStatsInterval(t *testing.T) {
 	join(t, s, "bob").sync("later")
 	if m := strings.Count(logs.String(), "info: stats:"); m > n+1 { // one may have been under way
 		t.Errorf("%d summaries logged after stats_interval 0s", m-n)
+	}
+}
+
+// TestStatsStore: with relay.store.path, every event posted is a store
+// write (with sync "always", written before anyone gets it); an unwritable
+// store is one store error, and writes nothing more.
+func TestStatsStore(t *testing.T) {
+	cfg := testConfig()
+	cfg.Store.Path = t.TempDir()
+	cfg.Store.Sync = "always"
+	s := startServer(t, cfg)
+	alice := join(t, s, "alice")
+	alice.send("one", "two", "three")
+	alice.sync("stored")
+	// alice's join and her 3 messages.
+	if st := s.Stats(); st.StoreWrites != 4 || st.StoreErrors != 0 {
+		t.Errorf("store writes %d, errors %d; want 4, 0", st.StoreWrites, st.StoreErrors)
+	}
+
+	cfg.Store.Path = filepath.Join(t.TempDir(), "file")
+	os.WriteFile(cfg.Store.Path, nil, 0o644) // a file where the directory should be
+	s2 := startServer(t, cfg)
+	join(t, s2, "bob").send("lost on restart")
+	if st := s2.Stats(); st.StoreWrites != 0 || st.StoreErrors != 1 || st.StoreFailed == "" {
+		t.Errorf("unwritable store: writes %d, errors %d, failed %q", st.StoreWrites, st.StoreErrors, st.StoreFailed)
 	}
 }
