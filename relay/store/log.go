@@ -11,7 +11,7 @@ import (
 )
 
 // Log is one room's log. Its room appends to it under the room's lock,
-// so events come in order; the syncer and Close write it too.
+// so events come in order; the writer and Close write it too.
 type Log struct {
 	s   *Store // set once
 	dir string // set once
@@ -19,13 +19,18 @@ type Log struct {
 	// Set by Store.Log before the first Append.
 	room, epoch string
 
-	// Guarded by mu: what Append buffered and the flush has not taken.
-	mu    sync.Mutex
-	buf   []byte
-	n     int    // events in buf
-	last  uint64 // the last seq appended
-	spare []byte // buf's twin, while a flush is not writing it
-	begun bool   // Append was called in this run
+	// Guarded by mu: what Append buffered and a flush has not taken, and
+	// the reservation.
+	mu       sync.Mutex
+	buf      []byte
+	n        int    // events in buf
+	first    uint64 // the first event in buf
+	last     uint64 // the last seq appended
+	spare    []byte // buf's twin, while a flush is not writing it
+	begun    bool   // Append was called in this run
+	reserved uint64 // the room may hand out numbers up to this one: on disk
+	block    uint64 // numbers the next reservation takes past the last
+	asked    bool   // the writer was woken for this log and has not looked
 
 	// Guarded by wmu, held for a write and its sync.
 	wmu     sync.Mutex
@@ -38,50 +43,93 @@ type Log struct {
 
 // Append adds e, which has its seq, to the log. With sync "always" it
 // returns once e is on disk; with "off" once it is written; with an
-// interval it buffers e (and writes the buffer when it is a segment's
-// worth). A store that failed takes nothing.
+// interval it buffers e, and the writer writes the buffer when it holds
+// a segment's worth (Append writes it itself if the writer falls far
+// behind). Under "off" and an interval, e's seq is reserved on disk when
+// Append returns (see the package doc). A store that failed takes
+// nothing.
 func (l *Log) Append(e *proto.Event) {
 	if l == nil || l.s.failed.Load() != nil {
 		return
 	}
+	every := l.s.o.Sync
 	l.mu.Lock()
+	if l.n == 0 {
+		l.first = e.Seq
+	}
 	l.buf = appendEvent(l.buf, e)
 	l.n++
 	l.last = e.Seq
-	full, first := l.n >= l.s.segMax, !l.begun
+	need := every != config.SyncAlways && e.Seq > l.reserved
+	if need && l.begun && l.block < l.s.maxBlock {
+		l.block = min(2*l.block, l.s.maxBlock) // the writer fell behind: reserve more at a time
+	}
+	ask := !need && !l.asked && every != config.SyncAlways &&
+		(e.Seq+l.block/2 >= l.reserved || every > 0 && l.n >= l.s.segMax)
+	l.asked = l.asked || ask
+	behind := every > 0 && l.n >= 4*l.s.segMax
 	l.begun = true
 	l.mu.Unlock()
-	switch every := l.s.o.Sync; {
+	switch {
 	case every == config.SyncAlways:
-		l.flush(true)
-	case every == config.SyncOff || full || first:
-		// The first write of a run starts a segment, whose header tells
-		// recovery the policy this run's events were written under.
-		l.flush(false)
+		l.flush(true, 0)
+	case need:
+		// The first Append of a run comes here too: it starts a segment,
+		// whose header tells recovery the policy its events were written
+		// under.
+		l.flush(true, e.Seq)
+	case every == config.SyncOff || behind:
+		l.flush(false, 0)
+	}
+	if ask {
+		l.s.wakeWriter()
+	}
+}
+
+// ahead is the writer's work for a log that asked: write what Append
+// buffered, and reserve the next block while half of this one is left.
+func (l *Log) ahead() {
+	l.mu.Lock()
+	asked := l.asked
+	var cover uint64
+	if l.last+l.block/2 >= l.reserved {
+		cover = l.reserved + 1
+	}
+	l.asked = false
+	l.mu.Unlock()
+	if asked {
+		l.flush(cover > 0, cover)
 	}
 }
 
 // flush writes what Append buffered, starting a segment when the current
 // one is full, removes the segments that fell out of the history window,
-// and, when sync is true, syncs the newest segment.
-func (l *Log) flush(sync bool) {
+// and, when sync is true, syncs the newest segment. When cover is past
+// the reserved mark, it reserves the next block and syncs.
+func (l *Log) flush(sync bool, cover uint64) {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	if l.dropped || l.s.failed.Load() != nil {
 		return
 	}
 	l.mu.Lock()
-	b, n, last := l.buf, l.n, l.last
+	b, n, first, last := l.buf, l.n, l.first, l.last
 	l.buf, l.n, l.spare = l.spare[:0], 0, nil
+	var mark uint64
+	if cover > l.reserved && (n > 0 || l.f != nil) {
+		mark = max(l.reserved, last) + l.block
+		b = appendReserve(b, mark)
+		sync = true
+	}
 	l.mu.Unlock()
 	defer func() {
 		l.mu.Lock()
 		l.spare = b[:0]
 		l.mu.Unlock()
 	}()
-	if n > 0 {
-		if l.f == nil || l.curN >= l.s.segMax {
-			if err := l.roll(last - uint64(n) + 1); err != nil {
+	if len(b) > 0 {
+		if n > 0 && (l.f == nil || l.curN >= l.s.segMax) {
+			if err := l.roll(first); err != nil {
 				l.s.fail(err)
 				return
 			}
@@ -92,7 +140,9 @@ func (l *Log) flush(sync bool) {
 		}
 		l.curN += n
 		l.dirty = true
-		l.trim(last)
+		if n > 0 {
+			l.trim(last)
+		}
 	}
 	if sync && l.dirty {
 		if err := l.f.Sync(); err != nil {
@@ -100,6 +150,11 @@ func (l *Log) flush(sync bool) {
 			return
 		}
 		l.dirty = false
+	}
+	if mark > 0 {
+		l.mu.Lock()
+		l.reserved = max(l.reserved, mark)
+		l.mu.Unlock()
 	}
 }
 
@@ -163,7 +218,7 @@ func (l *Log) trim(last uint64) {
 // close writes and syncs what is buffered, then marks the log closed
 // cleanly after its last event.
 func (l *Log) close() {
-	l.flush(true)
+	l.flush(true, 0)
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	if l.f == nil {

@@ -211,24 +211,57 @@ func TestBounded(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
-// TestUnclean: a log not closed cleanly, written without sync "always",
-// is read back with no epoch: the relay may have delivered events it
-// lost. With "always" the epoch continues.
+// TestUnclean: a log not closed cleanly keeps its epoch. Written with
+// sync "always", it continues from its last event; otherwise from its
+// reserved mark, past every number the room may have handed out, and the
+// numbers between are a hole that a third start reads back as one.
 func TestUnclean(t *testing.T) {
-	for _, c := range []struct {
-		sync  time.Duration
-		epoch string
-	}{{config.SyncAlways, "aaaaaa"}, {config.SyncOff, ""}, {time.Hour, ""}} {
-		dir := t.TempDir()
-		s, _, _ := open(t, dir, c.sync)
-		post(s.Log("lobby", "aaaaaa"), 1, 5)
-		s.each(func(l *Log) { l.flush(false) })
-		// No Close: the process was killed. (Its files are left open.)
-		s2, rooms, _ := open(t, dir, c.sync)
-		if len(rooms) != 1 || rooms[0].Epoch != c.epoch {
-			t.Errorf("sync %v: read back %+v, want epoch %q", c.sync, rooms, c.epoch)
-		}
-		s2.Close()
+	for _, sync := range []time.Duration{config.SyncAlways, config.SyncOff, time.Hour} {
+		t.Run(fmt.Sprint(sync), func(t *testing.T) {
+			dir := t.TempDir()
+			s, _, _ := open(t, dir, sync)
+			l := s.Log("lobby", "aaaaaa")
+			post(l, 1, 5)
+			s.closing.Do(func() { close(s.stop) })
+			<-s.done // the writer reserves no more
+			s.each(func(l *Log) { l.flush(false, 0) })
+			l.mu.Lock()
+			reserved := l.reserved
+			l.mu.Unlock()
+			// No Close: the process was killed. (Its files are left open.)
+			s2, rooms, _ := open(t, dir, sync)
+			if len(rooms) != 1 || rooms[0].Epoch != "aaaaaa" {
+				t.Fatalf("read back %+v, want epoch aaaaaa", rooms)
+			}
+			head := rooms[0].Head
+			switch {
+			case sync == config.SyncAlways && head != 5:
+				t.Errorf("head %d, want 5", head)
+			case sync != config.SyncAlways && (reserved < 5 || head != reserved):
+				t.Errorf("head %d, want the reserved mark %d (at least 5)", head, reserved)
+			}
+			// The relay stops again before it posts: the head holds.
+			s2.Close()
+			s3, rooms, _ := open(t, dir, sync)
+			if len(rooms) != 1 || rooms[0].Head != head || rooms[0].Epoch != "aaaaaa" {
+				t.Fatalf("read back again %+v, want head %d", rooms, head)
+			}
+			post(s3.Log("lobby", "aaaaaa"), head+1, head+3)
+			s3.Close()
+			s4, rooms, log := open(t, dir, sync)
+			defer s4.Close()
+			var got []uint64
+			for _, e := range rooms[0].Events {
+				got = append(got, e.Seq)
+			}
+			want := []uint64{1, 2, 3, 4, 5, head + 1, head + 2, head + 3}
+			if head == 5 {
+				want = []uint64{1, 2, 3, 4, 5, 6, 7, 8}
+			}
+			if d := cmp.Diff(want, got); d != "" || rooms[0].Head != head+3 || log.Has("missing") {
+				t.Errorf("head %d; events (-want +got)\n%s\nlog: %s", rooms[0].Head, d, log)
+			}
+		})
 	}
 }
 
@@ -282,8 +315,9 @@ func TestTornAndFlipped(t *testing.T) {
 	}
 }
 
-// TestFlippedMiddle: a bad record in an older segment drops the events
-// before the break, keeps the newest run, and gives a new epoch.
+// TestFlippedMiddle: a bad record in an older segment is a hole: the
+// events before it and after it are kept, the epoch continues, and the
+// missing ones are logged.
 func TestFlippedMiddle(t *testing.T) {
 	dir := t.TempDir()
 	s, _, _ := open(t, dir, config.SyncAlways)
@@ -296,10 +330,10 @@ func TestFlippedMiddle(t *testing.T) {
 	os.WriteFile(first.path, b, 0o600)
 	s, rooms, log := open(t, dir, config.SyncAlways)
 	defer s.Close()
-	if f, l := seqs(rooms[0]); rooms[0].Epoch != "" || l != 30 || f <= 15 {
+	if f, l := seqs(rooms[0]); rooms[0].Epoch != "aaaaaa" || l != 30 || f != 17 || rooms[0].Head != 30 {
 		t.Errorf("read back events %d to %d of epoch %q", f, l, rooms[0].Epoch)
 	}
-	if !log.Has("dropped") {
+	if !log.Has("events 15 to 16 are missing") {
 		t.Errorf("log: %s", log)
 	}
 }
