@@ -639,8 +639,9 @@ func (d *httpDoor) stats(w http.ResponseWriter, r *http.Request) {
 		Disconnects   map[string]int64 `json:"disconnects"`
 		Doors         map[string]int   `json:"doors"`
 		Rooms         map[string]int   `json:"rooms"`
+		StoreFailed   string           `json:"store_failed,omitempty"`
 	}{st.Accepted, st.Refused, st.Posted, st.Delivered, st.UDPDropped, st.LegacyDropped, st.LegacyRefused, st.Disconnects,
-		map[string]int{}, map[string]int{}}
+		map[string]int{}, map[string]int{}, st.StoreFailed}
 	s.mu.Lock()
 	for _, m := range s.names {
 		out.Doors[m.door]++
