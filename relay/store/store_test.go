@@ -190,29 +190,50 @@ func TestReopen(t *testing.T) {
 	}
 }
 
-// TestBounded: however many events pass, a room's directory holds at most
-// History plus two segments of events.
+// TestBounded: however many events pass, at each sync policy, a room's
+// directory holds at most History plus two segments of events (and their
+// headers and reservations), within the README's bound of
+// (1.25 × history + 16) × (L + 450) bytes for lines of L bytes.
 func TestBounded(t *testing.T) {
-	dir := t.TempDir()
-	s, _, _ := open(t, dir, config.SyncOff)
-	defer s.Close()
-	l := s.Log("lobby", "aaaaaa")
-	var most int64
-	for seq := uint64(1); seq <= 1000; seq++ {
-		post(l, seq, seq)
-		var size int64
-		ents, _ := os.ReadDir(l.dir)
-		for _, e := range ents {
-			fi, _ := e.Info()
-			size += fi.Size()
-		}
-		most = max(most, size)
-	}
-	one := int64(len(appendEvent(nil, ptr(ev(999)))))
-	head := int64(len(appendHeader(nil, 0, "aaaaaa", "lobby")))
-	bound := (16+2*int64(s.segMax))*one + 4*head
-	if most > bound {
-		t.Errorf("the room's directory reached %d bytes, over %d", most, bound)
+	for _, sync := range []time.Duration{config.SyncAlways, config.SyncOff, time.Millisecond} {
+		t.Run(fmt.Sprint(sync), func(t *testing.T) {
+			dir := t.TempDir()
+			s, _, _ := open(t, dir, sync)
+			l := s.Log("lobby", "aaaaaa")
+			text := strings.Repeat("x", 300)
+			size := func() (n int64) {
+				ents, _ := os.ReadDir(l.dir)
+				for _, e := range ents {
+					if fi, err := e.Info(); err == nil {
+						n += fi.Size()
+					}
+				}
+				return n
+			}
+			var most int64
+			n := uint64(2000)
+			if sync == config.SyncAlways {
+				n = 500 // a sync per event
+			}
+			for seq := uint64(1); seq <= n; seq++ {
+				e := ev(seq)
+				e.Text = text
+				l.Append(&e)
+				most = max(most, size())
+			}
+			s.Close()
+			most = max(most, size())
+			e := ev(n)
+			e.Text = text
+			one := int64(len(appendEvent(nil, &e)) + len(appendReserve(nil, n)))
+			head := int64(len(appendHeader(nil, flagAlways, "aaaaaa", "lobby")))
+			if bound := (16+2*int64(s.segMax))*one + 4*head + 32; most > bound {
+				t.Errorf("the room's directory reached %d bytes, over %d", most, bound)
+			}
+			if readme := int64((1.25*16 + 16) * (300 + 450)); most > readme {
+				t.Errorf("the room's directory reached %d bytes, over the README's %d", most, readme)
+			}
+		})
 	}
 }
 
@@ -445,4 +466,36 @@ func FuzzRecord(f *testing.F) {
 			t.Errorf("re-encoded (-read +again)\n%s", d)
 		}
 	})
+}
+
+// BenchmarkRecover reads back a full store: 8 rooms (the default
+// max_rooms) of 512 events each (the default history), messages of 60
+// bytes, or of 2048 (max_line_bytes' default).
+func BenchmarkRecover(b *testing.B) {
+	for _, size := range []int{60, 2048} {
+		b.Run(fmt.Sprintf("8x512x%d", size), func(b *testing.B) {
+			dir := b.TempDir()
+			s, _, err := Open(Options{Dir: dir, Sync: config.SyncOff, History: 512})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for r := range 8 {
+				l := s.Log(fmt.Sprintf("room%d", r), "aaaaaa")
+				for seq := uint64(1); seq <= 600; seq++ {
+					e := ev(seq)
+					e.Text = strings.Repeat("x", size)
+					l.Append(&e)
+				}
+			}
+			s.Close()
+			b.ResetTimer()
+			for b.Loop() {
+				s, rooms, err := Open(Options{Dir: dir, Sync: config.SyncOff, History: 512})
+				if err != nil || len(rooms) != 8 || len(rooms[0].Events) != 512 {
+					b.Fatalf("%d rooms, %v", len(rooms), err)
+				}
+				s.Close()
+			}
+		})
+	}
 }
