@@ -22,15 +22,17 @@ type Log struct {
 	// Guarded by mu: what Append buffered and a flush has not taken, and
 	// the reservation.
 	mu       sync.Mutex
-	buf      []byte
-	n        int    // events in buf
-	first    uint64 // the first event in buf
-	last     uint64 // the last seq appended
-	spare    []byte // buf's twin, while a flush is not writing it
-	begun    bool   // Append was called in this run
-	reserved uint64 // the room may hand out numbers up to this one: on disk
-	block    uint64 // numbers the next reservation takes past the last
-	asked    bool   // the writer was woken for this log and has not looked
+	buf      []byte        // events encoded: with sync "always" or "off"
+	pend     []proto.Event // events to encode: with an interval, the writer encodes them
+	n        int           // events in buf or pend
+	first    uint64        // the first of them
+	last     uint64        // the last seq appended
+	spare    []byte        // buf's twin, while a flush is not writing it
+	spareEvs []proto.Event // pend's twin, likewise
+	begun    bool          // Append was called in this run
+	reserved uint64        // the room may hand out numbers up to this one: on disk
+	block    uint64        // numbers the next reservation takes past the last
+	asked    bool          // the writer was woken for this log and has not looked
 
 	// Guarded by wmu, held for a write and its sync.
 	wmu     sync.Mutex
@@ -43,9 +45,9 @@ type Log struct {
 
 // Append adds e, which has its seq, to the log. With sync "always" it
 // returns once e is on disk; with "off" once it is written; with an
-// interval it buffers e, and the writer writes the buffer when it holds
-// a segment's worth (Append writes it itself if the writer falls far
-// behind). Under "off" and an interval, e's seq is reserved on disk when
+// interval it keeps a copy of e, and the writer encodes and writes the
+// copies when they are a segment's worth (Append does, if the writer
+// falls far behind). Under "off" and an interval, e's seq is reserved on disk when
 // Append returns (see the package doc). A store that failed takes
 // nothing.
 func (l *Log) Append(e *proto.Event) {
@@ -57,7 +59,11 @@ func (l *Log) Append(e *proto.Event) {
 	if l.n == 0 {
 		l.first = e.Seq
 	}
-	l.buf = appendEvent(l.buf, e)
+	if every > 0 {
+		l.pend = append(l.pend, *e) // encoded off the room's lock, by flush
+	} else {
+		l.buf = appendEvent(l.buf, e)
+	}
 	l.n++
 	l.last = e.Seq
 	need := every != config.SyncAlways && e.Seq > l.reserved
@@ -113,18 +119,24 @@ func (l *Log) flush(sync bool, cover uint64) {
 		return
 	}
 	l.mu.Lock()
-	b, n, first, last := l.buf, l.n, l.first, l.last
-	l.buf, l.n, l.spare = l.spare[:0], 0, nil
+	b, evs, n, first, last := l.buf, l.pend, l.n, l.first, l.last
+	l.buf, l.pend, l.n, l.spare, l.spareEvs = l.spare[:0], l.spareEvs[:0], 0, nil, nil
 	var mark uint64
 	if cover > l.reserved && (n > 0 || l.f != nil) {
 		mark = max(l.reserved, last) + l.block
-		b = appendReserve(b, mark)
 		sync = true
 	}
 	l.mu.Unlock()
+	for i := range evs {
+		b = appendEvent(b, &evs[i])
+	}
+	clear(evs) // they hold the events' text
+	if mark > 0 {
+		b = appendReserve(b, mark)
+	}
 	defer func() {
 		l.mu.Lock()
-		l.spare = b[:0]
+		l.spare, l.spareEvs = b[:0], evs[:0]
 		l.mu.Unlock()
 	}()
 	if len(b) > 0 {
