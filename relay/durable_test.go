@@ -170,6 +170,23 @@ func TestStoreCrash(t *testing.T) {
 	// start.
 	bob = join(t, s, fmt.Sprintf(`{"name":"bob","mode":"json","epoch":%q,"since":%d}`, epoch, last))
 	carol := join(t, s, fmt.Sprintf(`{"name":"carol","mode":"json","epoch":%q,"since":0}`, epoch))
+	// Dave joins without resuming: his replay of the last events
+	// (relay.limits.replay) reaches past the hole, to the kept ones.
+	dave := join(t, s, `{"name":"dave","mode":"json"}`)
+	var replayed []string
+	for {
+		e := jsonEvent(t, dave.line())
+		if e.Text == "end of earlier events" {
+			break
+		}
+		if e.Seq != 0 || strings.Contains(e.Text, "were lost") {
+			replayed = append(replayed, fmt.Sprintf("%d %s %s", e.Seq, e.Kind, e.From))
+		}
+	}
+	want := []string{"1 join bob", "0 notice ", fmt.Sprintf("%d join bob", head+1), fmt.Sprintf("%d join carol", head+2)}
+	if d := cmp.Diff(want, replayed); d != "" {
+		t.Errorf("dave's replay (-want +got)\n%s", d)
+	}
 	alice = join(t, s, "alice")
 	alice.send("after")
 	read := func(tc *tconn) (got []string, next uint64) {

@@ -23,7 +23,7 @@ type event struct {
 	json  []byte                   // JSON-mode line; see line
 	stamp atomic.Pointer[stamp]    // see stamped
 	irc   atomic.Pointer[ircLines] // made when an IRC member first needs them (door_irc.go)
-	skip  uint64                   // a hole's notice (see room.hole): the cursor goes on at skip
+	skip  uint64                   // a hole's notice (see room.hole): the cursor goes on at skip; seq is the hole's first number
 }
 
 // ircLines are a room event's IRC messages, shared by every IRC member
@@ -179,7 +179,7 @@ func (r *room) hole(from, to, low uint64) {
 	ev := newEvent(&proto.Event{Kind: proto.KindNotice, Text: fmt.Sprintf(
 		"%s's events %d to %d were lost when the relay stopped (some of these numbers were never used); continuing from %d",
 		r.name, from, to, to+1)}, 0)
-	ev.skip = to + 1
+	ev.seq, ev.skip = from, to+1
 	for seq := max(from, low); seq <= to; seq++ {
 		r.ring[seq%uint64(len(r.ring))] = ev
 	}
@@ -237,7 +237,16 @@ func (r *room) add(m *member, since *proto.Point, replay int) entry {
 	e := entry{head: r.seq + 1}
 	switch {
 	case since == nil:
-		e.next = e.head - min(uint64(replay), e.head-oldest)
+		// The last replay events: a hole (see hole) counts as none.
+		e.next = e.head
+		for n := uint64(replay); n > 0 && e.next > oldest; {
+			if ev := r.ring[(e.next-1)%uint64(len(r.ring))]; ev.skip != 0 {
+				e.next = max(ev.seq, oldest)
+				continue
+			}
+			e.next--
+			n--
+		}
 	case since.Epoch != "" && since.Epoch != r.epoch:
 		e.next, e.stale = oldest, true
 	case since.Seq >= e.head: // not since+1 > head: since may be the largest uint64
