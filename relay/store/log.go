@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -37,10 +38,12 @@ type Log struct {
 	// Guarded by wmu, held for a write and its sync.
 	wmu     sync.Mutex
 	segs    []seg
-	f       File // the newest segment; nil until the first write of this run
-	curN    int  // events in f
-	dirty   bool // f written since it was synced
-	dropped bool // its room is gone: write nothing
+	f       File   // the newest segment; nil until the first write of this run
+	old     []File // segments rolled away, written since synced: see roll
+	curN    int    // events in f
+	dirty   bool   // f written since it was synced
+	newDir  bool   // a segment was made since the directory was synced
+	dropped bool   // its room is gone: write nothing
 }
 
 // Append adds e, which has its seq, to the log. With sync "always" it
@@ -156,12 +159,11 @@ func (l *Log) flush(sync bool, cover uint64) {
 			l.trim(last)
 		}
 	}
-	if sync && l.dirty {
-		if err := l.f.Sync(); err != nil {
-			l.s.fail(fmt.Errorf("store: room %s: sync: %w", l.room, err))
+	if sync {
+		if err := l.syncAll(); err != nil {
+			l.s.fail(err)
 			return
 		}
-		l.dirty = false
 	}
 	if mark > 0 {
 		l.mu.Lock()
@@ -170,21 +172,23 @@ func (l *Log) flush(sync bool, cover uint64) {
 	}
 }
 
-// roll starts a segment whose first event is first: its header is written
-// and synced, with the directory, before any event of it, so recovery
-// knows under which policy they were written. Called with wmu held.
+// roll starts a segment whose first event is first, with its header (the
+// policy its events are written under). Nothing is synced here: the
+// segment rolled away (with "off": closed), the header and the directory
+// are synced at the next sync, before anything after them counts as on
+// disk. Called with wmu held.
 func (l *Log) roll(first uint64) error {
 	if l.f != nil {
-		var err error
-		if l.s.o.Sync != config.SyncOff {
-			err = l.f.Sync()
-		}
-		if cerr := l.f.Close(); err == nil {
-			err = cerr
+		if l.dirty && l.s.o.Sync != config.SyncOff {
+			l.old = append(l.old, l.f)
+		} else if err := l.f.Close(); err != nil {
+			return fmt.Errorf("store: room %s: %w", l.room, err)
 		}
 		l.f, l.dirty = nil, false
-		if err != nil {
-			return fmt.Errorf("store: room %s: sync: %w", l.room, err)
+		if len(l.old) >= maxOld {
+			if err := l.syncOld(); err != nil {
+				return err
+			}
 		}
 	}
 	if err := os.MkdirAll(l.dir, 0o700); err != nil {
@@ -199,19 +203,53 @@ func (l *Log) roll(first uint64) error {
 	if l.s.o.Sync == config.SyncAlways {
 		flags |= flagAlways
 	}
-	_, err = f.Write(appendHeader(nil, flags, l.epoch, l.room))
-	if err == nil {
-		err = f.Sync()
-	}
-	if err == nil {
-		err = syncDir(l.dir)
-	}
-	if err != nil {
+	if _, err := f.Write(appendHeader(nil, flags, l.epoch, l.room)); err != nil {
 		f.Close()
 		return fmt.Errorf("store: room %s: new segment %s: %w", l.room, path, err)
 	}
-	l.f, l.curN = f, 0
+	l.f, l.curN, l.dirty, l.newDir = f, 0, true, true
 	l.segs = append(l.segs, seg{first, path})
+	return nil
+}
+
+// maxOld is how many segments rolled away may wait for the next sync,
+// open; past it they are synced at once.
+const maxOld = 4
+
+// syncOld syncs and closes the segments rolled away since the last sync.
+// Called with wmu held.
+func (l *Log) syncOld() error {
+	var err error
+	for _, f := range l.old {
+		err = errors.Join(err, f.Sync(), f.Close())
+	}
+	clear(l.old)
+	l.old = l.old[:0]
+	if err != nil {
+		return fmt.Errorf("store: room %s: sync: %w", l.room, err)
+	}
+	return nil
+}
+
+// syncAll syncs what was written: the segments rolled away, the newest
+// one, and the directory when a segment was made in it. Called with wmu
+// held.
+func (l *Log) syncAll() error {
+	if err := l.syncOld(); err != nil {
+		return err
+	}
+	if l.dirty && l.f != nil {
+		if err := l.f.Sync(); err != nil {
+			return fmt.Errorf("store: room %s: sync: %w", l.room, err)
+		}
+		l.dirty = false
+	}
+	if l.newDir {
+		if err := syncDir(l.dir); err != nil {
+			return fmt.Errorf("store: room %s: sync: %w", l.room, err)
+		}
+		l.newDir = false
+	}
 	return nil
 }
 
@@ -233,6 +271,7 @@ func (l *Log) close() {
 	l.flush(true, 0)
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
+	defer l.closeFiles()
 	if l.f == nil {
 		return
 	}
@@ -248,8 +287,19 @@ func (l *Log) close() {
 			l.s.fail(fmt.Errorf("store: room %s: close: %w", l.room, err))
 		}
 	}
-	l.f.Close()
-	l.f = nil
+}
+
+// closeFiles closes the log's files without syncing them. Called with wmu
+// held.
+func (l *Log) closeFiles() {
+	for _, f := range l.old {
+		f.Close()
+	}
+	l.old = nil
+	if l.f != nil {
+		l.f.Close()
+		l.f = nil
+	}
 }
 
 // syncDir syncs a directory, so the files made in it are there after a

@@ -367,9 +367,7 @@ func (s *Store) Drop(name string) {
 	if l != nil {
 		l.wmu.Lock()
 		l.dropped = true
-		if l.f != nil {
-			l.f.Close()
-		}
+		l.closeFiles()
 		l.wmu.Unlock()
 	}
 	os.RemoveAll(filepath.Join(s.o.Dir, key(name)))
