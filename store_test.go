@@ -107,7 +107,7 @@ func (h *history) check(f *follower, e proto.Event) {
 func killRestore(t *testing.T, bin, policy string) {
 	line := net.JoinHostPort("127.0.0.1", strconv.Itoa(tutFreePort(t)))
 	web := net.JoinHostPort("127.0.0.1", strconv.Itoa(tutFreePort(t)))
-	config := tutConfig(t, fmt.Sprintf(`{"relay":{"listen":{"line":%q,"http":%q,"legacy":"","udp":""},
+	config := tutConfig(t, fmt.Sprintf(`{"relay":{"listen":{"line":%q,"http":%q,"legacy":"","udp":"","irc":""},
 		"limits":{"rate":0,"history":4096,"queue":4096,"replay":0},
 		"store":{"path":%q,"sync":%q}}}`, line, web, t.TempDir(), policy))
 	h := &history{t: t, policy: policy, events: map[uint64]proto.Event{}}
@@ -432,7 +432,7 @@ func TestStoreFull(t *testing.T) {
 	bin := tutBuild(t)
 	line := net.JoinHostPort("127.0.0.1", strconv.Itoa(tutFreePort(t)))
 	web := net.JoinHostPort("127.0.0.1", strconv.Itoa(tutFreePort(t)))
-	config := tutConfig(t, fmt.Sprintf(`{"relay":{"listen":{"line":%q,"http":%q,"legacy":"","udp":""},
+	config := tutConfig(t, fmt.Sprintf(`{"relay":{"listen":{"line":%q,"http":%q,"legacy":"","udp":"","irc":""},
 		"limits":{"rate":0},"store":{"path":%q,"sync":"1s"}}}`, line, web, t.TempDir()))
 	// ulimit -f counts blocks of 512 bytes (POSIX sh) or 1 KiB (bash).
 	relay := tutStart(t, "roomrelay relay (ulimit -f 4)", "", "/bin/sh", "-c", `ulimit -f 4 && exec "$0" "$@"`, bin, "-config", config, "relay")
