@@ -50,9 +50,9 @@ type Log struct {
 // returns once e is on disk; with "off" once it is written; with an
 // interval it keeps a copy of e, and the writer encodes and writes the
 // copies when they are a segment's worth (Append does, if the writer
-// falls far behind). Under "off" and an interval, e's seq is reserved on disk when
-// Append returns (see the package doc). A store that failed takes
-// nothing.
+// falls far behind). Under "off" and an interval, e's seq is reserved on
+// disk when Append returns (see the package doc). A store that failed
+// takes nothing.
 func (l *Log) Append(e *proto.Event) {
 	if l == nil || l.s.failed.Load() != nil {
 		return
@@ -113,8 +113,8 @@ func (l *Log) ahead() {
 
 // flush writes what Append buffered, starting a segment when the current
 // one is full, removes the segments that fell out of the history window,
-// and, when sync is true, syncs the newest segment. When cover is past
-// the reserved mark, it reserves the next block and syncs.
+// and, when sync is true, syncs what was written (syncAll). When cover is
+// past the reserved mark, it reserves the next block and syncs.
 func (l *Log) flush(sync bool, cover uint64) {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()

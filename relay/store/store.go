@@ -14,7 +14,8 @@
 // the relay delivers it; an interval buffers events in memory, and a
 // writer goroutine writes them (a segment's worth at a time) and syncs
 // them at that interval; "off" writes each event at once and never syncs
-// it.
+// it. A segment, when it starts, is not synced: it is, with the segment it
+// follows and the directory, at the next sync.
 //
 // Under an interval or "off", events the relay delivered may be lost in a
 // crash. So that their sequence numbers are never handed out again, a log
