@@ -422,27 +422,35 @@ func decodeEvent(t *testing.T, l []byte) proto.Event {
 }
 
 // TestStoreFull runs the built relay with a file size limit (RLIMIT_FSIZE,
-// as a full disk would): a segment cannot grow past a few KB. The relay
-// says once in its log that the store failed and it goes on from memory,
-// /api/stats says so, and the chat goes on.
+// as a full disk would): a segment cannot grow past a few KB. See
+// storeFull.
 func TestStoreFull(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipped in -short mode: builds and runs roomrelay")
 	}
+	// ulimit -f counts blocks of 512 bytes (POSIX sh) or 1 KiB (bash).
+	storeFull(t, t.TempDir(), "file too large", "/bin/sh", "-c", `ulimit -f 4 && exec "$0" "$@"`)
+}
+
+// storeFull runs the built relay (through the command before, if any)
+// with its store in dir, which fills, and posts long lines: the relay
+// says once in its log that the store failed (an error with want in it)
+// and it goes on from memory, /api/stats says so, and the chat goes on.
+func storeFull(t *testing.T, dir, want string, before ...string) {
 	bin := tutBuild(t)
 	line := net.JoinHostPort("127.0.0.1", strconv.Itoa(tutFreePort(t)))
 	web := net.JoinHostPort("127.0.0.1", strconv.Itoa(tutFreePort(t)))
 	config := tutConfig(t, fmt.Sprintf(`{"relay":{"listen":{"line":%q,"http":%q,"legacy":"","udp":"","irc":""},
-		"limits":{"rate":0},"store":{"path":%q,"sync":"1s"}}}`, line, web, t.TempDir()))
-	// ulimit -f counts blocks of 512 bytes (POSIX sh) or 1 KiB (bash).
-	relay := tutStart(t, "roomrelay relay (ulimit -f 4)", "", "/bin/sh", "-c", `ulimit -f 4 && exec "$0" "$@"`, bin, "-config", config, "relay")
+		"limits":{"rate":0},"store":{"path":%q,"sync":"1s"}}}`, line, web, dir))
+	args := append(append(before, bin), "-config", config, "relay")
+	relay := tutStart(t, "roomrelay relay ("+strings.Join(before, " ")+")", "", args...)
 	relay.waitErr(t, `info: line door listening on`)
 	relay.waitErr(t, `info: http door listening on`)
 	a, b := lineDial(t, line), lineDial(t, line)
 	a.send(t, "alice")
 	b.send(t, "bob")
 	for i := range 200 {
-		a.send(t, fmt.Sprintf("line %d %s", i, strings.Repeat("x", 60)))
+		a.send(t, fmt.Sprintf("line %d %s", i, strings.Repeat("x", 900)))
 	}
 	a.send(t, "the end")
 	for {
@@ -450,7 +458,7 @@ func TestStoreFull(t *testing.T) {
 			break
 		}
 	}
-	relay.waitErr(t, `error: store: room lobby: .*file too large: rooms are kept in memory only until the relay restarts`)
+	relay.waitErr(t, `error: store: room lobby: .*`+want+`.*: rooms are kept in memory only until the relay restarts`)
 	resp, err := http.Get("http://" + web + "/api/stats")
 	if err != nil {
 		t.Fatal(err)
@@ -461,7 +469,7 @@ func TestStoreFull(t *testing.T) {
 	}
 	err = json.NewDecoder(resp.Body).Decode(&st)
 	resp.Body.Close()
-	if err != nil || !strings.Contains(st.StoreFailed, "file too large") || st.Posted < 201 {
+	if err != nil || !strings.Contains(st.StoreFailed, want) || st.Posted < 201 {
 		t.Errorf("stats: %+v, %v", st, err)
 	}
 	lines, _ := relay.stderr.snapshot()
