@@ -108,6 +108,11 @@ type Store struct {
 	done    chan struct{} // closed when the writer ends
 }
 
+// maxAhead bounds how far past the last event a reservation read back may
+// be (a few blocks, of at most half the history, up to 1<<20): one past
+// it is damage, and is ignored.
+const maxAhead = 1 << 32
+
 // segExt ends a segment's file name; the name is its first seq, in hex.
 const segExt = ".seg"
 
@@ -286,6 +291,12 @@ func (s *Store) recover(dir string) (Room, []seg) {
 	head := uint64(0)
 	if len(evs) > 0 {
 		head = evs[len(evs)-1].Seq
+		if reserved > head && reserved-head > maxAhead {
+			// A reservation runs at most a few blocks ahead: this one
+			// is damage that passed the checksum.
+			logf("store: %s: numbers reserved up to %d, far past event %d: ignored", dir, reserved, head)
+			reserved = 0
+		}
 		if !trusted && reserved > head {
 			head = reserved // nothing past the reserved mark was handed out
 		}

@@ -521,3 +521,20 @@ func BenchmarkAppend(b *testing.B) {
 		})
 	}
 }
+
+// TestReservedFar: a reservation far past the last event (damage that
+// passed the checksum) is ignored: the room does not go on at a number
+// near the largest, where the next would wrap.
+func TestReservedFar(t *testing.T) {
+	dir := t.TempDir()
+	room := filepath.Join(dir, key("lobby"))
+	os.Mkdir(room, 0o700)
+	e := ev(1)
+	b := appendReserve(appendEvent(appendHeader(nil, 0, "abcdef", "lobby"), &e), 1<<63)
+	os.WriteFile(filepath.Join(room, "0000000000000001.seg"), b, 0o600)
+	s, rooms, log := open(t, dir, config.SyncOff)
+	defer s.Close()
+	if len(rooms) != 1 || rooms[0].Head != 1 || rooms[0].Epoch != "" || !log.Has("far past event 1: ignored") {
+		t.Errorf("read back %+v; log %s", rooms, log)
+	}
+}
