@@ -75,7 +75,7 @@ func benchFanout(b *testing.B, senders, receivers int, policy string) {
 	runtime.GC()
 	runtime.ReadMemStats(&ms0)
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	var wg sync.WaitGroup
 	errs := make(chan error, receivers+senders)
 	for _, r := range recv {
@@ -128,7 +128,7 @@ func benchFanout(b *testing.B, senders, receivers int, policy string) {
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), cpuTime()-cpu0
 	b.StopTimer()
 	runtime.ReadMemStats(&ms1)
 	close(errs)
@@ -139,6 +139,9 @@ func benchFanout(b *testing.B, senders, receivers int, policy string) {
 	b.ReportMetric(deliveries/elapsed.Seconds(), "deliveries/s")
 	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/deliveries, "allocs/delivery")
 	b.ReportMetric(float64(elapsed.Nanoseconds())/deliveries, "ns/delivery")
+	if cpu > 0 {
+		b.ReportMetric(float64(cpu.Nanoseconds())/deliveries, "cpu-ns/delivery") // the relay's and the clients'
+	}
 	if st := s.Stats(); len(st.Disconnects) > 0 {
 		b.Fatalf("members were disconnected: %v", st.Disconnects)
 	}

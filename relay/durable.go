@@ -47,12 +47,16 @@ func (s *Server) openStore() {
 			continue
 		}
 		r := newRoom(sr.Name, cfg.Limits.History)
-		r.restore(sr.Epoch, sr.Events)
+		r.restore(sr.Epoch, sr.Events, sr.Head)
 		r.log = st.Log(r.name, r.epoch)
 		s.rooms[proto.Fold(r.name)] = r
 		how := "its epoch " + r.epoch + " continues"
-		if sr.Epoch == "" {
+		switch {
+		case sr.Epoch == "":
 			how = "it may lack events the relay delivered before it stopped: new epoch " + r.epoch
+		case sr.Head > last(sr):
+			how = fmt.Sprintf("the relay did not stop cleanly: events %d to %d (numbers reserved, some handed out) are lost; its epoch %s continues from %d",
+				last(sr)+1, sr.Head, r.epoch, sr.Head+1)
 		}
 		s.infof("store: %s: events %d to %d read back; %s", r.name, sr.Events[0].Seq, last(sr), how)
 	}

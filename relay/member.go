@@ -362,6 +362,9 @@ func (m *member) take(r *room, batch []*event, limit int) ([]*event, bool) {
 		}
 		ev := r.ring[next%uint64(len(r.ring))]
 		next++
+		if ev.skip > next {
+			next = ev.skip // a hole's notice: see room.hole
+		}
 		if ev.from == m.id && !m.json {
 			continue // text mode: not the member's own lines
 		}

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"crypto/rand"
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -22,6 +23,7 @@ type event struct {
 	json  []byte                   // JSON-mode line; see line
 	stamp atomic.Pointer[stamp]    // see stamped
 	irc   atomic.Pointer[ircLines] // made when an IRC member first needs them (door_irc.go)
+	skip  uint64                   // a hole's notice (see room.hole): the cursor goes on at skip; seq is the hole's first number
 }
 
 // ircLines are a room event's IRC messages, shared by every IRC member
@@ -133,23 +135,53 @@ func (r *room) grow() {
 }
 
 // restore puts events read back from a store in the ring, oldest first,
-// and continues epoch unless it is "". Called before the room is shared.
-func (r *room) restore(epoch string, evs []proto.Event) {
+// continues epoch unless it is "", and continues the numbering after
+// head. The numbers up to head that no event has (lost in a crash) are
+// holes. Called before the room is shared.
+func (r *room) restore(epoch string, evs []proto.Event, head uint64) {
 	if epoch != "" {
 		r.epoch = epoch
 	}
-	evs = evs[max(len(evs)-r.history, 0):]
 	if len(evs) == 0 {
 		return
 	}
-	r.floor = evs[0].Seq
-	if last := evs[len(evs)-1].Seq; last >= uint64(len(r.ring)) {
+	head = max(head, evs[len(evs)-1].Seq)
+	if head >= uint64(len(r.ring)) {
 		r.ring = make([]*event, r.history) // see grow: seq fits a shorter ring only while it is short
 	}
+	n := uint64(len(r.ring))
+	low := uint64(1) // the lowest number the ring holds
+	if head >= n {
+		low = head - n + 1
+	}
+	r.seq, r.floor = head, max(evs[0].Seq, low)
+	prev := evs[0].Seq - 1
 	for i := range evs {
 		e := &evs[i]
-		e.Room, r.seq = r.name, e.Seq
-		r.ring[r.seq%uint64(len(r.ring))] = newEvent(e, 0)
+		if e.Seq > prev+1 {
+			r.hole(prev+1, e.Seq-1, low)
+		}
+		prev = e.Seq
+		if e.Seq >= low {
+			e.Room = r.name
+			r.ring[e.Seq%n] = newEvent(e, 0)
+		}
+	}
+	if head > prev {
+		r.hole(prev+1, head, low)
+	}
+}
+
+// hole fills the numbers from to to of the ring, those not below low,
+// with one notice that they are lost: a member whose cursor reaches it
+// is told, and goes on after to. Called by restore.
+func (r *room) hole(from, to, low uint64) {
+	ev := newEvent(&proto.Event{Kind: proto.KindNotice, Text: fmt.Sprintf(
+		"%s's events %d to %d were lost when the relay stopped (some of these numbers were never used); continuing from %d",
+		r.name, from, to, to+1)}, 0)
+	ev.seq, ev.skip = from, to+1
+	for seq := max(from, low); seq <= to; seq++ {
+		r.ring[seq%uint64(len(r.ring))] = ev
 	}
 }
 
@@ -205,7 +237,16 @@ func (r *room) add(m *member, since *proto.Point, replay int) entry {
 	e := entry{head: r.seq + 1}
 	switch {
 	case since == nil:
-		e.next = e.head - min(uint64(replay), e.head-oldest)
+		// The last replay events: a hole (see hole) counts as none.
+		e.next = e.head
+		for n := uint64(replay); n > 0 && e.next > oldest; {
+			if ev := r.ring[(e.next-1)%uint64(len(r.ring))]; ev.skip != 0 {
+				e.next = max(ev.seq, oldest)
+				continue
+			}
+			e.next--
+			n--
+		}
 	case since.Epoch != "" && since.Epoch != r.epoch:
 		e.next, e.stale = oldest, true
 	case since.Seq >= e.head: // not since+1 > head: since may be the largest uint64

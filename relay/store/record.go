@@ -23,14 +23,17 @@ import (
 //	'e' event: kind byte, seq uvarint, time varint (Unix milliseconds,
 //	    0 for none), from, to and text strings
 //	'c' closed: the relay stopped cleanly; last seq uvarint
+//	'r' reserved: the room may hand out sequence numbers up to this one,
+//	    uvarint; written and synced before it hands out a higher one
 //
 // A record is accepted only whole and with its checksum right; the first
 // one that is not ends what is read of its segment.
 
 const (
-	recHeader = 'h'
-	recEvent  = 'e'
-	recClosed = 'c'
+	recHeader  = 'h'
+	recEvent   = 'e'
+	recClosed  = 'c'
+	recReserve = 'r'
 
 	flagAlways = 1 << 0
 
@@ -48,7 +51,7 @@ type record struct {
 	flags byte
 	epoch string
 	room  string
-	ev    proto.Event // recEvent; Seq also for recClosed
+	ev    proto.Event // recEvent; Seq also for recClosed and recReserve
 }
 
 // appendFrame frames the payload that add appends to dst.
@@ -89,6 +92,11 @@ func appendEvent(dst []byte, e *proto.Event) []byte {
 // appendClosed appends the record of a clean stop after event last.
 func appendClosed(dst []byte, last uint64) []byte {
 	return appendFrame(dst, func(b []byte) []byte { return binary.AppendUvarint(append(b, recClosed), last) })
+}
+
+// appendReserve appends the record of a reservation up to seq.
+func appendReserve(dst []byte, seq uint64) []byte {
+	return appendFrame(dst, func(b []byte) []byte { return binary.AppendUvarint(append(b, recReserve), seq) })
 }
 
 // errShort is a record cut off by the end of its segment: a torn write.
@@ -137,7 +145,7 @@ func decodePayload(p []byte) (record, error) {
 		if d.err == nil && (r.ev.Seq == 0 || r.ev.Kind == 0) {
 			d.err = errors.New("event without a kind or a seq")
 		}
-	case recClosed:
+	case recClosed, recReserve:
 		r.ev.Seq = d.uvarint()
 	default:
 		return r, fmt.Errorf("unknown record type %q", r.typ)

@@ -11,14 +11,24 @@
 //
 // When events reach the disk is the sync policy (config.ParseSync):
 // "always" writes and syncs each event before Append returns, so before
-// the relay delivers it; an interval buffers events in memory and writes
-// and syncs them together at that interval; "off" writes each event at
-// once and never syncs. A room read back continues its epoch and its
-// sequence numbers when its log holds every event the relay may have
-// delivered (it was closed cleanly, or every event was synced before it
-// was delivered); otherwise the room gets a new epoch, so that a member
-// resuming from an event that was lost replays what is kept rather than
-// missing what took its number.
+// the relay delivers it; an interval buffers events in memory, and a
+// writer goroutine writes them (a segment's worth at a time) and syncs
+// them at that interval; "off" writes each event at once and never syncs
+// it. A segment, when it starts, is not synced: it is, with the segment it
+// follows and the directory, at the next sync.
+//
+// Under an interval or "off", events the relay delivered may be lost in a
+// crash. So that their sequence numbers are never handed out again, a log
+// reserves numbers ahead, a block at a time: a record "reserved up to N",
+// written and synced before the room hands out a number past N (the writer
+// takes the next block while half of the current one is left, so posters
+// wait only when it falls behind; then the block doubles, up to half the
+// history). A room read back after an unclean stop continues its epoch
+// from its reserved mark: the numbers between its last record and the
+// mark are a hole, lost (Room.Head). After a clean stop, or under
+// "always", it continues from its last record. A log of a version without
+// reservations, read back after an unclean stop, gives the room a new
+// epoch instead.
 //
 // A store that cannot be written stops: it says why once (Options.Fail),
 // removes what it holds (now stale: the rooms go on in memory), and
@@ -67,15 +77,25 @@ type Options struct {
 type Room struct {
 	Name string
 	// Epoch is the room's epoch to continue, or "" when the log may lack
-	// events that were delivered: then the room needs a new one.
-	Epoch  string
-	Events []proto.Event // the newest events, oldest first, seqs consecutive
+	// events that were delivered and tells no bound on their numbers: then
+	// the room needs a new one.
+	Epoch string
+	// Events are the newest events, oldest first, seqs increasing. A jump
+	// between two is a hole: numbers of events lost in an earlier crash.
+	Events []proto.Event
+	// Head is the highest sequence number the room may have handed out:
+	// its last event's, or more after an unclean stop (its reserved mark).
+	// The room's next event takes Head+1; the numbers after the last event
+	// up to Head are lost.
+	Head uint64
 }
 
 // Store is the rooms' logs in one directory.
 type Store struct {
-	o      Options // set once
-	segMax int     // events a segment takes before the next one starts; set once
+	o        Options // set once
+	segMax   int     // events a segment takes before the next one starts; set once
+	minBlock uint64  // numbers a log reserves at a time at first; set once
+	maxBlock uint64  // and at most; set once
 
 	failed atomic.Pointer[error] // set once, by fail
 	writes atomic.Int64          // events written to segments
@@ -83,10 +103,16 @@ type Store struct {
 	mu   sync.Mutex
 	logs map[string]*Log // by directory name
 
+	wake    chan struct{} // a log asked the writer to write or reserve; see Log.asked
 	stop    chan struct{} // closed by Close, once
 	closing sync.Once
-	done    chan struct{} // closed when the syncer ends
+	done    chan struct{} // closed when the writer ends
 }
+
+// maxAhead bounds how far past the last event a reservation read back may
+// be (a few blocks, of at most half the history, up to 1<<20): one past
+// it is damage, and is ignored.
+const maxAhead = 1 << 32
 
 // segExt ends a segment's file name; the name is its first seq, in hex.
 const segExt = ".seg"
@@ -107,7 +133,8 @@ func Open(o Options) (*Store, []Room, error) {
 		}
 	}
 	s := &Store{o: o, segMax: max(o.History/8, 8), logs: map[string]*Log{},
-		stop: make(chan struct{}), done: make(chan struct{})}
+		minBlock: uint64(max(o.History/16, 1)), maxBlock: uint64(max(o.History/2, 1)),
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("store %s: %w", o.Dir, err)
 	}
@@ -131,9 +158,10 @@ func Open(o Options) (*Store, []Room, error) {
 			continue
 		}
 		rooms = append(rooms, r)
-		s.logs[ent.Name()] = &Log{s: s, dir: filepath.Join(o.Dir, ent.Name()), segs: segs}
+		s.logs[ent.Name()] = &Log{s: s, dir: filepath.Join(o.Dir, ent.Name()), segs: segs,
+			reserved: r.Head, block: s.minBlock}
 	}
-	go s.syncer()
+	go s.writer()
 	return s, rooms, nil
 }
 
@@ -181,13 +209,14 @@ func (s *Store) recover(dir string) (Room, []seg) {
 	}
 	sort.Strings(names) // fixed-width hex: by first seq
 	var (
-		r       Room
-		evs     []proto.Event
-		segs    []seg
-		trusted bool
-		clean   = true // nothing but a torn tail of the last segment cut
+		r        Room
+		evs      []proto.Event
+		segs     []seg
+		trusted  bool
+		reserved uint64 // the highest reservation
+		clean    = true // every file read, its events in order
 	)
-	for i, name := range names {
+	for _, name := range names {
 		path := filepath.Join(dir, name)
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -219,10 +248,19 @@ func (s *Store) recover(dir string) (Room, []seg) {
 				r.Name, r.Epoch = rec.room, rec.epoch
 				trusted = rec.flags&flagAlways != 0
 			case recEvent:
-				if len(evs) > 0 && rec.ev.Seq != evs[len(evs)-1].Seq+1 {
-					logf("store: %s: event %d follows %d: the %d events before it are dropped",
-						path, rec.ev.Seq, evs[len(evs)-1].Seq, len(evs))
-					evs, clean = evs[:0], false
+				if len(evs) > 0 {
+					switch prev := evs[len(evs)-1].Seq; {
+					case rec.ev.Seq <= prev:
+						logf("store: %s: event %d follows %d: the %d events before it are dropped",
+							path, rec.ev.Seq, prev, len(evs))
+						evs, clean = evs[:0], false
+					case rec.ev.Seq-1 > max(prev, reserved):
+						// A hole not reserved: events of a segment cut
+						// before its end. (A reserved one is the numbers
+						// of events lost in a crash.) Their numbers are
+						// not given again.
+						logf("store: %s: events %d to %d are missing", path, prev+1, rec.ev.Seq-1)
+					}
 				}
 				if first == 0 {
 					first = rec.ev.Seq
@@ -230,6 +268,8 @@ func (s *Store) recover(dir string) (Room, []seg) {
 				evs = append(evs, rec.ev)
 			case recClosed:
 				closed = len(evs) > 0 && rec.ev.Seq == evs[len(evs)-1].Seq
+			case recReserve:
+				reserved = max(reserved, rec.ev.Seq)
 			}
 		}
 		if bad != nil {
@@ -241,9 +281,6 @@ func (s *Store) recover(dir string) (Room, []seg) {
 			if err := os.Truncate(path, int64(off)); err != nil {
 				logf("store: %s: %v", path, err)
 			}
-			if i < len(names)-1 { // the last one's is a write torn by the stop
-				clean = false
-			}
 		}
 		trusted = trusted || closed
 		if first == 0 {
@@ -252,9 +289,27 @@ func (s *Store) recover(dir string) (Room, []seg) {
 		}
 		segs = append(segs, seg{first, path})
 	}
-	if len(evs) > s.o.History {
-		evs = evs[len(evs)-s.o.History:]
+	head := uint64(0)
+	if len(evs) > 0 {
+		head = evs[len(evs)-1].Seq
+		if reserved > head && reserved-head > maxAhead {
+			// A reservation runs at most a few blocks ahead: this one
+			// is damage that passed the checksum.
+			logf("store: %s: numbers reserved up to %d, far past event %d: ignored", dir, reserved, head)
+			reserved = 0
+		}
+		if !trusted && reserved > head {
+			head = reserved // nothing past the reserved mark was handed out
+		}
 	}
+	// The window is by number, as the room's: at most History events, and
+	// none History or more before the head; but the last event stays, so
+	// that the room (its epoch and head) does.
+	keep := max(len(evs)-s.o.History, 0)
+	for keep < len(evs)-1 && evs[keep].Seq+uint64(s.o.History) <= head {
+		keep++
+	}
+	evs = evs[keep:]
 	for len(segs) > 0 && (len(evs) == 0 || len(segs) > 1 && segs[1].first <= evs[0].Seq) {
 		os.Remove(segs[0].path)
 		segs = segs[1:]
@@ -263,11 +318,37 @@ func (s *Store) recover(dir string) (Room, []seg) {
 		os.RemoveAll(dir)
 		return Room{}, nil
 	}
-	if !trusted || !clean {
+	r.Head = head
+	switch {
+	case !clean:
+		r.Epoch = ""
+	case trusted:
+		// Closed cleanly, or every event synced before it was delivered.
+	case reserved > 0:
+		// The head is the reserved mark: written again in the last
+		// segment, so that it holds when the segments that had it are
+		// removed, or the relay stops again before it posts.
+		if err := appendTo(segs[len(segs)-1].path, appendReserve(nil, head)); err != nil {
+			logf("store: %s: %v", segs[len(segs)-1].path, err)
+		}
+	default:
 		r.Epoch = ""
 	}
 	r.Events = evs
 	return r, segs
+}
+
+// appendTo appends b to the file at path and syncs it.
+func appendTo(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	return errors.Join(err, f.Close())
 }
 
 // Log returns the log of the room called name, whose epoch is epoch.
@@ -280,7 +361,7 @@ func (s *Store) Log(name, epoch string) *Log {
 	k := key(name)
 	l := s.logs[k]
 	if l == nil {
-		l = &Log{s: s, dir: filepath.Join(s.o.Dir, k)}
+		l = &Log{s: s, dir: filepath.Join(s.o.Dir, k), block: s.minBlock}
 		s.logs[k] = l
 	}
 	l.room, l.epoch = name, epoch
@@ -299,9 +380,7 @@ func (s *Store) Drop(name string) {
 	if l != nil {
 		l.wmu.Lock()
 		l.dropped = true
-		if l.f != nil {
-			l.f.Close()
-		}
+		l.closeFiles()
 		l.wmu.Unlock()
 	}
 	os.RemoveAll(filepath.Join(s.o.Dir, key(name)))
@@ -363,22 +442,33 @@ func (s *Store) each(f func(*Log)) {
 	}
 }
 
-// syncer writes and syncs every log at the sync interval, until Close.
-func (s *Store) syncer() {
+// writer writes and reserves for the logs that ask (Log.ahead), and
+// writes and syncs every log at the sync interval, until Close.
+func (s *Store) writer() {
 	defer close(s.done)
-	if s.o.Sync <= 0 {
-		<-s.stop
-		return
+	var tick <-chan time.Time
+	if s.o.Sync > 0 {
+		t := time.NewTicker(s.o.Sync)
+		defer t.Stop()
+		tick = t.C
 	}
-	t := time.NewTicker(s.o.Sync)
-	defer t.Stop()
 	for {
 		select {
 		case <-s.stop:
 			return
-		case <-t.C:
-			s.each(func(l *Log) { l.flush(true) })
+		case <-s.wake:
+			s.each((*Log).ahead)
+		case <-tick:
+			s.each(func(l *Log) { l.flush(true, 0) })
 		}
+	}
+}
+
+// wakeWriter tells the writer that a log asked; it never blocks.
+func (s *Store) wakeWriter() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
 	}
 }
 

@@ -71,9 +71,10 @@ func TestRecordDamage(t *testing.T) {
 	}
 }
 
-// FuzzRecover writes arbitrary bytes as a room's only segment, after a
-// good one, and checks that recovery neither fails nor keeps anything
-// but consecutive events that were in the good segment or the bytes.
+// FuzzRecover writes arbitrary bytes as a room's only segment and checks
+// that recovery neither fails nor keeps anything but events in increasing
+// order within the window before the head, and that what it leaves reads
+// back the same.
 func FuzzRecover(f *testing.F) {
 	var seg []byte
 	seg = appendHeader(seg, 0, "abcdef", "lobby")
@@ -83,6 +84,9 @@ func FuzzRecover(f *testing.F) {
 	}
 	f.Add(seg)
 	f.Add(appendClosed(append([]byte(nil), seg...), 3))
+	f.Add(appendReserve(append([]byte(nil), seg...), 9))
+	hole := ev(7)
+	f.Add(appendEvent(appendReserve(append([]byte(nil), seg...), 9), &hole))
 	f.Add(seg[:len(seg)-3])
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -100,9 +104,12 @@ func FuzzRecover(f *testing.F) {
 				t.Fatalf("%d events read back", len(r.Events))
 			}
 			for i, e := range r.Events[1:] {
-				if e.Seq != r.Events[i].Seq+1 {
+				if e.Seq <= r.Events[i].Seq {
 					t.Fatalf("seq %d after %d", e.Seq, r.Events[i].Seq)
 				}
+			}
+			if f, l := seqs(r); r.Head < l || len(r.Events) > 1 && f+8 <= r.Head {
+				t.Fatalf("events %d to %d, head %d: outside the window", f, l, r.Head)
 			}
 		}
 		// What is left reads back the same, with nothing more to cut.
@@ -183,52 +190,106 @@ func TestReopen(t *testing.T) {
 	}
 }
 
-// TestBounded: however many events pass, a room's directory holds at most
-// History plus two segments of events.
+// TestBounded: however many events pass, at each sync policy, a room's
+// directory holds at most History plus two segments of events (and their
+// headers and reservations), within the README's bound of
+// (1.25 × history + 16) × (L + 450) bytes for lines of L bytes.
 func TestBounded(t *testing.T) {
-	dir := t.TempDir()
-	s, _, _ := open(t, dir, config.SyncOff)
-	defer s.Close()
-	l := s.Log("lobby", "aaaaaa")
-	var most int64
-	for seq := uint64(1); seq <= 1000; seq++ {
-		post(l, seq, seq)
-		var size int64
-		ents, _ := os.ReadDir(l.dir)
-		for _, e := range ents {
-			fi, _ := e.Info()
-			size += fi.Size()
-		}
-		most = max(most, size)
-	}
-	one := int64(len(appendEvent(nil, ptr(ev(999)))))
-	head := int64(len(appendHeader(nil, 0, "aaaaaa", "lobby")))
-	bound := (16+2*int64(s.segMax))*one + 4*head
-	if most > bound {
-		t.Errorf("the room's directory reached %d bytes, over %d", most, bound)
+	for _, sync := range []time.Duration{config.SyncAlways, config.SyncOff, time.Millisecond} {
+		t.Run(fmt.Sprint(sync), func(t *testing.T) {
+			dir := t.TempDir()
+			s, _, _ := open(t, dir, sync)
+			l := s.Log("lobby", "aaaaaa")
+			text := strings.Repeat("x", 300)
+			size := func() (n int64) {
+				ents, _ := os.ReadDir(l.dir)
+				for _, e := range ents {
+					if fi, err := e.Info(); err == nil {
+						n += fi.Size()
+					}
+				}
+				return n
+			}
+			var most int64
+			n := uint64(2000)
+			if sync == config.SyncAlways {
+				n = 500 // a sync per event
+			}
+			for seq := uint64(1); seq <= n; seq++ {
+				e := ev(seq)
+				e.Text = text
+				l.Append(&e)
+				most = max(most, size())
+			}
+			s.Close()
+			most = max(most, size())
+			e := ev(n)
+			e.Text = text
+			one := int64(len(appendEvent(nil, &e)) + len(appendReserve(nil, n)))
+			head := int64(len(appendHeader(nil, flagAlways, "aaaaaa", "lobby")))
+			if bound := (16+2*int64(s.segMax))*one + 4*head + 32; most > bound {
+				t.Errorf("the room's directory reached %d bytes, over %d", most, bound)
+			}
+			if readme := int64((1.25*16 + 16) * (300 + 450)); most > readme {
+				t.Errorf("the room's directory reached %d bytes, over the README's %d", most, readme)
+			}
+		})
 	}
 }
 
 func ptr[T any](v T) *T { return &v }
 
-// TestUnclean: a log not closed cleanly, written without sync "always",
-// is read back with no epoch: the relay may have delivered events it
-// lost. With "always" the epoch continues.
+// TestUnclean: a log not closed cleanly keeps its epoch. Written with
+// sync "always", it continues from its last event; otherwise from its
+// reserved mark, past every number the room may have handed out, and the
+// numbers between are a hole that a third start reads back as one.
 func TestUnclean(t *testing.T) {
-	for _, c := range []struct {
-		sync  time.Duration
-		epoch string
-	}{{config.SyncAlways, "aaaaaa"}, {config.SyncOff, ""}, {time.Hour, ""}} {
-		dir := t.TempDir()
-		s, _, _ := open(t, dir, c.sync)
-		post(s.Log("lobby", "aaaaaa"), 1, 5)
-		s.each(func(l *Log) { l.flush(false) })
-		// No Close: the process was killed. (Its files are left open.)
-		s2, rooms, _ := open(t, dir, c.sync)
-		if len(rooms) != 1 || rooms[0].Epoch != c.epoch {
-			t.Errorf("sync %v: read back %+v, want epoch %q", c.sync, rooms, c.epoch)
-		}
-		s2.Close()
+	for _, sync := range []time.Duration{config.SyncAlways, config.SyncOff, time.Hour} {
+		t.Run(fmt.Sprint(sync), func(t *testing.T) {
+			dir := t.TempDir()
+			s, _, _ := open(t, dir, sync)
+			l := s.Log("lobby", "aaaaaa")
+			post(l, 1, 5)
+			s.closing.Do(func() { close(s.stop) })
+			<-s.done // the writer reserves no more
+			s.each(func(l *Log) { l.flush(false, 0) })
+			l.mu.Lock()
+			reserved := l.reserved
+			l.mu.Unlock()
+			// No Close: the process was killed. (Its files are left open.)
+			s2, rooms, _ := open(t, dir, sync)
+			if len(rooms) != 1 || rooms[0].Epoch != "aaaaaa" {
+				t.Fatalf("read back %+v, want epoch aaaaaa", rooms)
+			}
+			head := rooms[0].Head
+			switch {
+			case sync == config.SyncAlways && head != 5:
+				t.Errorf("head %d, want 5", head)
+			case sync != config.SyncAlways && (reserved < 5 || head != reserved):
+				t.Errorf("head %d, want the reserved mark %d (at least 5)", head, reserved)
+			}
+			// The relay stops again before it posts: the head holds.
+			s2.Close()
+			s3, rooms, _ := open(t, dir, sync)
+			if len(rooms) != 1 || rooms[0].Head != head || rooms[0].Epoch != "aaaaaa" {
+				t.Fatalf("read back again %+v, want head %d", rooms, head)
+			}
+			post(s3.Log("lobby", "aaaaaa"), head+1, head+3)
+			s3.Close()
+			s4, rooms, log := open(t, dir, sync)
+			defer s4.Close()
+			var got []uint64
+			for _, e := range rooms[0].Events {
+				got = append(got, e.Seq)
+			}
+			want := []uint64{1, 2, 3, 4, 5, head + 1, head + 2, head + 3}
+			if head == 5 {
+				want = []uint64{1, 2, 3, 4, 5, 6, 7, 8}
+			}
+			if d := cmp.Diff(want, got); d != "" || rooms[0].Head != head+3 || log.Has("missing") {
+				t.Errorf("head %d; events (-want +got)\n%s\nlog: %s", rooms[0].Head, d, log)
+			}
+		})
 	}
 }
 
@@ -282,8 +343,9 @@ func TestTornAndFlipped(t *testing.T) {
 	}
 }
 
-// TestFlippedMiddle: a bad record in an older segment drops the events
-// before the break, keeps the newest run, and gives a new epoch.
+// TestFlippedMiddle: a bad record in an older segment is a hole: the
+// events before it and after it are kept, the epoch continues, and the
+// missing ones are logged.
 func TestFlippedMiddle(t *testing.T) {
 	dir := t.TempDir()
 	s, _, _ := open(t, dir, config.SyncAlways)
@@ -296,10 +358,10 @@ func TestFlippedMiddle(t *testing.T) {
 	os.WriteFile(first.path, b, 0o600)
 	s, rooms, log := open(t, dir, config.SyncAlways)
 	defer s.Close()
-	if f, l := seqs(rooms[0]); rooms[0].Epoch != "" || l != 30 || f <= 15 {
+	if f, l := seqs(rooms[0]); rooms[0].Epoch != "aaaaaa" || l != 30 || f != 17 || rooms[0].Head != 30 {
 		t.Errorf("read back events %d to %d of epoch %q", f, l, rooms[0].Epoch)
 	}
-	if !log.Has("dropped") {
+	if !log.Has("events 15 to 16 are missing") {
 		t.Errorf("log: %s", log)
 	}
 }
@@ -383,6 +445,7 @@ func FuzzRecord(f *testing.F) {
 	f.Add(appendEvent(nil, &e))
 	f.Add(appendHeader(nil, flagAlways, "abcdef", "lobby"))
 	f.Add(appendClosed(nil, 9))
+	f.Add(appendReserve(nil, 1<<20))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, n, err := readRecord(b)
 		if err != nil {
@@ -396,9 +459,82 @@ func FuzzRecord(f *testing.F) {
 			again = appendEvent(nil, &r.ev)
 		case recClosed:
 			again = appendClosed(nil, r.ev.Seq)
+		case recReserve:
+			again = appendReserve(nil, r.ev.Seq)
 		}
 		if d := cmp.Diff(b[:n], again); d != "" {
 			t.Errorf("re-encoded (-read +again)\n%s", d)
 		}
 	})
+}
+
+// BenchmarkRecover reads back a full store: 8 rooms (the default
+// max_rooms) of 512 events each (the default history), messages of 60
+// bytes, or of 1000 (max_line_bytes is 1024 by default).
+func BenchmarkRecover(b *testing.B) {
+	for _, size := range []int{60, 1000} {
+		b.Run(fmt.Sprintf("8x512x%d", size), func(b *testing.B) {
+			dir := b.TempDir()
+			s, _, err := Open(Options{Dir: dir, Sync: config.SyncOff, History: 512})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for r := range 8 {
+				l := s.Log(fmt.Sprintf("room%d", r), "aaaaaa")
+				for seq := uint64(1); seq <= 600; seq++ {
+					e := ev(seq)
+					e.Text = strings.Repeat("x", size)
+					l.Append(&e)
+				}
+			}
+			s.Close()
+			b.ResetTimer()
+			for b.Loop() {
+				s, rooms, err := Open(Options{Dir: dir, Sync: config.SyncOff, History: 512})
+				if err != nil || len(rooms) != 8 || len(rooms[0].Events) != 512 {
+					b.Fatalf("%d rooms, %v", len(rooms), err)
+				}
+				s.Close()
+			}
+		})
+	}
+}
+
+// BenchmarkAppend is what the store costs a post in the room's lock: one
+// Append of a 60-byte message, at each sync policy but "always" (a sync).
+func BenchmarkAppend(b *testing.B) {
+	for _, sync := range []time.Duration{time.Second, config.SyncOff} {
+		b.Run(fmt.Sprintf("sync=%v", sync), func(b *testing.B) {
+			s, _, err := Open(Options{Dir: b.TempDir(), Sync: sync, History: 512})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			l := s.Log("lobby", "aaaaaa")
+			e := ev(1)
+			e.Text = strings.Repeat("x", 60)
+			b.ReportAllocs()
+			for b.Loop() {
+				e.Seq++
+				l.Append(&e)
+			}
+		})
+	}
+}
+
+// TestReservedFar: a reservation far past the last event (damage that
+// passed the checksum) is ignored: the room does not go on at a number
+// near the largest, where the next would wrap.
+func TestReservedFar(t *testing.T) {
+	dir := t.TempDir()
+	room := filepath.Join(dir, key("lobby"))
+	os.Mkdir(room, 0o700)
+	e := ev(1)
+	b := appendReserve(appendEvent(appendHeader(nil, 0, "abcdef", "lobby"), &e), 1<<63)
+	os.WriteFile(filepath.Join(room, "0000000000000001.seg"), b, 0o600)
+	s, rooms, log := open(t, dir, config.SyncOff)
+	defer s.Close()
+	if len(rooms) != 1 || rooms[0].Head != 1 || rooms[0].Epoch != "" || !log.Has("far past event 1: ignored") {
+		t.Errorf("read back %+v; log %s", rooms, log)
+	}
 }
