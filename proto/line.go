@@ -163,6 +163,7 @@ type Request struct {
 	Text   string        // for Say, Me, Msg and Topic; the reason for Kick and Ban
 	Since  *Point        // for Since, and Join when it resumes
 	Key    string        // the key for Join (see parseJoin) and SetKey ("" for SetKey: none); the secret for Admin and Pass
+	Either bool          // Join: Key and Since are one word, the key or the resume point (see parseJoin)
 	For    time.Duration // for Ban
 	RawLen int           // bytes of text as received, before cleaning
 }
@@ -307,7 +308,7 @@ func Parse(line []byte) (Request, error) {
 // then perhaps where to resume:
 //
 //	/join ROOM
-//	/join ROOM WORD        WORD is in Key; and in Since too when it is a resume point
+//	/join ROOM WORD        WORD is in Key; and in Since too when it is a resume point; Either is set
 //	/join ROOM KEY SINCE
 //
 // The relay takes a lone WORD for the key of a room that has one, and
@@ -328,7 +329,7 @@ func parseJoin(rest string) (Request, error) {
 	case 1:
 		return r, nil
 	case 2:
-		r.Key = words[1]
+		r.Key, r.Either = words[1], true
 		if p, err := ParsePoint(words[1]); err == nil {
 			r.Since = &p
 		}

@@ -48,6 +48,7 @@ type Server struct {
 	storeErr atomic.Pointer[string] // why the store is not written; see storeFailed
 
 	stats stats
+	auth  auth // secrets, bans, admins' changes: see auth.go
 }
 
 // stats are the relay's counters.
@@ -55,6 +56,7 @@ type stats struct {
 	accepted, refused, posted, udpDropped atomic.Int64
 	legacyDropped, legacyRefused          atomic.Int64
 	delivered                             atomic.Int64 // events taken by members' drivers to write, counted a batch at a time
+	badSecret, slowed, banned             atomic.Int64 // see Stats
 	disconnects                           [numReasons]atomic.Int64
 }
 
@@ -75,6 +77,11 @@ type Stats struct {
 	// tutorial protocol, a post in a name not registered from its address,
 	// a registration over a limit.
 	LegacyRefused int64
+	// BadSecret counts wrong passwords, admin passwords and room keys;
+	// Slowed the secrets not tried because their address was to wait
+	// after wrong ones; Banned the connections, names and datagrams
+	// refused by an admin's ban.
+	BadSecret, Slowed, Banned int64
 	// StoreFailed says why relay.store.path is not written (the rooms are
 	// kept in memory only); "" when it is, or when it is not set.
 	StoreFailed string
@@ -124,6 +131,10 @@ var errNameTaken = errors.New("name taken")
 
 // claim gives m the name, unless someone holds it.
 func (s *Server) claim(m *member, name string, json bool) error {
+	if b, ok := s.banned(netip.Addr{}, name, time.Now()); ok {
+		s.stats.banned.Add(1)
+		return fmt.Errorf("the name %s is %s", name, bannedWhy(b))
+	}
 	m.mu.Lock() // its writer may be collecting its greeting's answers meanwhile
 	defer m.mu.Unlock()
 	s.mu.Lock()
@@ -192,12 +203,20 @@ func (s *Server) allRooms() []*room {
 	return rooms
 }
 
-// roomList returns every room's name and member count, sorted by name.
-func (s *Server) roomList() []string {
+// roomList returns every room's name and member count, sorted by name;
+// a room with a key says so; a hidden room is left out unless all.
+func (s *Server) roomList(all bool) []string {
 	rooms := s.allRooms()
-	out := make([]string, len(rooms))
-	for i, r := range rooms {
-		out[i] = fmt.Sprintf("%s (%d)", r.name, r.size())
+	out := make([]string, 0, len(rooms))
+	for _, r := range rooms {
+		key, _, hidden := s.roomSettings(r.name)
+		switch {
+		case hidden && !all:
+		case key != "":
+			out = append(out, fmt.Sprintf("%s (%d, key)", r.name, r.size()))
+		default:
+			out = append(out, fmt.Sprintf("%s (%d)", r.name, r.size()))
+		}
 	}
 	sort.Strings(out)
 	return out
@@ -251,6 +270,9 @@ func (s *Server) join(m *member, name string, since *proto.Point, replay int) er
 		m.priv = append(m.priv, queued{newEvent(&proto.Event{Kind: proto.KindNotice, Room: r.name, Epoch: r.epoch,
 			Text: fmt.Sprintf("you are %s in %s with %d other%s (last event %s); /help lists the commands",
 				m.name, r.name, others, plural(others), last)}, 0), e.next - 1})
+		if _, topic, _ := s.roomSettings(r.name); topic != "" && m.codec == nil { // IRC has it in its JOIN's replies
+			say(e.next-1, "topic of %s: %s", r.name, topic)
+		}
 	}
 	switch {
 	case e.stale:
@@ -323,6 +345,7 @@ func (s *Server) Stats() Stats {
 		Accepted: s.stats.accepted.Load(), Refused: s.stats.refused.Load(),
 		Posted: s.stats.posted.Load(), Delivered: s.stats.delivered.Load(), UDPDropped: s.stats.udpDropped.Load(), Disconnects: map[string]int64{},
 		LegacyDropped: s.stats.legacyDropped.Load(), LegacyRefused: s.stats.legacyRefused.Load(),
+		BadSecret: s.stats.badSecret.Load(), Slowed: s.stats.slowed.Load(), Banned: s.stats.banned.Load(),
 	}
 	if msg := s.storeErr.Load(); msg != nil {
 		st.StoreFailed = *msg
