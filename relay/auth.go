@@ -150,10 +150,12 @@ func (gs *guesses) fail(ip netip.Addr, t time.Time) time.Duration {
 }
 
 // errBadSecret is a wrong password or key; errNeedsKey a join without
-// the key of a room that has one.
+// the key of a room that has one; errNoPassword a hello without the
+// relay's password. Only the first counts as a guess.
 var (
-	errBadSecret = errors.New("wrong secret")
-	errNeedsKey  = errors.New("needs a key")
+	errBadSecret  = errors.New("wrong secret")
+	errNeedsKey   = errors.New("needs a key")
+	errNoPassword = errors.New(needPassword)
 )
 
 // waitError is a secret not tried: its address is to wait.
@@ -223,8 +225,11 @@ func secretError(what string, err error) string {
 // has one; it is nil when it has none.
 func (s *Server) password(m *member, given string, t time.Time) error {
 	hash := s.conf().Password
-	if hash == "" {
+	switch {
+	case hash == "":
 		return nil
+	case given == "":
+		return errNoPassword
 	}
 	return s.checkSecret(m.from, m.who(), "password", hash, given, t)
 }

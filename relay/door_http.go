@@ -249,7 +249,7 @@ func (d *httpDoor) join(w http.ResponseWriter, r *http.Request) {
 			d.forget(h)
 			var we *waitError
 			switch {
-			case j.Password == "":
+			case err == errNoPassword:
 				fail(w, http.StatusUnauthorized, "this relay has a password: give it (password)")
 			case errors.As(err, &we):
 				w.Header().Set("Retry-After", fmt.Sprint(int(we.wait.Round(time.Second)/time.Second)))
