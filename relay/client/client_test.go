@@ -14,6 +14,7 @@ import (
 
 	"roomrelay/proto"
 	"roomrelay/relay"
+	"roomrelay/relay/secret"
 )
 
 // proxy forwards connections to addr and can cut them all, only the
@@ -455,5 +456,61 @@ func TestGivesUpAfterInputEnds(t *testing.T) {
 	err = Run(context.Background(), cfg, strings.NewReader("backup done\n"), io.Discard, t.Logf)
 	if err == nil || !strings.Contains(err.Error(), "gave up after the input ended") || !strings.Contains(err.Error(), "1 input lines not sent") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestPasswordAndKey: the client sends client.password and client.key in
+// its hello, enters the keyed room, and reconnects into it with the key;
+// a wrong password ends it with the relay's words.
+func TestPasswordAndKey(t *testing.T) {
+	cfg := config.Default().Relay
+	cfg.Listen = config.Listen{Line: "127.0.0.1:0"}
+	cfg.Password = secret.Hash("pw one")
+	cfg.Rooms = map[string]config.Room{"kitchen": {Key: secret.Hash("4242")}}
+	s := relay.New(cfg, t.Logf)
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	addr := s.Addr("line").String()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	alice := &member{c, proto.NewLineReader(c, 4096)}
+	fmt.Fprintln(c, "/pass pw one")
+	fmt.Fprintln(c, "alice")
+	alice.until(t, "--- you are alice in lobby")
+	fmt.Fprintln(c, "/join kitchen 4242")
+	alice.until(t, "--- you are alice in kitchen")
+
+	p := newProxy(t, addr)
+	ok := clientConfig(p.ln.Addr().String(), "erin")
+	ok.Password, ok.Room, ok.Key = "pw one", "kitchen", "4242"
+	in, inw := io.Pipe()
+	out := &testkit.Buffer{}
+	done := make(chan error, 1)
+	go func() { done <- Run(context.Background(), ok, in, out, t.Logf) }()
+	alice.until(t, "--- erin joined kitchen")
+	p.cut()
+	fmt.Fprintln(c, "while you were away")
+	testkit.WaitFor(t, 10*time.Second, "erin back in the kitchen", func() bool { return strings.Contains(out.String(), "alice: while you were away\n") })
+	fmt.Fprintln(inw, "back")
+	alice.until(t, "erin: back")
+	inw.Close()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+
+	wrong := clientConfig(addr, "erin")
+	wrong.Password = "pw two"
+	err = Run(context.Background(), wrong, strings.NewReader("hi\n"), io.Discard, t.Logf)
+	if err == nil || !strings.HasSuffix(err.Error(), "relay refused the hello: wrong password") {
+		t.Errorf("a wrong password: %v", err)
 	}
 }
