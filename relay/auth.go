@@ -114,6 +114,17 @@ func (gs *guesses) wait(ip netip.Addr, t time.Time) time.Duration {
 	return 0
 }
 
+// passed records a right secret from ip at t: the second its try held
+// (see wait) is free again, for the next secret it gives with it (a key
+// after the password). Its wrong ones still count.
+func (gs *guesses) passed(ip netip.Addr, t time.Time) {
+	if e := gs.byKey[guessKey(ip)]; e != nil {
+		if g := e.Value.(*guesser); g.next.After(t) {
+			g.next = t
+		}
+	}
+}
+
 // fail records a wrong secret from ip at t, and returns the wait before
 // its next try.
 func (gs *guesses) fail(ip netip.Addr, t time.Time) time.Duration {
@@ -165,7 +176,12 @@ type waitError struct {
 }
 
 func (e *waitError) Error() string {
-	return fmt.Sprintf("too many wrong passwords or keys from %s: try again in %v", e.ip, e.wait.Round(time.Second))
+	return fmt.Sprintf("too many wrong passwords or keys from %s: try again in %v", e.ip, e.seconds()*time.Second)
+}
+
+// seconds is the wait in whole seconds, rounded up.
+func (e *waitError) seconds() time.Duration {
+	return (e.wait + time.Second - 1) / time.Second
 }
 
 // checkSecret checks the secret given from ip at t against hash, what
@@ -182,6 +198,9 @@ func (s *Server) checkSecret(ip netip.Addr, who, what, hash, given string, t tim
 		return &waitError{ip, wait}
 	}
 	if secret.Match(hash, given) {
+		s.auth.mu.Lock()
+		s.auth.table().passed(ip, t)
+		s.auth.mu.Unlock()
 		return nil
 	}
 	s.auth.mu.Lock()
@@ -202,10 +221,14 @@ func (a *auth) table() *guesses {
 
 // who names m for the log: its door, address, and name once it has one.
 func (m *member) who() string {
-	if m.name == "" {
-		return m.door + " " + m.addr()
+	addr := m.addr()
+	if m.conn == nil && m.from.IsValid() {
+		addr = m.from.String()
 	}
-	return m.door + " " + m.addr() + ": " + m.name
+	if m.name == "" {
+		return m.door + " " + addr
+	}
+	return m.door + " " + addr + ": " + m.name
 }
 
 // secretError says what went wrong with a secret, in the words members

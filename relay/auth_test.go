@@ -69,6 +69,16 @@ func forgive(s *Server) {
 	s.auth.mu.Unlock()
 }
 
+// waitOver ends the wait of every address that gave wrong secrets, as if
+// it had passed, without forgiving them.
+func waitOver(s *Server) {
+	s.auth.mu.Lock()
+	defer s.auth.mu.Unlock()
+	for e := s.auth.table().lru.Front(); e != nil; e = e.Next() {
+		e.Value.(*guesser).next = time.Now()
+	}
+}
+
 // TestGuesses: an address gets a try a second for its first wrong
 // secrets, then waits twice as long after each, up to guessMaxWait; it
 // starts afresh once forgiven; an IPv6 address counts by its /64; a full
@@ -106,6 +116,12 @@ func TestGuesses(t *testing.T) {
 	}
 	if w := g.wait(ip, now); w != time.Second {
 		t.Errorf("a second try at the same time waits %v, want 1s", w)
+	}
+	// A right secret frees the second its try held, for a key after it.
+	g.wait(ip, now)
+	g.passed(ip, now)
+	if w := g.wait(ip, now); w != 0 {
+		t.Errorf("after a right secret, the next try waits %v", w)
 	}
 	// Forgiven after a quarter of an hour without a wrong secret.
 	later := now.Add(guessForgive + 2*time.Second)

@@ -252,7 +252,7 @@ func (d *httpDoor) join(w http.ResponseWriter, r *http.Request) {
 			case err == errNoPassword:
 				fail(w, http.StatusUnauthorized, "this relay has a password: give it (password)")
 			case errors.As(err, &we):
-				w.Header().Set("Retry-After", fmt.Sprint(int(we.wait.Round(time.Second)/time.Second)))
+				w.Header().Set("Retry-After", fmt.Sprint(int64(we.seconds())))
 				fail(w, http.StatusTooManyRequests, err.Error())
 			default:
 				fail(w, http.StatusUnauthorized, "wrong password")

@@ -94,7 +94,7 @@ func (c *ircClient) hello(line []byte, err error, t time.Time) (proto.Hello, boo
 	case "CAP":
 		c.cap(&msg, false)
 	case "PASS":
-		c.pass = msg.Param(0)
+		c.pass = strings.Join(msg.Params, " ") // some clients send a password with a space unquoted (irssi -w)
 	case "NICK":
 		if c.checkNick(&msg) {
 			c.nick = msg.Params[0]
