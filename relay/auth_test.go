@@ -368,3 +368,29 @@ func TestAdmin(t *testing.T) {
 		t.Error("the log holds the key set by /key")
 	}
 }
+
+// TestAdminLoopback: with relay.admin_loopback, a member from loopback is
+// an admin without a password; without it, it is not.
+func TestAdminLoopback(t *testing.T) {
+	cfg := testConfig()
+	cfg.AdminLoopback = true
+	s, log := startAuth(t, cfg)
+	root := join(t, s, "root")
+	join(t, s, "bob")
+	root.sync("in")
+	if got := root.send1("/kick bob"); got != "--- kicked bob" {
+		t.Errorf("/kick from loopback: %q", got)
+	}
+	if !log.Has("admin line 127.0.0.1:") || !log.Has("root: kicked bob (line door)") {
+		t.Error("the kick is not in the log")
+	}
+	root.until("bob's part", func(l string) bool { return l == "--- bob left lobby (kicked by an admin)" })
+	cfg.AdminLoopback = false
+	s.Reload(cfg)
+	if got := root.send1("/stats"); got != "!!! admin only: give the admin password first (/admin PASSWORD)" {
+		t.Errorf("/stats without admin_loopback: %q", got)
+	}
+	if got := root.send1("/admin x"); got != "!!! admin commands are off: the relay has no admin password (relay.admin_password)" {
+		t.Errorf("/admin without an admin password: %q", got)
+	}
+}

@@ -139,9 +139,12 @@ func (m *member) until(t *testing.T, prefix string) string {
 	}
 }
 
-func startRelay(t *testing.T) *relay.Server {
+func startRelay(t *testing.T, tweaks ...func(*config.Config)) *relay.Server {
 	cfg := config.Default().Relay
 	cfg.Listen = config.Listen{Line: "127.0.0.1:0"}
+	for _, tweak := range tweaks {
+		tweak(&cfg)
+	}
 	s := relay.New(cfg, t.Logf)
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
@@ -463,18 +466,9 @@ func TestGivesUpAfterInputEnds(t *testing.T) {
 // its hello, enters the keyed room, and reconnects into it with the key;
 // a wrong password ends it with the relay's words.
 func TestPasswordAndKey(t *testing.T) {
-	cfg := config.Default().Relay
-	cfg.Listen = config.Listen{Line: "127.0.0.1:0"}
-	cfg.Password = secret.Hash("pw one")
-	cfg.Rooms = map[string]config.Room{"kitchen": {Key: secret.Hash("4242")}}
-	s := relay.New(cfg, t.Logf)
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
+	s := startRelay(t, func(cfg *config.Config) {
+		cfg.Password = secret.Hash("pw one")
+		cfg.Rooms = map[string]config.Room{"kitchen": {Key: secret.Hash("4242")}}
 	})
 	addr := s.Addr("line").String()
 	c, err := net.Dial("tcp", addr)
