@@ -491,8 +491,15 @@ func TestPasswordAndKey(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- Run(context.Background(), ok, in, out, t.Logf) }()
 	alice.until(t, "--- erin joined kitchen")
+	fmt.Fprintln(c, "hi erin")
+	testkit.WaitFor(t, 10*time.Second, "erin in the kitchen", func() bool { return strings.Contains(out.String(), "alice: hi erin\n") })
 	p.cut()
 	fmt.Fprintln(c, "while you were away")
+	defer func() {
+		if t.Failed() {
+			t.Logf("erin shows:\n%s", out.String())
+		}
+	}()
 	testkit.WaitFor(t, 10*time.Second, "erin back in the kitchen", func() bool { return strings.Contains(out.String(), "alice: while you were away\n") })
 	fmt.Fprintln(inw, "back")
 	alice.until(t, "erin: back")
