@@ -352,7 +352,7 @@ func (s *Server) mayLook(m *member, r *room) bool {
 // isAdmin reports whether m may use the admin commands: it gave the admin
 // password, or comes from loopback with relay.admin_loopback.
 func (s *Server) isAdmin(m *member) bool {
-	return m.admin || s.conf().AdminLoopback && m.from.IsLoopback()
+	return m.admin.Load() || s.conf().AdminLoopback && m.from.IsLoopback()
 }
 
 // banned returns the ban in force at t on the address ip or, when name
@@ -471,7 +471,7 @@ func (s *Server) becomeAdmin(m *member, given string, t time.Time) {
 		m.notify(proto.KindError, "%s", secretError("admin password", err))
 		return
 	}
-	m.admin = true
+	m.admin.Store(true)
 	s.infof("admin %s: became an admin", m.who())
 	m.notify(proto.KindNotice, "you are an admin; /admin help lists the admin commands")
 }

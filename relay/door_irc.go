@@ -425,7 +425,7 @@ func (c *ircClient) oper(pass string, t time.Time) {
 			c.reply(proto.ErrPasswdMismatch, "Password incorrect: "+secretError("admin password", err))
 			return
 		}
-		m.admin = true
+		m.admin.Store(true)
 		s.infof("admin %s: became an admin (OPER)", m.who())
 	}
 	c.reply(proto.RplYoureOper, "You are now an admin of the relay: KICK, TOPIC, STATS (and /admin help on the line door)")

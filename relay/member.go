@@ -90,10 +90,10 @@ type member struct {
 	// Whoever reads its input (one goroutine at a time).
 	lim    limiter
 	passed bool // it gave the relay's password (see Server.hello)
-	admin  bool // it gave the admin password (see Server.isAdmin)
 
 	// Set by whoever reads its input; read by collect.
 	stamps atomic.Bool // text mode, /time on: a line with a time gets "[HH:MM] " before it
+	admin  atomic.Bool // it gave the admin password (see Server.isAdmin); its writer reads it for IRC's NAMES
 
 	// The session's clocks, read by whoever checks its deadlines.
 	named     atomic.Bool  // its name is claimed and it is in a room
