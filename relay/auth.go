@@ -424,8 +424,8 @@ func (s *Server) admin(m *member, req proto.Request, t time.Time) {
 		if req.Text != "" {
 			to.notify(proto.KindError, "kicked by an admin: %s", req.Text)
 		}
+		m.notify(proto.KindNotice, "kicked %s", to.name) // before the room sees it leave
 		to.kick(byKicked)
-		m.notify(proto.KindNotice, "kicked %s", to.name)
 	case proto.Ban:
 		s.ban(m, req, t)
 	case proto.Unban:

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -34,10 +35,18 @@ func TestIRCAuth(t *testing.T) {
 	c = dialIRC(t, s)
 	c.send("PASS :" + testPassword)
 	c.register("ann", false)
+	bob := dial(t, s)
+	bob.send("/pass "+testPassword, "bob", "/join kitchen "+testKey)
+	bob.until("the welcome", func(l string) bool { return strings.HasPrefix(l, "--- you are bob in kitchen") })
+	c.send("LIST")
+	if got := c.upTo("the list's end", func(l string) bool { return strings.Contains(l, " 323 ") }); !slices.Contains(got, ":roomrelay 322 ann #kitchen 1 [+k]") {
+		t.Errorf("LIST from outside the kitchen: %q", got)
+	}
+	forgive(s)
 	for _, step := range []struct{ send, want string }{
 		{"JOIN #kitchen", ":roomrelay 475 ann #kitchen :Cannot join channel (+k)"},
 		{"JOIN #kitchen wrong", ":roomrelay 475 ann #kitchen :Cannot join channel (+k): wrong key"},
-		{"NAMES #kitchen", ":roomrelay 366 ann #kitchen :End of /NAMES list."},
+		{"NAMES #kitchen", ":roomrelay 366 ann #kitchen :End of /NAMES list."}, // bob is not listed
 		{"KICK #lobby bob", ":roomrelay 481 ann :Permission Denied- You're not an admin of the relay (OPER first)"},
 		{"OPER ann wrong", ":roomrelay 464 ann :Password incorrect: too many wrong passwords or keys from 127.0.0.1: try again in 1s"},
 		{"/forgive", ""},
@@ -61,10 +70,6 @@ func TestIRCAuth(t *testing.T) {
 	if !strings.Contains(strings.Join(got, "\n"), ":roomrelay 332 ann #kitchen :family only") {
 		t.Errorf("no topic (332) on joining: %q", got)
 	}
-	forgive(s)
-	bob := dial(t, s)
-	bob.send("/pass "+testPassword, "bob", "/join kitchen "+testKey)
-	bob.until("the welcome", func(l string) bool { return strings.HasPrefix(l, "--- you are bob in kitchen") })
 	c.send("KICK #kitchen bob :bye now")
 	bob.until("the kick", func(l string) bool { return l == "!!! kicked by an admin: bye now" })
 }

@@ -563,6 +563,8 @@ func (c *ircClient) list() []byte {
 		key, topic, hidden := c.m.srv.roomSettings(r.name)
 		switch {
 		case hidden && !all:
+		case key != "" && !c.m.srv.mayLook(c.m, r):
+			b = c.numeric(b, proto.RplList, "#"+r.name, strconv.Itoa(r.size()), "[+k]") // its topic is its members'
 		case key != "":
 			b = c.numeric(b, proto.RplList, "#"+r.name, strconv.Itoa(r.size()), "[+k] "+topic)
 		default:
