@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"io"
 	"roomrelay/relay/config"
+	"strings"
 	"sync"
 
 	"roomrelay/relay/client"
 	"roomrelay/relay/echo"
 	"roomrelay/relay/peer"
+	"roomrelay/relay/secret"
 )
 
 // The endpoints beside the relay, left out of a minimal build.
@@ -40,6 +42,12 @@ func init() {
 				return echo.Run(ctx, cfg.Echo, std.logf)
 			},
 		},
+		endpoint{
+			name:     "passwd",
+			about:    "read a secret from stdin and print its hash, for relay.password, relay.admin_password, relay.rooms.NAME.key",
+			run:      passwd,
+			noConfig: true,
+		},
 	)
 }
 
@@ -53,6 +61,8 @@ func clientFlags(fs *flag.FlagSet) func(*config.File) {
 	secure := fs.Bool("tls", false, "connect over TLS, to the relay's line_tls door (over client.tls)")
 	fingerprint := fs.String("fingerprint", "", "pin the relay's certificate by its SHA-256 `fingerprint`, as `roomrelay fingerprint` prints it\n"+
 		"(over client.fingerprint; implies -tls)")
+	password := fs.String("password", "", "the relay's `password` (over client.password; other users of this machine may see it in ps)")
+	key := fs.String("key", "", "the room's `key` (over client.key; likewise)")
 	return func(f *config.File) {
 		if *secure {
 			f.Client.TLS = true
@@ -62,12 +72,27 @@ func clientFlags(fs *flag.FlagSet) func(*config.File) {
 		}
 		for _, o := range []struct{ flag, key *string }{
 			{name, &f.Client.Name}, {server, &f.Client.Server}, {room, &f.Client.Room}, {mode, &f.Client.Mode},
+			{password, &f.Client.Password}, {key, &f.Client.Key},
 		} {
 			if *o.flag != "" {
 				*o.key = *o.flag
 			}
 		}
 	}
+}
+
+// passwd reads a secret (asking for it, without echo, at a terminal) and
+// prints the hash string to paste into the config.
+func passwd(_ context.Context, _ *config.File, std stdio) error {
+	s, err := client.ReadSecret(std.in, std.err)
+	if err != nil {
+		return err
+	}
+	if strings.ContainsAny(s, " \t") {
+		fmt.Fprintln(std.err, "note: this secret holds a space: fine for a password, but a room key is one word (/join ROOM KEY)")
+	}
+	_, err = fmt.Fprintln(std.out, secret.Hash(s))
+	return err
 }
 
 // lineLogf writes each entry as a line of its own on w, without a time:

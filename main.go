@@ -36,6 +36,9 @@ type endpoint struct {
 	// returns what puts their values into the config.
 	flags func(fs *flag.FlagSet) (apply func(*config.File))
 	run   func(ctx context.Context, cfg *config.File, std stdio) error
+	// noConfig: it reads no config file (passwd: a file may be invalid
+	// for want of what it makes).
+	noConfig bool
 }
 
 // stdio is what an endpoint reads and writes: logf is the log, on err.
@@ -67,6 +70,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "roomrelay %s%s\n", version, tag)
 		return 0
+	}
+	for _, e := range endpoints {
+		if e.name == cl.cmd && e.noConfig {
+			if err := e.run(context.Background(), nil, stdio{stdin, stdout, stderr, newLogf(stderr)}); err != nil {
+				fmt.Fprintf(stderr, "roomrelay: %s: %v\n", cl.cmd, err)
+				return 1
+			}
+			return 0
+		}
 	}
 	load := config.Load
 	if cl.cmd == "check" {
@@ -230,7 +242,7 @@ func subcommand(fs *flag.FlagSet, args []string) (string, []string) {
 
 // allEndpoints names the endpoints of a full build, so that a minimal
 // build can say that it lacks one rather than not know it.
-var allEndpoints = []string{"client", "peer", "echo", "fingerprint"}
+var allEndpoints = []string{"client", "peer", "echo", "passwd", "fingerprint"}
 
 // minimal reports whether this is a minimal build: no endpoints.
 func minimal() bool { return len(endpoints) == 0 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"roomrelay/relay"
 	"roomrelay/relay/config"
+	"roomrelay/relay/secret"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -60,7 +61,7 @@ func TestCommandLine(t *testing.T) {
 		{name: "unreadable", args: []string{"-config", unreadable, "check"}, code: 1, stderr: []string{
 			"roomrelay: read config: read " + unreadable + ": is a directory"}},
 		{name: "unknown subcommand", args: []string{"serve"}, code: 2, stderr: []string{
-			`roomrelay: unknown subcommand "serve" (want relay, ` + map[string]string{"": "client, peer, echo, fingerprint, ", "notls": "client, peer, echo, "}[buildTag()] + `check, stats or version)`}},
+			`roomrelay: unknown subcommand "serve" (want relay, ` + map[string]string{"": "client, peer, echo, passwd, fingerprint, ", "notls": "client, peer, echo, passwd, "}[buildTag()] + `check, stats or version)`}},
 		{name: "extra argument", args: []string{"check", "more"}, code: 2, stderr: []string{
 			`roomrelay: unexpected argument "more"`}},
 		{name: "not this machine", args: []string{"-config", elsewhere, "check"}, code: 1, stderr: []string{
@@ -311,5 +312,44 @@ func TestTuneMemory(t *testing.T) {
 	}
 	if got := debug.SetMemoryLimit(-1); got != 24<<20 {
 		t.Errorf("memory limit %d, want %d", got, 24<<20)
+	}
+}
+
+// TestPasswd: `roomrelay passwd` reads a secret from a pipe without a
+// prompt and prints a hash that the config loader takes in every secret's
+// place, even where ./config.json is invalid; it never prints the secret.
+func TestPasswd(t *testing.T) {
+	if minimal() {
+		t.Skip("a minimal build has no passwd")
+	}
+	t.Chdir(t.TempDir())
+	os.WriteFile("config.json", []byte(`{"relay":{"password":"in clear"}}`), 0o600)
+	code, stdout, stderr := runInput("correct horse battery staple\n", "passwd")
+	if code != 0 || stderr != "note: this secret holds a space: fine for a password, but a room key is one word (/join ROOM KEY)\n" {
+		t.Fatalf("passwd: exit %d, stderr %q", code, stderr)
+	}
+	h := strings.TrimSuffix(stdout, "\n")
+	if strings.Contains(h, "horse") || !strings.HasPrefix(h, "pbkdf2-sha256$") || strings.Count(stdout, "\n") != 1 {
+		t.Fatalf("passwd printed %q", stdout)
+	}
+	conf := fmt.Sprintf(`{"relay":{"password":%q,"admin_password":%q,"rooms":{"kitchen":{"key":%q}}}}`, h, h, h)
+	f, err := config.Parse([]byte(conf))
+	if err != nil {
+		t.Fatalf("the config loader refuses passwd's hash: %v", err)
+	}
+	if !secret.Match(f.Relay.Password, "correct horse battery staple") || secret.Match(f.Relay.Password, "correct horse") {
+		t.Error("the hash does not match its secret alone")
+	}
+	if code, _, stderr := runArgs("check"); code != 1 || !strings.Contains(stderr, "relay.password: not a hash; make one with `roomrelay passwd`") || strings.Contains(stderr, "in clear") {
+		t.Errorf("check of a password in clear: exit %d, stderr %q", code, stderr)
+	}
+	for in, want := range map[string]string{
+		"":       "roomrelay: passwd: no secret on the input\n",
+		"\n":     "roomrelay: passwd: the secret is empty\n",
+		" pad\n": "roomrelay: passwd: the secret starts or ends with a space, which no client could send\n",
+	} {
+		if code, stdout, stderr := runInput(in, "passwd"); code != 1 || stdout != "" || stderr != want {
+			t.Errorf("passwd <<%q: exit %d, stdout %q, stderr %q; want exit 1, stderr %q", in, code, stdout, stderr, want)
+		}
 	}
 }

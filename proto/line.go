@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -19,14 +21,18 @@ import (
 // that room after sequence number Since (resume) of epoch Epoch (see
 // [Point]); without Epoch, Since is taken in the room's current epoch.
 // Replay, when set and Since is not, is how many past events to receive on
-// entering (0: none); nil leaves it to the relay.
+// entering (0: none); nil leaves it to the relay. Password is the relay's
+// password, Key the key of Room, for a relay and a room that have them
+// (a text-mode client sends /pass before its name, and /join ROOM KEY).
 type Hello struct {
-	Name   string  `json:"name"`
-	Mode   string  `json:"mode,omitempty"`
-	Room   string  `json:"room,omitempty"`
-	Epoch  string  `json:"epoch,omitempty"`
-	Since  *uint64 `json:"since,omitempty"`
-	Replay *int    `json:"replay,omitempty"`
+	Name     string  `json:"name"`
+	Mode     string  `json:"mode,omitempty"`
+	Room     string  `json:"room,omitempty"`
+	Epoch    string  `json:"epoch,omitempty"`
+	Since    *uint64 `json:"since,omitempty"`
+	Replay   *int    `json:"replay,omitempty"`
+	Password string  `json:"password,omitempty"`
+	Key      string  `json:"key,omitempty"`
 }
 
 // Resume returns where the hello asks to resume, or nil.
@@ -44,6 +50,21 @@ func (h *Hello) JSON() bool { return h.Mode == "json" }
 var helloWants = map[string]string{
 	"name": "a string", "mode": `"text" or "json"`, "room": "a string", "epoch": "a string",
 	"since": "a sequence number from 0 to 18446744073709551615", "replay": "a number of events from 0",
+	"password": "a string", "key": "a string",
+}
+
+// MaxSecret is the longest secret (password or key) taken, in bytes.
+const MaxSecret = 512
+
+// ParsePass reads the line "/pass SECRET" that a text-mode client sends
+// before its name to a relay with a password: ok reports whether the line
+// is one, and secret is the rest of the line, its spaces around trimmed.
+func ParsePass(line []byte) (secret string, ok bool) {
+	cmd, rest, _ := strings.Cut(string(bytes.TrimSpace(line)), " ")
+	if !strings.EqualFold(cmd, "/pass") {
+		return "", false
+	}
+	return strings.TrimSpace(rest), true
 }
 
 // ErrQuit is returned by ParseHello for /quit (or /exit) in place of a
@@ -100,6 +121,9 @@ func ParseHello(line []byte) (Hello, error) {
 	if h.Replay != nil && *h.Replay < 0 {
 		return Hello{}, errors.New("bad hello: replay is negative")
 	}
+	if len(h.Password) > MaxSecret || len(h.Key) > MaxSecret {
+		return Hello{}, fmt.Errorf("bad hello: a password or key over %d bytes", MaxSecret)
+	}
 	return h, nil
 }
 
@@ -109,28 +133,39 @@ type Op uint8
 // The operations. Say is a plain line; the others are the slash commands
 // of the same name.
 const (
-	Say   Op = iota + 1 // text: a message to the room
-	Me                  // /me ACTION
-	Msg                 // /msg NAME TEXT, a space in NAME written '_'
-	Join                // /join ROOM [SINCE]
-	Since               // /since SINCE: resume the current room after SINCE
-	Part                // /part [ROOM]: leave the room for the default room
-	Who                 // /who
-	Rooms               // /rooms
-	Time                // /time [on|off]: text-mode time stamps
-	Help                // /help
-	Quit                // /quit: disconnect
-	Ping                // /ping [TOKEN]: the relay answers "--- pong TOKEN"
-	Stats               // /stats: the relay's counters, one line of JSON (from relay.stats_allow)
+	Say    Op = iota + 1 // text: a message to the room
+	Me                   // /me ACTION
+	Msg                  // /msg NAME TEXT, a space in NAME written '_'
+	Join                 // /join ROOM [SINCE]
+	Since                // /since SINCE: resume the current room after SINCE
+	Part                 // /part [ROOM]: leave the room for the default room
+	Who                  // /who
+	Rooms                // /rooms
+	Time                 // /time [on|off]: text-mode time stamps
+	Help                 // /help
+	Quit                 // /quit: disconnect
+	Ping                 // /ping [TOKEN]: the relay answers "--- pong TOKEN"
+	Topic                // /topic [TEXT|-]: show, or (an admin) set or clear, this room's topic
+	Admin                // /admin SECRET: become an admin
+	Kick                 // /kick NAME [REASON] (admin)
+	Ban                  // /ban NAME|ADDRESS DURATION [REASON] (admin)
+	Unban                // /unban NAME|ADDRESS (admin)
+	Bans                 // /bans (admin)
+	SetKey               // /key ROOM KEY|- (admin)
+	Stats                // /stats: the relay's counters, one line of JSON (admins, or from relay.stats_allow)
+	Pass                 // /pass SECRET, once the member has a name
 )
 
 // Request is one parsed line.
 type Request struct {
 	Op     Op
-	Arg    string // room for Join and Part, name for Msg, "on" or "off" for Time
-	Text   string // for Say, Me and Msg
-	Since  *Point // for Since, and Join when it resumes
-	RawLen int    // bytes of text as received, before cleaning
+	Arg    string        // room for Join, Part and SetKey; name for Msg and Kick; "on" or "off" for Time; name or address for Ban and Unban
+	Text   string        // for Say, Me, Msg and Topic; the reason for Kick and Ban
+	Since  *Point        // for Since, and Join when it resumes
+	Key    string        // the key for Join (see parseJoin) and SetKey ("" for SetKey: none); the secret for Admin and Pass
+	Either bool          // Join: Key and Since are one word, the key or the resume point (see parseJoin)
+	For    time.Duration // for Ban
+	RawLen int           // bytes of text as received, before cleaning
 }
 
 // ErrUnknownCommand is wrapped by the error for a line starting with an
@@ -139,7 +174,7 @@ var ErrUnknownCommand = errors.New("unknown command")
 
 // Commands is the text of /help, one command a line.
 var Commands = []string{
-	"/join ROOM [SINCE]  enter ROOM (created if new); SINCE (EPOCH-SEQ from the welcome, or SEQ) resumes after that event",
+	"/join ROOM [KEY] [SINCE]  enter ROOM (created if new), with its KEY if it has one; SINCE (EPOCH-SEQ from the welcome, or SEQ) resumes after that event",
 	"/since SINCE        replay this room's events after SINCE (EPOCH-SEQ or SEQ)",
 	"/part               leave this room for the default room",
 	"/who                list the members of this room",
@@ -148,11 +183,27 @@ var Commands = []string{
 	"/msg NAME TEXT      send TEXT to NAME only (a space in NAME is written _)",
 	"/time on|off        put [HH:MM] before messages (text mode)",
 	"/ping [TOKEN]       the relay answers pong TOKEN",
+	"/topic              show this room's topic",
+	"/admin PASSWORD     become an admin (then /admin help lists the admin commands)",
 	"/stats              the relay's counters, one line of JSON (from relay.stats_allow)",
 	"/quit               disconnect (/exit too)",
 	"/help               this list",
 	"//text              send a line that starts with /",
 }
+
+// AdminCommands is the text of /admin help.
+var AdminCommands = []string{
+	"/kick NAME [REASON]            disconnect NAME (a space in NAME is written _)",
+	"/ban NAME|ADDRESS TIME [REASON] refuse a name, an address or a network (CIDR) for TIME (such as 30m, 2h, 7d)",
+	"/unban NAME|ADDRESS            lift a ban",
+	"/bans                          list the bans in force",
+	"/topic TEXT|-                  set (or, with -, clear) this room's topic until the relay restarts",
+	"/key ROOM KEY|-                set (or, with -, remove) ROOM's key until the relay restarts",
+	"/stats                         the relay's counters",
+}
+
+// MaxBan is the longest ban.
+const MaxBan = 365 * 24 * time.Hour
 
 // Parse turns one line of an established session into a request. Text is
 // cleaned with [Clean].
@@ -214,15 +265,58 @@ func Parse(line []byte) (Request, error) {
 		return Request{Op: Help}, nil
 	case "quit", "exit":
 		return Request{Op: Quit}, nil
+	case "topic":
+		return Request{Op: Topic, Text: Clean([]byte(strings.TrimSpace(rest)))}, nil
+	case "pass":
+		return Request{Op: Pass, Key: strings.TrimSpace(rest)}, nil
+	case "admin":
+		return Request{Op: Admin, Key: strings.TrimSpace(rest)}, nil
+	case "kick":
+		name, why, _ := strings.Cut(rest, " ")
+		if err := CheckName(name); err != nil {
+			return Request{}, fmt.Errorf("usage: /kick NAME [REASON]: %w", err)
+		}
+		return Request{Op: Kick, Arg: name, Text: Clean([]byte(strings.TrimSpace(why)))}, nil
+	case "ban":
+		return parseBan(rest)
+	case "unban":
+		who := strings.TrimSpace(rest)
+		if who == "" {
+			return Request{}, errors.New("usage: /unban NAME|ADDRESS")
+		}
+		return Request{Op: Unban, Arg: Clean([]byte(who))}, nil
+	case "bans":
+		return Request{Op: Bans}, nil
+	case "key":
+		words := strings.Fields(rest)
+		if len(words) != 2 {
+			return Request{}, errors.New("usage: /key ROOM KEY|- (a key is one word)")
+		}
+		room := strings.TrimPrefix(words[0], "#")
+		if err := CheckRoom(room); err != nil {
+			return Request{}, fmt.Errorf("usage: /key ROOM KEY|-: %w", err)
+		}
+		r := Request{Op: SetKey, Arg: room, Key: words[1]}
+		if r.Key == "-" {
+			r.Key = ""
+		}
+		return r, nil
 	}
 	return Request{}, fmt.Errorf("%w /%s (try /help)", ErrUnknownCommand, Clean([]byte(cmd)))
 }
 
-// parseJoin parses the arguments of /join: ROOM, then perhaps where to
-// resume. A second word that is no resume point and holds no digit is
-// taken for the rest of a room name with a space in it.
+// parseJoin parses the arguments of /join: ROOM, then perhaps its key,
+// then perhaps where to resume:
+//
+//	/join ROOM
+//	/join ROOM WORD        WORD is in Key; and in Since too when it is a resume point; Either is set
+//	/join ROOM KEY SINCE
+//
+// The relay takes a lone WORD for the key of a room that has one, and
+// for a resume point (Since) in a room that has none (see PROTOCOL.md),
+// so the old /join ROOM SINCE still works and a key may be any word.
 func parseJoin(rest string) (Request, error) {
-	const usage = "usage: /join ROOM [SINCE]"
+	const usage = "usage: /join ROOM [KEY] [SINCE]"
 	words := strings.Fields(rest)
 	if len(words) == 0 {
 		return Request{}, fmt.Errorf("%s: %w: empty room name", usage, ErrBadName)
@@ -232,18 +326,60 @@ func parseJoin(rest string) (Request, error) {
 		return Request{}, fmt.Errorf("%s: %w", usage, err)
 	}
 	r := Request{Op: Join, Arg: room}
-	if len(words) == 1 {
+	switch len(words) {
+	case 1:
+		return r, nil
+	case 2:
+		r.Key, r.Either = words[1], true
+		if p, err := ParsePoint(words[1]); err == nil {
+			r.Since = &p
+		}
+		return r, nil
+	case 3:
+		p, err := ParsePoint(words[2])
+		if err != nil {
+			return Request{}, fmt.Errorf("%s: %w", usage, err)
+		}
+		r.Key, r.Since = words[1], &p
 		return r, nil
 	}
-	p, err := ParsePoint(words[1])
-	if len(words) > 2 || err != nil && !strings.ContainsAny(words[1], "0123456789") {
-		return Request{}, fmt.Errorf("%s: room names have no spaces (%q)", usage, Clean([]byte(strings.TrimSpace(rest))))
+	return Request{}, fmt.Errorf("%s: room names have no spaces, nor keys", usage)
+}
+
+// parseBan parses the arguments of /ban: who, for how long, why.
+func parseBan(rest string) (Request, error) {
+	const usage = "usage: /ban NAME|ADDRESS TIME [REASON]"
+	words := strings.SplitN(strings.TrimSpace(rest), " ", 3)
+	if len(words) < 2 || words[0] == "" {
+		return Request{}, errors.New(usage)
 	}
+	d, err := parseBanTime(words[1])
 	if err != nil {
 		return Request{}, fmt.Errorf("%s: %w", usage, err)
 	}
-	r.Since = &p
+	r := Request{Op: Ban, Arg: Clean([]byte(words[0])), For: d}
+	if len(words) == 3 {
+		r.Text = Clean([]byte(strings.TrimSpace(words[2])))
+	}
 	return r, nil
+}
+
+// parseBanTime reads a ban's time: a Go duration ("90m", "2h30m") or a
+// number of days ("7d"), more than 0 and at most MaxBan.
+func parseBanTime(s string) (time.Duration, error) {
+	var d time.Duration
+	var err error
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		var n uint64
+		n, err = strconv.ParseUint(days, 10, 16)
+		d = time.Duration(n) * 24 * time.Hour
+	} else {
+		d, err = time.ParseDuration(s)
+	}
+	if err != nil || d <= 0 || d > MaxBan {
+		return 0, fmt.Errorf("time %q is not from 1s to %dd (such as 30m, 2h, 7d)", s, MaxBan/(24*time.Hour))
+	}
+	return d, nil
 }
 
 // Clean makes received text safe to show on a terminal: invalid UTF-8

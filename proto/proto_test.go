@@ -65,13 +65,26 @@ func TestParse(t *testing.T) {
 		{line: "/msg b!ob hi", err: "usage: /msg NAME TEXT: invalid name: name may hold only letters, digits, spaces, _ - and . (not '!')"},
 		{line: "/join 台所", want: Request{Op: Join, Arg: "台所"}},
 		{line: "/join #Kitchen", want: Request{Op: Join, Arg: "Kitchen"}},
-		{line: "/JOIN kitchen 42", want: Request{Op: Join, Arg: "kitchen", Since: &Point{Seq: 42}}},
-		{line: "/join kitchen k3f9ab-42", want: Request{Op: Join, Arg: "kitchen", Since: &Point{"k3f9ab", 42}}},
-		{line: "/join bad room", err: `usage: /join ROOM [SINCE]: room names have no spaces ("bad room")`},
-		{line: "/join the big room", err: `usage: /join ROOM [SINCE]: room names have no spaces ("the big room")`},
-		{line: "/join kitchen 4x2", err: `usage: /join ROOM [SINCE]: resume point "4x2": "4x2" is not a sequence number (want SEQ or EPOCH-SEQ)`},
-		{line: "/join kitchen k3f9ab-", err: `usage: /join ROOM [SINCE]: resume point "k3f9ab-": no sequence number (want SEQ or EPOCH-SEQ)`},
-		{line: "/join", err: "usage: /join ROOM [SINCE]: invalid name: empty room name"},
+		{line: "/join kitchen k3f9ab-42", want: Request{Op: Join, Arg: "kitchen", Either: true, Key: "k3f9ab-42", Since: &Point{"k3f9ab", 42}}},
+		{line: "/join kitchen 42", want: Request{Op: Join, Arg: "kitchen", Either: true, Key: "42", Since: &Point{Seq: 42}}},
+		{line: "/join kitchen opensesame", want: Request{Op: Join, Arg: "kitchen", Either: true, Key: "opensesame"}},
+		{line: "/join kitchen 4x2", want: Request{Op: Join, Arg: "kitchen", Either: true, Key: "4x2"}},
+		{line: "/join kitchen pâté k3f9ab-42", want: Request{Op: Join, Arg: "kitchen", Key: "pâté", Since: &Point{"k3f9ab", 42}}},
+		{line: "/join kitchen 1234 7", want: Request{Op: Join, Arg: "kitchen", Key: "1234", Since: &Point{Seq: 7}}},
+		{line: "/join the big room", err: `usage: /join ROOM [KEY] [SINCE]: resume point "room": no sequence number (want SEQ or EPOCH-SEQ)`},
+		{line: "/join a b c d", err: `usage: /join ROOM [KEY] [SINCE]: room names have no spaces, nor keys`},
+		{line: "/join kitchen key k3f9ab-", err: `usage: /join ROOM [KEY] [SINCE]: resume point "k3f9ab-": no sequence number (want SEQ or EPOCH-SEQ)`},
+		{line: "/join", err: "usage: /join ROOM [KEY] [SINCE]: invalid name: empty room name"},
+		{line: "/admin  s3cret word ", want: Request{Op: Admin, Key: "s3cret word"}},
+		{line: "/kick first_client spamming", want: Request{Op: Kick, Arg: "first_client", Text: "spamming"}},
+		{line: "/ban 192.168.1.0/24 2h noisy", want: Request{Op: Ban, Arg: "192.168.1.0/24", For: 2 * time.Hour, Text: "noisy"}},
+		{line: "/ban bob 7d", want: Request{Op: Ban, Arg: "bob", For: 7 * 24 * time.Hour}},
+		{line: "/ban bob forever", err: `usage: /ban NAME|ADDRESS TIME [REASON]: time "forever" is not from 1s to 365d (such as 30m, 2h, 7d)`},
+		{line: "/ban bob", err: `usage: /ban NAME|ADDRESS TIME [REASON]`},
+		{line: "/unban bob", want: Request{Op: Unban, Arg: "bob"}},
+		{line: "/key #kitchen -", want: Request{Op: SetKey, Arg: "kitchen"}},
+		{line: "/key kitchen new one", err: "usage: /key ROOM KEY|- (a key is one word)"},
+		{line: "/topic  soup at 7 ", want: Request{Op: Topic, Text: "soup at 7"}},
 		{line: "/since 7", want: Request{Op: Since, Since: &Point{Seq: 7}}},
 		{line: "/since K3F9AB-7", want: Request{Op: Since, Since: &Point{"k3f9ab", 7}}},
 		{line: "/since 18446744073709551615", want: Request{Op: Since, Since: &Point{Seq: 1<<64 - 1}}},
@@ -109,6 +122,24 @@ func TestParse(t *testing.T) {
 	}
 }
 
+func TestParsePass(t *testing.T) {
+	for line, want := range map[string]struct {
+		secret string
+		ok     bool
+	}{
+		"/pass hunter2":         {"hunter2", true},
+		" /PASS  two words  \r": {"two words", true},
+		"/pass":                 {"", true},
+		"/password x":           {"", false},
+		"alice":                 {"", false},
+	} {
+		secret, ok := ParsePass([]byte(line))
+		if secret != want.secret || ok != want.ok {
+			t.Errorf("ParsePass(%q) = %q, %v; want %q, %v", line, secret, ok, want.secret, want.ok)
+		}
+	}
+}
+
 func TestParseHello(t *testing.T) {
 	zero, five, most := 0, uint64(5), uint64(1<<64-1)
 	for _, tc := range []struct {
@@ -137,6 +168,9 @@ func TestParseHello(t *testing.T) {
 		{line: "a!b", err: "invalid name: name may hold only letters, digits, spaces, _ - and . (not '!')"},
 		{line: `{"name":" bot"}`, err: "invalid name: name starts with a space"},
 		{line: `{"name":"bot","room":"big kitchen"}`, err: "invalid name: room names have no spaces"},
+		{line: `{"name":"bot","password":"p w","room":"kitchen","key":"k"}`, want: Hello{Name: "bot", Password: "p w", Room: "kitchen", Key: "k"}},
+		{line: `{"name":"bot","password":1}`, err: "bad hello: password: want a string, not number"},
+		{line: `{"name":"bot","key":"a","key":"b"}`, err: `bad hello: key "key" given twice`},
 	} {
 		got, err := ParseHello([]byte(tc.line))
 		if tc.err != "" {

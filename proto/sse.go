@@ -155,15 +155,21 @@ func (r *SSEReader) line() ([]byte, error) {
 // JoinForm is what POST /api/join asks: a name, and perhaps a room and where
 // to resume in it.
 type JoinForm struct {
-	Name  string
-	Room  string // "" is the relay's default room
-	Since *Point // from last_event_id: resume after it
+	Name     string
+	Room     string // "" is the relay's default room
+	Since    *Point // from last_event_id: resume after it
+	Password string // the relay's password, when it has one
+	Key      string // the room's key, when it has one
 }
 
-// ParseJoin reads the form of POST /api/join: name, and optional room
-// and last_event_id (EPOCH-SEQ).
+// ParseJoin reads the form of POST /api/join: name, and optional room,
+// last_event_id (EPOCH-SEQ), password (the relay's) and key (the room's).
 func ParseJoin(form url.Values) (JoinForm, error) {
-	j := JoinForm{Name: strings.TrimSpace(form.Get("name")), Room: strings.TrimPrefix(strings.TrimSpace(form.Get("room")), "#")}
+	j := JoinForm{Name: strings.TrimSpace(form.Get("name")), Room: strings.TrimPrefix(strings.TrimSpace(form.Get("room")), "#"),
+		Password: strings.TrimSpace(form.Get("password")), Key: strings.TrimSpace(form.Get("key"))}
+	if len(j.Password) > MaxSecret || len(j.Key) > MaxSecret {
+		return JoinForm{}, fmt.Errorf("a password or key over %d bytes", MaxSecret)
+	}
 	if err := CheckName(j.Name); err != nil {
 		return JoinForm{}, err
 	}

@@ -44,6 +44,9 @@ func (s *Server) admit(c net.Conn) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	l := s.conf().Limits
+	if why, ok := s.refusedBan(ip, time.Now()); ok {
+		return why
+	}
 	switch {
 	case s.closing:
 		return "relay shutting down"

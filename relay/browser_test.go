@@ -239,3 +239,38 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("after the reload:\n%s", log)
 	}
 }
+
+// TestBrowserSecrets: on a relay with a password, the page asks for it
+// when the relay refuses the name without it, and again after a wrong one;
+// a room with a key makes it ask for the key, which takes it in.
+func TestBrowserSecrets(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped in -short mode: runs Chromium")
+	}
+	s, _ := startAuth(t, authConfig())
+	wd := startChrome(t)
+	wd.call("POST", "/url", map[string]string{"url": "http://" + s.Addr("http").String() + "/"}, nil)
+	wd.typeIn("#name", "Ana")
+	wd.click("#login button")
+	wd.waitText("loginerr", "this relay has a password")
+	wd.typeIn("#password", "not it")
+	wd.click("#login button")
+	wd.waitText("loginerr", "wrong password")
+	forgive(s)
+	wd.typeIn("#password", testPassword)
+	wd.click("#login button")
+	wd.waitText("state", "caught up")
+	wd.waitText("room", "lobby")
+
+	wd.typeIn("#text", "/join kitchen")
+	wd.click("#say button")
+	wd.waitText("log", "cannot join kitchen: it has a key")
+	wd.waitText("keylabel", "Key of kitchen")
+	wd.typeIn("#keytext", testKey)
+	wd.click("#key button[type=submit]")
+	wd.waitText("room", "kitchen")
+	wd.waitText("log", "topic of kitchen: family only")
+	if m := s.lookup("Ana"); m == nil || s.Stats().BadSecret != 1 {
+		t.Errorf("Ana: %v; %d wrong secrets counted, want 1", m, s.Stats().BadSecret)
+	}
+}

@@ -210,6 +210,11 @@ func (d *httpDoor) join(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip, l := remoteIP(r), s.conf().Limits
+	t := time.Now()
+	if why, banned := s.refusedBan(ip, t); banned {
+		fail(w, http.StatusForbidden, "refused: "+why)
+		return
+	}
 	h := &httpDriver{token: newToken(), ip: ip, wakeC: make(chan struct{}, 1), stopC: make(chan struct{}, 1), sem: make(chan struct{}, 1)}
 	d.mu.Lock()
 	switch {
@@ -223,11 +228,29 @@ func (d *httpDoor) join(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m := s.newMember(nil, "http", h)
-	h.m = m
+	h.m, m.from = m, ip
 	h.goneAt.Store(m.born) // no stream yet: its grace runs
 	d.byToken[h.token] = h
 	d.perIP[ip]++
 	d.mu.Unlock()
+	if s.conf().Password != "" {
+		// Before the name is looked at: a wrong password says nothing of it.
+		if err := s.password(m, j.Password, t); err != nil {
+			d.forget(h)
+			var we *waitError
+			switch {
+			case err == errNoPassword:
+				fail(w, http.StatusUnauthorized, "this relay has a password: give it (password)")
+			case errors.As(err, &we):
+				w.Header().Set("Retry-After", fmt.Sprint(int64(we.seconds())))
+				fail(w, http.StatusTooManyRequests, err.Error())
+			default:
+				fail(w, http.StatusUnauthorized, "wrong password")
+			}
+			return
+		}
+		m.passed = true
+	}
 	if err := s.claim(m, j.Name, true); err != nil {
 		d.forget(h)
 		status := http.StatusServiceUnavailable
@@ -237,13 +260,13 @@ func (d *httpDoor) join(w http.ResponseWriter, r *http.Request) {
 		fail(w, status, err.Error())
 		return
 	}
-	hello := proto.Hello{Name: j.Name, Room: j.Room}
+	hello := proto.Hello{Name: j.Name, Room: j.Room, Key: j.Key}
 	if j.Since != nil {
 		seq := j.Since.Seq
 		hello.Epoch, hello.Since = j.Since.Epoch, &seq
 	}
 	h.in.Lock()
-	s.enter(m, hello)
+	s.enter(m, hello, t)
 	h.in.Unlock()
 	m.named.Store(true)
 	s.wg.Add(1) // the door's server is counted: the relay is not waiting on zero
@@ -557,12 +580,17 @@ func (d *httpDoor) send(w http.ResponseWriter, r *http.Request) {
 }
 
 // post is a one-shot message for scripts: POST /api/post, from
-// relay.udp_allow only, under the rate limits of its address.
+// relay.udp_allow only, under the rate limits of its address, to a room
+// without a key (it carries no secret, as the UDP door).
 func (d *httpDoor) post(w http.ResponseWriter, r *http.Request) {
 	s := d.s
 	ip := remoteIP(r)
 	if !allowed(s.conf().UDPAllow, ip) {
 		fail(w, http.StatusForbidden, fmt.Sprintf("%s is not in relay.udp_allow", ip))
+		return
+	}
+	if why, banned := s.refusedBan(ip, time.Now()); banned {
+		fail(w, http.StatusForbidden, "refused: "+why)
 		return
 	}
 	if !d.form(w, r) {
@@ -588,6 +616,10 @@ func (d *httpDoor) post(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		fail(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if key, _, _ := s.roomSettings(room); key != "" {
+		fail(w, http.StatusForbidden, room+" has a key: /api/post takes no secret; join it (POST /api/join)")
 		return
 	}
 	d.mu.Lock()

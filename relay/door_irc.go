@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,6 +63,7 @@ type ircClient struct {
 
 	// Its reader's.
 	nick, user string // as registered; nick is its name once claimed
+	pass       string // as given by PASS, until registration checks it
 	capping    bool   // capability negotiation started and not ended
 
 	serverTime atomic.Bool // set by its reader (CAP REQ), read by its writer
@@ -70,12 +72,14 @@ type ircClient struct {
 	channel string // the room its client was last told it is in; "" before the first
 }
 
-// hello takes one line of registration: CAP, PASS (the relay has no
-// password: any is taken), NICK and USER, PING. Once it has a nick and a
-// user and capability negotiation is over, it claims the nick as the
-// member's name and welcomes it; the session then puts it in the default
-// room, which it sees as a JOIN.
-func (c *ircClient) hello(line []byte, err error) (proto.Hello, bool, error) {
+// hello takes one line of registration at t: CAP, PASS, NICK and USER,
+// PING. Once it has a nick and a user and capability negotiation is over,
+// it checks the relay's password (given by PASS; a relay without one
+// takes any), claims the nick as the member's name and welcomes it; the
+// session then puts it in the default room, which it sees as a JOIN. A
+// missing or wrong password, or a banned nick, is answered (464, 465) and
+// ends the connection, as IRC servers do.
+func (c *ircClient) hello(line []byte, err error, t time.Time) (proto.Hello, bool, error) {
 	switch {
 	case err == proto.ErrLineTooLong:
 		return proto.Hello{}, false, nil
@@ -90,6 +94,7 @@ func (c *ircClient) hello(line []byte, err error) (proto.Hello, bool, error) {
 	case "CAP":
 		c.cap(&msg, false)
 	case "PASS":
+		c.pass = strings.Join(msg.Params, " ") // some clients send a password with a space unquoted (irssi -w)
 	case "NICK":
 		if c.checkNick(&msg) {
 			c.nick = msg.Params[0]
@@ -110,7 +115,26 @@ func (c *ircClient) hello(line []byte, err error) (proto.Hello, bool, error) {
 	if c.nick == "" || c.user == "" || c.capping {
 		return proto.Hello{}, false, nil
 	}
-	if err := c.m.srv.claim(c.m, c.nick, false); err != nil {
+	s := c.m.srv
+	if s.conf().Password != "" && !c.m.passed {
+		given := c.pass
+		c.pass = ""
+		if given == "" {
+			c.reply(proto.ErrPasswdMismatch, "Password required: send PASS before NICK and USER")
+			return proto.Hello{}, false, proto.ErrQuit
+		}
+		if err := s.password(c.m, given, t); err != nil {
+			c.reply(proto.ErrPasswdMismatch, "Password incorrect: "+secretError("password", err))
+			return proto.Hello{}, false, proto.ErrQuit
+		}
+		c.m.passed = true
+	}
+	if b, ok := s.banned(netip.Addr{}, c.nick, t); ok {
+		s.stats.banned.Add(1)
+		c.reply(proto.ErrYoureBanned, "The nick "+proto.IRCName(c.nick)+" is "+bannedWhy(b))
+		return proto.Hello{}, false, proto.ErrQuit
+	}
+	if err := s.claim(c.m, c.nick, false); err != nil {
 		if !errors.Is(err, errNameTaken) {
 			return proto.Hello{}, false, err
 		}
@@ -272,11 +296,27 @@ func (c *ircClient) input(line []byte, err error, t time.Time) (reason, bool) {
 		room, ok := c.roomOf(msg.Param(0))
 		switch {
 		case !ok:
+		case len(msg.Params) > 1 && !s.isAdmin(m):
+			c.reply(proto.ErrChanOpNeeded, "#"+room, "Only an admin sets a topic (OPER first)")
+		case len(msg.Params) > 1 && proto.Fold(room) != proto.Fold(m.room.name):
+			c.reply(proto.ErrNotOnChannel, "#"+room, "You're not on that channel")
 		case len(msg.Params) > 1:
-			c.reply(proto.ErrChanOpNeeded, "#"+room, "Rooms have no topic to set")
+			text := proto.Clean([]byte(proto.StripIRC(msg.Params[1])))
+			if text == "" {
+				text = "-"
+			}
+			s.admin(m, proto.Request{Op: proto.Topic, Text: text}, t)
 		default:
-			c.reply(proto.RplNoTopic, "#"+room, "No topic is set")
+			c.send(c.topic(nil, room))
 		}
+	case "OPER":
+		if len(msg.Params) < 2 {
+			c.reply(proto.ErrNeedMoreParam, "OPER", "Not enough parameters")
+			break
+		}
+		c.oper(msg.Params[1], t)
+	case "KICK":
+		c.kick(&msg, t)
 	case "MODE":
 		c.mode(&msg)
 	case "MOTD":
@@ -294,6 +334,8 @@ func (c *ircClient) input(line []byte, err error, t time.Time) (reason, bool) {
 		}
 	case "USER", "PASS":
 		c.reply(proto.ErrRegistered, "You may not reregister")
+	case "STATS":
+		s.answerStats(m)
 	case "QUIT":
 		return s.request(m, proto.Request{Op: proto.Quit}, t)
 	default:
@@ -356,7 +398,71 @@ func (c *ircClient) join(msg *proto.IRC, t time.Time) (reason, bool) {
 		c.send(c.joinLines(nil, m.room.name)) // its client may not know it is there
 		return 0, false
 	}
-	return s.request(m, proto.Request{Op: proto.Join, Arg: room}, t)
+	key, _, _ := strings.Cut(msg.Param(1), ",")
+	return s.request(m, proto.Request{Op: proto.Join, Arg: room, Key: key}, t)
+}
+
+// refuseJoin answers a JOIN refused for want of the room's key (475).
+func (c *ircClient) refuseJoin(room string, err error) {
+	why := "Cannot join channel (+k)"
+	if err != errNeedsKey {
+		why += ": " + secretError("key", err)
+	}
+	c.reply(proto.ErrBadChannelKey, "#"+room, why)
+}
+
+// oper makes the member an admin when pass is the admin password (the
+// name OPER gives is not looked at).
+func (c *ircClient) oper(pass string, t time.Time) {
+	s, m := c.m.srv, c.m
+	switch {
+	case s.isAdmin(m):
+	case s.conf().AdminPassword == "":
+		c.reply(proto.ErrPasswdMismatch, "The relay has no admin password (relay.admin_password)")
+		return
+	default:
+		if err := s.checkSecret(m.from, m.who(), "admin password", s.conf().AdminPassword, pass, t); err != nil {
+			c.reply(proto.ErrPasswdMismatch, "Password incorrect: "+secretError("admin password", err))
+			return
+		}
+		m.admin.Store(true)
+		s.infof("admin %s: became an admin (OPER)", m.who())
+	}
+	c.reply(proto.RplYoureOper, "You are now an admin of the relay: KICK, TOPIC, STATS (and /admin help on the line door)")
+}
+
+// kick answers KICK #room nick [reason]: an admin's kick of a member of
+// its room.
+func (c *ircClient) kick(msg *proto.IRC, t time.Time) {
+	s, m := c.m.srv, c.m
+	room, ok := c.roomOf(msg.Param(0))
+	switch {
+	case !ok:
+	case msg.Param(1) == "":
+		c.reply(proto.ErrNeedMoreParam, "KICK", "Not enough parameters")
+	case !s.isAdmin(m):
+		c.reply(proto.ErrNoPrivileges, "Permission Denied- You're not an admin of the relay (OPER first)")
+	default:
+		in := false
+		if to := s.lookup(msg.Params[1]); to != nil {
+			to.mu.Lock()
+			in = to.room != nil && proto.Fold(to.room.name) == proto.Fold(room)
+			to.mu.Unlock()
+		}
+		if !in {
+			c.reply(proto.ErrUserNotInChannel, msg.Params[1], "#"+room, "They aren't on that channel")
+			return
+		}
+		s.admin(m, proto.Request{Op: proto.Kick, Arg: msg.Params[1], Text: proto.Clean([]byte(msg.Param(2)))}, t)
+	}
+}
+
+// topic appends the topic reply of room: 332 with its topic, 331 without.
+func (c *ircClient) topic(b []byte, room string) []byte {
+	if _, topic, _ := c.m.srv.roomSettings(room); topic != "" {
+		return c.numeric(b, proto.RplTopic, "#"+room, topic)
+	}
+	return c.numeric(b, proto.RplNoTopic, "#"+room, "No topic is set")
 }
 
 // roomOf returns the room of a channel parameter, or answers it with
@@ -397,7 +503,7 @@ func (c *ircClient) mode(msg *proto.IRC) {
 // names appends the names replies (353, 366) of room for nick.
 func (c *ircClient) names(b []byte, nick, room string) []byte {
 	var names []string
-	if r := c.m.srv.findRoom(room); r != nil {
+	if r := c.m.srv.findRoom(room); r != nil && c.m.srv.mayLook(c.m, r) {
 		names = r.names()
 		room = r.name
 	}
@@ -423,7 +529,7 @@ func (c *ircClient) names(b []byte, nick, room string) []byte {
 
 // who answers WHO: a line per member of the room it names.
 func (c *ircClient) who(b []byte, mask string) []byte {
-	if r := c.m.srv.findRoom(strings.TrimPrefix(mask, "#")); r != nil && strings.HasPrefix(mask, "#") {
+	if r := c.m.srv.findRoom(strings.TrimPrefix(mask, "#")); r != nil && strings.HasPrefix(mask, "#") && c.m.srv.mayLook(c.m, r) {
 		for _, n := range r.names() {
 			n = proto.IRCName(n)
 			b = c.numeric(b, proto.RplWhoReply, "#"+r.name, n, proto.Host, proto.Host, n, "H", "0 "+n)
@@ -452,8 +558,18 @@ func (c *ircClient) list() []byte {
 	rooms := c.m.srv.allRooms()
 	slices.SortFunc(rooms, func(a, b *room) int { return strings.Compare(a.name, b.name) })
 	b := c.numeric(nil, proto.RplListStart, "Channel", "Users  Name")
+	all := c.m.srv.isAdmin(c.m)
 	for _, r := range rooms {
-		b = c.numeric(b, proto.RplList, "#"+r.name, strconv.Itoa(r.size()), "")
+		key, topic, hidden := c.m.srv.roomSettings(r.name)
+		switch {
+		case hidden && !all:
+		case key != "" && !c.m.srv.mayLook(c.m, r):
+			b = c.numeric(b, proto.RplList, "#"+r.name, strconv.Itoa(r.size()), "[+k]") // its topic is its members'
+		case key != "":
+			b = c.numeric(b, proto.RplList, "#"+r.name, strconv.Itoa(r.size()), "[+k] "+topic)
+		default:
+			b = c.numeric(b, proto.RplList, "#"+r.name, strconv.Itoa(r.size()), topic)
+		}
 	}
 	return c.numeric(b, proto.RplListEnd, "End of /LIST")
 }
@@ -486,11 +602,16 @@ func (c *ircClient) reply(code string, params ...string) { c.send(c.numeric(nil,
 func (c *ircClient) send(b []byte) { c.m.deliver(lineEvent(b)) }
 
 // joinLines appends what a client gets on joining room: its JOIN, the
-// topic (none) and the names.
+// topic and the names.
 func (c *ircClient) joinLines(b []byte, room string) []byte {
 	b = proto.AppendIRC(b, &proto.IRC{Prefix: proto.IRCUser(c.m.name), Command: "JOIN", Params: []string{"#" + room}})
-	b = proto.AppendIRC(b, &proto.IRC{Prefix: proto.Host, Command: proto.RplNoTopic,
-		Params: []string{proto.IRCName(c.m.name), "#" + room, "No topic is set"}})
+	if _, topic, _ := c.m.srv.roomSettings(room); topic != "" {
+		b = proto.AppendIRC(b, &proto.IRC{Prefix: proto.Host, Command: proto.RplTopic,
+			Params: []string{proto.IRCName(c.m.name), "#" + room, topic}})
+	} else {
+		b = proto.AppendIRC(b, &proto.IRC{Prefix: proto.Host, Command: proto.RplNoTopic,
+			Params: []string{proto.IRCName(c.m.name), "#" + room, "No topic is set"}})
+	}
 	return c.names(b, c.m.name, room)
 }
 

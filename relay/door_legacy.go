@@ -150,6 +150,15 @@ func (t *ticket) wait() {
 // goroutine of its own. Nothing is ever written to a legacy connection.
 func (d *legacyDoor) serve(c net.Conn, stop <-chan struct{}) {
 	s := d.s
+	if ip := ipOf(c); !allowed(s.conf().LegacyAllow, ip) {
+		c.Close()
+		s.drop(&s.stats.legacyRefused, "legacy connection", c.RemoteAddr(), "not in relay.legacy_allow")
+		return
+	} else if _, banned := s.banned(ip, "", time.Now()); banned {
+		c.Close()
+		s.drop(&s.stats.banned, "legacy connection", c.RemoteAddr(), "banned by an admin")
+		return
+	}
 	if why, ok := s.admitWaiting(c, s.conf().Timeouts.Message.D(), stop); !ok {
 		d.dropped(c, why)
 		return
@@ -270,11 +279,15 @@ func (d *legacyDoor) register(from netip.Addr, msg proto.Legacy) error {
 		return fmt.Errorf("host %s is not the address %s it was sent from", msg.Host, from)
 	}
 	endpoint := net.JoinHostPort(from.String(), fmt.Sprint(msg.Port))
+	if b, ok := s.banned(netip.Addr{}, msg.Name, time.Now()); ok {
+		s.stats.banned.Add(1)
+		return fmt.Errorf("the name %s is %s", msg.Name, bannedWhy(b))
+	}
 
 	l := s.conf().Limits
 	p := &legacyPeer{addr: from, endpoint: endpoint, wakeC: make(chan struct{}, 1)}
 	m := s.newMember(nil, "legacy", p)
-	m.name, m.key = msg.Name, proto.Fold(msg.Name)
+	m.name, m.key, m.from = msg.Name, proto.Fold(msg.Name), from
 	m.named.Store(true)
 	s.mu.Lock()
 	old, held := s.names[m.key]
@@ -388,6 +401,10 @@ var errNotYours = errors.New("name not registered from this address")
 func (s *Server) postAs(from netip.Addr, name, text string, registered bool) error {
 	if err := proto.CheckName(name); err != nil {
 		return err
+	}
+	if _, ok := s.banned(from, name, time.Now()); ok {
+		s.stats.banned.Add(1)
+		return errors.New("banned by an admin")
 	}
 	n := len(name) + 2 + len(text)
 	if !registered {

@@ -12,6 +12,10 @@ import (
 var greeting = lineEvent(proto.AppendText(nil, &proto.Event{Kind: proto.KindNotice,
 	Text: "welcome to roomrelay. Send your name (1-24 letters of one script, digits, single spaces, _ - .)"}))
 
+// passGreeting is the greeting of a relay with a password.
+var passGreeting = lineEvent(proto.AppendText(nil, &proto.Event{Kind: proto.KindNotice,
+	Text: "welcome to roomrelay. This relay has a password: send /pass PASSWORD, then your name (1-24 letters of one script, digits, single spaces, _ - .)"}))
+
 // lineDoor is the line protocol's door: nc, telnet, `roomrelay client`.
 // Its members are served by the loop where there is one, by a goroutine
 // pair otherwise (and for connections that are not sockets).
@@ -28,7 +32,11 @@ func (d lineDoor) serve(c net.Conn, _ <-chan struct{}) {
 		s.refuse("line", c, why)
 		return
 	}
-	s.drive(c, "line", greeting, nil)
+	greet := greeting
+	if s.conf().Password != "" {
+		greet = passGreeting
+	}
+	s.drive(c, "line", greet, nil)
 }
 
 // drive has a driver serve c, an admitted connection of door, greeted

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"slices"
@@ -455,6 +456,9 @@ func (s *Server) Reload(cfg config.Config) []string {
 	}
 	if old.Store != cfg.Store {
 		notes = append(notes, "relay.store applies when the relay restarts")
+	}
+	if old.Password != cfg.Password || old.AdminPassword != cfg.AdminPassword || !maps.Equal(old.Rooms, cfg.Rooms) {
+		notes = append(notes, "passwords and rooms' settings apply to what members give and join from now on (who is in stays; what an admin set wins)")
 	}
 	if old.MemoryLimitMB != cfg.MemoryLimitMB {
 		notes = append(notes, "relay.memory_limit_mb applied")

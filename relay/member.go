@@ -3,6 +3,7 @@ package relay
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,8 @@ const (
 	byPanic                     // the relay failed serving it (a bug, logged)
 	byLapsed                    // a legacy member took no delivery and posted nothing for Timeouts.LegacyLapse; a browser had no stream for Timeouts.HTTPGrace
 	byReplaced                  // a legacy member's endpoint was registered under another name
+	byKicked                    // an admin kicked it
+	byBanned                    // an admin banned its name or address
 	numReasons
 )
 
@@ -37,7 +40,7 @@ var reasonText = [numReasons]string{
 	byQuit: "quit", byEOF: "closed", byRead: "read error", byIdle: "idle too long",
 	bySlow: "too slow", byFlood: "flooding", byWrite: "write failed", byShutdown: "relay shutting down",
 	byUnreachable: "unreachable", byNoName: "no name", byPanic: "internal error",
-	byLapsed: "lapsed", byReplaced: "replaced",
+	byLapsed: "lapsed", byReplaced: "replaced", byKicked: "kicked by an admin", byBanned: "banned by an admin",
 }
 
 func (r reason) String() string { return reasonText[r] }
@@ -48,7 +51,7 @@ func (r reason) told() bool { return r != byEOF && r != byRead && r != byWrite &
 
 // flushes reports whether a member leaving for r still gets what is queued.
 func (r reason) flushes() bool {
-	return r == byQuit || r == byShutdown || r == byFlood || r == byIdle
+	return r == byQuit || r == byShutdown || r == byFlood || r == byIdle || r == byKicked || r == byBanned
 }
 
 // member is one member of the relay: a client of the line door, or one
@@ -66,9 +69,10 @@ type member struct {
 	born  int64    // when it connected, in Unix nanoseconds
 	id    uint64   // 0 until its name is claimed
 	name  string
-	key   string // proto.Fold(name)
-	json  bool   // JSON mode
-	codec codec  // its door's wire format; nil for the line protocol
+	key   string     // proto.Fold(name)
+	json  bool       // JSON mode
+	codec codec      // its door's wire format; nil for the line protocol
+	from  netip.Addr // the address it connects from
 
 	// Set once by kick.
 	kicked  sync.Once
@@ -84,10 +88,12 @@ type member struct {
 	priv []queued // private events and notices, at most Limits.Queue (twice that just after a /join: see Server.join)
 
 	// Whoever reads its input (one goroutine at a time).
-	lim limiter
+	lim    limiter
+	passed bool // it gave the relay's password (see Server.hello)
 
 	// Set by whoever reads its input; read by collect.
 	stamps atomic.Bool // text mode, /time on: a line with a time gets "[HH:MM] " before it
+	admin  atomic.Bool // it gave the admin password (see Server.isAdmin); its writer reads it for IRC's NAMES
 
 	// The session's clocks, read by whoever checks its deadlines.
 	named     atomic.Bool  // its name is claimed and it is in a room
@@ -118,7 +124,7 @@ type codec interface {
 	// hello is Server.hello in the door's format: it answers one line of
 	// the handshake (or the error reading it) itself, claims the member's
 	// name when the handshake is complete, and reports so.
-	hello(line []byte, err error) (h proto.Hello, named bool, _ error)
+	hello(line []byte, err error, t time.Time) (h proto.Hello, named bool, _ error)
 	// input is Server.input in the door's format.
 	input(line []byte, err error, t time.Time) (reason, bool)
 	// append appends ev's lines to bufs.
@@ -155,6 +161,7 @@ func (s *Server) newMemberAt(c net.Conn, door string, drv driver, newCodec func(
 	}
 	m.lastIn.Store(m.born)
 	if c != nil {
+		m.from = ipOf(c)
 		s.mu.Lock()
 		if info, ok := s.conns[c]; ok {
 			info.m = m

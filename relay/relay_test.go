@@ -875,7 +875,7 @@ func TestLineCommands(t *testing.T) {
 	s := startServer(t, testConfig())
 	alice := join(t, s, "alice")
 	alice.send("/join bad room")
-	if l := alice.line(); l != `!!! usage: /join ROOM [SINCE]: room names have no spaces ("bad room")` {
+	if l := alice.line(); l != `!!! cannot join bad: it has no key, and room names have no spaces (/join ROOM [KEY] [SINCE])` {
 		t.Errorf("/join bad room: %q", l)
 	}
 	alice.send("/join kitchen", "one", "two")

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -51,6 +52,7 @@ type Server struct {
 	storeErr atomic.Pointer[string] // why the store is not written; see storeFailed
 
 	stats stats
+	auth  auth // secrets, bans, admins' changes: see auth.go
 }
 
 // stats are the relay's counters.
@@ -58,6 +60,7 @@ type stats struct {
 	accepted, refused, posted, udpDropped atomic.Int64
 	legacyDropped, legacyRefused          atomic.Int64
 	delivered                             atomic.Int64 // events taken by members' drivers to write, counted a batch at a time
+	badSecret, slowed, banned             atomic.Int64 // see Stats
 	disconnects                           [numReasons]atomic.Int64
 	refusals                              [numRefusals]atomic.Int64
 	private, messagesOut                  atomic.Int64
@@ -138,6 +141,13 @@ type Stats struct {
 	// nothing more). Both 0 without a store.
 	StoreWrites int64 `json:"store_writes"`
 	StoreErrors int64 `json:"store_errors"`
+	// BadSecret counts wrong passwords, admin passwords and room keys;
+	// Slowed the secrets not tried because their address was to wait
+	// after wrong ones; Banned the connections, names and datagrams
+	// refused by an admin's ban.
+	BadSecret int64 `json:"bad_secret"`
+	Slowed    int64 `json:"slowed"`
+	Banned    int64 `json:"banned"`
 	// StoreFailed says why relay.store.path is not written (the rooms are
 	// kept in memory only); "" when it is, or when it is not set.
 	StoreFailed string `json:"store_failed,omitempty"`
@@ -193,6 +203,10 @@ var errNameTaken = errors.New("name taken")
 
 // claim gives m the name, unless someone holds it.
 func (s *Server) claim(m *member, name string, json bool) error {
+	if b, ok := s.banned(netip.Addr{}, name, time.Now()); ok {
+		s.stats.banned.Add(1)
+		return fmt.Errorf("the name %s is %s", name, bannedWhy(b))
+	}
 	m.mu.Lock() // its writer may be collecting its greeting's answers meanwhile
 	defer m.mu.Unlock()
 	s.mu.Lock()
@@ -261,12 +275,20 @@ func (s *Server) allRooms() []*room {
 	return rooms
 }
 
-// roomList returns every room's name and member count, sorted by name.
-func (s *Server) roomList() []string {
+// roomList returns every room's name and member count, sorted by name;
+// a room with a key says so; a hidden room is left out unless all.
+func (s *Server) roomList(all bool) []string {
 	rooms := s.allRooms()
-	out := make([]string, len(rooms))
-	for i, r := range rooms {
-		out[i] = fmt.Sprintf("%s (%d)", r.name, r.size())
+	out := make([]string, 0, len(rooms))
+	for _, r := range rooms {
+		key, _, hidden := s.roomSettings(r.name)
+		switch {
+		case hidden && !all:
+		case key != "":
+			out = append(out, fmt.Sprintf("%s (%d, key)", r.name, r.size()))
+		default:
+			out = append(out, fmt.Sprintf("%s (%d)", r.name, r.size()))
+		}
 	}
 	sort.Strings(out)
 	return out
@@ -320,6 +342,9 @@ func (s *Server) join(m *member, name string, since *proto.Point, replay int) er
 		m.priv = append(m.priv, queued{newEvent(&proto.Event{Kind: proto.KindNotice, Room: r.name, Epoch: r.epoch,
 			Text: fmt.Sprintf("you are %s in %s with %d other%s (last event %s); /help lists the commands",
 				m.name, r.name, others, plural(others), last)}, 0), e.next - 1})
+		if _, topic, _ := s.roomSettings(r.name); topic != "" && m.codec == nil { // IRC has it in its JOIN's replies
+			say(e.next-1, "topic of %s: %s", r.name, topic)
+		}
 	}
 	switch {
 	case e.stale:
@@ -403,6 +428,7 @@ func (s *Server) Stats() Stats {
 		UDPDropped: c.udpDropped.Load(), Disconnects: map[string]int64{},
 		LegacyDropped: c.legacyDropped.Load(), LegacyRefused: c.legacyRefused.Load(),
 		Doors: map[string]int{}, Rooms: map[string]int{}, Goroutines: runtime.NumGoroutine(),
+		BadSecret: c.badSecret.Load(), Slowed: c.slowed.Load(), Banned: c.banned.Load(),
 	}
 	st.StoreWrites, st.StoreErrors = s.store.Counts()
 	if msg := s.storeErr.Load(); msg != nil {
@@ -451,12 +477,9 @@ func (st Stats) Summary() string {
 }
 
 // mayReadStats reports whether m may read the counters with /stats: it
-// connects from relay.stats_allow.
+// is an admin, or connects from relay.stats_allow.
 func (s *Server) mayReadStats(m *member) bool {
-	if m.conn == nil {
-		return false
-	}
-	return allowed(s.conf().StatsAllow, ipOf(m.conn))
+	return s.isAdmin(m) || m.conn != nil && allowed(s.conf().StatsAllow, ipOf(m.conn))
 }
 
 // statsLine is the counters as one line of JSON, as /api/stats has them.
@@ -469,7 +492,11 @@ func (s *Server) statsLine() []byte {
 // them (see mayReadStats).
 func (s *Server) answerStats(m *member) {
 	if !s.mayReadStats(m) {
-		m.notify(proto.KindError, "/stats is answered for relay.stats_allow only")
+		m.notify(proto.KindError, "/stats is answered for admins and relay.stats_allow only")
+		return
+	}
+	if m.codec != nil { // a notice in the door's own format
+		m.notify(proto.KindNotice, "%s", bytes.TrimSpace(s.statsLine()))
 		return
 	}
 	m.deliver(lineEvent(s.statsLine()))

@@ -28,7 +28,7 @@ func (m *member) line(line []byte, err error, t time.Time) (reason, bool) {
 		if err == nil {
 			s.stats.bytesIn.Add(int64(len(line)) + 1)
 		}
-		h, ok, err := m.hello(line, err)
+		h, ok, err := m.hello(line, err, t)
 		switch {
 		case err == io.EOF:
 			return byEOF, true
@@ -38,7 +38,7 @@ func (m *member) line(line []byte, err error, t time.Time) (reason, bool) {
 			s.debugf("%s %s: handshake: %v", m.door, m.addr(), err)
 			return byRead, true
 		case ok:
-			s.enter(m, h)
+			s.enter(m, h, t)
 			m.lastIn.Store(t.UnixNano())
 			m.named.Store(true)
 		}
@@ -54,14 +54,14 @@ func (m *member) line(line []byte, err error, t time.Time) (reason, bool) {
 	return s.input(m, line, err, t)
 }
 
-// hello takes one line of m's handshake, or the error reading it, in its
-// door's format, and answers it: it reports whether m now has a name and
-// which room it asks for. An error ends the handshake.
-func (m *member) hello(line []byte, err error) (proto.Hello, bool, error) {
+// hello takes one line of m's handshake at t, or the error reading it, in
+// its door's format, and answers it: it reports whether m now has a name
+// and which room it asks for. An error ends the handshake.
+func (m *member) hello(line []byte, err error, t time.Time) (proto.Hello, bool, error) {
 	if m.codec != nil {
-		return m.codec.hello(line, err)
+		return m.codec.hello(line, err, t)
 	}
-	h, reply, err := m.srv.hello(m, line, err)
+	h, reply, err := m.srv.hello(m, line, err, t)
 	if reply != nil {
 		m.deliver(lineEvent(reply))
 	}
@@ -227,8 +227,9 @@ func (m *member) recovered() {
 	}
 }
 
-// enter puts a member that just said hello in the room it asked for.
-func (s *Server) enter(m *member, h proto.Hello) {
+// enter puts a member that just said hello at t in the room it asked
+// for, given its key when it has one.
+func (s *Server) enter(m *member, h proto.Hello, t time.Time) {
 	room := h.Room
 	if room == "" {
 		room = s.conf().DefaultRoom
@@ -237,28 +238,56 @@ func (s *Server) enter(m *member, h proto.Hello) {
 	if h.Replay != nil {
 		replay = min(*h.Replay, s.conf().Limits.History)
 	}
+	if err := s.mayEnter(m, room, h.Key, t); err != nil {
+		m.notify(proto.KindError, "%s; you are in %s", joinRefused(room, err), s.conf().DefaultRoom)
+		s.join(m, s.conf().DefaultRoom, nil, replay)
+		return
+	}
 	if err := s.join(m, room, h.Resume(), replay); err != nil {
 		m.notify(proto.KindError, "%v; you are in %s", err, s.conf().DefaultRoom)
 		s.join(m, s.conf().DefaultRoom, nil, replay)
 	}
 }
 
-// hello takes one line of a handshake, or the error reading it: a hello
-// that claims a free, valid name for m, or a line to answer with the
-// reason it does not. An error ends the handshake.
-func (s *Server) hello(m *member, line []byte, err error) (h proto.Hello, reply []byte, _ error) {
+// hello takes one line of a handshake at t, or the error reading it: the
+// relay's password (/pass, when it has one), then a hello that claims a
+// free, valid name for m (with the password in it, for a JSON hello that
+// did not send /pass), or a line to answer with the reason it does not.
+// An error ends the handshake. A wrong password is answered as such, its
+// hello's name not looked at.
+func (s *Server) hello(m *member, line []byte, err error, t time.Time) (h proto.Hello, reply []byte, _ error) {
 	if err == proto.ErrLineTooLong {
 		err = fmt.Errorf("line too long (at most %d bytes)", s.conf().Limits.MaxLineBytes)
 	} else if err != nil {
 		return h, nil, err
 	}
-	if err == nil && isStats(line) {
+	json := len(line) > 0 && line[0] == '{'
+	answer := func(kind proto.Kind, text string) []byte {
+		e := proto.Event{Kind: kind, Text: text}
+		if json {
+			return proto.AppendJSON(nil, &e)
+		}
+		return proto.AppendText(nil, &e)
+	}
+	if isStats(line) {
 		// Before a name, for `roomrelay stats`: from relay.stats_allow only.
 		if s.mayReadStats(m) {
 			return h, s.statsLine(), nil
 		}
-		e := proto.Event{Kind: proto.KindError, Text: "/stats is answered for relay.stats_allow only; send your name"}
-		return h, proto.AppendText(nil, &e), nil
+		return h, answer(proto.KindError, "/stats is answered for relay.stats_allow only; send your name"), nil
+	}
+	if given, ok := proto.ParsePass(line); err == nil && ok {
+		switch {
+		case s.conf().Password == "":
+			return h, answer(proto.KindNotice, "this relay has no password; send your name"), nil
+		case m.passed:
+			return h, answer(proto.KindNotice, "password taken already; send your name"), nil
+		}
+		if err := s.password(m, given, t); err != nil {
+			return h, answer(proto.KindError, secretError("password", err)), nil
+		}
+		m.passed = true
+		return h, answer(proto.KindNotice, "password accepted; send your name"), nil
 	}
 	if err == nil {
 		h, err = proto.ParseHello(line)
@@ -266,18 +295,26 @@ func (s *Server) hello(m *member, line []byte, err error) (h proto.Hello, reply 
 			return h, nil, err // it leaves, told "bye"
 		}
 	}
+	if err == nil && !m.passed && s.conf().Password != "" {
+		if h.Password == "" {
+			return h, answer(proto.KindError, needPassword), nil
+		}
+		if err := s.password(m, h.Password, t); err != nil {
+			return h, answer(proto.KindError, secretError("password", err)), nil
+		}
+		m.passed = true
+	}
 	if err == nil {
 		err = s.claim(m, h.Name, h.JSON())
 	}
 	if err == nil {
 		return h, nil, nil
 	}
-	e := proto.Event{Kind: proto.KindError, Text: err.Error() + "; send another name"}
-	if len(line) > 0 && line[0] == '{' {
-		return h, proto.AppendJSON(nil, &e), nil
-	}
-	return h, proto.AppendText(nil, &e), nil
+	return h, answer(proto.KindError, err.Error()+"; send another name"), nil
 }
+
+// needPassword answers a name sent before the relay's password.
+const needPassword = `this relay has a password: send /pass PASSWORD first (or "password" in a JSON hello), then your name`
 
 // input handles one line that m sent at t, or the error reading it. It
 // reports whether m leaves, and why.
@@ -309,8 +346,16 @@ func (s *Server) readFailed(m *member, err error) (reason, bool) {
 // request carries out req, which m made at t, within its rate limit. It
 // reports whether m leaves, and why.
 func (s *Server) request(m *member, req proto.Request, t time.Time) (reason, bool) {
-	if req.Op == proto.Quit {
+	switch req.Op {
+	case proto.Quit:
 		return byQuit, true
+	case proto.Pass, proto.Admin, proto.Kick, proto.Ban, proto.Unban, proto.Bans, proto.Topic, proto.SetKey:
+		s.admin(m, req, t)
+		return 0, false
+	case proto.Join:
+		if !s.checkJoin(m, &req, t) {
+			return 0, false
+		}
 	}
 	if req.Op == proto.Say && strings.TrimSpace(req.Text) == "" {
 		return 0, false // a blank line (Enter pressed) is no message; it still counts as life
@@ -377,7 +422,7 @@ func (s *Server) handle(m *member, req proto.Request) {
 	case proto.Who:
 		s.list(m, "in "+m.room.name+":", m.room.names())
 	case proto.Rooms:
-		s.list(m, "rooms:", s.roomList())
+		s.list(m, "rooms:", s.roomList(s.isAdmin(m)))
 	case proto.Ping:
 		m.notify(proto.KindNotice, "%s", strings.TrimSpace("pong "+req.Text))
 	case proto.Stats:

@@ -227,10 +227,13 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 
-	h := proto.Hello{Name: c.cfg.Name, Mode: "json", Room: c.cfg.Room, Replay: c.cfg.Replay}
+	h := proto.Hello{Name: c.cfg.Name, Mode: "json", Room: c.cfg.Room, Replay: c.cfg.Replay, Password: c.cfg.Password, Key: c.cfg.Key}
 	if c.room != "" {
 		p := c.seen[c.room]
 		h.Room, h.Epoch, h.Since, h.Replay = c.room, p.Epoch, &p.Seq, nil
+		if proto.Fold(c.room) != proto.Fold(c.cfg.Room) {
+			h.Key = "" // the key is client.room's; a wrong one would count as a guess
+		}
 	}
 	hello, _ := json.Marshal(h)
 	conn.SetWriteDeadline(time.Now().Add(timeout))

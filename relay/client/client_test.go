@@ -14,6 +14,7 @@ import (
 
 	"roomrelay/proto"
 	"roomrelay/relay"
+	"roomrelay/relay/secret"
 )
 
 // proxy forwards connections to addr and can cut them all, only the
@@ -138,9 +139,12 @@ func (m *member) until(t *testing.T, prefix string) string {
 	}
 }
 
-func startRelay(t *testing.T) *relay.Server {
+func startRelay(t *testing.T, tweaks ...func(*config.Config)) *relay.Server {
 	cfg := config.Default().Relay
 	cfg.Listen = config.Listen{Line: "127.0.0.1:0"}
+	for _, tweak := range tweaks {
+		tweak(&cfg)
+	}
 	return startRelayConfig(t, cfg)
 }
 
@@ -460,5 +464,59 @@ func TestGivesUpAfterInputEnds(t *testing.T) {
 	err = Run(context.Background(), cfg, strings.NewReader("backup done\n"), io.Discard, t.Logf)
 	if err == nil || !strings.Contains(err.Error(), "gave up after the input ended") || !strings.Contains(err.Error(), "1 input lines not sent") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestPasswordAndKey: the client sends client.password and client.key in
+// its hello, enters the keyed room, and reconnects into it with the key;
+// a wrong password ends it with the relay's words.
+func TestPasswordAndKey(t *testing.T) {
+	s := startRelay(t, func(cfg *config.Config) {
+		cfg.Password = secret.Hash("pw one")
+		cfg.Rooms = map[string]config.Room{"kitchen": {Key: secret.Hash("4242")}}
+	})
+	addr := s.Addr("line").String()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	alice := &member{c, proto.NewLineReader(c, 4096)}
+	fmt.Fprintln(c, "/pass pw one")
+	fmt.Fprintln(c, "alice")
+	alice.until(t, "--- you are alice in lobby")
+	fmt.Fprintln(c, "/join kitchen 4242")
+	alice.until(t, "--- you are alice in kitchen")
+
+	p := newProxy(t, addr)
+	ok := clientConfig(p.ln.Addr().String(), "erin")
+	ok.Password, ok.Room, ok.Key = "pw one", "kitchen", "4242"
+	in, inw := io.Pipe()
+	out := &testkit.Buffer{}
+	done := make(chan error, 1)
+	go func() { done <- Run(context.Background(), ok, in, out, t.Logf) }()
+	alice.until(t, "--- erin joined kitchen")
+	fmt.Fprintln(c, "hi erin")
+	testkit.WaitFor(t, 10*time.Second, "erin in the kitchen", func() bool { return strings.Contains(out.String(), "alice: hi erin\n") })
+	p.cut()
+	fmt.Fprintln(c, "while you were away")
+	defer func() {
+		if t.Failed() {
+			t.Logf("erin shows:\n%s", out.String())
+		}
+	}()
+	testkit.WaitFor(t, 10*time.Second, "erin back in the kitchen", func() bool { return strings.Contains(out.String(), "alice: while you were away\n") })
+	fmt.Fprintln(inw, "back")
+	alice.until(t, "erin: back")
+	inw.Close()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+
+	wrong := clientConfig(addr, "erin")
+	wrong.Password = "pw two"
+	err = Run(context.Background(), wrong, strings.NewReader("hi\n"), io.Discard, t.Logf)
+	if err == nil || !strings.HasSuffix(err.Error(), "relay refused the hello: wrong password") {
+		t.Errorf("a wrong password: %v", err)
 	}
 }

@@ -105,3 +105,20 @@ func (t *terminal) watch(ctx context.Context, redraw func()) (context.Context, c
 	}()
 	return ctx, cancel
 }
+
+// noEcho turns f's echo off, keeping its canonical mode (a line at a
+// time, with its editing keys), for a secret to be typed; restore puts it
+// back.
+func noEcho(f *os.File) (restore func(), err error) {
+	var old syscall.Termios
+	if err := ioctl(f.Fd(), syscall.TCGETS, unsafe.Pointer(&old)); err != nil {
+		return nil, err
+	}
+	quiet := old
+	quiet.Lflag &^= syscall.ECHO
+	quiet.Lflag |= syscall.ECHONL
+	if err := ioctl(f.Fd(), syscall.TCSETS, unsafe.Pointer(&quiet)); err != nil {
+		return nil, err
+	}
+	return func() { ioctl(f.Fd(), syscall.TCSETS, unsafe.Pointer(&old)) }, nil
+}

@@ -33,3 +33,8 @@ func (t *terminal) width() int { return 0 }
 func (t *terminal) watch(ctx context.Context, _ func()) (context.Context, context.CancelFunc) {
 	return context.WithCancel(ctx)
 }
+
+// noEcho cannot turn echo off here: a secret typed at a terminal shows.
+func noEcho(*os.File) (func(), error) {
+	return nil, errors.New("cannot turn the terminal's echo off on this system")
+}

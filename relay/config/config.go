@@ -27,6 +27,7 @@ import (
 	"unicode/utf8"
 
 	"roomrelay/proto"
+	"roomrelay/relay/secret"
 )
 
 // Logf is the log function every program takes; tests pass t.Logf.
@@ -50,6 +51,28 @@ type Config struct {
 	// from, and the HTTP door's POST /api/post. Default: loopback and the
 	// private LAN ranges.
 	UDPAllow []string `json:"udp_allow"`
+	// LegacyAllow lists the networks (CIDR) the legacy door takes
+	// connections from; others are closed unread. The tutorial protocol
+	// carries no secret, so this list is all that guards it. Default:
+	// loopback and the private LAN ranges, as UDPAllow.
+	LegacyAllow []string `json:"legacy_allow"`
+	// Password is the hash (see `roomrelay passwd`) of the relay's
+	// password: a member of the line, IRC and HTTP doors gives it before
+	// its name. "": none. The legacy and UDP doors have no place for it
+	// and are guarded by LegacyAllow and UDPAllow only. Default "".
+	Password string `json:"password"`
+	// AdminPassword is the hash of the admin password: a member that
+	// gives it (/admin on the line door, OPER on the IRC door) may kick,
+	// ban, and set rooms' topics and keys. "": no admin by password.
+	// Default "".
+	AdminPassword string `json:"admin_password"`
+	// AdminLoopback makes every member that connects from a loopback
+	// address an admin, without a password. Default false.
+	AdminLoopback bool `json:"admin_loopback"`
+	// Rooms holds the settings of rooms by name: a key, a topic, whether
+	// /rooms lists it. A room not named here is open, without a topic,
+	// and listed. Default: none.
+	Rooms map[string]Room `json:"rooms"`
 	// StatsAllow lists the networks (CIDR) the HTTP door answers GET
 	// /api/stats for. Default: loopback.
 	StatsAllow []string `json:"stats_allow"`
@@ -95,6 +118,24 @@ type TLS struct {
 
 // TLSDoors are the doors that speak TLS, as keys under relay.listen.
 var TLSDoors = []string{"line_tls", "irc_tls", "https"}
+
+// Room is one room's settings, under relay.rooms.NAME.
+type Room struct {
+	// Key is the hash (see `roomrelay passwd`) of the room's key: a
+	// member enters the room only with the key (/join ROOM KEY). "": open.
+	// The default room cannot have one: every member enters it first (use
+	// relay.password). Default "".
+	Key string `json:"key"`
+	// Topic is shown to every member that enters the room. Default "".
+	Topic string `json:"topic"`
+	// Hidden leaves the room out of /rooms, IRC LIST and the counts of
+	// rooms members see; it is hidden, not secret: a member who names it
+	// still enters it (given its key). Default false.
+	Hidden bool `json:"hidden"`
+}
+
+// MaxTopic is the longest topic, in bytes.
+const MaxTopic = 300
 
 // Store is where the relay keeps each room's history across restarts.
 // It applies when the relay starts; a reload does not change it.
@@ -274,6 +315,13 @@ type ClientConfig struct {
 	// chat-room protocol, against a legacy door or messenger_server.py.
 	// Default "line".
 	Mode string `json:"mode"`
+	// Password is the relay's password, in clear (a client has to send
+	// it): keep a config file that holds one readable by you only. The
+	// -password flag overrides it. "": none. Default "".
+	Password string `json:"password"`
+	// Key is the key of Room, in clear, like Password; -key overrides it.
+	// Default "".
+	Key string `json:"key"`
 	// Listen is, in tutorial mode, the client's own endpoint, where the
 	// server delivers messages. Default "127.0.0.1:8881".
 	Listen string `json:"listen"`
@@ -346,6 +394,10 @@ var DefaultUDPAllow = []string{
 	"fc00::/7", "fe80::/10",
 }
 
+// DefaultLegacyAllow is the default of relay.legacy_allow: loopback and
+// the private LAN ranges, as relay.udp_allow.
+var DefaultLegacyAllow = DefaultUDPAllow
+
 // DefaultStatsAllow is the default of relay.stats_allow: loopback.
 var DefaultStatsAllow = []string{"127.0.0.0/8", "::1/128"}
 
@@ -382,6 +434,8 @@ func Default() File {
 			Listen:        Listen{Line: "127.0.0.1:7777", Legacy: "127.0.0.1:7778", UDP: "127.0.0.1:7779", IRC: "127.0.0.1:6667", HTTP: "127.0.0.1:8080"},
 			DefaultRoom:   "lobby",
 			UDPAllow:      slices.Clone(DefaultUDPAllow),
+			LegacyAllow:   slices.Clone(DefaultLegacyAllow),
+			Rooms:         map[string]Room{},
 			StatsAllow:    slices.Clone(DefaultStatsAllow),
 			StatsInterval: Duration(time.Hour),
 			LogLevel:      "info",
@@ -616,6 +670,23 @@ func checkKeys(v any, t reflect.Type, path string, errs *[]error) {
 			}
 			checkKeys(obj[k], ft, p, errs)
 		}
+	case t.Kind() == reflect.Map:
+		obj, ok := v.(map[string]any)
+		if v == nil {
+			return // null: none
+		}
+		if !ok {
+			bad("want an object, got %s", jsonKind(v))
+			return
+		}
+		keys := make([]string, 0, len(obj))
+		for k := range obj {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			checkKeys(obj[k], t.Elem(), path+"."+k, errs)
+		}
 	case t.Kind() == reflect.Slice:
 		arr, ok := v.([]any)
 		if !ok {
@@ -808,6 +879,38 @@ func (f *File) Validate() error {
 	}
 	nets("relay.udp_allow", r.UDPAllow)
 	nets("relay.stats_allow", r.StatsAllow)
+	nets("relay.legacy_allow", r.LegacyAllow)
+	hash := func(key, v string) {
+		if v != "" && secret.Check(v) != nil {
+			bad(key, "not a hash; make one with `roomrelay passwd`")
+		}
+	}
+	hash("relay.password", r.Password)
+	hash("relay.admin_password", r.AdminPassword)
+	folded := map[string]string{}
+	names := make([]string, 0, len(r.Rooms))
+	for name := range r.Rooms {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		rm, key := r.Rooms[name], "relay.rooms."+name
+		if err := proto.CheckRoom(name); err != nil {
+			bad(key, "%v", err)
+			continue
+		}
+		if other, ok := folded[proto.Fold(name)]; ok {
+			bad(key, "the same room as relay.rooms.%s", other)
+		}
+		folded[proto.Fold(name)] = name
+		hash(key+".key", rm.Key)
+		if rm.Key != "" && proto.Fold(name) == proto.Fold(r.DefaultRoom) {
+			bad(key+".key", "the default room cannot have a key: every member enters it first (use relay.password)")
+		}
+		if len(rm.Topic) > MaxTopic || proto.Clean([]byte(rm.Topic)) != rm.Topic {
+			bad(key+".topic", "want at most %d bytes of text without control characters", MaxTopic)
+		}
+	}
 	if !slices.Contains(LogLevels[:], r.LogLevel) {
 		bad("relay.log_level", `want "debug", "info", "warn" or "error", not %q`, r.LogLevel)
 	}

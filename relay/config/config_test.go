@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"roomrelay/relay/secret"
 )
 
 // The shipped config.json spells out exactly the defaults.
@@ -249,5 +251,43 @@ func TestLoadPutsTheCertificateBesideTheFile(t *testing.T) {
 	}
 	if f.Relay.TLS.Key != abs {
 		t.Errorf("key %q, want %q (absolute: kept)", f.Relay.TLS.Key, abs)
+	}
+}
+
+// Secrets are hashes: a value in clear, or any other string that is no
+// hash, is refused by its key, and the error never quotes it.
+func TestSecretsAreHashes(t *testing.T) {
+	good := secret.Hash("hunter2")
+	f, err := Parse([]byte(`{"relay":{"password":"` + good + `","admin_password":"` + good + `",
+		"rooms":{"kitchen":{"key":"` + good + `","topic":"family only","hidden":true},"hall":{}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Room{Key: good, Topic: "family only", Hidden: true}); f.Relay.Rooms["kitchen"] != want {
+		t.Errorf("relay.rooms.kitchen = %+v, want %+v", f.Relay.Rooms["kitchen"], want)
+	}
+	_, err = Parse([]byte(`{"relay":{"password":"hunter2","admin_password":"pbkdf2-sha256$1$x$y",
+		"rooms":{"kitchen":{"key":"letmein","topic":"a\u0007bell"},"Kitchen":{},"lobby":{"key":"` + good + `"},"bad/room":{},"hall":{"secret":1}}}}`))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		"relay.password: not a hash; make one with `roomrelay passwd`",
+		"relay.admin_password: not a hash; make one with `roomrelay passwd`",
+		"relay.rooms.kitchen.key: not a hash; make one with `roomrelay passwd`",
+		"relay.rooms.kitchen.topic: want at most 300 bytes of text without control characters",
+		"relay.rooms.kitchen: the same room as relay.rooms.Kitchen",
+		"relay.rooms.lobby.key: the default room cannot have a key",
+		"relay.rooms.bad/room: ",
+		"relay.rooms.hall.secret: unknown key",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error lacks %q:\n%v", want, err)
+		}
+	}
+	for _, clear := range []string{"hunter2", "letmein"} {
+		if strings.Contains(err.Error(), clear) {
+			t.Errorf("the error quotes the secret %q:\n%v", clear, err)
+		}
 	}
 }

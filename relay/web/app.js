@@ -3,7 +3,10 @@
 // browser's Last-Event-ID) and sends lines with POST /api/send. All text
 // from the relay is shown with textContent, never as HTML. The name, the
 // room, the token and the last event id are kept in localStorage, so a
-// reload or a phone waking up rejoins and catches up by itself.
+// reload or a phone waking up rejoins and catches up by itself. The
+// relay's password, when it has one, is kept in memory only, for a rejoin
+// while the page is open; a room's key is sent once, with /join ROOM KEY,
+// and not kept.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -17,6 +20,8 @@ let es = null;          // the open EventSource
 let retry = 1000;       // wait before rejoining, doubled up to 30s
 let quietWho = false;   // a /who the page sent itself: its answer fills the list
 let leaving = false;    // the page is being left: its stream's end is no error
+let password = "";      // the relay's password, once asked for (never stored)
+let keyRoom = "";       // the room the key form asks the key of
 const seen = new Set(); // ids of room events shown, so a resume shows none twice
 const here = new Set();
 
@@ -93,6 +98,8 @@ function event(ev, id) {
     showHere();
     return;
   }
+  const refused = ev.type === "error" && /^cannot join (\S+): (it has a key|wrong key)/.exec(ev.text);
+  if (refused) askKey(refused[1]);
   if (ev.type === "join" && ev.room === store.get("room")) here.add(ev.from);
   if (ev.type === "part" && ev.room === store.get("room")) here.delete(ev.from);
   if (ev.type === "join" || ev.type === "part") showHere();
@@ -165,6 +172,7 @@ window.addEventListener("pagehide", () => {
 async function join(name) {
   if (!name) return;
   const body = new URLSearchParams({ name });
+  if (password) body.set("password", password);
   if (store.get("room")) body.set("room", store.get("room"));
   if (store.get("last")) body.set("last_event_id", store.get("last"));
   let r, j;
@@ -178,7 +186,10 @@ async function join(name) {
     return;
   }
   if (!r.ok) {
-    if (r.status === 400 || r.status === 409) {
+    if (r.status === 401) {
+      password = "";
+      login(j.error, true);
+    } else if (r.status === 400 || r.status === 409) {
       store.set("name", null);
       login(j.error);
     } else {
@@ -211,13 +222,46 @@ async function send(text) {
   }
 }
 
-function login(err) {
+function login(err, askPassword) {
   $("login").hidden = false;
   $("say").hidden = true;
   $("loginerr").textContent = err || "";
-  $("name").value = store.get("name") || "";
+  $("name").value = store.get("name") || $("name").value;
+  if (askPassword) {
+    $("password").hidden = $("passwordlabel").hidden = false;
+    $("password").required = true;
+    $("password").value = "";
+    if ($("name").value) {
+      $("password").focus();
+      return;
+    }
+  }
   $("name").focus();
 }
+
+// askKey shows the form that asks for the key of room, refused for want
+// of it.
+function askKey(room) {
+  keyRoom = room;
+  $("keylabel").textContent = "Key of " + room;
+  $("keytext").value = "";
+  $("key").hidden = false;
+  $("keytext").focus();
+}
+
+$("key").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const k = $("keytext").value.trim();
+  if (!k || /\s/.test(k)) return;
+  $("key").hidden = true;
+  quietWho = false;
+  await send("/join " + keyRoom + " " + k);
+  $("keytext").value = "";
+});
+
+$("keycancel").addEventListener("click", () => {
+  $("key").hidden = true;
+});
 
 function chatting() {
   $("login").hidden = true;
@@ -227,6 +271,7 @@ function chatting() {
 $("login").addEventListener("submit", (e) => {
   e.preventDefault();
   const name = $("name").value.trim();
+  if (!$("password").hidden) password = $("password").value;
   store.set("last", null);
   join(name);
 });
