@@ -376,7 +376,7 @@ func (p *legacyPeer) run(m *member) {
 			if why, ok := m.expired(time.Now()); ok {
 				m.kick(why)
 			}
-		case <-m.done:
+		case <-m.doneC():
 			if m.why.flushes() {
 				p.send(m)
 			}
@@ -412,7 +412,7 @@ func (p *legacyPeer) send(m *member) {
 			p.mu.Lock()
 			endpoint := p.endpoint
 			p.mu.Unlock()
-			if err := deliverLegacy(m.done, stopping, endpoint, msg, t.Dial.D(), t.Retry.D()); err != nil {
+			if err := deliverLegacy(m.doneC(), stopping, endpoint, msg, t.Dial.D(), t.Retry.D()); err != nil {
 				p.failures++
 				m.srv.warnf("legacy: delivery to %s at %s failed (%d in a row): %v", m.name, endpoint, p.failures, err)
 				if p.failures >= m.srv.conf().Limits.LegacyFailures {

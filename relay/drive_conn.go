@@ -118,7 +118,7 @@ func (g *connDriver) writeLoop(m *member) {
 			if err := g.flush(m, time.Time{}); err != nil {
 				m.kick(byWrite)
 			}
-		case <-m.done:
+		case <-m.doneC():
 			g.finish(m)
 			return
 		}
@@ -184,7 +184,7 @@ func (g *connDriver) flush(m *member, until time.Time) error {
 // goodbye is the session's (see end).
 func (g *connDriver) finish(m *member) {
 	if m.why.flushes() {
-		g.flush(m, m.flushBy)
+		g.flush(m, time.Unix(0, m.flushBy))
 	}
 	g.mu.Lock()
 	g.saying = true // stop must not cut the goodbye short from now on
