@@ -50,9 +50,8 @@ type Filler interface {
 	FillJSON(v any) error
 }
 
-// maxDepth bounds the nesting of arrays and objects, as encoding/json's
-// 10 000 does.
-const maxDepth = 1000
+// maxDepth bounds the nesting of arrays and objects, as in encoding/json.
+const maxDepth = 10000
 
 // Parse decodes the JSON value at the start of b (after white space)
 // into a tree of map[string]any, []any, string, Number, bool and nil. It
@@ -118,12 +117,12 @@ func (p *parser) value(path string, depth int) (any, error) {
 	switch c := p.b[p.i]; {
 	case c == '{':
 		if depth >= maxDepth {
-			return nil, &SyntaxError{msg: "exceeded max depth", Offset: int64(p.i + 1)}
+			return nil, p.bad("exceeded max depth")
 		}
 		return p.object(path, depth+1)
 	case c == '[':
 		if depth >= maxDepth {
-			return nil, &SyntaxError{msg: "exceeded max depth", Offset: int64(p.i + 1)}
+			return nil, p.bad("exceeded max depth")
 		}
 		return p.array(path, depth+1)
 	case c == '"':

@@ -98,9 +98,13 @@ func TestParseDuplicates(t *testing.T) {
 }
 
 func TestParseDepth(t *testing.T) {
-	deep := bytes.Repeat([]byte("["), maxDepth+1)
-	if _, _, _, err := Parse(deep); err == nil || err.Error() != "exceeded max depth" {
-		t.Errorf("%d nested arrays: %v, want exceeded max depth", maxDepth+1, err)
+	for _, n := range []int{maxDepth, maxDepth + 1} {
+		deep := append(bytes.Repeat([]byte("["), n), bytes.Repeat([]byte("]"), n)...)
+		wv, wend, werr, woff := std(deep)
+		gv, gend, gerr, goff := lite(deep)
+		if gerr != werr || goff != woff || gend != wend || (werr == "") != (gv != nil) || (wv == nil) != (gv == nil) {
+			t.Errorf("%d nested arrays: error %q at %d, end %d; encoding/json: %q at %d, end %d", n, gerr, goff, gend, werr, woff, wend)
+		}
 	}
 }
 
@@ -180,4 +184,31 @@ func TestFillErrors(t *testing.T) {
 	if got.S != "x" || got.I != 7 {
 		t.Errorf("the known fields beside an unknown one: %+v, want s x and i 7", got)
 	}
+}
+
+// FuzzParse: Parse takes what encoding/json takes, gives the same value
+// and end, and refuses what it refuses with the same error at the same
+// place.
+func FuzzParse(f *testing.F) {
+	for _, s := range samples {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		wv, wend, werr, woff := std(b)
+		gv, gend, gerr, goff := lite(b)
+		if werr == "unexpected EOF" || werr == "EOF" {
+			if gerr != werr {
+				t.Fatalf("%q: error %q, want %q", b, gerr, werr)
+			}
+			return
+		}
+		if werr == "" && gerr == "" {
+			if diff := cmp.Diff(wv, gv); diff != "" {
+				t.Fatalf("%q (-encoding/json +jsonlite):\n%s", b, diff)
+			}
+		}
+		if gerr != werr || goff != woff || gend != wend {
+			t.Fatalf("%q: error %q at %d, end %d; encoding/json: %q at %d, end %d", b, gerr, goff, gend, werr, woff, wend)
+		}
+	})
 }
