@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	iofs "io/fs"
-	"log"
 	"math"
 	"os"
 	"os/signal"
@@ -21,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"roomrelay/relay"
 )
@@ -427,5 +427,19 @@ func newLogf(w io.Writer) config.Logf {
 			fmt.Fprintln(w, line)
 		}
 	}
-	return log.New(w, "", log.LstdFlags).Printf
+	// Each line as package log writes it with log.LstdFlags (the local
+	// date and time first), without package log: about 16 KB less of the
+	// minimal build.
+	var mu sync.Mutex
+	var buf []byte // guarded by mu
+	return func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		buf = time.Now().AppendFormat(buf[:0], "2006/01/02 15:04:05 ")
+		buf = fmt.Appendf(buf, format, args...)
+		if buf[len(buf)-1] != '\n' {
+			buf = append(buf, '\n')
+		}
+		w.Write(buf)
+	}
 }

@@ -2,13 +2,14 @@ package proto
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"roomrelay/internal/jsonlite"
 )
 
 // Hello is the first line of a line-door session. A person sends just a
@@ -79,19 +80,21 @@ func ParseHello(line []byte) (Hello, error) {
 	}
 	var h Hello
 	if len(line) > 0 && line[0] == '{' {
-		if dups := DuplicateKeys(line); len(dups) > 0 {
+		v, end, dups, err := jsonlite.Parse(line)
+		if err != nil {
+			return Hello{}, fmt.Errorf("bad hello: %w", err)
+		}
+		if len(dups) > 0 {
 			return Hello{}, fmt.Errorf("bad hello: key %q given twice", dups[0])
 		}
-		dec := json.NewDecoder(bytes.NewReader(line))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&h); err != nil {
-			var te *json.UnmarshalTypeError
+		if err := jsonlite.Fill(v, &h); err != nil {
+			var te *jsonlite.TypeError
 			if errors.As(err, &te) {
 				return Hello{}, fmt.Errorf("bad hello: %s: want %s, not %s", te.Field, helloWants[te.Field], te.Value)
 			}
 			return Hello{}, fmt.Errorf("bad hello: %w", err)
 		}
-		if dec.More() {
+		if len(bytes.TrimSpace(line[end:])) > 0 {
 			return Hello{}, errors.New("bad hello: data after the object")
 		}
 	} else {

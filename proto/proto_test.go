@@ -3,6 +3,7 @@ package proto
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"io"
 	"os"
@@ -539,4 +540,52 @@ func FuzzHello(f *testing.F) {
 			t.Fatalf("ParseHello(%q) round trip (-first +again):\n%s", line, diff)
 		}
 	})
+}
+
+// errNothing stands for a socket that has nothing to read now.
+var errNothing = errors.New("nothing to read now")
+
+// trickle returns its chunks one a Read, and errNothing between them.
+type trickle struct {
+	chunks [][]byte
+	gap    bool
+}
+
+func (c *trickle) Read(p []byte) (int, error) {
+	if c.gap = !c.gap; c.gap || len(c.chunks) == 0 {
+		return 0, errNothing
+	}
+	n := copy(p, c.chunks[0])
+	if c.chunks[0] = c.chunks[0][n:]; len(c.chunks[0]) == 0 {
+		c.chunks = c.chunks[1:]
+	}
+	return n, nil
+}
+
+// TestLineReaderIdle: a reader with nothing to read and nothing kept
+// holds no buffer, and reads on where the stream stands, a line cut
+// between reads included.
+func TestLineReaderIdle(t *testing.T) {
+	src := trickle{chunks: [][]byte{[]byte("alice\n"), []byte("hel"), []byte("lo\nbye\n")}}
+	lr := NewLineReader(&src, 100)
+	var got []string
+	for range 20 {
+		l, err := lr.ReadLine()
+		switch {
+		case err == errNothing:
+			if lr.end > lr.start == (lr.buf == nil) {
+				t.Fatalf("nothing to read, %d bytes kept, buffer of %d", lr.end-lr.start, len(lr.buf))
+			}
+		case err != nil:
+			t.Fatal(err)
+		default:
+			got = append(got, string(l))
+		}
+	}
+	if diff := cmp.Diff([]string{"alice", "hello", "bye"}, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if lr.buf != nil {
+		t.Errorf("idle at the end, the reader holds a buffer of %d", len(lr.buf))
+	}
 }

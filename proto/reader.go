@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"sync"
 )
 
 // ErrLineTooLong is returned by [LineReader.ReadLine] for a line over the
@@ -11,12 +12,16 @@ import (
 // starts at the next line: the stream stays in sync.
 var ErrLineTooLong = errors.New("line too long")
 
-// lineBufStart is the size a LineReader's buffer starts at: an idle
-// connection holds no more. It doubles while reads fill it, for a long
+// lineBufStart is the size a LineReader's buffer starts at: a connection
+// that has sent a line and nothing since holds none (see smallBufs). It doubles while reads fill it, for a long
 // line or a client streaming lines (which then gets fewer, larger reads),
 // up to the line limit or lineBufStream, whichever is more, and falls
 // back once the connection is quiet again.
 const lineBufStart = 128
+
+// smallBufs holds the buffers of lineBufStart bytes that quiet readers
+// gave back: a connection that has nothing to read holds no buffer.
+var smallBufs = sync.Pool{New: func() any { return new([lineBufStart]byte) }}
 
 // lineBufStream is how far the buffer may grow for a client that
 // streams, past a smaller line limit: one read takes many lines.
@@ -77,6 +82,12 @@ func (l *LineReader) ReadLine() ([]byte, error) {
 				l.err = io.EOF
 				return l.trim(line)
 			}
+			if l.start == l.end && len(l.buf) == lineBufStart {
+				// Nothing to read now, nothing kept: the buffer goes back
+				// until there is (an idle member holds none).
+				smallBufs.Put((*[lineBufStart]byte)(l.buf))
+				l.buf, l.start, l.end = nil, 0, 0
+			}
 			return nil, err
 		}
 		l.fill()
@@ -97,6 +108,8 @@ func (l *LineReader) fill() {
 		size := min(max(2*len(l.buf), lineBufStart), most)
 		if size <= len(l.buf) { // full at the limit: only while discarding
 			l.start, l.end, l.scanned = 0, 0, 0
+		} else if size == lineBufStart {
+			l.buf = smallBufs.Get().(*[lineBufStart]byte)[:] // l.end is 0
 		} else {
 			buf := make([]byte, size)
 			copy(buf, l.buf[:l.end])

@@ -152,6 +152,21 @@ func (s *Server) awaitSlot(w *slotWait, accepted time.Time, within time.Duration
 	return why, false
 }
 
+// detach gives the loop c's socket alone (see fdConn), keeping what
+// admission knows of c under the connection that replaces it.
+func (s *Server) detach(c net.Conn) net.Conn {
+	d := detach(c)
+	if d != c {
+		s.mu.Lock()
+		if info, ok := s.conns[c]; ok {
+			delete(s.conns, c)
+			s.conns[d] = info
+		}
+		s.mu.Unlock()
+	}
+	return d
+}
+
 // release closes a connection and forgets it. Its slot goes to the first
 // connection of its address waiting for one, and a door waiting for room
 // is woken.

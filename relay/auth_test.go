@@ -157,7 +157,7 @@ func TestGuesses(t *testing.T) {
 func TestBansExpire(t *testing.T) {
 	s := New(testConfig(), t.Logf)
 	t0 := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
-	admin := &member{srv: s, done: make(chan struct{}), drv: newTestDriver(), name: "root", door: "line"}
+	admin := &member{srv: s, drv: newTestDriver(), name: "root", door: "line"}
 	s.ban(admin, proto.Request{Op: proto.Ban, Arg: "Bob", For: time.Hour}, t0)
 	s.ban(admin, proto.Request{Op: proto.Ban, Arg: "192.168.1.0/24", For: 10 * time.Minute, Text: "noisy"}, t0)
 	s.ban(admin, proto.Request{Op: proto.Ban, Arg: "2001:db8::1", For: time.Minute}, t0)

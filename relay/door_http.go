@@ -314,7 +314,7 @@ func (d *httpDoor) watch(h *httpDriver) {
 	defer timer.Stop()
 	for {
 		select {
-		case <-m.done:
+		case <-m.doneC():
 			h.sem <- struct{}{} // the stream, if any, has written its goodbye
 			m.end(nil)
 			return
@@ -401,9 +401,9 @@ func (d *httpDoor) events(w http.ResponseWriter, r *http.Request, closing <-chan
 			err = st.flush(time.Time{})
 		case <-keep.C:
 			err = st.write(proto.AppendSSEComment(nil, "keep-alive"))
-		case <-m.done:
+		case <-m.doneC():
 			if m.why.flushes() {
-				st.flush(m.flushBy)
+				st.flush(time.Unix(0, m.flushBy))
 			}
 			if bye := m.goodbye(); bye != nil && m.why.told() {
 				st.write(proto.AppendSSE(nil, &proto.SSE{Data: bye}))

@@ -491,7 +491,7 @@ func (p *legacyPeer) run(m *member) {
 			if why, ok := m.expired(time.Now()); ok {
 				m.kick(why)
 			}
-		case <-m.done:
+		case <-m.doneC():
 			if m.why.flushes() {
 				p.send(m)
 			}
@@ -527,7 +527,7 @@ func (p *legacyPeer) send(m *member) {
 			p.mu.Lock()
 			endpoint := p.endpoint
 			p.mu.Unlock()
-			if err := deliverLegacy(m.done, stopping, endpoint, msg, t.Dial.D(), t.Retry.D()); err != nil {
+			if err := deliverLegacy(m.doneC(), stopping, endpoint, msg, t.Dial.D(), t.Retry.D()); err != nil {
 				m.srv.stats.legacyFailed.Add(1)
 				if isResource(err) {
 					// The relay's own shortage (out of file descriptors,

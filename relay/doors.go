@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"roomrelay/internal/listen"
 	"roomrelay/proto"
 	"roomrelay/relay/config"
 )
@@ -228,13 +229,12 @@ func (s *Server) bind(d door, b *bound) error {
 	if keepalive == 0 {
 		keepalive = -1 // off
 	}
-	lc := net.ListenConfig{KeepAlive: keepalive}
 	pd, packets := d.(packetDoor)
 	var err error
 	if packets {
-		b.pc, err = lc.ListenPacket(context.Background(), "udp", b.addr)
+		b.pc, err = listen.UDP(b.addr)
 	} else {
-		b.ln, err = lc.Listen(context.Background(), "tcp", b.addr)
+		b.ln, err = listen.TCP(b.addr, keepalive)
 	}
 	if err != nil {
 		return err

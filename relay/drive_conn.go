@@ -131,7 +131,7 @@ func (g *connDriver) writeLoop(m *member) {
 			if err := g.flush(m, time.Time{}); err != nil {
 				m.kick(byWrite)
 			}
-		case <-m.done:
+		case <-m.doneC():
 			g.finish(m)
 			return
 		}
@@ -223,7 +223,7 @@ func (g *connDriver) writeSealed(c net.Conn) (int64, error) {
 // goodbye is the session's (see end).
 func (g *connDriver) finish(m *member) {
 	if m.why.flushes() {
-		g.flush(m, m.flushBy)
+		g.flush(m, time.Unix(0, m.flushBy))
 	}
 	g.mu.Lock()
 	g.saying = true // stop must not cut the goodbye short from now on

@@ -109,15 +109,15 @@ func (l *loop) close() {
 // with the codec newCodec makes (nil: the line protocol). It reports
 // false when c is not a socket the poller can watch.
 func (l *loop) adopt(c net.Conn, door string, greet *event, newCodec func(*member) codec) bool {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
+	if _, ok := c.(syscall.Conn); !ok {
 		return false
 	}
 	s := l.srv
+	c = s.detach(c)
+	raw, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return false
+	}
 	lc := &lconn{l: l, nb: nbReader{raw: raw}}
 	lc.m = s.newCodecMember(c, door, lc, newCodec)
 	lc.lr = proto.NewLineReader(&lc.nb, s.conf().Limits.MaxLineBytes)
@@ -125,7 +125,12 @@ func (l *loop) adopt(c net.Conn, door string, greet *event, newCodec func(*membe
 	defer l.mu.Unlock()
 	if lc.fd, err = l.p.add(raw); err != nil {
 		s.warnf("%s %s: %v", door, c.RemoteAddr(), err)
-		return false
+		s.wg.Add(1) // the caller's c is gone: a goroutine pair serves this one
+		go func() {
+			defer s.wg.Done()
+			s.serveConn(c, door, greet, newCodec)
+		}()
+		return true
 	}
 	l.members[lc.fd] = lc
 	s.wg.Add(1) // done when the loop has seen it off

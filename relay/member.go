@@ -76,9 +76,9 @@ type member struct {
 
 	// Set once by kick.
 	kicked  sync.Once
-	why     reason        // written before done is closed
-	flushBy time.Time     // likewise: when flushing a leaving member stops
-	done    chan struct{} // closed by kick: the member is leaving
+	why     reason                        // written before done is closed
+	flushBy int64                         // likewise: when flushing a leaving member stops, in Unix nanoseconds
+	done    atomic.Pointer[chan struct{}] // closed by kick: the member is leaving; made by the first doneC
 
 	next atomic.Uint64 // next sequence number of room to write; see room.add
 	base atomic.Uint64 // the room's head when it joined: replay does not count as lag
@@ -109,7 +109,7 @@ type driver interface {
 	// wake has the driver write what is ready for m, without blocking.
 	wake(m *member)
 	// stop has the driver look at m again at once, interrupting whatever
-	// it waits on for m: m was kicked (m.done is closed), or the timeouts
+	// it waits on for m: m was kicked (m.doneC() is closed), or the timeouts
 	// changed and its deadlines with them.
 	stop(m *member)
 }
@@ -155,7 +155,7 @@ func (s *Server) newCodecMember(c net.Conn, door string, drv driver, newCodec fu
 // born: the connection was accepted then, and has been busy since (a TLS
 // handshake counts inside Timeouts.Handshake).
 func (s *Server) newMemberAt(c net.Conn, door string, drv driver, newCodec func(*member) codec, born time.Time) *member {
-	m := &member{srv: s, conn: c, door: door, drv: drv, done: make(chan struct{}), born: born.UnixNano()}
+	m := &member{srv: s, conn: c, door: door, drv: drv, born: born.UnixNano()}
 	if newCodec != nil {
 		m.codec = newCodec(m)
 	}
@@ -180,16 +180,42 @@ func (m *member) poke() { m.drv.wake(m) }
 func (m *member) kick(why reason) {
 	m.kicked.Do(func() {
 		m.why = why
-		m.flushBy = time.Now().Add(m.srv.conf().Timeouts.Shutdown.D())
-		close(m.done)
+		m.flushBy = time.Now().Add(m.srv.conf().Timeouts.Shutdown.D()).UnixNano()
+		if !m.done.CompareAndSwap(nil, closedDone) {
+			close(*m.done.Load())
+		}
 		m.drv.stop(m)
 	})
 }
 
+// closedDone is the done of a member kicked before anything waited on it.
+var closedDone = func() *chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return &c
+}()
+
+// doneC returns a channel that kick closes, made on the first call: a
+// member of the loop, which asks isDone, holds none.
+func (m *member) doneC() <-chan struct{} {
+	if p := m.done.Load(); p != nil {
+		return *p
+	}
+	c := make(chan struct{})
+	if m.done.CompareAndSwap(nil, &c) {
+		return c
+	}
+	return *m.done.Load() // kicked meanwhile: closedDone
+}
+
 // isDone reports whether m was kicked.
 func (m *member) isDone() bool {
+	p := m.done.Load()
+	if p == nil {
+		return false
+	}
 	select {
-	case <-m.done:
+	case <-*p:
 		return true
 	default:
 		return false

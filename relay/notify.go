@@ -1,10 +1,6 @@
 package relay
 
-import (
-	"net"
-	"os"
-	"time"
-)
+import "os"
 
 // Notify tells the service manager about the relay's state (systemd's
 // sd_notify protocol: "READY=1", "RELOADING=1", "STOPPING=1") when
@@ -14,15 +10,5 @@ func Notify(state string) error {
 	if path == "" {
 		return nil
 	}
-	if path[0] == '@' { // an abstract socket
-		path = "\x00" + path[1:]
-	}
-	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	c.SetWriteDeadline(time.Now().Add(time.Second))
-	_, err = c.Write([]byte(state))
-	return err
+	return notify(path, state) // a path starting with @ is an abstract socket
 }

@@ -601,7 +601,7 @@ func TestStalledWrite(t *testing.T) {
 	stalled.c.(*net.TCPConn).SetReadBuffer(4096)
 	// Small kernel buffers on the relay's side too, so that what they take
 	// does not depend on how far the kernel grows them.
-	s.lookup("stalled").conn.(*net.TCPConn).SetWriteBuffer(4096)
+	s.lookup("stalled").conn.(interface{ SetWriteBuffer(int) error }).SetWriteBuffer(4096)
 	sender := join(t, s, "sender")
 	text := strings.Repeat("y", 1000)
 	for k := range 4000 { // 4 MB: more than both socket buffers hold

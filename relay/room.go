@@ -1,8 +1,8 @@
 package relay
 
 import (
-	"crypto/rand"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 
@@ -90,12 +90,16 @@ func (ev *event) stamped() []byte {
 // lower case.
 const epochChars = "abcdefghijklmnopqrstuvwxyz234567"
 
-// newEpoch draws a room's epoch: 6 characters, 30 random bits.
+// newEpoch draws a room's epoch: 6 characters, 30 random bits. The bits
+// come from the runtime's generator, seeded from the system's at start:
+// an epoch needs to differ from the room's earlier ones, not to be secret,
+// and crypto/rand would add about 140 KB to the binary.
 func newEpoch() string {
 	var b [6]byte
-	rand.Read(b[:]) // it never fails: it crashes the program instead
+	r := rand.Uint32()
 	for i := range b {
-		b[i] = epochChars[b[i]&31]
+		b[i] = epochChars[r&31]
+		r >>= 5
 	}
 	return string(b[:])
 }

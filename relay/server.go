@@ -215,6 +215,9 @@ func (s *Server) claim(m *member, name string, json bool) error {
 		return errors.New("relay shutting down")
 	}
 	key := proto.Fold(name)
+	if key == name {
+		key = name // one string for both: no copy kept for the key
+	}
 	if _, ok := s.names[key]; ok {
 		return fmt.Errorf("%w: %s is in use", errNameTaken, name)
 	}
@@ -239,6 +242,9 @@ var errRoomLimit = errors.New("room limit reached")
 // is dropped to make space; if none is empty, that is an error.
 func (s *Server) room(name string) (*room, error) {
 	key := proto.Fold(name)
+	if key == name {
+		key = name // one string for both: no copy kept for the key
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r := s.rooms[key]; r != nil {

@@ -177,7 +177,7 @@ func (m *member) blocked(stuck bool, t time.Time) {
 // flushOver reports whether a leaving member is to get nothing more at t
 // but its goodbye: it is not owed a flush, or the time for it is up.
 func (m *member) flushOver(t time.Time) bool {
-	return !m.why.flushes() || t.After(m.flushBy)
+	return !m.why.flushes() || t.UnixNano() > m.flushBy
 }
 
 // end sees a member off, once its driver has written all it will but

@@ -9,7 +9,6 @@ package config
 import (
 	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +25,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"roomrelay/internal/jsonlite"
+	"roomrelay/internal/listen"
 	"roomrelay/proto"
 	"roomrelay/relay/secret"
 )
@@ -411,12 +412,21 @@ type Duration time.Duration
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
 func (d Duration) MarshalJSON() ([]byte, error) {
-	return json.Marshal(time.Duration(d).String())
+	return strconv.AppendQuote(nil, time.Duration(d).String()), nil
 }
 
 func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
+	v, end, _, err := jsonlite.Parse(b)
+	if err != nil || len(bytes.TrimSpace(b[end:])) > 0 {
+		return errors.New(`want a duration string such as "10s"`)
+	}
+	return d.FillJSON(v)
+}
+
+// FillJSON sets d from a decoded JSON value (see [jsonlite.Filler]).
+func (d *Duration) FillJSON(j any) error {
+	s, ok := j.(string)
+	if !ok {
 		return errors.New(`want a duration string such as "10s"`)
 	}
 	v, err := time.ParseDuration(s)
@@ -514,24 +524,20 @@ func Parse(b []byte) (*File, error) { return parse(b, false) }
 
 func parse(b []byte, hosts bool) (*File, error) {
 	b = bytes.TrimPrefix(b, bom)
-	var raw any
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if err := dec.Decode(&raw); err != nil {
+	raw, end, dups, err := jsonlite.Parse(b)
+	if err != nil {
 		return nil, fmt.Errorf("not valid JSON: %w", syntaxWhere(b, err))
 	}
-	end := int(dec.InputOffset())
-	if _, err := dec.Token(); err != io.EOF {
-		rest := bytes.TrimLeft(b[end:], " \t\r\n")
+	if rest := bytes.TrimLeft(b[end:], " \t\r\n"); len(rest) > 0 {
 		return nil, fmt.Errorf("not valid JSON: %s: more data after the top-level object", where(b, len(b)-len(rest)))
 	}
 	var errs []error
-	for _, k := range proto.DuplicateKeys(b) {
+	for _, k := range dups {
 		errs = append(errs, fmt.Errorf("%s: duplicate key", k))
 	}
 	checkKeys(raw, reflect.TypeOf(File{}), "", &errs)
 	f := Default()
-	json.Unmarshal(b, &f) // every value of the wrong kind is reported above
+	jsonlite.Fill(raw, &f) // every value of the wrong kind is reported above
 	// Defaults that would not fit a smaller history shrink with it.
 	l := &f.Relay.Limits
 	if !hasKey(raw, "relay", "limits", "queue") {
@@ -593,7 +599,7 @@ func hasKey(v any, path ...string) bool {
 
 // syntaxWhere says where in b a decoding error is, by line and column.
 func syntaxWhere(b []byte, err error) error {
-	var se *json.SyntaxError
+	var se *jsonlite.SyntaxError
 	switch {
 	case errors.As(err, &se):
 		// Offset counts the bad byte too.
@@ -705,14 +711,14 @@ func checkKeys(v any, t reflect.Type, path string, errs *[]error) {
 			bad("want true or false, got %s", jsonKind(v))
 		}
 	case t.Kind() == reflect.Int:
-		n, ok := v.(json.Number)
+		n, ok := v.(jsonlite.Number)
 		if !ok {
 			bad("want a whole number, got %s", jsonKind(v))
 		} else if _, err := strconv.Atoi(string(n)); err != nil {
 			bad("want a whole number, not %s", n)
 		}
 	case t.Kind() == reflect.Float64:
-		if _, ok := v.(json.Number); !ok {
+		if _, ok := v.(jsonlite.Number); !ok {
 			bad("want a number, got %s", jsonKind(v))
 		}
 	}
@@ -724,7 +730,7 @@ func jsonKind(v any) string {
 		return "null"
 	case string:
 		return strconv.Quote(v)
-	case json.Number:
+	case jsonlite.Number:
 		return "the number " + v.String()
 	case bool:
 		return strconv.FormatBool(v)
@@ -792,7 +798,7 @@ func (f *File) checkHosts() error {
 		if ip.IsUnspecified() {
 			return
 		}
-		ln, err := net.Listen("tcp", net.JoinHostPort(h, "0"))
+		ln, err := listen.TCP(net.JoinHostPort(h, "0"), -1)
 		if err == nil {
 			ln.Close()
 			return

@@ -1,0 +1,214 @@
+package jsonlite
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// std decodes b as encoding/json does, numbers kept as text, for
+// comparison: the value (with json.Number turned into Number), the end
+// of the first value and the error's text and offset.
+func std(b []byte) (any, int, string, int64) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return nil, 0, se.Error(), se.Offset
+		}
+		if err == io.EOF {
+			return nil, 0, "EOF", 0
+		}
+		return nil, 0, err.Error(), 0
+	}
+	return numbers(v), int(dec.InputOffset()), "", 0
+}
+
+func numbers(v any) any {
+	switch v := v.(type) {
+	case json.Number:
+		return Number(v)
+	case []any:
+		for i := range v {
+			v[i] = numbers(v[i])
+		}
+	case map[string]any:
+		for k := range v {
+			v[k] = numbers(v[k])
+		}
+	}
+	return v
+}
+
+func lite(b []byte) (any, int, string, int64) {
+	v, end, _, err := Parse(b)
+	if err != nil {
+		var se *SyntaxError
+		if errors.As(err, &se) {
+			return nil, 0, se.Error(), se.Offset
+		}
+		return nil, 0, err.Error(), 0
+	}
+	return v, end, "", 0
+}
+
+var samples = []string{
+	``, ` `, `{}`, `[]`, `{"a":1}`, ` {"a": [1, 2.5, -3e+2, 0, true, false, null, "x"]} `, `{} {}`, `1 2`,
+	`{"a":{"b":{"c":"d"}}}`, `"\u00e9\ud83d\ude00\n\t\\\/\""`, `"\ud83d"`, `"\ud83dx"`, `"\udc00\ud83d"`,
+	"\"caf\xc3\xa9 \xff\"", `"a` + "\n" + `"`, `{"a" 1}`, `{"a":1,}`, `{,}`, `{"a":1 "b":2}`, `[1,]`, `[1 2]`,
+	`tru`, `trux`, `nul`, `nulll`, `-`, `-a`, `01`, `1.`, `1.e5`, `1e`, `1e+`, `.5`, `+1`, `"\x"`, `"\u12g4"`,
+	`{"a":`, `{"a"`, `{"a":1`, `[`, `"abc`, `{'a':1}`, `{"a":1}}`, `[1]]`, "\x00", `{"a":-0.0e-0}`,
+}
+
+func TestParseAsEncodingJSON(t *testing.T) {
+	for _, s := range samples {
+		wv, wend, werr, woff := std([]byte(s))
+		gv, gend, gerr, goff := lite([]byte(s))
+		if werr == "unexpected EOF" || werr == "EOF" {
+			// json.Decoder reads a stream: where a value is cut short, so is
+			// the stream; both say so.
+			if gerr != werr {
+				t.Errorf("%q: error %q, want %q", s, gerr, werr)
+			}
+			continue
+		}
+		if diff := cmp.Diff(wv, gv); diff != "" {
+			t.Errorf("%q (-encoding/json +jsonlite):\n%s", s, diff)
+		}
+		if gerr != werr || goff != woff || gend != wend {
+			t.Errorf("%q: error %q at %d, end %d; encoding/json: %q at %d, end %d", s, gerr, goff, gend, werr, woff, wend)
+		}
+	}
+}
+
+func TestParseDuplicates(t *testing.T) {
+	_, _, dups, err := Parse([]byte(`{"a":{"b":1,"b":2},"r":[{"n":1,"n":2}],"a":3}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"a.b", "r[0].n", "a"}, dups); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+func TestParseDepth(t *testing.T) {
+	for _, n := range []int{maxDepth, maxDepth + 1} {
+		deep := append(bytes.Repeat([]byte("["), n), bytes.Repeat([]byte("]"), n)...)
+		wv, wend, werr, woff := std(deep)
+		gv, gend, gerr, goff := lite(deep)
+		if gerr != werr || goff != woff || gend != wend || (werr == "") != (gv != nil) || (wv == nil) != (gv == nil) {
+			t.Errorf("%d nested arrays: error %q at %d, end %d; encoding/json: %q at %d, end %d", n, gerr, goff, gend, werr, woff, wend)
+		}
+	}
+}
+
+type inner struct {
+	N int `json:"n"`
+}
+
+type target struct {
+	S     string   `json:"s"`
+	I     int      `json:"i"`
+	I8    int8     `json:"i8"`
+	U     *uint64  `json:"u,omitempty"`
+	F     float64  `json:"f"`
+	B     bool     `json:"b"`
+	L     []string `json:"l"`
+	In    inner    `json:"in"`
+	P     *inner   `json:"p"`
+	Plain string
+	skip  int
+}
+
+func TestFillAsEncodingJSON(t *testing.T) {
+	for _, s := range []string{
+		`{}`, `{"s":"x","i":-5,"u":18446744073709551615,"f":1.5e3,"b":true,"l":["a","b"],"in":{"n":2},"p":{"n":3},"Plain":"y"}`,
+		`{"plain":"case"}`, `{"s":null,"l":null,"p":null}`, `{"u":0}`, `{"l":[]}`,
+	} {
+		var want, got target
+		want.S, got.S = "kept", "kept"
+		dec := json.NewDecoder(bytes.NewReader([]byte(s)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&want); err != nil {
+			t.Fatalf("%s: encoding/json: %v", s, err)
+		}
+		v, _, _, err := Parse([]byte(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := Fill(v, &got); err != nil {
+			t.Errorf("%s: %v", s, err)
+		}
+		if diff := cmp.Diff(want, got, cmp.AllowUnexported(target{})); diff != "" {
+			t.Errorf("%s (-encoding/json +jsonlite):\n%s", s, diff)
+		}
+	}
+}
+
+func TestFillErrors(t *testing.T) {
+	for _, c := range []struct{ in, field, value string }{
+		{`{"i":"5"}`, "i", "string"},
+		{`{"i":1.5}`, "i", "number 1.5"},
+		{`{"i8":300}`, "i8", "number 300"},
+		{`{"u":-1}`, "u", "number -1"},
+		{`{"u":18446744073709551616}`, "u", "number 18446744073709551616"},
+		{`{"s":1}`, "s", "number"},
+		{`{"b":"true"}`, "b", "string"},
+		{`{"l":"a"}`, "l", "string"},
+		{`{"l":[1]}`, "l[0]", "number"},
+		{`{"in":{"n":true}}`, "in.n", "bool"},
+		{`{"in":[]}`, "in", "array"},
+	} {
+		v, _, _, err := Parse([]byte(c.in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got target
+		err = Fill(v, &got)
+		var te *TypeError
+		if !errors.As(err, &te) || te.Field != c.field || te.Value != c.value {
+			t.Errorf("%s: %v, want a type error for %s, %s", c.in, err, c.field, c.value)
+		}
+	}
+	v, _, _, _ := Parse([]byte(`{"s":"x","colour":"red","i":7}`))
+	var got target
+	if err := Fill(v, &got); err == nil || err.Error() != `json: unknown field "colour"` {
+		t.Errorf("unknown field: %v", err)
+	}
+	if got.S != "x" || got.I != 7 {
+		t.Errorf("the known fields beside an unknown one: %+v, want s x and i 7", got)
+	}
+}
+
+// FuzzParse: Parse takes what encoding/json takes, gives the same value
+// and end, and refuses what it refuses with the same error at the same
+// place.
+func FuzzParse(f *testing.F) {
+	for _, s := range samples {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		wv, wend, werr, woff := std(b)
+		gv, gend, gerr, goff := lite(b)
+		if werr == "unexpected EOF" || werr == "EOF" {
+			if gerr != werr {
+				t.Fatalf("%q: error %q, want %q", b, gerr, werr)
+			}
+			return
+		}
+		if werr == "" && gerr == "" {
+			if diff := cmp.Diff(wv, gv); diff != "" {
+				t.Fatalf("%q (-encoding/json +jsonlite):\n%s", b, diff)
+			}
+		}
+		if gerr != werr || goff != woff || gend != wend {
+			t.Fatalf("%q: error %q at %d, end %d; encoding/json: %q at %d, end %d", b, gerr, goff, gend, werr, woff, wend)
+		}
+	})
+}

@@ -1,0 +1,126 @@
+//go:build minimal && linux
+
+package listen
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// TCP listens on addr (host:port), whose host must be empty (every
+// address, IPv6 and IPv4 alike when the system has IPv6), localhost or an
+// IP address: the minimal build looks up no names. The socket is set up
+// as net.Listen sets up its own (SO_REUSEADDR, close on exec, not
+// blocking). Connections it accepts send TCP keepalive probes every
+// keepalive, none if it is negative, and 15 s if it is 0.
+func TCP(addr string, keepalive time.Duration) (net.Listener, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: "tcp", Err: err}
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: "tcp", Err: errors.New("invalid port " + strconv.Quote(port))}
+	}
+	var ip netip.Addr
+	switch host {
+	case "":
+		ip = netip.IPv6Unspecified()
+	case "localhost":
+		ip = netip.AddrFrom4([4]byte{127, 0, 0, 1}) // as net.Listen takes it: IPv4 first
+	default:
+		if ip, err = netip.ParseAddr(host); err != nil {
+			return nil, &net.OpError{Op: "listen", Net: "tcp", Err: errors.New("the minimal build looks up no names: " + strconv.Quote(host) + " is not an IP address or localhost")}
+		}
+		ip = ip.Unmap()
+	}
+	ap := netip.AddrPortFrom(ip, uint16(p))
+	fd, err := socket(ap)
+	if err != nil && ip.IsUnspecified() && ip.Is6() {
+		// No IPv6 here (a router built without it): every IPv4 address.
+		ap = netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(p))
+		fd, err = socket(ap)
+	}
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: err}
+	}
+	f := os.NewFile(uintptr(fd), "listener")
+	ln, err := net.FileListener(f)
+	f.Close() // FileListener holds a duplicate
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: err}
+	}
+	return keepaliveListener{ln.(*net.TCPListener), keepalive}, nil
+}
+
+// socket opens, binds and listens; its errors are *os.SyscallError.
+func socket(ap netip.AddrPort) (int, error) {
+	family := syscall.AF_INET
+	if ap.Addr().Is6() {
+		family = syscall.AF_INET6
+	}
+	fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, syscall.IPPROTO_TCP)
+	if err != nil {
+		return -1, os.NewSyscallError("socket", err)
+	}
+	var sa syscall.Sockaddr
+	if family == syscall.AF_INET6 {
+		// An unspecified IPv6 address takes IPv4 too, as with net.Listen.
+		v6only := 1
+		if ap.Addr().IsUnspecified() {
+			v6only = 0
+		}
+		if err := syscall.SetsockoptInt(fd, syscall.IPPROTO_IPV6, syscall.IPV6_V6ONLY, v6only); err != nil {
+			syscall.Close(fd)
+			return -1, os.NewSyscallError("setsockopt", err)
+		}
+		sa = &syscall.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
+	} else {
+		sa = &syscall.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+	}
+	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); err != nil {
+		syscall.Close(fd)
+		return -1, os.NewSyscallError("setsockopt", err)
+	}
+	if err := syscall.Bind(fd, sa); err != nil {
+		syscall.Close(fd)
+		return -1, os.NewSyscallError("bind", err)
+	}
+	// The kernel caps the backlog at net.core.somaxconn.
+	if err := syscall.Listen(fd, 4096); err != nil {
+		syscall.Close(fd)
+		return -1, os.NewSyscallError("listen", err)
+	}
+	return fd, nil
+}
+
+// keepaliveListener sets each accepted connection's keepalive, which a
+// listener from net.FileListener leaves at net's default.
+type keepaliveListener struct {
+	*net.TCPListener
+	keepalive time.Duration
+}
+
+func (l keepaliveListener) Accept() (net.Conn, error) {
+	c, err := l.AcceptTCP()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case l.keepalive < 0:
+		c.SetKeepAlive(false)
+	case l.keepalive > 0:
+		c.SetKeepAlivePeriod(l.keepalive)
+	}
+	return c, nil
+}
+
+// UDP is not in the minimal build, which has no UDP door.
+func UDP(addr string) (net.PacketConn, error) {
+	return nil, &net.OpError{Op: "listen", Net: "udp", Err: errors.New("the minimal build has no UDP door")}
+}
