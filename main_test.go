@@ -284,7 +284,7 @@ func TestListenAcrossReload(t *testing.T) {
 	filePort, flagPort := tutFreePort(t), tutFreePort(t)
 	config := tutConfig(t, fmt.Sprintf(`{"relay":{"listen":{"line":"127.0.0.1:%d"}}}`, filePort))
 	rr := tutStart(t, "roomrelay relay", "", bin, "-config", config, "-listen", fmt.Sprintf("line=127.0.0.1:%d", flagPort),
-		"-listen", "legacy=", "-listen", "udp=", "-listen", "http=")
+		"-listen", "legacy=", "-listen", "udp=", "-listen", "http=", "-listen", "irc=")
 	rr.waitErr(t, fmt.Sprintf(`info: line door listening on 127\.0\.0\.1:%d$`, flagPort))
 
 	os.WriteFile(config, []byte(fmt.Sprintf(`{"relay":{"listen":{"line":"127.0.0.1:%d"},"limits":{"rate":1}}}`, tutFreePort(t))), 0o644)

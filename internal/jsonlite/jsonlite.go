@@ -520,6 +520,20 @@ func (f *filler) fill(v any, dst reflect.Value, path string) {
 			f.fill(e, s.Index(i), path+"["+strconv.Itoa(i)+"]")
 		}
 		dst.Set(s)
+	case reflect.Map:
+		obj, ok := v.(map[string]any)
+		if !ok || dst.Type().Key().Kind() != reflect.String {
+			mismatch()
+			return
+		}
+		if dst.IsNil() {
+			dst.Set(reflect.MakeMapWithSize(dst.Type(), len(obj)))
+		}
+		for _, k := range sortedKeys(obj) {
+			e := reflect.New(dst.Type().Elem()).Elem() // each element from its zero value, as encoding/json
+			f.fill(obj[k], e, join(path, k))
+			dst.SetMapIndex(reflect.ValueOf(k).Convert(dst.Type().Key()), e)
+		}
 	case reflect.Struct:
 		obj, ok := v.(map[string]any)
 		if !ok {
@@ -527,27 +541,36 @@ func (f *filler) fill(v any, dst reflect.Value, path string) {
 			return
 		}
 		t := dst.Type()
-		keys := make([]string, 0, len(obj))
-		for k := range obj {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys) // the first problem is the same every time
-		for _, k := range keys {
-			e := obj[k]
+		for _, k := range sortedKeys(obj) {
 			i := field(t, k)
 			if i < 0 {
 				f.fail(errors.New("json: unknown field " + strconv.Quote(k)))
 				continue
 			}
-			sub := k
-			if path != "" {
-				sub = path + "." + k
-			}
-			f.fill(e, dst.Field(i), sub)
+			f.fill(obj[k], dst.Field(i), join(path, k))
 		}
 	default:
 		mismatch()
 	}
+}
+
+// sortedKeys returns obj's keys in order, so that the first problem is
+// the same every time.
+func sortedKeys(obj map[string]any) []string {
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// join is the path of key k in the object at path.
+func join(path, k string) string {
+	if path == "" {
+		return k
+	}
+	return path + "." + k
 }
 
 // field returns the index of the exported field of t that the key k

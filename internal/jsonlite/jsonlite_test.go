@@ -113,15 +113,16 @@ type inner struct {
 }
 
 type target struct {
-	S     string   `json:"s"`
-	I     int      `json:"i"`
-	I8    int8     `json:"i8"`
-	U     *uint64  `json:"u,omitempty"`
-	F     float64  `json:"f"`
-	B     bool     `json:"b"`
-	L     []string `json:"l"`
-	In    inner    `json:"in"`
-	P     *inner   `json:"p"`
+	S     string           `json:"s"`
+	I     int              `json:"i"`
+	I8    int8             `json:"i8"`
+	U     *uint64          `json:"u,omitempty"`
+	F     float64          `json:"f"`
+	B     bool             `json:"b"`
+	L     []string         `json:"l"`
+	In    inner            `json:"in"`
+	P     *inner           `json:"p"`
+	M     map[string]inner `json:"m"`
 	Plain string
 	skip  int
 }
@@ -130,6 +131,7 @@ func TestFillAsEncodingJSON(t *testing.T) {
 	for _, s := range []string{
 		`{}`, `{"s":"x","i":-5,"u":18446744073709551615,"f":1.5e3,"b":true,"l":["a","b"],"in":{"n":2},"p":{"n":3},"Plain":"y"}`,
 		`{"plain":"case"}`, `{"s":null,"l":null,"p":null}`, `{"u":0}`, `{"l":[]}`,
+		`{"m":{"kitchen":{"n":1},"hall":{}}}`, `{"m":{}}`, `{"m":null}`,
 	} {
 		var want, got target
 		want.S, got.S = "kept", "kept"
