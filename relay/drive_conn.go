@@ -73,6 +73,7 @@ func (g *connDriver) readLoop(m *member) (why reason) {
 	}()
 	lr := proto.NewLineReader(m.conn, m.srv.conf().Limits.MaxLineBytes)
 	var armed time.Time
+	var pause *time.Timer
 	for {
 		// The deadline moves with every line; re-arm it at most once a
 		// second of its moving, and whenever it came sooner.
@@ -85,6 +86,16 @@ func (g *connDriver) readLoop(m *member) (why reason) {
 		// here.
 		if m.isDone() {
 			return m.why
+		}
+		if by := m.paceBy(time.Now()); !by.IsZero() {
+			n, known := connInq(m.conn)
+			if m.paced(time.Now(), n+lr.Buffered(), known) {
+				return byFlood
+			}
+			if !g.pause(m, &pause, by) {
+				return m.why
+			}
+			continue
 		}
 		line, err := lr.ReadLine()
 		t := time.Now()
@@ -101,6 +112,25 @@ func (g *connDriver) readLoop(m *member) (why reason) {
 		if why, leave := m.line(line, err, t); leave {
 			return why
 		}
+	}
+}
+
+// pause waits until by, when m's budget has refilled (see paceBy),
+// reading nothing meanwhile; it reports false when m was kicked first.
+// *t is the reader's timer, made on its first pause.
+func (g *connDriver) pause(m *member, t **time.Timer, by time.Time) bool {
+	d := time.Until(by)
+	if *t == nil {
+		*t = time.NewTimer(d)
+	} else {
+		(*t).Reset(d)
+	}
+	select {
+	case <-(*t).C:
+		return true
+	case <-m.done:
+		(*t).Stop()
+		return false
 	}
 }
 

@@ -2,35 +2,65 @@ package relay
 
 import (
 	"container/list"
+	"math"
 	"time"
 )
 
-// limiter is a token bucket of messages, owned by one session goroutine.
+// limiter is a token bucket, owned by one session goroutine: of lines for
+// a member (see member.paceBy) or a UDP source, of bytes for a member's
+// replays. A member's buckets may go into debt: its driver then reads
+// nothing more from it until they have refilled.
 type limiter struct {
-	tokens  float64
-	last    time.Time
-	refused int // messages refused in a row
+	tokens float64
+	last   time.Time
 }
 
-// allow reports whether a message at t fits rate per second with burst.
-// A rate of 0 allows everything.
+// refill brings the bucket to t at rate per second, up to burst.
+func (l *limiter) refill(t time.Time, rate float64, burst float64) {
+	if l.last.IsZero() {
+		l.tokens = burst
+	} else if t.After(l.last) {
+		l.tokens = min(burst, l.tokens+t.Sub(l.last).Seconds()*rate)
+	}
+	if t.After(l.last) {
+		l.last = t
+	}
+}
+
+// allow reports whether a message at t fits rate per second with burst,
+// and takes it when it does. A rate of 0 allows everything.
 func (l *limiter) allow(t time.Time, rate float64, burst int) bool {
 	if rate <= 0 {
 		return true
 	}
-	if l.last.IsZero() {
-		l.tokens = float64(burst)
-	} else {
-		l.tokens = min(float64(burst), l.tokens+t.Sub(l.last).Seconds()*rate)
-	}
-	l.last = t
+	l.refill(t, rate, float64(burst))
 	if l.tokens < 1 {
-		l.refused++
 		return false
 	}
 	l.tokens--
-	l.refused = 0
 	return true
+}
+
+// spend takes n at t, into debt if need be. A rate of 0 takes nothing.
+func (l *limiter) spend(t time.Time, n float64, rate float64, burst float64) {
+	if rate <= 0 {
+		return
+	}
+	l.refill(t, rate, burst)
+	l.tokens -= n
+}
+
+// readyAt returns when the bucket holds need, filling at rate per second
+// up to burst: the zero time when it does at t (or the rate is 0).
+func (l *limiter) readyAt(t time.Time, need float64, rate float64, burst float64) time.Time {
+	if rate <= 0 || l.last.IsZero() {
+		return time.Time{}
+	}
+	have := min(burst, l.tokens+max(t.Sub(l.last).Seconds(), 0)*rate)
+	if have >= need {
+		return time.Time{}
+	}
+	return t.Add(time.Duration(math.Ceil((need - have) / rate * float64(time.Second))))
 }
 
 // full reports whether the bucket has refilled to burst by t: it then

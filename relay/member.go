@@ -21,9 +21,9 @@ const (
 	byEOF                       // it closed the connection
 	byRead                      // reading failed
 	byIdle                      // it sent nothing for Timeouts.Idle
-	bySlow                      // it fell more than Limits.Queue events behind
-	byFlood                     // it kept sending over its rate limit
-	byWrite                     // writing to it failed or timed out
+	bySlow                      // it took no data for Timeouts.Write, or fell a history behind, or its private queue overflowed
+	byFlood                     // paced, it held more than Limits.FloodBytes unread for Timeouts.Flood
+	byWrite                     // writing to it failed
 	byShutdown                  // the relay is stopping
 	byUnreachable               // a legacy member could not be dialled
 	byNoName                    // it sent no valid name within Timeouts.Handshake
@@ -81,10 +81,15 @@ type member struct {
 
 	mu   sync.Mutex
 	room *room    // current room; changed only by whoever reads its input
-	priv []queued // private events and notices, at most Limits.Queue (twice that just after a /join: see Server.join)
+	priv []queued // private events and notices, at most Limits.Queue (and what a /join carries over: see Server.join)
 
 	// Whoever reads its input (one goroutine at a time).
-	lim limiter
+	lim     limiter // its lines: see paceBy
+	floodAt int64   // since when it is paced holding more than Limits.FloodBytes unread, in Unix nanoseconds; 0: it is not
+
+	// Guarded by mu (spent by join, read by paceBy in the goroutine that
+	// joins, or by none: a browser member is not paced).
+	replays limiter // bytes of its replays: see paceBy
 
 	// Set by whoever reads its input; read by collect.
 	stamps atomic.Bool // text mode, /time on: a line with a time gets "[HH:MM] " before it
@@ -147,6 +152,14 @@ func (s *Server) newCodecMember(c net.Conn, door string, drv driver, newCodec fu
 		m.codec = newCodec(m)
 	}
 	m.lastIn.Store(m.born)
+	if n := s.conf().Limits.SendBuffer; n > 0 && c != nil {
+		// A fixed kernel buffer: a member that reads slowly fills it and
+		// meets the write deadline, instead of the kernel growing it for
+		// him (to megabytes on Linux).
+		if wb, ok := c.(interface{ SetWriteBuffer(int) error }); ok {
+			wb.SetWriteBuffer(n)
+		}
+	}
 	if c != nil {
 		s.mu.Lock()
 		if info, ok := s.conns[c]; ok {
@@ -184,8 +197,9 @@ func (m *member) isDone() bool {
 
 // queued is a private event, to be written after room event at.
 type queued struct {
-	ev *event
-	at uint64
+	ev     *event
+	at     uint64
+	replay bool // a notice about a replay (its bounds, a gap): a later /since drops it unwritten
 }
 
 // lag is how many room events m has still to be written, not counting a
@@ -209,7 +223,7 @@ func (m *member) deliver(ev *event) {
 			at = r.seq
 			r.mu.RUnlock()
 		}
-		m.priv = append(m.priv, queued{ev, at})
+		m.priv = append(m.priv, queued{ev: ev, at: at})
 	}
 	m.mu.Unlock()
 	if full {
@@ -239,8 +253,7 @@ func (m *member) goodbye() []byte {
 	case byNoName:
 		e = proto.Event{Kind: proto.KindError, Text: fmt.Sprintf("no name within %v; bye", m.srv.conf().Timeouts.Handshake.D())}
 	case bySlow:
-		e = proto.Event{Kind: proto.KindError, Text: fmt.Sprintf(
-			"disconnected: too slow (more than %d events behind); reconnect to resume", m.srv.conf().Limits.Queue)}
+		e = proto.Event{Kind: proto.KindError, Text: "disconnected: too slow (" + m.slowness() + "); reconnect to resume"}
 	default:
 		e = proto.Event{Kind: proto.KindError, Text: "disconnected: " + m.why.String()}
 	}
@@ -251,6 +264,27 @@ func (m *member) goodbye() []byte {
 		return proto.AppendJSON(nil, &e)
 	}
 	return proto.AppendText(nil, &e)
+}
+
+// slowness says why m was cut as too slow: its socket took nothing for
+// Timeouts.Write, its private queue was full, or its cursor was about to
+// fall out of its room's history.
+func (m *member) slowness() string {
+	c := m.srv.conf()
+	switch {
+	case m.blockedAt.Load() != 0 && !time.Now().Before(m.writeBy()):
+		return fmt.Sprintf("it took no data for %v", c.Timeouts.Write.D())
+	case m.privFull():
+		return fmt.Sprintf("more than %d private events waiting", c.Limits.Queue)
+	}
+	return fmt.Sprintf("%d events behind, all the room's history keeps", c.Limits.History)
+}
+
+// privFull reports whether m's private queue is full.
+func (m *member) privFull() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.priv) >= m.srv.conf().Limits.Queue
 }
 
 // collect appends m's next batch to bufs and returns it: the room's

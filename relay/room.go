@@ -163,8 +163,11 @@ func (r *room) oldest() uint64 {
 }
 
 // post gives e the room's next sequence number, stores it, and wakes every
-// member; a member more than maxLag events behind is kicked as too slow.
-// It never blocks on a member.
+// member. A member whose cursor is now the oldest event the ring holds
+// (the next post drops it), or more than maxLag events behind, is kicked
+// as too slow: it can resume without a gap. A member whose writer has
+// not had its turn yet is never kicked for less: its events wait in the
+// ring. It never blocks on a member.
 func (r *room) post(e *proto.Event, from uint64, maxLag uint64) {
 	e.Room = r.name
 	r.mu.Lock()
@@ -173,6 +176,7 @@ func (r *room) post(e *proto.Event, from uint64, maxLag uint64) {
 	r.grow()
 	r.ring[r.seq%uint64(len(r.ring))] = newEvent(e, from)
 	r.log.Append(e) // with sync "always", on disk before anyone is woken
+	maxLag = min(maxLag, uint64(len(r.ring))-1)
 	for _, m := range r.members {
 		if m.lag(r.seq) > maxLag {
 			m.kick(bySlow)
@@ -190,6 +194,7 @@ type entry struct {
 	missed uint64 // events asked for that have fallen out of the ring
 	ahead  bool   // since is past the newest event: all that is kept is replayed
 	stale  bool   // since is of another epoch: all that is kept is replayed
+	bytes  int    // the text lines of the replay, next to head
 }
 
 // add makes m a member and returns where its cursor starts: replay events
@@ -201,6 +206,29 @@ func (r *room) add(m *member, since *proto.Point, replay int) entry {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.members = append(r.members, m)
+	e := r.entry(since, replay)
+	r.start(m, &e)
+	return e
+}
+
+// resume moves the cursor of m, a member, to after since, as add does,
+// but never past what it is still owed: a resume asks for a replay,
+// not to skip events. Nothing is copied: however many resumes come
+// before its writer's turn, m holds one cursor. Called with m.mu held.
+func (r *room) resume(m *member, since *proto.Point) entry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := r.entry(since, 0)
+	if cur := m.next.Load(); cur < e.next {
+		e.next = max(cur, r.oldest())
+	}
+	r.start(m, &e)
+	return e
+}
+
+// entry finds where a cursor starts for since, or replay events back
+// from the head. Called with mu held.
+func (r *room) entry(since *proto.Point, replay int) entry {
 	oldest := r.oldest()
 	e := entry{head: r.seq + 1}
 	switch {
@@ -215,9 +243,19 @@ func (r *room) add(m *member, since *proto.Point, replay int) entry {
 	default:
 		e.next = since.Seq + 1
 	}
+	return e
+}
+
+// start puts m's cursor at e's and counts the bytes of its replay.
+// Called with mu held.
+func (r *room) start(m *member, e *entry) {
+	for seq := e.next; seq < e.head; seq++ {
+		if ev := r.ring[seq%uint64(len(r.ring))]; ev != nil {
+			e.bytes += len(ev.text)
+		}
+	}
 	m.next.Store(e.next)
 	m.base.Store(e.head)
-	return e
 }
 
 // remove ends m's membership.

@@ -55,6 +55,7 @@ type stats struct {
 	accepted, refused, posted, udpDropped atomic.Int64
 	legacyDropped, legacyRefused          atomic.Int64
 	delivered                             atomic.Int64 // events taken by members' drivers to write, counted a batch at a time
+	paced                                 atomic.Int64 // times a member's driver stopped reading it for its budget
 	disconnects                           [numReasons]atomic.Int64
 }
 
@@ -65,6 +66,7 @@ type Stats struct {
 	Posted      int64            // events posted to rooms
 	Delivered   int64            // events handed to members' drivers to write or send (room events, private messages, notices)
 	UDPDropped  int64            // datagrams refused
+	Paced       int64            // times a member was read no more until its budget refilled (see member.paceBy)
 	Disconnects map[string]int64 // members disconnected, by reason
 	// LegacyDropped counts legacy-door messages lost to a bound: the relay
 	// full, or its address's slots taken, for Timeouts.Message; a message
@@ -217,40 +219,60 @@ func (s *Server) join(m *member, name string, since *proto.Point, replay int) er
 		m.notify(proto.KindNotice, "you are already in %s", r.name)
 		return nil
 	}
-	if old != nil {
+	if old != nil && old != r {
 		// What m is still owed of the old room (its replay there, when its
 		// name and this /join came in one read) goes first, in its order,
-		// as private events: at most its lag (Limits.Queue) and its private
-		// queue.
+		// as private events: at most its lag (less than Limits.History)
+		// and its private queue. It counts as a replay (see paceBy), so
+		// /join cannot be made to copy without bound.
 		m.mu.Lock()
 		old.mu.Lock()
 		old.removeLocked(m)
 		owed, ok := m.take(old, nil, math.MaxInt)
 		old.mu.Unlock()
+		n := 0
 		for _, ev := range owed {
-			m.priv = append(m.priv, queued{ev, 0})
+			m.priv = append(m.priv, queued{ev: ev})
+			n += len(ev.text)
 		}
+		m.chargeReplay(time.Now(), n)
 		m.mu.Unlock()
 		if !ok {
 			m.kick(bySlow)
 		}
-		if old != r {
-			old.post(&proto.Event{Kind: proto.KindPart, From: m.name, Text: "joined " + r.name, Time: now()}, m.id, s.maxLag())
-		}
+		old.post(&proto.Event{Kind: proto.KindPart, From: m.name, Text: "joined " + r.name, Time: now()}, m.id, s.maxLag())
 	}
 	m.mu.Lock()
-	e := r.add(m, since, replay)
+	var e entry
+	if old == r {
+		e = r.resume(m, since)
+		// The notices of a replay not yet written are dropped (this one
+		// replaces it), and what waits for a later place is written first:
+		// the private queue stays in order, and as long as it was.
+		kept := m.priv[:0]
+		for _, q := range m.priv {
+			if !q.replay {
+				q.at = min(q.at, e.next-1)
+				kept = append(kept, q)
+			}
+		}
+		clear(m.priv[len(kept):])
+		m.priv = kept
+	} else {
+		e = r.add(m, since, replay)
+	}
 	m.room = r
+	m.chargeReplay(time.Now(), e.bytes)
 	last := proto.Point{Epoch: r.epoch, Seq: e.head - 1}
 	// The welcome, any gap, and the bounds of the replay, each in its place.
 	say := func(at uint64, format string, args ...any) {
-		m.priv = append(m.priv, queued{newEvent(&proto.Event{Kind: proto.KindNotice, Text: fmt.Sprintf(format, args...)}, 0), at})
+		m.priv = append(m.priv, queued{newEvent(&proto.Event{Kind: proto.KindNotice, Text: fmt.Sprintf(format, args...)}, 0), at, true})
 	}
 	if old != r {
 		others := r.size() - 1
-		m.priv = append(m.priv, queued{newEvent(&proto.Event{Kind: proto.KindNotice, Room: r.name, Epoch: r.epoch,
+		m.priv = append(m.priv, queued{ev: newEvent(&proto.Event{Kind: proto.KindNotice, Room: r.name, Epoch: r.epoch,
 			Text: fmt.Sprintf("you are %s in %s with %d other%s (last event %s); /help lists the commands",
-				m.name, r.name, others, plural(others), last)}, 0), e.next - 1})
+				m.name, r.name, others, plural(others), last)}, 0), at: e.next - 1})
 	}
 	switch {
 	case e.stale:
@@ -260,7 +282,7 @@ func (s *Server) join(m *member, name string, since *proto.Point, replay int) er
 		say(e.next-1, "resume point %s is past %s's last event %s: the relay restarted or the room is new; replaying all it keeps",
 			since, r.name, last)
 	case e.missed > 0:
-		m.priv = append(m.priv, queued{gapNotice(r.name, e.next-e.missed, e.next), e.next - 1})
+		m.priv = append(m.priv, queued{gapNotice(r.name, e.next-e.missed, e.next), e.next - 1, true})
 	}
 	if e.next < e.head {
 		say(e.next-1, "earlier in %s, events %d to %d:", r.name, e.next, e.head-1)
@@ -305,7 +327,11 @@ func (s *Server) leave(m *member) {
 	s.stats.disconnects[m.why].Add(1)
 }
 
-func (s *Server) maxLag() uint64 { return uint64(s.conf().Limits.Queue) }
+// maxLag is how far behind a member may fall in its room: one less than
+// the history, so that it is cut (and can resume) before it loses an
+// event. Lag is no sign of a slow member before that: a burst larger than
+// Limits.Queue waits in the ring until each member's writer has its turn.
+func (s *Server) maxLag() uint64 { return uint64(max(s.conf().Limits.History-1, 1)) }
 
 func plural(n int) string {
 	if n == 1 {
@@ -322,6 +348,7 @@ func (s *Server) Stats() Stats {
 	st := Stats{
 		Accepted: s.stats.accepted.Load(), Refused: s.stats.refused.Load(),
 		Posted: s.stats.posted.Load(), Delivered: s.stats.delivered.Load(), UDPDropped: s.stats.udpDropped.Load(), Disconnects: map[string]int64{},
+		Paced:         s.stats.paced.Load(),
 		LegacyDropped: s.stats.legacyDropped.Load(), LegacyRefused: s.stats.legacyRefused.Load(),
 	}
 	if msg := s.storeErr.Load(); msg != nil {

@@ -24,6 +24,10 @@ import (
 // and why.
 func (m *member) line(line []byte, err error, t time.Time) (reason, bool) {
 	s := m.srv
+	if err == nil || err == proto.ErrLineTooLong {
+		l := s.conf().Limits
+		m.lim.spend(t, 1, l.Rate, float64(l.Burst)) // its driver asked paceBy first
+	}
 	if !m.named.Load() { // lastIn stays the time it connected
 		h, ok, err := m.hello(line, err)
 		switch {
@@ -60,6 +64,59 @@ func (m *member) hello(line []byte, err error) (proto.Hello, bool, error) {
 		m.deliver(lineEvent(reply))
 	}
 	return h, err == nil && reply == nil, err
+}
+
+// paceBy is when m's driver may hand its session the next line, at t:
+// the zero time for now; otherwise when its budgets have refilled, its
+// lines (Limits.Rate and Burst: every line counts, messages and commands
+// alike) and the bytes of its replays (Limits.ReplayBytesPerMinute).
+// Until then its driver reads nothing more from it: what it sent waits,
+// in order, in its read buffer and its socket, and TCP slows the sender.
+// A driver that asks paceBy before each line paces the member; see
+// paced for when waiting input makes it a flooder.
+func (m *member) paceBy(t time.Time) time.Time {
+	l := m.srv.conf().Limits
+	by := m.lim.readyAt(t, 1, l.Rate, float64(l.Burst))
+	if rate, burst := replayBudget(l.ReplayBytesPerMinute); rate > 0 {
+		if r := m.replays.readyAt(t, 0, rate, burst); r.After(by) {
+			by = r
+		}
+	}
+	return by
+}
+
+// replayBudget is the rate (bytes a second) and burst of a member's
+// replays for Limits.ReplayBytesPerMinute; a rate of 0 bounds nothing.
+func replayBudget(perMinute int) (rate, burst float64) {
+	return float64(perMinute) / 60, float64(perMinute)
+}
+
+// chargeReplay counts n bytes replayed to m at t against its replay
+// budget; it may go into debt (see paceBy). Called with m.mu held.
+func (m *member) chargeReplay(t time.Time, n int) {
+	rate, burst := replayBudget(m.srv.conf().Limits.ReplayBytesPerMinute)
+	m.replays.spend(t, float64(n), rate, burst)
+}
+
+// paced is what a driver calls when it stops reading m at t (see
+// paceBy), with the unread bytes of input waiting in its read buffer and
+// socket (known false: the driver cannot tell, and time alone judges). It
+// counts the pause, and reports whether m has now held more than
+// Limits.FloodBytes unread for longer than Timeouts.Flood: it is then
+// disconnected as flooding. A paste drains at the member's rate and
+// passes; a sender that never stops does not.
+func (m *member) paced(t time.Time, unread int, known bool) (flooding bool) {
+	c := m.srv.conf()
+	m.srv.stats.paced.Add(1)
+	if known && unread <= c.Limits.FloodBytes {
+		m.floodAt = 0
+		return false
+	}
+	if m.floodAt == 0 {
+		m.floodAt = t.UnixNano()
+		return false
+	}
+	return t.Sub(time.Unix(0, m.floodAt)) > c.Timeouts.Flood.D()
 }
 
 // readBy is when m's read deadline passes, as things stand: the end of
@@ -134,7 +191,8 @@ func (m *member) writeBy() time.Time {
 
 // expired reports whether one of m's deadlines has passed at t, and which:
 // the handshake, the idle time, or a write that made no progress for
-// Timeouts.Write; for a legacy member, its lapse. Once the relay is
+// Timeouts.Write (the member is too slow: it does not take its data);
+// for a legacy member, its lapse. Once the relay is
 // closing, all have.
 func (m *member) expired(t time.Time) (reason, bool) {
 	switch {
@@ -151,7 +209,7 @@ func (m *member) expired(t time.Time) (reason, bool) {
 		}
 		return byIdle, true
 	case m.blockedAt.Load() != 0 && t.After(m.writeBy()):
-		return byWrite, true
+		return bySlow, true // its socket took nothing for Timeouts.Write
 	}
 	return 0, false
 }
@@ -291,24 +349,14 @@ func (s *Server) readFailed(m *member, err error) (reason, bool) {
 	return byRead, true
 }
 
-// request carries out req, which m made at t, within its rate limit. It
-// reports whether m leaves, and why.
+// request carries out req, which m made at t (its driver paced it: see
+// paceBy). It reports whether m leaves, and why.
 func (s *Server) request(m *member, req proto.Request, t time.Time) (reason, bool) {
 	if req.Op == proto.Quit {
 		return byQuit, true
 	}
 	if req.Op == proto.Say && strings.TrimSpace(req.Text) == "" {
 		return 0, false // a blank line (Enter pressed) is no message; it still counts as life
-	}
-	if req.Op == proto.Say || req.Op == proto.Me || req.Op == proto.Msg {
-		l := s.conf().Limits
-		if !m.lim.allow(t, l.Rate, l.Burst) {
-			if m.lim.refused > l.Burst {
-				return byFlood, true
-			}
-			m.notify(proto.KindError, "slow down: at most %g messages a second; not sent", l.Rate)
-			return 0, false
-		}
 	}
 	s.handle(m, req)
 	return 0, false

@@ -148,20 +148,42 @@ type Limits struct {
 	// History is how many events each room keeps for replay and resume.
 	// Default 512.
 	History int `json:"history"`
-	// Queue is how many events a member may fall behind (room events not
-	// yet written to it, or private ones) before it is disconnected as too
-	// slow. At most History. Default 256.
+	// Queue is how many private events (notices, answers to commands,
+	// private messages, what a /join carries over from the room left) may
+	// wait for a member; one more disconnects it as too slow. Room events
+	// wait in the room's history, not here: a member is cut as too slow
+	// for them only when its cursor is about to fall out of the history,
+	// or when its socket has taken no byte for Timeouts.Write. At most
+	// History. Default 256.
 	Queue int `json:"queue"`
 	// Replay is how many past events a member gets on entering a room,
 	// unless it asks otherwise. 0: none. Default 20.
 	Replay int `json:"replay"`
-	// Rate is how many messages per second a member may send on average;
-	// Burst how many at once. A message over the limit is refused with an
-	// error; a member that goes on sending Burst more while refused is
-	// disconnected as a flooder. Rate 0 turns the limit off. Defaults 5
-	// and 50 (a pasted screenful passes).
+	// Rate is how many lines per second a member may send on average
+	// (messages and commands alike); Burst how many at once. Past them
+	// the relay paces the member: it reads nothing more from it until its
+	// budget refills, so TCP slows the sender and nothing is lost. Rate 0
+	// turns pacing off. Defaults 5 and 50 (a pasted screenful passes at
+	// once, a longer paste at Rate).
 	Rate  float64 `json:"rate"`
 	Burst int     `json:"burst"`
+	// FloodBytes is how much unread input (in the relay's read buffer and
+	// the kernel's) a paced member may hold for Timeouts.Flood before it
+	// is disconnected as flooding. Default 32768: a 500-line paste of
+	// 80-column lines passes at the default Rate.
+	FloodBytes int `json:"flood_bytes"`
+	// ReplayBytesPerMinute bounds what a member's replays (on entering,
+	// /join, /since, a resume) write to it, in bytes of text lines a
+	// minute, a minute's worth at once: past it the relay reads nothing
+	// more from the member until the budget refills. 0: no bound.
+	// Default 262144.
+	ReplayBytesPerMinute int `json:"replay_bytes_per_minute"`
+	// SendBuffer is the size of each member's kernel send buffer
+	// (SO_SNDBUF), in bytes, so that a member that reads slowly meets the
+	// write deadline within a bounded time instead of the kernel
+	// buffering for it without end. 0: the system's, which grows.
+	// Default 16384.
+	SendBuffer int `json:"send_buffer"`
 	// MaxLegacyMembers caps the members registered through the legacy
 	// door. Default 50.
 	MaxLegacyMembers int `json:"max_legacy_members"`
@@ -207,6 +229,10 @@ type Timeouts struct {
 	// family room is quiet; a client that went away from a room in use is
 	// dropped sooner, after Limits.LegacyFailures failed deliveries.
 	LegacyLapse Duration `json:"legacy_lapse"`
+	// Flood is how long a paced member may hold more than
+	// Limits.FloodBytes of unread input before it is disconnected as
+	// flooding. Default "2m".
+	Flood Duration `json:"flood"`
 	// HTTPGrace is how long a browser member (the HTTP door's) stays
 	// with no event stream open: its name stays reserved for its token
 	// meanwhile, and its events wait in the room's history. Default "2m":
@@ -322,6 +348,7 @@ func Default() File {
 			Limits: Limits{
 				MaxLineBytes: 1024, MaxClients: 200, MaxClientsPerIP: 20, MaxRooms: 8,
 				History: 512, Queue: 256, Replay: 20, Rate: 5, Burst: 50,
+				FloodBytes: 32 << 10, ReplayBytesPerMinute: 256 << 10, SendBuffer: 16 << 10,
 				MaxLegacyMembers: 50, MaxLegacyPerIP: 8, LegacyFailures: 3,
 			},
 			Timeouts: Timeouts{
@@ -330,6 +357,7 @@ func Default() File {
 				Shutdown: Duration(5 * time.Second), Message: Duration(5 * time.Second),
 				Dial: Duration(3 * time.Second), Retry: Duration(2 * time.Second),
 				LegacyLapse: Duration(7 * 24 * time.Hour), HTTPGrace: Duration(2 * time.Minute),
+				Flood: Duration(2 * time.Minute),
 			},
 			Store: Store{Sync: "1s"},
 		},
@@ -734,6 +762,11 @@ func (f *File) Validate() error {
 	between("relay.limits.queue", l.Queue, 1, max(l.History, 1))
 	between("relay.limits.replay", l.Replay, 0, max(l.History, 0))
 	between("relay.limits.burst", l.Burst, 1, 1<<20)
+	between("relay.limits.flood_bytes", l.FloodBytes, 1024, 1<<26)
+	between("relay.limits.replay_bytes_per_minute", l.ReplayBytesPerMinute, 0, 1<<30)
+	if l.SendBuffer != 0 && (l.SendBuffer < 2048 || l.SendBuffer > 1<<26) {
+		bad("relay.limits.send_buffer", "must be 0 (the system's) or from 2048 to %d, not %d", 1<<26, l.SendBuffer)
+	}
 	between("relay.limits.max_legacy_members", l.MaxLegacyMembers, 0, 100000)
 	between("relay.limits.max_legacy_per_ip", l.MaxLegacyPerIP, 1, 100000)
 	between("relay.limits.legacy_failures", l.LegacyFailures, 1, 1000)
@@ -749,6 +782,7 @@ func (f *File) Validate() error {
 	positive("relay.timeouts.dial", tm.Dial)
 	positive("relay.timeouts.legacy_lapse", tm.LegacyLapse)
 	positive("relay.timeouts.http_grace", tm.HTTPGrace)
+	positive("relay.timeouts.flood", tm.Flood)
 	if tm.Retry < 0 {
 		bad("relay.timeouts.retry", "must not be negative")
 	}

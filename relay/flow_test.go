@@ -1,0 +1,405 @@
+package relay
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"roomrelay/proto"
+	"roomrelay/relay/config"
+)
+
+// TestPaste: a paste of 500 lines in one write, past the member's burst,
+// arrives whole and in order at the member's rate: the relay paces the
+// paster (reads nothing more from it until its budget refills) instead
+// of refusing or cutting it.
+func TestPaste(t *testing.T) {
+	for _, d := range dialers {
+		t.Run(d.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.Limits.Rate = 1000 // to keep the test short; the default is 5
+			cfg.Limits.Burst = 50
+			s := startServer(t, cfg)
+			paster := d.dial(t, s).enter("paster")
+			calm := d.dial(t, s).enter("calm")
+			const n = 500
+			var b strings.Builder
+			for k := range n {
+				fmt.Fprintf(&b, "line %d\n", k)
+			}
+			go func() {
+				paster.c.SetWriteDeadline(time.Now().Add(30 * time.Second))
+				io.WriteString(paster.c, b.String())
+			}()
+			got := calm.messages(n)
+			for k, l := range got {
+				if want := fmt.Sprintf("paster: line %d", k); l != want {
+					t.Fatalf("message %d is %q, want %q", k, l, want)
+				}
+			}
+			paster.sync("done") // still there, and told nothing but its pong
+			st := s.Stats()
+			if len(st.Disconnects) != 0 {
+				t.Errorf("disconnects %v, want none", st.Disconnects)
+			}
+			// At least one pause per refill past the burst; each pause waits
+			// for one more line's budget at most.
+			if st.Paced == 0 {
+				t.Error("the paster was never paced")
+			}
+			t.Logf("%d lines past a burst of %d: paced %d times", n, cfg.Limits.Burst, st.Paced)
+		})
+	}
+}
+
+// TestFlooder: with the shipped limits (but a short timeouts.flood), a
+// member that writes endlessly without reading gets its burst through,
+// then its rate, and is disconnected as flooding once it has held more
+// than limits.flood_bytes unread for timeouts.flood; the others keep
+// chatting.
+func TestFlooder(t *testing.T) {
+	cfg := config.Default().Relay
+	cfg.Listen = config.Listen{Line: "127.0.0.1:0"}
+	cfg.Timeouts.Flood = config.Duration(time.Second)
+	s := startServer(t, cfg)
+	flooder := join(t, s, "flooder")
+	alice := join(t, s, "alice")
+	bob := join(t, s, "bob")
+	start := time.Now()
+	go func() {
+		var b strings.Builder
+		for k := range 20000 { // 230 KB: more than the kernel buffers take
+			fmt.Fprintf(&b, "flood %d\n", k)
+		}
+		flooder.c.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		io.WriteString(flooder.c, b.String())
+	}()
+	waitFor(t, 20*time.Second, "the flooder to be dropped", func() bool { return s.Stats().Disconnects["flooding"] == 1 })
+	took := time.Since(start)
+	got := 0
+	part := bob.until("the flooder's part", func(l string) bool {
+		if strings.HasPrefix(l, "flooder: ") {
+			if want := fmt.Sprintf("flooder: flood %d", got); l != want {
+				t.Fatalf("bob got %q, want %q", l, want)
+			}
+			got++
+		}
+		return strings.HasPrefix(l, "--- flooder left")
+	})
+	if part != "--- flooder left lobby (flooding)" {
+		t.Errorf("part = %q", part)
+	}
+	// Its burst at once, then its rate while it was paced.
+	if most := cfg.Limits.Burst + int(cfg.Limits.Rate*took.Seconds()) + 1; got < cfg.Limits.Burst || got > most {
+		t.Errorf("bob got %d of the flood in %v, want from the burst of %d to %d", got, took, cfg.Limits.Burst, most)
+	}
+	t.Logf("flooder cut after %v, %d lines in", took, got)
+	alice.send("still here")
+	if l := bob.messages(1)[0]; l != "alice: still here" {
+		t.Errorf("bob got %q", l)
+	}
+}
+
+// TestBurstCutsNobody: ten members each paste 45 lines at once (within
+// their burst), 450 events in all, more than limits.queue, while 100
+// others read: everyone who reads gets all 450, in each paster's order,
+// and nobody is cut. A member is too slow only when it does not take its
+// data, never because its writer has not had its turn yet.
+func TestBurstCutsNobody(t *testing.T) {
+	const pasters, lines, readers = 10, 45, 100
+	cfg := config.Default().Relay
+	cfg.Listen = config.Listen{Line: "127.0.0.1:0"}
+	cfg.Limits.MaxClientsPerIP = pasters + readers
+	if pasters*lines <= cfg.Limits.Queue {
+		t.Fatalf("the burst (%d) is to be larger than the queue (%d)", pasters*lines, cfg.Limits.Queue)
+	}
+	s := startServer(t, cfg)
+	var all []*tconn
+	for k := range pasters + readers {
+		all = append(all, join(t, s, fmt.Sprintf("m%d", k)))
+	}
+	s.stats.delivered.Store(0)
+	// Every member reads until it has every paster's lines but its own.
+	var wg sync.WaitGroup
+	errs := make(chan error, len(all))
+	for k, tc := range all {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			want := pasters * lines
+			if k < pasters {
+				want -= lines // its own lines are not echoed in text mode
+			}
+			next := make([]int, pasters)
+			for n := 0; n < want; {
+				l, err := tc.read(20 * time.Second)
+				if err != nil {
+					errs <- fmt.Errorf("%s after %d messages: %v", tc.name, n, err)
+					return
+				}
+				var p, i int
+				if _, err := fmt.Sscanf(l, "m%d: paste %d", &p, &i); err != nil {
+					continue // a join or a notice
+				}
+				if p >= pasters || i != next[p] {
+					errs <- fmt.Errorf("%s: %q, want line %d of m%d", tc.name, l, next[p], p)
+					return
+				}
+				next[p]++
+				n++
+			}
+		}()
+	}
+	var b strings.Builder
+	for k := range lines {
+		fmt.Fprintf(&b, "paste %d\n", k)
+	}
+	for _, tc := range all[:pasters] {
+		go io.WriteString(tc.c, b.String())
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if d := s.Stats().Disconnects; len(d) != 0 {
+		t.Errorf("disconnects %v, want none", d)
+	}
+}
+
+// TestSinceFlood: 2 000 "/since 1" in one write leave the member's queue
+// bounded (its private queue holds the one replay's notices, not 2 000
+// copies of what it is owed), and what it is written stays in order: each
+// replay's header, events in sequence, and the last replay whole.
+func TestSinceFlood(t *testing.T) {
+	for _, d := range dialers {
+		t.Run(d.name, func(t *testing.T) {
+			cfg := testConfig() // pacing off: the bound holds without it
+			cfg.Limits.ReplayBytesPerMinute = 0
+			// The private queue and the lag of bob, each time one of its
+			// requests is handled.
+			var mu sync.Mutex
+			var mostPriv, mostLag, handled int
+			handleHook = func(m *member, req proto.Request) {
+				if m.name != "bob" {
+					return
+				}
+				m.mu.Lock()
+				n := len(m.priv)
+				m.room.mu.RLock()
+				lag := int(m.room.seq + 1 - m.next.Load())
+				m.room.mu.RUnlock()
+				m.mu.Unlock()
+				mu.Lock()
+				mostPriv, mostLag = max(mostPriv, n), max(mostLag, lag)
+				handled++
+				mu.Unlock()
+			}
+			t.Cleanup(func() { handleHook = nil }) // after the relay has stopped
+			s := startServer(t, cfg)
+			bob := d.dial(t, s).enter("bob")     // event 1, its own: not written to it
+			alice := d.dial(t, s).enter("alice") // event 2
+			const events = 100                   // events 3 to 102
+			for k := range events {
+				alice.send(fmt.Sprint("m", k))
+			}
+			bob.messages(events)
+			mu.Lock()
+			handled = 0
+			mu.Unlock()
+			const n = 2000
+			go func() {
+				bob.c.SetWriteDeadline(time.Now().Add(30 * time.Second))
+				io.WriteString(bob.c, strings.Repeat("/since 1\n", n)+"/ping end\n")
+			}()
+			got := bob.upTo("the pong", func(l string) bool { return l == "--- pong end" })
+			mu.Lock()
+			defer mu.Unlock()
+			if handled != n+1 {
+				t.Errorf("%d requests handled, want %d", handled, n+1)
+			}
+			// The queue never grows past one replay's notices and the
+			// events of one history.
+			if mostPriv > 4 {
+				t.Errorf("bob's private queue reached %d entries, want at most 4", mostPriv)
+			}
+			if mostLag > cfg.Limits.History {
+				t.Errorf("bob's cursor was %d events behind, want at most the history %d", mostLag, cfg.Limits.History)
+			}
+			t.Logf("%d lines written for %d /since; private queue at most %d, lag at most %d", len(got), n, mostPriv, mostLag)
+			checkReplays(t, got, 2, events+2, 3)
+		})
+	}
+}
+
+// checkReplays checks lines written for repeated "/since": each replay
+// starts with its header, its events follow in sequence (a later replay
+// may cut it short), no event is outside a replay, and the last replay
+// is whole, from first to last, then ends. alice's message "mK" is event
+// m0+K; any other room event is a join.
+func checkReplays(t *testing.T, got []string, first, last, m0 int) {
+	t.Helper()
+	header := regexp.MustCompile(`^--- earlier in lobby, events (\d+) to (\d+):$`)
+	msg := regexp.MustCompile(`^alice: m(\d+)$`)
+	from, next, end := -1, -1, -1
+	complete := false
+	for _, l := range got {
+		if h := header.FindStringSubmatch(l); h != nil {
+			from, _ = strconv.Atoi(h[1])
+			end, _ = strconv.Atoi(h[2])
+			next, complete = from, false
+			if from != first || end != last {
+				t.Fatalf("replay of %d to %d, want %d to %d", from, end, first, last)
+			}
+			continue
+		}
+		if m := msg.FindStringSubmatch(l); m != nil {
+			k, _ := strconv.Atoi(m[1])
+			if seq := k + m0; from < 0 || seq != next {
+				t.Fatalf("event %d (%q) out of place, want %d", seq, l, next)
+			}
+			next++
+			continue
+		}
+		switch {
+		case strings.HasSuffix(l, " joined lobby"):
+			next++
+		case l == "--- end of earlier events":
+			if next != end+1 {
+				t.Fatalf("end of a replay at %d, want %d", next, end+1)
+			}
+			complete = true
+		case strings.Contains(l, "lost") || strings.HasPrefix(l, "!!!"):
+			t.Fatalf("unexpected %q", l)
+		}
+	}
+	if !complete {
+		t.Error("the last replay did not end")
+	}
+}
+
+// TestSinceHuge: a resume point past every event, up to the largest
+// sequence number, is answered as one past the room's last event, not as
+// a wrapped gap.
+func TestSinceHuge(t *testing.T) {
+	s := startServer(t, testConfig())
+	alice := join(t, s, "alice")
+	alice.send("hello")
+	epoch := epochOf(t, s, "lobby")
+	for _, since := range []string{"18446744073709551615", epoch + "-18446744073709551615", "18446744073709551614"} {
+		got := alice.send1("/since " + since)
+		if !strings.HasPrefix(got, "--- resume point ") || !strings.Contains(got, fmt.Sprintf("is past lobby's last event %s-2:", epoch)) {
+			t.Errorf("/since %s answered %q", since, got)
+		}
+		alice.sync(since)
+	}
+	c := dial(t, s)
+	c.send(`{"name":"json","since":18446744073709551615}`)
+	l := c.until("the resume's answer", func(l string) bool { return strings.Contains(l, "resume point") || strings.Contains(l, "lost") })
+	if !strings.Contains(l, "is past lobby's last event") {
+		t.Errorf("JSON resume answered %q", l)
+	}
+}
+
+// TestSlowReader: a member that reads a few bytes at a time while the
+// room is busy is cut as too slow, whichever comes first: its socket (its
+// send buffer capped at limits.send_buffer) has taken nothing for
+// timeouts.write, or its cursor is about to fall out of the history. The
+// others get everything. What it was written is bounded by the capped
+// kernel buffers, not by what the room posted.
+func TestSlowReader(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		history int
+		every   time.Duration // between two posts; 0: as fast as the test goes
+	}{
+		{"history", 512, 0},
+		{"deadline", 8192, 5 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.Limits.SendBuffer = 4096
+			cfg.Limits.History = tc.history
+			cfg.Timeouts.Write = config.Duration(time.Second)
+			s := startServer(t, cfg)
+			c, err := net.Dial("tcp", s.Addr("line").String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			// The slow reader's own receive buffer is small too: it is the
+			// client's, which the relay does not choose.
+			c.(*net.TCPConn).SetReadBuffer(4096)
+			fmt.Fprintf(c, "slow\n")
+			reader := join(t, s, "reader")
+			sender := join(t, s, "sender")
+			cut := func() bool { return s.Stats().Disconnects["too slow"] > 0 }
+			// The slow member reads 5 bytes every 20 ms.
+			var slowGot int
+			readDone := make(chan struct{})
+			go func() {
+				defer close(readDone)
+				tick := time.NewTicker(20 * time.Millisecond)
+				defer tick.Stop()
+				buf := make([]byte, 5)
+				for range tick.C {
+					c.SetReadDeadline(time.Now().Add(20 * time.Second))
+					n, err := c.Read(buf)
+					slowGot += n
+					if err != nil || cut() {
+						return
+					}
+				}
+			}()
+			text := strings.Repeat("z", 100)
+			posted := 0
+			var tick <-chan time.Time
+			if tc.every > 0 {
+				tk := time.NewTicker(tc.every)
+				defer tk.Stop()
+				tick = tk.C
+			}
+			for posted < 20000 && !cut() {
+				if tick != nil {
+					<-tick
+				}
+				sender.send(fmt.Sprint(posted, text))
+				posted++
+				if posted%200 == 0 {
+					reader.messages(200)
+				}
+			}
+			waitFor(t, 20*time.Second, "the slow member to be cut", cut)
+			<-readDone
+			// It drains what it was sent: the goodbye too, when there was
+			// room for it.
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			rest, _ := io.ReadAll(c)
+			slowGot += len(rest)
+			if st := s.Stats().Disconnects; st["too slow"] != 1 || st["write failed"] != 0 {
+				t.Errorf("disconnects %v, want the slow member too slow", st)
+			}
+			if i := bytes.LastIndex(rest, []byte("!!! ")); i >= 0 {
+				t.Logf("slow member told: %q", bytes.TrimSpace(rest[i:]))
+			}
+			for k, l := range reader.messages(posted % 200) {
+				if want := fmt.Sprint("sender: ", posted-posted%200+k, text); l != want {
+					t.Fatalf("reader got %q, want %q", l, want)
+				}
+			}
+			// The capped send buffer (doubled by Linux), the slow
+			// reader's receive window, what was in flight.
+			if bound := 64 << 10; slowGot > bound {
+				t.Errorf("the slow member was written %d bytes, want at most %d", slowGot, bound)
+			}
+			t.Logf("slow member cut after %d messages (%d KB posted), having been written %d bytes", posted, posted*len(text)/1024, slowGot)
+		})
+	}
+}
