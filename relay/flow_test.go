@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -406,32 +404,61 @@ func TestSlowReader(t *testing.T) {
 	}
 }
 
-// TestHTTPSendBudget: a browser's lines count toward the same budget as
-// a line member's; a request cannot be paced, so past it the rest of
-// the text is refused with 429 and an error event, nothing after it sent.
-func TestHTTPSendBudget(t *testing.T) {
-	cfg := httpConfig()
-	cfg.Limits.Rate = 0.001 // no refill within the test
-	cfg.Limits.Burst = 3
-	s := startServer(t, cfg)
-	nc := join(t, s, "nc")
-	web := newBrowser(t, s)
-	web.join("web")
-	st := web.events("")
-	st.until("caught-up", caughtUp)
-	code, body := web.postForm("/api/send", url.Values{"token": {web.token}, "text": {"one\ntwo\nthree\nfour\nfive"}})
-	if code != http.StatusTooManyRequests || !strings.Contains(body, `not sent from \"four\" on`) {
-		t.Errorf("over the budget: %d %s", code, body)
-	}
-	st.until("the refusal", func(_ proto.SSE, e proto.Event) bool {
-		return e.Kind == proto.KindError && strings.Contains(e.Text, "slow down")
-	})
-	if got := nc.messages(3); fmt.Sprint(got) != "[web: one web: two web: three]" {
-		t.Errorf("nc got %q", got)
-	}
-	for _, l := range nc.sync("after") {
-		if strings.HasPrefix(l, "web: ") {
-			t.Errorf("nc got %q past the budget", l)
+// TestHistoryBytes: a room's history is bounded in bytes of text lines as
+// well as in events: past limits.history_bytes its oldest events go, and
+// a member whose cursor they take is cut (a post may drop several events
+// at once: it learns the gap on resuming); a restored room keeps no more.
+func TestHistoryBytes(t *testing.T) {
+	s := New(testConfig(), t.Logf)
+	r := newRoomBytes("lobby", 512, 100) // "a: 0\n" is 5 bytes; "a: 10\n" 6
+	m := s.newMember(nil, "test", newTestDriver())
+	m.mu.Lock()
+	r.add(m, nil, 0) // it never reads: its cursor stays at 1
+	m.mu.Unlock()
+	for k := range 40 {
+		r.post(&proto.Event{Kind: proto.KindMsg, From: "a", Text: fmt.Sprint(k)}, 0, 1000)
+		if r.bytes > 100 {
+			t.Fatalf("after event %d the ring holds %d bytes", k+1, r.bytes)
 		}
+		if k == 17 && m.isDone() { // 98 bytes
+			t.Fatalf("cut at event %d, with nothing dropped yet", k+1)
+		}
+	}
+	// 10 events of 5 bytes, then 6 each: the newest 16 (96 bytes) are kept.
+	r.mu.RLock()
+	oldest, held := r.oldest(), 0
+	for seq := oldest; seq <= r.seq; seq++ {
+		held += len(r.ring[seq%uint64(len(r.ring))].text)
+	}
+	nils := 0
+	for _, ev := range r.ring {
+		if ev == nil {
+			nils++
+		}
+	}
+	r.mu.RUnlock()
+	if oldest != 25 || held != 96 || r.bytes != 96 || nils != len(r.ring)-16 {
+		t.Errorf("oldest %d, %d bytes held (%d counted), %d empty slots of %d; want 25, 96, 96, %d", oldest, held, r.bytes, nils, len(r.ring), len(r.ring)-16)
+	}
+	if !m.isDone() || m.why != bySlow {
+		t.Errorf("the member that never read: done %v, why %v; want cut as too slow", m.isDone(), m.why)
+	}
+	// A resume from before the oldest is told the gap.
+	n := s.newMember(nil, "test", newTestDriver())
+	n.mu.Lock()
+	e := r.add(n, &proto.Point{Seq: 0}, 0)
+	n.mu.Unlock()
+	if e.next != 25 || e.missed != 24 || e.bytes != 96 {
+		t.Errorf("resume from 0: %+v, want next 25, 24 missed, 96 bytes", e)
+	}
+	// Read back from a store, the room keeps as much, no more.
+	var evs []proto.Event
+	for k := range 40 {
+		evs = append(evs, proto.Event{Kind: proto.KindMsg, From: "a", Text: fmt.Sprint(k), Seq: uint64(k + 1)})
+	}
+	r2 := newRoomBytes("lobby", 512, 100)
+	r2.restore("", evs)
+	if r2.oldest() != 25 || r2.bytes != 96 || r2.seq != 40 {
+		t.Errorf("restored: oldest %d, %d bytes, seq %d; want 25, 96, 40", r2.oldest(), r2.bytes, r2.seq)
 	}
 }

@@ -140,6 +140,7 @@ func TestFrozenMember(t *testing.T) {
 	const n, chunk = 20000, 1000
 	cfg := testConfig()
 	cfg.Limits.History = 4096
+	cfg.Limits.HistoryBytes = 0 // a chunk is 500 KB
 	cfg.Limits.Queue = 4096
 	s := startServer(t, cfg)
 	frozen := join(t, s, "frozen")
@@ -536,6 +537,7 @@ func TestStalledWrite(t *testing.T) {
 	cfg.Timeouts.Write = config.Duration(time.Second)
 	cfg.Limits.History = 8192
 	cfg.Limits.Queue = 8192
+	cfg.Limits.HistoryBytes = 0 // judged by its socket, not by the history
 	s := startServer(t, cfg)
 	stalled := join(t, s, "stalled")
 	stalled.c.(*net.TCPConn).SetReadBuffer(4096)

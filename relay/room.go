@@ -103,13 +103,16 @@ type room struct {
 	name  string // set once
 	epoch string // set once: a token drawn when the room is made; see proto.Point
 
-	history int        // the most events kept; set once
-	log     *store.Log // where its events are kept on disk; nil: nowhere. Set once
+	history      int        // the most events kept; set once
+	historyBytes int        // the most bytes of text lines kept (0: no bound); set once, before it is shared
+	log          *store.Log // where its events are kept on disk; nil: nowhere. Set once
 
 	mu      sync.RWMutex
 	seq     uint64   // last sequence number given; 0 before the first event
-	ring    []*event // event seq lives at ring[seq%len(ring)]; see grow
+	ring    []*event // event seq lives at ring[seq%len(ring)]; see grow. An event dropped for historyBytes is nil
 	floor   uint64   // the oldest event it ever held, when it was read back from a store
+	cut     uint64   // the oldest event kept under historyBytes; 0 before it dropped one
+	bytes   int      // the text lines of the events in the ring
 	members []*member
 }
 
@@ -149,7 +152,40 @@ func (r *room) restore(epoch string, evs []proto.Event) {
 	for i := range evs {
 		e := &evs[i]
 		e.Room, r.seq = r.name, e.Seq
-		r.ring[r.seq%uint64(len(r.ring))] = newEvent(e, 0)
+		r.keep(newEvent(e, 0))
+	}
+}
+
+// newRoomBytes is newRoom with its history bounded in bytes of text lines
+// too (0: no bound).
+func newRoomBytes(name string, history, historyBytes int) *room {
+	r := newRoom(name, history)
+	r.historyBytes = historyBytes
+	return r
+}
+
+// keep stores ev, the room's newest event, in the ring, and drops the
+// oldest events while the ring holds more than historyBytes of text
+// lines (always keeping ev). Called with mu held, or before the room is
+// shared.
+func (r *room) keep(ev *event) {
+	i := ev.seq % uint64(len(r.ring))
+	if old := r.ring[i]; old != nil {
+		r.bytes -= len(old.text)
+	}
+	r.ring[i] = ev
+	r.bytes += len(ev.text)
+	for r.historyBytes > 0 && r.bytes > r.historyBytes {
+		oldest := r.oldest()
+		if oldest >= ev.seq {
+			break
+		}
+		j := oldest % uint64(len(r.ring))
+		if old := r.ring[j]; old != nil {
+			r.bytes -= len(old.text)
+			r.ring[j] = nil
+		}
+		r.cut = oldest + 1
 	}
 }
 
@@ -157,9 +193,9 @@ func (r *room) restore(epoch string, evs []proto.Event) {
 // the room is empty). Called with mu held.
 func (r *room) oldest() uint64 {
 	if n := uint64(len(r.ring)); r.seq >= n {
-		return max(r.seq-n+1, r.floor)
+		return max(r.seq-n+1, r.floor, r.cut)
 	}
-	return max(1, r.floor)
+	return max(1, r.floor, r.cut)
 }
 
 // post gives e the room's next sequence number, stores it, and wakes every
@@ -174,9 +210,12 @@ func (r *room) post(e *proto.Event, from uint64, maxLag uint64) {
 	r.seq++
 	e.Seq = r.seq
 	r.grow()
-	r.ring[r.seq%uint64(len(r.ring))] = newEvent(e, from)
+	r.keep(newEvent(e, from))
 	r.log.Append(e) // with sync "always", on disk before anyone is woken
 	maxLag = min(maxLag, uint64(len(r.ring))-1)
+	if r.cut > 0 { // historyBytes drops events: as many are kept as fit
+		maxLag = min(maxLag, r.seq-r.oldest())
+	}
 	for _, m := range r.members {
 		if m.lag(r.seq) > maxLag {
 			m.kick(bySlow)

@@ -177,7 +177,7 @@ func (s *Server) room(name string) (*room, error) {
 			return nil, fmt.Errorf("%w: %d rooms, none empty", errRoomLimit, s.conf().Limits.MaxRooms)
 		}
 	}
-	r := newRoom(name, s.conf().Limits.History)
+	r := newRoomBytes(name, s.conf().Limits.History, s.conf().Limits.HistoryBytes)
 	r.log = s.store.Log(r.name, r.epoch)
 	s.rooms[key] = r
 	return r, nil

@@ -148,6 +148,13 @@ type Limits struct {
 	// History is how many events each room keeps for replay and resume.
 	// Default 512.
 	History int `json:"history"`
+	// HistoryBytes bounds each room's history in bytes of text lines as
+	// well as in events: past it the oldest events are dropped, so a room
+	// of long lines holds no more than a room of short ones. The memory an
+	// event holds is up to about 4 times its text line (see the README's
+	// memory bound). 0: no bound but History. Default 524288 (History
+	// events of 1 KB, the default Limits.MaxLineBytes).
+	HistoryBytes int `json:"history_bytes"`
 	// Queue is how many private events (notices, answers to commands,
 	// private messages, what a /join carries over from the room left) may
 	// wait for a member; one more disconnects it as too slow. Room events
@@ -348,7 +355,7 @@ func Default() File {
 			Limits: Limits{
 				MaxLineBytes: 1024, MaxClients: 200, MaxClientsPerIP: 20, MaxRooms: 8,
 				History: 512, Queue: 256, Replay: 20, Rate: 5, Burst: 50,
-				FloodBytes: 32 << 10, ReplayBytesPerMinute: 256 << 10, SendBuffer: 16 << 10,
+				HistoryBytes: 512 << 10, FloodBytes: 32 << 10, ReplayBytesPerMinute: 256 << 10, SendBuffer: 16 << 10,
 				MaxLegacyMembers: 50, MaxLegacyPerIP: 8, LegacyFailures: 3,
 			},
 			Timeouts: Timeouts{
@@ -759,6 +766,9 @@ func (f *File) Validate() error {
 	between("relay.limits.max_clients_per_ip", l.MaxClientsPerIP, 1, 100000)
 	between("relay.limits.max_rooms", l.MaxRooms, 1, 10000)
 	between("relay.limits.history", l.History, 1, 1<<20)
+	if l.HistoryBytes != 0 && (l.HistoryBytes < l.MaxLineBytes || l.HistoryBytes > 1<<30) {
+		bad("relay.limits.history_bytes", "must be 0 (no bound) or from relay.limits.max_line_bytes (%d) to %d, not %d", l.MaxLineBytes, 1<<30, l.HistoryBytes)
+	}
 	between("relay.limits.queue", l.Queue, 1, max(l.History, 1))
 	between("relay.limits.replay", l.Replay, 0, max(l.History, 0))
 	between("relay.limits.burst", l.Burst, 1, 1<<20)
