@@ -87,10 +87,11 @@ func (g *connDriver) readLoop(m *member) (why reason) {
 		if m.isDone() {
 			return m.why
 		}
-		if by := m.paceBy(time.Now()); !by.IsZero() {
-			n, known := connInq(m.conn)
-			if m.paced(time.Now(), n+lr.Buffered(), known) {
-				return byFlood
+		if by, paced := m.waitBy(time.Now()); !by.IsZero() {
+			if paced {
+				if n, known := connInq(m.conn); m.paced(time.Now(), n+lr.Buffered(), known) {
+					return byFlood
+				}
 			}
 			if !g.pause(m, &pause, by) {
 				return m.why

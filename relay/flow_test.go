@@ -30,14 +30,7 @@ func TestPaste(t *testing.T) {
 			paster := d.dial(t, s).enter("paster")
 			calm := d.dial(t, s).enter("calm")
 			const n = 500
-			var b strings.Builder
-			for k := range n {
-				fmt.Fprintf(&b, "line %d\n", k)
-			}
-			go func() {
-				paster.c.SetWriteDeadline(time.Now().Add(30 * time.Second))
-				io.WriteString(paster.c, b.String())
-			}()
+			go paster.paste("line", n)
 			got := calm.messages(n)
 			for k, l := range got {
 				if want := fmt.Sprintf("paster: line %d", k); l != want {
@@ -59,6 +52,17 @@ func TestPaste(t *testing.T) {
 	}
 }
 
+// paste writes "what 0" to "what n-1" to tc in one write, within 30
+// seconds; a test runs it in a goroutine of its own.
+func (tc *tconn) paste(what string, n int) {
+	var b strings.Builder
+	for k := range n {
+		fmt.Fprintf(&b, "%s %d\n", what, k)
+	}
+	tc.c.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	io.WriteString(tc.c, b.String())
+}
+
 // TestFlooder: with the shipped limits (but a short timeouts.flood), a
 // member that writes endlessly without reading gets its burst through,
 // then its rate, and is disconnected as flooding once it has held more
@@ -73,14 +77,7 @@ func TestFlooder(t *testing.T) {
 	alice := join(t, s, "alice")
 	bob := join(t, s, "bob")
 	start := time.Now()
-	go func() {
-		var b strings.Builder
-		for k := range 20000 { // 230 KB: more than the kernel buffers take
-			fmt.Fprintf(&b, "flood %d\n", k)
-		}
-		flooder.c.SetWriteDeadline(time.Now().Add(30 * time.Second))
-		io.WriteString(flooder.c, b.String())
-	}()
+	go flooder.paste("flood", 20000) // 230 KB: more than the kernel buffers take
 	waitFor(t, 20*time.Second, "the flooder to be dropped", func() bool { return s.Stats().Disconnects["flooding"] == 1 })
 	took := time.Since(start)
 	got := 0
@@ -460,5 +457,46 @@ func TestHistoryBytes(t *testing.T) {
 	r2.restore("", evs)
 	if r2.oldest() != 25 || r2.bytes != 96 || r2.seq != 40 {
 		t.Errorf("restored: oldest %d, %d bytes, seq %d; want 25, 96, 40", r2.oldest(), r2.bytes, r2.seq)
+	}
+}
+
+// TestStall: a fast publisher (no rate limit) in a room where a member is
+// most of the history behind stalls a few milliseconds a turn, never
+// longer: the frozen member is still cut (and may resume), the reader
+// gets everything in order, and the publisher was held at most stallFor
+// for each stallLines lines it sent.
+func TestStall(t *testing.T) {
+	for _, d := range dialers {
+		t.Run(d.name, func(t *testing.T) {
+			cfg := testConfig() // rate 0
+			s := startServer(t, cfg)
+			frozen := d.dial(t, s).enter("frozen")
+			if tc, ok := frozen.c.(*net.TCPConn); ok {
+				tc.SetReadBuffer(4096)
+			}
+			reader := d.dial(t, s).enter("reader")
+			pub := d.dial(t, s).enter("pub")
+			go io.Copy(io.Discard, pub.c) // it reads what it is sent
+			const n = 5000
+			go pub.paste("line", n)
+			for k, l := range reader.messages(n) {
+				if want := fmt.Sprintf("pub: line %d", k); l != want {
+					t.Fatalf("reader got %q, want %q", l, want)
+				}
+			}
+			waitFor(t, 10*time.Second, "the frozen member to be cut", func() bool { return s.Stats().Disconnects["too slow"] == 1 })
+			st := s.Stats()
+			if st.Stalled == 0 || st.Stalled > n/stallLines+1 {
+				t.Errorf("the publisher stalled %d times, want from 1 to %d (%v each at most)", st.Stalled, n/stallLines+1, stallFor)
+			}
+			if len(st.Disconnects) != 1 {
+				t.Errorf("disconnects %v, want the frozen member only", st.Disconnects)
+			}
+			t.Logf("%d lines: the publisher stalled %d times", n, st.Stalled)
+			// The frozen member resumes where it was cut.
+			again := d.dial(t, s)
+			again.send(`{"name":"frozen","since":1}`)
+			again.until("its replay", func(l string) bool { return strings.Contains(l, `earlier in lobby`) })
+		})
 	}
 }

@@ -285,8 +285,8 @@ func (l *loop) read(lc *lconn) {
 	m := lc.m
 	for range readBudget {
 		t := time.Now()
-		if by := m.paceBy(t); !by.IsZero() {
-			l.pace(lc, t, by)
+		if by, paced := m.waitBy(t); !by.IsZero() {
+			l.pace(lc, t, by, paced)
 			return
 		}
 		line, err := lc.lr.ReadLine()
@@ -302,13 +302,15 @@ func (l *loop) read(lc *lconn) {
 	l.schedule(lc)
 }
 
-// pace stops reading a member at t until by, unless the input it holds
-// unread makes it a flooder (see member.paced).
-func (l *loop) pace(lc *lconn, t, by time.Time) {
-	n, known := inq(lc.nb.raw)
-	if lc.m.paced(t, n+lc.lr.Buffered(), known) {
-		lc.m.kick(byFlood)
-		return
+// pace stops reading a member at t until by, unless, paced for its
+// budget, the input it holds unread makes it a flooder (see member.paced).
+func (l *loop) pace(lc *lconn, t, by time.Time, paced bool) {
+	if paced {
+		n, known := inq(lc.nb.raw)
+		if lc.m.paced(t, n+lc.lr.Buffered(), known) {
+			lc.m.kick(byFlood)
+			return
+		}
 	}
 	if lc.pause == nil {
 		lc.pause = time.AfterFunc(by.Sub(t), lc.resume)

@@ -86,6 +86,10 @@ type member struct {
 	// Whoever reads its input (one goroutine at a time).
 	lim     limiter // its lines: see paceBy
 	floodAt int64   // since when it is paced holding more than Limits.FloodBytes unread, in Unix nanoseconds; 0: it is not
+	// See stallBy: lines since its last stall, and when that stall ends
+	// (Unix nanoseconds).
+	sinceStall int
+	stallUntil int64
 
 	// Guarded by mu (spent by join, read by paceBy in the goroutine that
 	// joins, or by none: a browser member is not paced).

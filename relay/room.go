@@ -107,13 +107,16 @@ type room struct {
 	historyBytes int        // the most bytes of text lines kept (0: no bound); set once, before it is shared
 	log          *store.Log // where its events are kept on disk; nil: nowhere. Set once
 
-	mu      sync.RWMutex
-	seq     uint64   // last sequence number given; 0 before the first event
-	ring    []*event // event seq lives at ring[seq%len(ring)]; see grow. An event dropped for historyBytes is nil
-	floor   uint64   // the oldest event it ever held, when it was read back from a store
-	cut     uint64   // the oldest event kept under historyBytes; 0 before it dropped one
-	bytes   int      // the text lines of the events in the ring
-	members []*member
+	mu    sync.RWMutex
+	seq   uint64   // last sequence number given; 0 before the first event
+	ring  []*event // event seq lives at ring[seq%len(ring)]; see grow. An event dropped for historyBytes is nil
+	floor uint64   // the oldest event it ever held, when it was read back from a store
+	cut   uint64   // the oldest event kept under historyBytes; 0 before it dropped one
+	// pressure: at the last post a member was more than three quarters of
+	// the history behind: its publishers stall (see member.stallBy).
+	pressure atomic.Bool
+	bytes    int // the text lines of the events in the ring
+	members  []*member
 }
 
 func newRoom(name string, history int) *room {
@@ -203,7 +206,9 @@ func (r *room) oldest() uint64 {
 // (the next post drops it), or more than maxLag events behind, is kicked
 // as too slow: it can resume without a gap. A member whose writer has
 // not had its turn yet is never kicked for less: its events wait in the
-// ring. It never blocks on a member.
+// ring. A member more than three quarters of that behind puts the room
+// under pressure: its publishers stall (member.stallBy). It never blocks
+// on a member.
 func (r *room) post(e *proto.Event, from uint64, maxLag uint64) {
 	e.Room = r.name
 	r.mu.Lock()
@@ -211,18 +216,22 @@ func (r *room) post(e *proto.Event, from uint64, maxLag uint64) {
 	e.Seq = r.seq
 	r.grow()
 	r.keep(newEvent(e, from))
-	r.log.Append(e) // with sync "always", on disk before anyone is woken
-	maxLag = min(maxLag, uint64(len(r.ring))-1)
-	if r.cut > 0 { // historyBytes drops events: as many are kept as fit
+	r.log.Append(e)                           // with sync "always", on disk before anyone is woken
+	maxLag = min(maxLag, uint64(r.history)-1) // until the ring is that long, it keeps every event
+	if r.cut > 0 {                            // historyBytes drops events: as many are kept as fit
 		maxLag = min(maxLag, r.seq-r.oldest())
 	}
+	pressure := false
 	for _, m := range r.members {
-		if m.lag(r.seq) > maxLag {
+		lag := m.lag(r.seq)
+		if lag > maxLag {
 			m.kick(bySlow)
 			continue
 		}
+		pressure = pressure || lag > maxLag/4*3
 		m.poke()
 	}
+	r.pressure.Store(pressure)
 	r.mu.Unlock()
 }
 

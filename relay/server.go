@@ -56,6 +56,7 @@ type stats struct {
 	legacyDropped, legacyRefused          atomic.Int64
 	delivered                             atomic.Int64 // events taken by members' drivers to write, counted a batch at a time
 	paced                                 atomic.Int64 // times a member's driver stopped reading it for its budget
+	stalled                               atomic.Int64 // times a publisher stalled for a room under pressure
 	disconnects                           [numReasons]atomic.Int64
 }
 
@@ -67,6 +68,7 @@ type Stats struct {
 	Delivered   int64            // events handed to members' drivers to write or send (room events, private messages, notices)
 	UDPDropped  int64            // datagrams refused
 	Paced       int64            // times a member was read no more until its budget refilled (see member.paceBy)
+	Stalled     int64            // times a publisher was read no more for a few milliseconds, its room under pressure (see member.stallBy)
 	Disconnects map[string]int64 // members disconnected, by reason
 	// LegacyDropped counts legacy-door messages lost to a bound: the relay
 	// full, or its address's slots taken, for Timeouts.Message; a message
@@ -348,7 +350,7 @@ func (s *Server) Stats() Stats {
 	st := Stats{
 		Accepted: s.stats.accepted.Load(), Refused: s.stats.refused.Load(),
 		Posted: s.stats.posted.Load(), Delivered: s.stats.delivered.Load(), UDPDropped: s.stats.udpDropped.Load(), Disconnects: map[string]int64{},
-		Paced:         s.stats.paced.Load(),
+		Paced: s.stats.paced.Load(), Stalled: s.stats.stalled.Load(),
 		LegacyDropped: s.stats.legacyDropped.Load(), LegacyRefused: s.stats.legacyRefused.Load(),
 	}
 	if msg := s.storeErr.Load(); msg != nil {

@@ -27,6 +27,7 @@ func (m *member) line(line []byte, err error, t time.Time) (reason, bool) {
 	if err == nil || err == proto.ErrLineTooLong {
 		l := s.conf().Limits
 		m.lim.spend(t, 1, l.Rate, float64(l.Burst)) // its driver asked paceBy first
+		m.sinceStall++
 	}
 	if !m.named.Load() { // lastIn stays the time it connected
 		h, ok, err := m.hello(line, err)
@@ -83,6 +84,43 @@ func (m *member) paceBy(t time.Time) time.Time {
 		}
 	}
 	return by
+}
+
+// Bounds of the stall of a publisher in a room under pressure: see
+// stallBy.
+const (
+	stallFor   = 5 * time.Millisecond
+	stallLines = readBudget // lines between two stalls: a turn of the loop
+)
+
+// waitBy is when m's driver may hand its session the next line, at t: the
+// zero time for now; otherwise paceBy's time (paced true: the driver
+// calls paced), or stallBy's.
+func (m *member) waitBy(t time.Time) (by time.Time, paced bool) {
+	if by := m.paceBy(t); !by.IsZero() {
+		return by, true
+	}
+	return m.stallBy(t), false
+}
+
+// stallBy is when m, a publisher in a room where a member is most of the
+// history behind (see room.post), may be read again: for stallFor after
+// each stallLines lines it sends while the pressure lasts, never longer,
+// so that TCP paces a fast publisher while the room's readers catch up,
+// and one slow reader holds the room back stallFor a turn at most (the
+// zero time: now). A reader that does not catch up is still cut when its
+// cursor is about to fall out of the history.
+func (m *member) stallBy(t time.Time) time.Time {
+	if until := time.Unix(0, m.stallUntil); t.Before(until) {
+		return until
+	}
+	if r := m.room; r == nil || !r.pressure.Load() || m.sinceStall < stallLines {
+		return time.Time{}
+	}
+	m.sinceStall = 0
+	m.stallUntil = t.Add(stallFor).UnixNano()
+	m.srv.stats.stalled.Add(1)
+	return time.Unix(0, m.stallUntil)
 }
 
 // replayBudget is the rate (bytes a second) and burst of a member's
