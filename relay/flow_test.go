@@ -500,3 +500,41 @@ func TestStall(t *testing.T) {
 		})
 	}
 }
+
+// TestJoinCarriesOver: what a /join carries over from the room left (a
+// member whose writer had no turn yet, more than limits.queue behind)
+// does not count against the private queue: a notice after it does not
+// cut the member, and the queue empties as its writer writes.
+func TestJoinCarriesOver(t *testing.T) {
+	cfg := testConfig()
+	cfg.Limits.Queue = 4
+	s := New(cfg, t.Logf)
+	m := s.newMember(nil, "test", newTestDriver())
+	if err := s.claim(m, "slowpoke", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.join(m, "lobby", nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	lobby, _ := s.room("lobby")
+	for k := range 10 {
+		lobby.post(&proto.Event{Kind: proto.KindMsg, From: "a", Text: fmt.Sprint(k)}, 0, s.maxLag())
+	}
+	if err := s.join(m, "kitchen", nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	m.notify(proto.KindNotice, "one more")
+	m.mu.Lock()
+	n, carried := len(m.priv), m.carried
+	m.mu.Unlock()
+	if m.isDone() || carried < 10 || n < carried+1 {
+		t.Fatalf("after /join: done %v, %d queued of which %d carried over; want not done, at least 10 carried", m.isDone(), n, carried)
+	}
+	var scratch []*event
+	for range 10 {
+		m.batch(&scratch)
+	}
+	if m.priv != nil || m.carried != 0 {
+		t.Errorf("once written: %d queued, %d carried; want none", len(m.priv), m.carried)
+	}
+}

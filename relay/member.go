@@ -79,9 +79,10 @@ type member struct {
 	next atomic.Uint64 // next sequence number of room to write; see room.add
 	base atomic.Uint64 // the room's head when it joined: replay does not count as lag
 
-	mu   sync.Mutex
-	room *room    // current room; changed only by whoever reads its input
-	priv []queued // private events and notices, at most Limits.Queue (and what a /join carries over: see Server.join)
+	mu      sync.Mutex
+	room    *room    // current room; changed only by whoever reads its input
+	priv    []queued // private events and notices, at most Limits.Queue, and what a /join carried over (see Server.join)
+	carried int      // how many of priv a /join carried over
 
 	// Whoever reads its input (one goroutine at a time).
 	lim     limiter // its lines: see paceBy
@@ -201,9 +202,10 @@ func (m *member) isDone() bool {
 
 // queued is a private event, to be written after room event at.
 type queued struct {
-	ev     *event
-	at     uint64
-	replay bool // a notice about a replay (its bounds, a gap): a later /since drops it unwritten
+	ev      *event
+	at      uint64
+	replay  bool // a notice about a replay (its bounds, a gap): a later /since drops it unwritten
+	carried bool // carried over from the room it left by a /join: not counted against Limits.Queue
 }
 
 // lag is how many room events m has still to be written, not counting a
@@ -219,7 +221,7 @@ func (m *member) lag(seq uint64) uint64 {
 // far; a member with a full queue is kicked as too slow.
 func (m *member) deliver(ev *event) {
 	m.mu.Lock()
-	full := len(m.priv) >= m.srv.conf().Limits.Queue
+	full := len(m.priv)-m.carried >= m.srv.conf().Limits.Queue
 	if !full {
 		var at uint64
 		if r := m.room; r != nil {
@@ -288,7 +290,7 @@ func (m *member) slowness() string {
 func (m *member) privFull() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return len(m.priv) >= m.srv.conf().Limits.Queue
+	return len(m.priv)-m.carried >= m.srv.conf().Limits.Queue
 }
 
 // collect appends m's next batch to bufs and returns it: the room's
@@ -366,6 +368,9 @@ func (m *member) take(r *room, batch []*event, limit int) ([]*event, bool) {
 		inRoom := r != nil && next <= seq // a room event is next
 		if p < len(m.priv) && (!inRoom || m.priv[p].at < next) {
 			batch = append(batch, m.priv[p].ev)
+			if m.priv[p].carried {
+				m.carried--
+			}
 			p++
 			continue
 		}

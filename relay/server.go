@@ -225,8 +225,10 @@ func (s *Server) join(m *member, name string, since *proto.Point, replay int) er
 		// What m is still owed of the old room (its replay there, when its
 		// name and this /join came in one read) goes first, in its order,
 		// as private events: at most its lag (less than Limits.History)
-		// and its private queue. It counts as a replay (see paceBy), so
-		// /join cannot be made to copy without bound.
+		// and its private queue. It does not count against Limits.Queue
+		// (m is not slow for what its writer has not had a turn to write)
+		// but as a replay (see paceBy), so /join cannot be made to copy
+		// without bound.
 		m.mu.Lock()
 		old.mu.Lock()
 		old.removeLocked(m)
@@ -234,9 +236,10 @@ func (s *Server) join(m *member, name string, since *proto.Point, replay int) er
 		old.mu.Unlock()
 		n := 0
 		for _, ev := range owed {
-			m.priv = append(m.priv, queued{ev: ev})
+			m.priv = append(m.priv, queued{ev: ev, carried: true})
 			n += len(ev.text)
 		}
+		m.carried = len(m.priv) // take took the whole queue: all of it is carried over
 		m.chargeReplay(time.Now(), n)
 		m.mu.Unlock()
 		if !ok {
@@ -268,7 +271,7 @@ func (s *Server) join(m *member, name string, since *proto.Point, replay int) er
 	last := proto.Point{Epoch: r.epoch, Seq: e.head - 1}
 	// The welcome, any gap, and the bounds of the replay, each in its place.
 	say := func(at uint64, format string, args ...any) {
-		m.priv = append(m.priv, queued{newEvent(&proto.Event{Kind: proto.KindNotice, Text: fmt.Sprintf(format, args...)}, 0), at, true})
+		m.priv = append(m.priv, queued{ev: newEvent(&proto.Event{Kind: proto.KindNotice, Text: fmt.Sprintf(format, args...)}, 0), at: at, replay: true})
 	}
 	if old != r {
 		others := r.size() - 1
@@ -284,7 +287,7 @@ func (s *Server) join(m *member, name string, since *proto.Point, replay int) er
 		say(e.next-1, "resume point %s is past %s's last event %s: the relay restarted or the room is new; replaying all it keeps",
 			since, r.name, last)
 	case e.missed > 0:
-		m.priv = append(m.priv, queued{gapNotice(r.name, e.next-e.missed, e.next), e.next - 1, true})
+		m.priv = append(m.priv, queued{ev: gapNotice(r.name, e.next-e.missed, e.next), at: e.next - 1, replay: true})
 	}
 	if e.next < e.head {
 		say(e.next-1, "earlier in %s, events %d to %d:", r.name, e.next, e.head-1)

@@ -156,8 +156,9 @@ type Limits struct {
 	// events of 1 KB, the default Limits.MaxLineBytes).
 	HistoryBytes int `json:"history_bytes"`
 	// Queue is how many private events (notices, answers to commands,
-	// private messages, what a /join carries over from the room left) may
-	// wait for a member; one more disconnects it as too slow. Room events
+	// private messages) may wait for a member; one more disconnects it as
+	// too slow. What a /join carries over from the room left does not
+	// count (it is paced as a replay: see ReplayBytesPerMinute). Room events
 	// wait in the room's history, not here: a member is cut as too slow
 	// for them only when its cursor is about to fall out of the history,
 	// or when its socket has taken no byte for Timeouts.Write. At most
