@@ -538,3 +538,61 @@ func TestJoinCarriesOver(t *testing.T) {
 		t.Errorf("once written: %d queued, %d carried; want none", len(m.priv), m.carried)
 	}
 }
+
+// TestPaceBy: the session's pacing rules, on a fake clock: a member's
+// lines past its burst wait for its rate, its replays' bytes past a
+// minute's worth wait for their rate, and it is a flooder only once it
+// has held more than limits.flood_bytes unread for timeouts.flood.
+func TestPaceBy(t *testing.T) {
+	cfg := testConfig()
+	cfg.Limits.Rate, cfg.Limits.Burst = 5, 3
+	cfg.Limits.ReplayBytesPerMinute = 600 // 10 bytes a second
+	cfg.Limits.FloodBytes = 1024
+	cfg.Timeouts.Flood = config.Duration(time.Minute)
+	s := New(cfg, t.Logf)
+	m := s.newMember(nil, "test", newTestDriver())
+	t0 := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	for k := range 3 {
+		if by := m.paceBy(t0); !by.IsZero() {
+			t.Fatalf("line %d of the burst waits until %v", k, by)
+		}
+		m.lim.spend(t0, 1, cfg.Limits.Rate, float64(cfg.Limits.Burst)) // as line does
+	}
+	if by := m.paceBy(t0); !by.Equal(t0.Add(200 * time.Millisecond)) {
+		t.Errorf("past the burst: %v, want +200ms", by.Sub(t0))
+	}
+	if by := m.paceBy(t0.Add(200 * time.Millisecond)); !by.IsZero() {
+		t.Errorf("at +200ms: %v, want now", by.Sub(t0))
+	}
+	// A replay of 1 200 bytes: 600 over a minute's worth, 60 s of debt.
+	m.chargeReplay(t0, 1200)
+	if by := m.paceBy(t0.Add(time.Second)); !by.Equal(t0.Add(time.Minute)) {
+		t.Errorf("after a replay twice the budget: %v, want +1m0s", by.Sub(t0))
+	}
+	// Flooding: more than 1 024 bytes unread for a minute, paced all along.
+	for _, tc := range []struct {
+		at     time.Duration
+		unread int
+		known  bool
+		want   bool
+	}{
+		{0, 5000, true, false},
+		{30 * time.Second, 5000, true, false},
+		{40 * time.Second, 500, true, false}, // drained below the bound: it starts again
+		{50 * time.Second, 5000, true, false},
+		{109 * time.Second, 5000, true, false},
+		{111 * time.Second, 5000, true, true},
+	} {
+		if got := m.paced(t0.Add(tc.at), tc.unread, tc.known); got != tc.want {
+			t.Errorf("at +%v with %d unread: flooding %v, want %v", tc.at, tc.unread, got, tc.want)
+		}
+	}
+	// Where the system cannot tell what is unread, time alone judges.
+	n := s.newMember(nil, "test", newTestDriver())
+	if n.paced(t0, 0, false) || !n.paced(t0.Add(61*time.Second), 0, false) {
+		t.Error("unknown unread input: want flooding after timeouts.flood of pacing")
+	}
+	if st := s.Stats(); st.Paced != 8 {
+		t.Errorf("paced %d times, want 8", st.Paced)
+	}
+}
