@@ -19,6 +19,7 @@ import (
 // one passes it asks the session what that means.
 type connDriver struct {
 	wakeC chan struct{} // capacity 1: something may be ready to write; never closed
+	stopC chan struct{} // capacity 1: stop was called (ends a pause of the reader); never closed
 	wdone chan struct{} // closed by the writer when it returns
 
 	// mu orders the write deadlines set by stop and by the writer, so
@@ -36,7 +37,7 @@ type connDriver struct {
 // member is done, greeting it first with greet, with the codec newCodec
 // makes (nil: the line protocol). It blocks.
 func (s *Server) serveConn(c net.Conn, door string, greet *event, newCodec func(*member) codec) {
-	g := &connDriver{wakeC: make(chan struct{}, 1), wdone: make(chan struct{})}
+	g := &connDriver{wakeC: make(chan struct{}, 1), stopC: make(chan struct{}, 1), wdone: make(chan struct{})}
 	m := s.newCodecMember(c, door, g, newCodec)
 	m.deliver(greet)
 	go g.writeLoop(m)
@@ -60,6 +61,10 @@ func (g *connDriver) stop(m *member) {
 		m.conn.SetWriteDeadline(past)
 	}
 	g.mu.Unlock()
+	select {
+	case g.stopC <- struct{}{}:
+	default:
+	}
 	g.wake(m)
 }
 
@@ -117,8 +122,9 @@ func (g *connDriver) readLoop(m *member) (why reason) {
 }
 
 // pause waits until by, when m's budget has refilled (see paceBy),
-// reading nothing meanwhile; it reports false when m was kicked first.
-// *t is the reader's timer, made on its first pause.
+// reading nothing meanwhile, or until stop is called (the limits may have
+// changed: the reader asks again); it reports false when m was kicked
+// first. *t is the reader's timer, made on its first pause.
 func (g *connDriver) pause(m *member, t **time.Timer, by time.Time) bool {
 	d := time.Until(by)
 	if *t == nil {
@@ -129,6 +135,9 @@ func (g *connDriver) pause(m *member, t **time.Timer, by time.Time) bool {
 	select {
 	case <-(*t).C:
 		return true
+	case <-g.stopC:
+		(*t).Stop()
+		return !m.isDone()
 	case <-m.done:
 		(*t).Stop()
 		return false
