@@ -190,7 +190,7 @@ type Limits struct {
 	// (SO_SNDBUF), in bytes, so that a member that reads slowly meets the
 	// write deadline within a bounded time instead of the kernel
 	// buffering for it without end. 0: the system's, which grows.
-	// Default 16384.
+	// Default 32768.
 	SendBuffer int `json:"send_buffer"`
 	// MaxLegacyMembers caps the members registered through the legacy
 	// door. Default 50.
@@ -356,7 +356,7 @@ func Default() File {
 			Limits: Limits{
 				MaxLineBytes: 1024, MaxClients: 200, MaxClientsPerIP: 20, MaxRooms: 8,
 				History: 512, Queue: 256, Replay: 20, Rate: 5, Burst: 50,
-				HistoryBytes: 512 << 10, FloodBytes: 32 << 10, ReplayBytesPerMinute: 256 << 10, SendBuffer: 16 << 10,
+				HistoryBytes: 512 << 10, FloodBytes: 32 << 10, ReplayBytesPerMinute: 256 << 10, SendBuffer: 32 << 10,
 				MaxLegacyMembers: 50, MaxLegacyPerIP: 8, LegacyFailures: 3,
 			},
 			Timeouts: Timeouts{
