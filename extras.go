@@ -50,7 +50,16 @@ func clientFlags(fs *flag.FlagSet) func(*config.File) {
 	server := fs.String("server", "", "the relay's line door, `host:port` (over client.server)")
 	room := fs.String("room", "", "the `room` to enter (over client.room)")
 	mode := fs.String("mode", "", "`mode`: line, or tutorial for the tutorial chat-room protocol (over client.mode)")
+	secure := fs.Bool("tls", false, "connect over TLS, to the relay's line_tls door (over client.tls)")
+	fingerprint := fs.String("fingerprint", "", "pin the relay's certificate by its SHA-256 `fingerprint`, as `roomrelay fingerprint` prints it\n"+
+		"(over client.fingerprint; implies -tls)")
 	return func(f *config.File) {
+		if *secure {
+			f.Client.TLS = true
+		}
+		if *fingerprint != "" {
+			f.Client.Fingerprint = *fingerprint
+		}
 		for _, o := range []struct{ flag, key *string }{
 			{name, &f.Client.Name}, {server, &f.Client.Server}, {room, &f.Client.Room}, {mode, &f.Client.Mode},
 		} {

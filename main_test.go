@@ -46,7 +46,7 @@ func TestCommandLine(t *testing.T) {
 		stdout string
 		stderr []string // lines
 	}{
-		{name: "version", args: []string{"version"}, stdout: "roomrelay dev" + map[bool]string{true: " minimal"}[minimal()] + "\n"},
+		{name: "version", args: []string{"version"}, stdout: "roomrelay dev" + map[string]string{"minimal": " minimal", "notls": " notls"}[buildTag()] + "\n"},
 		{name: "check ok", args: []string{"-config", "config.json", "check"}, stdout: "config.json: ok\n"},
 		{name: "check bad", args: []string{"-config", bad, "check"}, code: 1, stderr: []string{
 			"roomrelay: config " + bad + ":",
@@ -60,7 +60,7 @@ func TestCommandLine(t *testing.T) {
 		{name: "unreadable", args: []string{"-config", unreadable, "check"}, code: 1, stderr: []string{
 			"roomrelay: read config: read " + unreadable + ": is a directory"}},
 		{name: "unknown subcommand", args: []string{"serve"}, code: 2, stderr: []string{
-			`roomrelay: unknown subcommand "serve" (want relay, ` + map[bool]string{true: "client, peer, echo, ", false: ""}[!minimal()] + `check or version)`}},
+			`roomrelay: unknown subcommand "serve" (want relay, ` + map[string]string{"": "client, peer, echo, fingerprint, ", "notls": "client, peer, echo, "}[buildTag()] + `check or version)`}},
 		{name: "extra argument", args: []string{"check", "more"}, code: 2, stderr: []string{
 			`roomrelay: unexpected argument "more"`}},
 		{name: "not this machine", args: []string{"-config", elsewhere, "check"}, code: 1, stderr: []string{
@@ -69,7 +69,7 @@ func TestCommandLine(t *testing.T) {
 		{name: "relay flag to check", args: []string{"check", "-listen", "line=127.0.0.1:0"}, code: 2, stderr: []string{
 			"roomrelay: -listen is a flag of relay, not of check"}},
 		{name: "no such door", args: []string{"-listen", "xmpp=127.0.0.1:5222"}, code: 2, stderr: []string{
-			`invalid value "xmpp=127.0.0.1:5222" for flag -listen: no door "xmpp" (the doors: line, legacy, udp, irc, http)`,
+			`invalid value "xmpp=127.0.0.1:5222" for flag -listen: no door "xmpp" (the doors: line, legacy, udp, irc, http, line_tls, irc_tls, https)`,
 			"roomrelay: see roomrelay -h"}},
 		{name: "listen without a door", args: []string{"relay", "-listen", "127.0.0.1:9000"}, code: 2, stderr: []string{
 			`invalid value "127.0.0.1:9000" for flag -listen: want DOOR=HOST:PORT, not "127.0.0.1:9000"`,
@@ -79,7 +79,7 @@ func TestCommandLine(t *testing.T) {
 			"roomrelay: see roomrelay -h"}},
 		{name: "every door off", args: []string{"-config", "config.json", "-listen", "line=", "-listen", "legacy=", "-listen=udp=", "-listen=irc=", "-listen=http="}, code: 2, stderr: []string{
 			"roomrelay: with the flags given:",
-			"relay.listen: every door is off; set at least one of line, legacy, udp, irc, http"}},
+			"relay.listen: every door is off; set at least one of line, legacy, udp, irc, http, line_tls, irc_tls, https"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := runArgs(tc.args...)
@@ -146,6 +146,10 @@ func TestClientFlags(t *testing.T) {
 		// A flag's value is not taken for the subcommand.
 		{[]string{"-name", "check", "client", "-mode", "pigeon"}, "roomrelay: with the flags given:\n" +
 			`client.mode: want "line" or "tutorial", not "pigeon"` + "\n"},
+		{[]string{"client", "-tls", "-mode", "tutorial"}, "roomrelay: with the flags given:\n" +
+			`client.tls: the tutorial protocol has no TLS: set client.mode to "line" for a TLS door` + "\n"},
+		{[]string{"client", "-fingerprint", "sha256:AB"}, "roomrelay: with the flags given:\n" +
+			`client.fingerprint: want a SHA-256 fingerprint such as "sha256:AB:CD:..." (32 bytes in hex), not "sha256:AB"` + "\n"},
 		{[]string{"-name", "no!name", "client"}, "roomrelay: with the flags given:\n" +
 			"client.name: invalid name: name may hold only letters, digits, spaces, _ - and . (not '!')\n"},
 	} {

@@ -200,7 +200,7 @@ func TestMinimalBuild(t *testing.T) {
 	}{
 		{full, []string{"version"}, 0, "roomrelay v-test\n"},
 		{minimal, []string{"version"}, 0, "roomrelay v-test minimal\n"},
-		{full, []string{"-h"}, 0, "usage: roomrelay [-config FILE] [relay|client|peer|echo|check|version] [flags]\n"},
+		{full, []string{"-h"}, 0, "usage: roomrelay [-config FILE] [relay|client|peer|echo|fingerprint|check|version] [flags]\n"},
 		{minimal, []string{"-h"}, 0, "usage: roomrelay [-config FILE] [relay|check|version] [flags]\n\n" +
 			"  relay     run the relay (the default)\n" +
 			"  check     validate the config file and print every problem\n" +

@@ -104,7 +104,8 @@ func startChrome(t *testing.T) *webDriver {
 		opts["binary"] = bin
 	}
 	var sess struct{ SessionID string }
-	caps := map[string]any{"capabilities": map[string]any{"alwaysMatch": map[string]any{"browserName": "chrome", "goog:chromeOptions": opts}}}
+	caps := map[string]any{"capabilities": map[string]any{"alwaysMatch": map[string]any{"browserName": "chrome", "goog:chromeOptions": opts,
+		"acceptInsecureCerts": true}}} // the HTTPS door's self-signed certificate
 	if err := wdCall(c, "POST", root+"/session", caps, &sess); err != nil {
 		t.Fatalf("new session: %v", err)
 	}

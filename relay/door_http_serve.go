@@ -40,10 +40,14 @@ func (d *httpDoor) serve(c net.Conn, stop <-chan struct{}) {
 		})
 		return
 	}
+	accepted := time.Now()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer s.release(c)
+		if _, ok := c.(handshaker); ok && !s.handshake(c, "http", accepted.Add(s.conf().Timeouts.Handshake.D())) {
+			return
+		}
 		done := make(chan struct{})
 		defer close(done)
 		go func() { // the door closing ends a connection waiting for a request

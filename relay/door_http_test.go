@@ -98,7 +98,8 @@ func (b *browser) events(lastID string) *sse {
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)
 	}
-	tr := &http.Transport{DisableKeepAlives: true}
+	tr := b.c.Transport.(*http.Transport).Clone() // over TLS too, as b's
+	tr.DisableKeepAlives = true
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
 		cancel()

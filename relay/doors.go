@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -36,6 +37,61 @@ type streamDoor interface {
 type packetDoor interface {
 	door
 	packets(pc net.PacketConn)
+}
+
+// preparer is a door with something to ready before it listens, read
+// from the configuration: a TLS door's certificate. Start and Reload call
+// prepare for each such door that is on; a door whose prepare fails does
+// not open (at Start, nothing does). It returns a note for a reload's log
+// line, or "".
+type preparer interface {
+	prepare(cfg *config.Config) (note string, err error)
+}
+
+// handshaker is a connection with a handshake of its own before any chat
+// (a *tls.Conn: see tls.go). Its handshake reads from the client, so it
+// is made by the goroutine that serves the connection (see handshake),
+// never by an accepting goroutine.
+type handshaker interface {
+	HandshakeContext(ctx context.Context) error
+}
+
+// handshake makes c's handshake, if it has one, which has to be over by
+// by, and reports whether it succeeded; it logs why not. The relay
+// closing ends it at once.
+func (s *Server) handshake(c net.Conn, door string, by time.Time) bool {
+	hs, ok := c.(handshaker)
+	if !ok {
+		return true
+	}
+	c.SetDeadline(by)
+	err := hs.HandshakeContext(quitContext{context.Background(), s.quit})
+	c.SetDeadline(time.Time{})
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		s.infof("%s door: %s: no TLS handshake within relay.timeouts.handshake (%v); closed", door, c.RemoteAddr(), s.conf().Timeouts.Handshake.D())
+	case isClosed(s.quit):
+	default:
+		s.infof("%s door: %s: TLS handshake failed: %v", door, c.RemoteAddr(), err)
+	}
+	return false
+}
+
+// quitContext is a context done when the relay closes (quit).
+type quitContext struct {
+	context.Context
+	quit chan struct{}
+}
+
+func (q quitContext) Done() <-chan struct{} { return q.quit }
+
+func (q quitContext) Err() error {
+	if isClosed(q.quit) {
+		return context.Canceled
+	}
+	return nil
 }
 
 // optionalDoors adds the doors that a minimal build (-tags minimal) leaves
@@ -85,12 +141,21 @@ func (s *Server) Start() error {
 		}
 	}
 	s.openStore()
-	var errs []error
+	var errs, unready []error
 	for _, d := range s.doors {
 		addr := d.addr(s.conf())
 		if addr == "" {
 			s.infof("%s door: off (relay.listen.%s is empty)", d.name(), d.name())
 			continue
+		}
+		if p, ok := d.(preparer); ok {
+			if _, err := p.prepare(cfg); err != nil {
+				if !slices.Contains(unready, err) { // doors sharing a certificate say it once
+					unready = append(unready, err)
+					errs = append(errs, fmt.Errorf("%s door: %w", d.name(), err))
+				}
+				continue
+			}
 		}
 		if err := s.openDoor(d, addr); err != nil {
 			errs = append(errs, err) // and the others are tried, to report each
@@ -307,9 +372,22 @@ func (s *Server) refuse(door string, c net.Conn, why string) {
 func (s *Server) refuseIn(door string, c net.Conn, why string, say func(e *proto.Event) []byte) {
 	s.stats.refused.Add(1)
 	s.warnf("%s door: refused %s: %s", door, c.RemoteAddr(), why)
-	c.SetWriteDeadline(time.Now().Add(time.Second))
-	c.Write(say(&proto.Event{Kind: proto.KindError, Text: "refused: " + why}))
-	c.Close()
+	tell := func() {
+		c.SetDeadline(time.Now().Add(time.Second))
+		c.Write(say(&proto.Event{Kind: proto.KindError, Text: "refused: " + why}))
+		c.Close()
+	}
+	if _, ok := c.(handshaker); ok {
+		// Its handshake comes first, and reads: not on the accepting
+		// goroutine, but within the same second.
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			tell()
+		}()
+		return
+	}
+	tell()
 }
 
 // Reload puts cfg, which must have passed validation, in force without
@@ -325,6 +403,21 @@ func (s *Server) Reload(cfg config.Config) []string {
 	var notes []string
 	for _, d := range s.doors {
 		was, now := d.addr(old), d.addr(&cfg)
+		if p, ok := d.(preparer); ok && now != "" {
+			note, err := p.prepare(&cfg)
+			if note != "" {
+				notes = append(notes, note)
+			}
+			if err != nil {
+				s.errorf("reload: %s door: %v", d.name(), err)
+				if was == now {
+					notes = append(notes, fmt.Sprintf("%s door keeps its certificate", d.name()))
+				} else {
+					notes = append(notes, fmt.Sprintf("%s door NOT re-bound: %v", d.name(), err))
+				}
+				continue
+			}
+		}
 		if _, packets := d.(packetDoor); was == now && !(packets && !slices.Equal(old.UDPAllow, cfg.UDPAllow)) {
 			continue
 		}

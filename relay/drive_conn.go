@@ -21,6 +21,9 @@ type connDriver struct {
 	wakeC chan struct{} // capacity 1: something may be ready to write; never closed
 	stopC chan struct{} // capacity 1: stop was called (ends a pause of the reader); never closed
 	wdone chan struct{} // closed by the writer when it returns
+	// A write cut by its deadline breaks the connection for good (TLS:
+	// crypto/tls says so): the member ends then. Set once.
+	sealed bool
 
 	// mu orders the write deadlines set by stop and by the writer, so
 	// that stop cannot put a goodbye's fresh deadline in the past.
@@ -28,17 +31,27 @@ type connDriver struct {
 	saying bool // the writer is writing the goodbye
 
 	// The writer's.
-	batch []*event
-	bufs  net.Buffers
-	wbuf  net.Buffers // what WriteTo consumes: the rest of a batch a deadline cut
+	batch  []*event
+	bufs   net.Buffers
+	wbuf   net.Buffers // what WriteTo consumes: the rest of a batch a deadline cut
+	joined []byte      // a sealed connection's batch in one piece; see writeSealed
 }
 
 // serveConn serves c as a member of door with a connDriver until the
 // member is done, greeting it first with greet, with the codec newCodec
 // makes (nil: the line protocol). It blocks.
+//
+// A connection with a handshake of its own (TLS) makes it first, within
+// Timeouts.Handshake, which also bounds the name that follows it.
 func (s *Server) serveConn(c net.Conn, door string, greet *event, newCodec func(*member) codec) {
-	g := &connDriver{wakeC: make(chan struct{}, 1), stopC: make(chan struct{}, 1), wdone: make(chan struct{})}
-	m := s.newCodecMember(c, door, g, newCodec)
+	born := time.Now()
+	_, sealed := c.(handshaker)
+	if sealed && !s.handshake(c, door, born.Add(s.conf().Timeouts.Handshake.D())) {
+		s.release(c)
+		return
+	}
+	g := &connDriver{wakeC: make(chan struct{}, 1), stopC: make(chan struct{}, 1), wdone: make(chan struct{}), sealed: sealed}
+	m := s.newMemberAt(c, door, g, newCodec, born)
 	m.deliver(greet)
 	go g.writeLoop(m)
 	m.kick(g.readLoop(m))
@@ -200,11 +213,17 @@ func (g *connDriver) flush(m *member, until time.Time) error {
 		}
 		m.conn.SetWriteDeadline(by)
 		g.mu.Unlock()
-		n, err := g.wbuf.WriteTo(m.conn)
+		var n int64
+		var err error
+		if g.sealed {
+			n, err = g.writeSealed(m.conn)
+		} else {
+			n, err = g.wbuf.WriteTo(m.conn)
+		}
 		switch {
 		case err == nil:
 			m.blocked(false, t)
-		case errors.Is(err, os.ErrDeadlineExceeded):
+		case errors.Is(err, os.ErrDeadlineExceeded) && !g.sealed:
 			t = time.Now()
 			if n > 0 { // progress: the write deadline counts from here
 				m.blocked(false, t)
@@ -218,6 +237,26 @@ func (g *connDriver) flush(m *member, until time.Time) error {
 			return err
 		}
 	}
+}
+
+// writeSealed writes the batch in wbuf to a sealed (TLS) connection in
+// one Write: each Write is a record of its own (or several, for a long
+// one), so a batch of lines goes in as few records and system calls as it
+// fills, not one a line. A write that fails leaves the connection broken
+// (see sealed): the member ends.
+func (g *connDriver) writeSealed(c net.Conn) (int64, error) {
+	g.joined = g.joined[:0]
+	for _, b := range g.wbuf {
+		g.joined = append(g.joined, b...)
+	}
+	n, err := c.Write(g.joined)
+	if err == nil {
+		g.wbuf = g.wbuf[:0]
+	}
+	if cap(g.joined) > 4<<10 {
+		g.joined = nil // a burst's buffer is not kept by an idle member
+	}
+	return int64(n), err
 }
 
 // finish writes, within bounds, what a leaving member is still owed; its

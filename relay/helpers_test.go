@@ -28,8 +28,14 @@ func testConfig() config.Config {
 // outlives it, when the test ends.
 func startServer(t testing.TB, cfg config.Config) *Server {
 	t.Helper()
+	return startServerLog(t, cfg, t.Logf)
+}
+
+// startServerLog is startServer with its log to logf.
+func startServerLog(t testing.TB, cfg config.Config, logf config.Logf) *Server {
+	t.Helper()
 	testkit.NoLeaks(t) // checked after the shutdown below: cleanups run last first
-	s := New(cfg, t.Logf)
+	s := New(cfg, logf)
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -21,9 +21,10 @@ func inq(raw syscall.RawConn) (int, bool) {
 	return int(n), true
 }
 
-// connInq is inq for a connection, when it is a socket.
+// connInq is inq for a connection, when it is a socket (or a layer
+// over one: TLS, whose records count as they came).
 func connInq(c net.Conn) (int, bool) {
-	sc, ok := c.(syscall.Conn)
+	sc, ok := netConn(c).(syscall.Conn)
 	if !ok {
 		return 0, false
 	}

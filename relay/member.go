@@ -152,7 +152,14 @@ func (s *Server) newMember(c net.Conn, door string, drv driver) *member {
 // newCodecMember is newMember for a member whose door has a codec of its
 // own; newCodec makes it for the member, before the member is shared.
 func (s *Server) newCodecMember(c net.Conn, door string, drv driver, newCodec func(*member) codec) *member {
-	m := &member{srv: s, conn: c, door: door, drv: drv, done: make(chan struct{}), born: time.Now().UnixNano()}
+	return s.newMemberAt(c, door, drv, newCodec, time.Now())
+}
+
+// newMemberAt is newCodecMember for a member whose clocks count from
+// born: the connection was accepted then, and has been busy since (a TLS
+// handshake counts inside Timeouts.Handshake).
+func (s *Server) newMemberAt(c net.Conn, door string, drv driver, newCodec func(*member) codec, born time.Time) *member {
+	m := &member{srv: s, conn: c, door: door, drv: drv, done: make(chan struct{}), born: born.UnixNano()}
 	if newCodec != nil {
 		m.codec = newCodec(m)
 	}
@@ -161,7 +168,7 @@ func (s *Server) newCodecMember(c net.Conn, door string, drv driver, newCodec fu
 		// A fixed kernel buffer: a member that reads slowly fills it and
 		// meets the write deadline, instead of the kernel growing it for
 		// him (to megabytes on Linux).
-		if wb, ok := c.(interface{ SetWriteBuffer(int) error }); ok {
+		if wb, ok := netConn(c).(interface{ SetWriteBuffer(int) error }); ok {
 			wb.SetWriteBuffer(n)
 		}
 	}
@@ -174,6 +181,15 @@ func (s *Server) newCodecMember(c net.Conn, door string, drv driver, newCodec fu
 		s.mu.Unlock()
 	}
 	return m
+}
+
+// netConn is the connection under c when c is a layer over one (TLS),
+// or c.
+func netConn(c net.Conn) net.Conn {
+	if l, ok := c.(interface{ NetConn() net.Conn }); ok {
+		return l.NetConn()
+	}
+	return c
 }
 
 // poke has m's driver write what is ready, without blocking.

@@ -216,6 +216,12 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 		return false, err
 	}
 	defer conn.Close()
+	if c.cfg.TLS || c.cfg.Fingerprint != "" {
+		if conn, err = secure(ctx, conn, c.cfg); err != nil {
+			return false, err
+		}
+		defer conn.Close()
+	}
 	// Closed, not given a past deadline: receive sets a new deadline
 	// before each read, which could undo that.
 	stop := context.AfterFunc(ctx, func() { conn.Close() })

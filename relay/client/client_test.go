@@ -141,6 +141,11 @@ func (m *member) until(t *testing.T, prefix string) string {
 func startRelay(t *testing.T) *relay.Server {
 	cfg := config.Default().Relay
 	cfg.Listen = config.Listen{Line: "127.0.0.1:0"}
+	return startRelayConfig(t, cfg)
+}
+
+// startRelayConfig starts a relay for cfg, stopped when the test ends.
+func startRelayConfig(t *testing.T, cfg config.Config) *relay.Server {
 	s := relay.New(cfg, t.Logf)
 	if err := s.Start(); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ package config
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
@@ -66,7 +68,30 @@ type Config struct {
 	Limits    Limits   `json:"limits"`
 	Timeouts  Timeouts `json:"timeouts"`
 	Store     Store    `json:"store"`
+	TLS       TLS      `json:"tls"`
 }
+
+// TLS is the certificate of the TLS doors (relay.listen.line_tls,
+// irc_tls and https). It is read when the relay starts and again on a
+// reload; it is not read at all while every TLS door is off. Load resolves
+// a relative path against the directory of the configuration file.
+type TLS struct {
+	// Cert and Key are PEM files: the certificate (its chain after it,
+	// if any) and its private key; they may be the same file. Defaults
+	// "tls/cert.pem" and "tls/key.pem": a directory beside the
+	// configuration file, which the relay's user may own without owning
+	// the configuration.
+	Cert string `json:"cert"`
+	Key  string `json:"key"`
+	// Generate has the relay make a self-signed ECDSA P-256 pair and keep
+	// it at Cert and Key when neither file exists yet (when only one does,
+	// that is an error: the relay does not overwrite half a pair).
+	// Default true.
+	Generate bool `json:"generate"`
+}
+
+// TLSDoors are the doors that speak TLS, as keys under relay.listen.
+var TLSDoors = []string{"line_tls", "irc_tls", "https"}
 
 // Store is where the relay keeps each room's history across restarts.
 // It applies when the relay starts; a reload does not change it.
@@ -123,6 +148,14 @@ type Listen struct {
 	// /api/events, /api/send, /api/post, /api/stats). Default
 	// "127.0.0.1:8080".
 	HTTP string `json:"http"`
+	// LineTLS is the line door over TLS (openssl s_client, roomrelay
+	// client -tls). Default "" (off).
+	LineTLS string `json:"line_tls"`
+	// IRCTLS is the IRC door over TLS. Default "" (off).
+	IRCTLS string `json:"irc_tls"`
+	// HTTPS is the HTTP door over TLS: the same page and API. Default ""
+	// (off).
+	HTTPS string `json:"https"`
 }
 
 // MinLine is the least Limits.MaxLineBytes: room for the longest name
@@ -275,6 +308,36 @@ type ClientConfig struct {
 	// Listen is, in tutorial mode, the client's own endpoint, where the
 	// server delivers messages. Default "127.0.0.1:8881".
 	Listen string `json:"listen"`
+	// TLS connects to a TLS door (relay.listen.line_tls). Without a
+	// Fingerprint the relay's certificate must be signed by an authority
+	// the system trusts, for the host of Server. Default false.
+	TLS bool `json:"tls"`
+	// Fingerprint pins the relay's certificate by its SHA-256
+	// fingerprint, as the relay logs it ("sha256:AB:CD:..."; the colons,
+	// the "sha256:" and the case are optional): that certificate and no
+	// other is taken, whoever signed it. It implies TLS. Default "".
+	Fingerprint string `json:"fingerprint"`
+}
+
+// ParseFingerprint reads a SHA-256 certificate fingerprint: 64 hex digits,
+// in pairs separated by colons or not, in either case, after an optional
+// "sha256:" (or openssl's "sha256 Fingerprint=").
+func ParseFingerprint(v string) ([32]byte, error) {
+	var fp [32]byte
+	s := strings.TrimSpace(v)
+	for _, p := range []string{"sha256:", "sha256 fingerprint="} {
+		if len(s) >= len(p) && strings.EqualFold(s[:len(p)], p) {
+			s = s[len(p):]
+			break
+		}
+	}
+	s = strings.ReplaceAll(s, ":", "")
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != len(fp) {
+		return fp, fmt.Errorf(`want a SHA-256 fingerprint such as "sha256:AB:CD:..." (32 bytes in hex), not %q`, v)
+	}
+	copy(fp[:], b)
+	return fp, nil
 }
 
 // PeerConfig is the "peer" section: `roomrelay peer`, the tutorial's P2P
@@ -368,6 +431,7 @@ func Default() File {
 				Flood: Duration(2 * time.Minute),
 			},
 			Store: Store{Sync: "1s"},
+			TLS:   TLS{Cert: "tls/cert.pem", Key: "tls/key.pem", Generate: true},
 		},
 		Client: ClientConfig{
 			Server: "127.0.0.1:7777", Retry: Duration(time.Second), RetryMax: Duration(30 * time.Second),
@@ -406,6 +470,14 @@ func load(path string, hosts bool) (*File, error) {
 	f, err := parse(b, hosts)
 	if err != nil {
 		return nil, fmt.Errorf("config %s:\n%w", path, err)
+	}
+	// The certificate lives beside the file that names it, wherever the
+	// relay is started from.
+	dir := filepath.Dir(path)
+	for _, p := range []*string{&f.Relay.TLS.Cert, &f.Relay.TLS.Key} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
 	}
 	return f, nil
 }
@@ -738,11 +810,26 @@ func (f *File) Validate() error {
 	addr("relay.listen.udp", r.Listen.UDP, true)
 	addr("relay.listen.irc", r.Listen.IRC, true)
 	addr("relay.listen.http", r.Listen.HTTP, true)
+	var tlsOn []string
+	for _, name := range TLSDoors {
+		if v := *r.Listen.Door(name); v != "" {
+			addr("relay.listen."+name, v, true)
+			tlsOn = append(tlsOn, "relay.listen."+name)
+		}
+	}
+	if len(tlsOn) > 0 {
+		if r.TLS.Cert == "" {
+			bad("relay.tls.cert", "must be set for the TLS doors on (%s)", strings.Join(tlsOn, ", "))
+		}
+		if r.TLS.Key == "" {
+			bad("relay.tls.key", "must be set for the TLS doors on (%s)", strings.Join(tlsOn, ", "))
+		}
+	}
 	if r.Listen.Line != "" && r.Listen.Line == r.Listen.Legacy && !strings.HasSuffix(r.Listen.Line, ":0") {
 		bad("relay.listen.legacy", "the same address as relay.listen.line (%s); each door needs its own", r.Listen.Line)
 	}
 	if r.Listen == (Listen{}) {
-		bad("relay.listen", "every door is off; set at least one of line, legacy, udp, irc, http")
+		bad("relay.listen", "every door is off; set at least one of %s", strings.Join(DoorNames(), ", "))
 	}
 	nets := func(key string, list []string) {
 		for i, n := range list {
@@ -823,10 +910,18 @@ func (f *File) Validate() error {
 	if c.RetryMax < c.Retry {
 		bad("client.retry_max", "must be at least client.retry (%s)", c.Retry.D())
 	}
+	if c.Fingerprint != "" {
+		if _, err := ParseFingerprint(c.Fingerprint); err != nil {
+			bad("client.fingerprint", "%v", err)
+		}
+	}
 	switch c.Mode {
 	case "line":
 	case "tutorial":
 		addr("client.listen", c.Listen, false)
+		if c.TLS || c.Fingerprint != "" {
+			bad("client.tls", "the tutorial protocol has no TLS: set client.mode to \"line\" for a TLS door")
+		}
 	default:
 		bad("client.mode", `want "line" or "tutorial", not %q`, c.Mode)
 	}

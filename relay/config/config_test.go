@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,11 +14,16 @@ import (
 
 // The shipped config.json spells out exactly the defaults.
 func TestShippedConfigIsDefault(t *testing.T) {
-	f, err := Load(filepath.Join("..", "..", "config.json"))
+	path := filepath.Join("..", "..", "config.json")
+	f, err := Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(Default(), *f); diff != "" {
+	want := Default()
+	// Load puts the certificate beside the file.
+	want.Relay.TLS.Cert = filepath.Join(filepath.Dir(path), want.Relay.TLS.Cert)
+	want.Relay.TLS.Key = filepath.Join(filepath.Dir(path), want.Relay.TLS.Key)
+	if diff := cmp.Diff(want, *f); diff != "" {
 		t.Errorf("config.json differs from Default() (-default +file):\n%s", diff)
 	}
 }
@@ -80,7 +86,16 @@ func TestParseErrors(t *testing.T) {
 			"relay.timeouts.flood: must be more than 0s",
 		}},
 		{"no doors", `{"relay":{"listen":{"line":"","legacy":"","udp":"","irc":"","http":""}}}`, []string{
-			"relay.listen: every door is off; set at least one of line, legacy, udp, irc, http"}},
+			"relay.listen: every door is off; set at least one of line, legacy, udp, irc, http, line_tls, irc_tls, https"}},
+		{"tls", `{"relay":{"listen":{"line_tls":"127.0.0.1:x","https":"127.0.0.1:8443"},"tls":{"cert":"","key":""}},
+			"client":{"fingerprint":"sha256:AB:CD"}}`, []string{
+			`relay.listen.line_tls: port "x" is not a number from 0 to 65535`,
+			"relay.tls.cert: must be set for the TLS doors on (relay.listen.line_tls, relay.listen.https)",
+			"relay.tls.key: must be set for the TLS doors on (relay.listen.line_tls, relay.listen.https)",
+			`client.fingerprint: want a SHA-256 fingerprint such as "sha256:AB:CD:..." (32 bytes in hex), not "sha256:AB:CD"`,
+		}},
+		{"tls in tutorial mode", `{"client":{"mode":"tutorial","tls":true}}`, []string{
+			`client.tls: the tutorial protocol has no TLS: set client.mode to "line" for a TLS door`}},
 		{"duplicates", `{"relay":{"limits":{"rate":5},"limits":{"rate":6,"rate":7}}}`, []string{
 			"relay.limits: duplicate key", "relay.limits.rate: duplicate key"}},
 		{"same address", `{"relay":{"listen":{"line":"127.0.0.1:7000","legacy":"127.0.0.1:7000"}}}`, []string{
@@ -161,7 +176,7 @@ func TestCheckHosts(t *testing.T) {
 }
 
 func TestListenDoors(t *testing.T) {
-	if diff := cmp.Diff([]string{"line", "legacy", "udp", "irc", "http"}, DoorNames()); diff != "" {
+	if diff := cmp.Diff([]string{"line", "legacy", "udp", "irc", "http", "line_tls", "irc_tls", "https"}, DoorNames()); diff != "" {
 		t.Errorf("DoorNames (-want +got):\n%s", diff)
 	}
 	var l Listen
@@ -195,5 +210,51 @@ func TestLoadMissing(t *testing.T) {
 	os.WriteFile(bad, []byte(`{"relay":{"nope":1}}`), 0o644)
 	if _, err := Load(bad); err == nil || errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "relay.nope: unknown key") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+func TestParseFingerprint(t *testing.T) {
+	hexFP := "ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12"
+	var want [32]byte
+	for i := range want {
+		fmt.Sscanf(hexFP[2*i:2*i+2], "%02x", &want[i])
+	}
+	colons := strings.ToUpper(hexFP[:2])
+	for i := 2; i < len(hexFP); i += 2 {
+		colons += ":" + strings.ToUpper(hexFP[i:i+2])
+	}
+	for _, v := range []string{hexFP, "sha256:" + colons, "SHA256:" + hexFP, colons, "sha256 Fingerprint=" + colons, " " + colons + "\n"} {
+		got, err := ParseFingerprint(v)
+		if err != nil {
+			t.Errorf("%q: %v", v, err)
+			continue
+		}
+		if got != want {
+			t.Errorf("%q: got %x", v, got)
+		}
+	}
+	for _, v := range []string{"", "sha256:", hexFP[:62], hexFP + "00", "md5:" + hexFP, strings.Replace(hexFP, "a", "g", 1)} {
+		if _, err := ParseFingerprint(v); err == nil {
+			t.Errorf("%q: no error", v)
+		}
+	}
+}
+
+func TestLoadPutsTheCertificateBesideTheFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.json")
+	abs := filepath.Join(t.TempDir(), "key.pem")
+	if err := os.WriteFile(path, []byte(`{"relay":{"tls":{"cert":"certs/c.pem","key":"`+abs+`"}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := f.Relay.TLS.Cert, filepath.Join(dir, "certs", "c.pem"); got != want {
+		t.Errorf("cert %q, want %q", got, want)
+	}
+	if f.Relay.TLS.Key != abs {
+		t.Errorf("key %q, want %q (absolute: kept)", f.Relay.TLS.Key, abs)
 	}
 }
