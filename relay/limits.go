@@ -12,19 +12,18 @@ import (
 // nothing more from it until they have refilled.
 type limiter struct {
 	tokens float64
-	last   time.Time
+	last   int64 // when it was last refilled, in Unix nanoseconds; 0: never (it is full)
 }
 
 // refill brings the bucket to t at rate per second, up to burst.
 func (l *limiter) refill(t time.Time, rate float64, burst float64) {
-	if l.last.IsZero() {
+	now := t.UnixNano()
+	if l.last == 0 {
 		l.tokens = burst
-	} else if t.After(l.last) {
-		l.tokens = min(burst, l.tokens+t.Sub(l.last).Seconds()*rate)
+	} else if now > l.last {
+		l.tokens = min(burst, l.tokens+float64(now-l.last)/1e9*rate)
 	}
-	if t.After(l.last) {
-		l.last = t
-	}
+	l.last = max(l.last, now)
 }
 
 // allow reports whether a message at t fits rate per second with burst,
@@ -53,10 +52,10 @@ func (l *limiter) spend(t time.Time, n float64, rate float64, burst float64) {
 // readyAt returns when the bucket holds need, filling at rate per second
 // up to burst: the zero time when it does at t (or the rate is 0).
 func (l *limiter) readyAt(t time.Time, need float64, rate float64, burst float64) time.Time {
-	if rate <= 0 || l.last.IsZero() {
+	if rate <= 0 || l.last == 0 {
 		return time.Time{}
 	}
-	have := min(burst, l.tokens+max(t.Sub(l.last).Seconds(), 0)*rate)
+	have := min(burst, l.tokens+float64(max(t.UnixNano()-l.last, 0))/1e9*rate)
 	if have >= need {
 		return time.Time{}
 	}
@@ -66,7 +65,7 @@ func (l *limiter) readyAt(t time.Time, need float64, rate float64, burst float64
 // full reports whether the bucket has refilled to burst by t: it then
 // holds nothing worth remembering.
 func (l *limiter) full(t time.Time, rate float64, burst int) bool {
-	return rate <= 0 || l.last.IsZero() || l.tokens+t.Sub(l.last).Seconds()*rate >= float64(burst)
+	return rate <= 0 || l.last == 0 || l.tokens+float64(t.UnixNano()-l.last)/1e9*rate >= float64(burst)
 }
 
 // limiterTable holds the token buckets of many senders, at most max of
