@@ -58,13 +58,13 @@ type lconn struct {
 }
 
 func (c *lconn) wake(*member) { c.l.schedule(c) }
+func (c *lconn) stop(*member) { c.l.schedule(c) }
 
 // resume has a paced member read again: its budget has refilled.
 func (c *lconn) resume() {
 	c.pend.Or(evIn)
 	c.l.schedule(c)
 }
-func (c *lconn) stop(*member) { c.l.schedule(c) }
 
 // What a member's pend holds: what the poller saw of its socket.
 const (

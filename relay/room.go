@@ -216,9 +216,11 @@ func (r *room) post(e *proto.Event, from uint64, maxLag uint64) {
 	e.Seq = r.seq
 	r.grow()
 	r.keep(newEvent(e, from))
-	r.log.Append(e)                           // with sync "always", on disk before anyone is woken
-	maxLag = min(maxLag, uint64(r.history)-1) // until the ring is that long, it keeps every event
-	if r.cut > 0 {                            // historyBytes drops events: as many are kept as fit
+	r.log.Append(e) // with sync "always", on disk before anyone is woken
+	// Until the ring is history long, it keeps every event; once
+	// historyBytes drops events, as many are kept as fit.
+	maxLag = min(maxLag, uint64(r.history)-1)
+	if r.cut > 0 {
 		maxLag = min(maxLag, r.seq-r.oldest())
 	}
 	pressure := false
