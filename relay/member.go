@@ -166,8 +166,8 @@ func (s *Server) newMemberAt(c net.Conn, door string, drv driver, newCodec func(
 	m.lastIn.Store(m.born)
 	if n := s.conf().Limits.SendBuffer; n > 0 && c != nil {
 		// A fixed kernel buffer: a member that reads slowly fills it and
-		// meets the write deadline, instead of the kernel growing it for
-		// him (to megabytes on Linux).
+		// meets the write deadline, instead of the kernel growing it (to
+		// megabytes on Linux).
 		if wb, ok := netConn(c).(interface{ SetWriteBuffer(int) error }); ok {
 			wb.SetWriteBuffer(n)
 		}
@@ -299,7 +299,7 @@ func (m *member) slowness() string {
 	case m.privFull():
 		return fmt.Sprintf("more than %d private events waiting", c.Limits.Queue)
 	}
-	return fmt.Sprintf("%d events behind, all the room's history keeps", c.Limits.History)
+	return "as far behind as the room's history goes"
 }
 
 // privFull reports whether m's private queue is full.
