@@ -52,12 +52,12 @@ func TestSignals(t *testing.T) {
 	// A new door and new limits, taken on SIGHUP.
 	legacyPort := tutFreePort(t)
 	os.WriteFile(config, []byte(fmt.Sprintf(`{"relay":{"listen":{"line":"127.0.0.1:%d","legacy":"127.0.0.1:%d","udp":"","irc":"","http":""},
-		"limits":{"rate":1,"burst":1}}}`, linePort, legacyPort)), 0o644)
+		"limits":{"max_line_bytes":128}}}`, linePort, legacyPort)), 0o644)
 	relay.cmd.Process.Signal(syscall.SIGHUP)
 	relay.waitErr(t, `info: config reloaded: limits and timeouts in force; legacy door re-bound at 127\.0\.0\.1:`+strconv.Itoa(legacyPort))
-	fmt.Fprintf(c, "one\ntwo\n")
-	if l := until("!!!"); !strings.Contains(l, "slow down") {
-		t.Errorf("after the reload alice was told %q, want the new rate limit", l)
+	fmt.Fprintf(c, "%s\n", strings.Repeat("x", 200))
+	if l := until("!!!"); !strings.Contains(l, "(at most 128); not sent") {
+		t.Errorf("after the reload alice was told %q, want the new line limit", l)
 	}
 
 	os.WriteFile(config, []byte(`{"relay":`), 0o644)

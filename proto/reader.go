@@ -94,6 +94,10 @@ func (l *LineReader) ReadLine() ([]byte, error) {
 	}
 }
 
+// Buffered returns how many bytes were read from the stream and not yet
+// returned in lines.
+func (l *LineReader) Buffered() int { return l.end - l.start }
+
 // fill reads once into the buffer, making room first.
 func (l *LineReader) fill() {
 	if l.start == l.end && len(l.buf) > lineBufStart && l.quiet {

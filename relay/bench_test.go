@@ -20,6 +20,7 @@ import (
 func benchConfig() config.Config {
 	cfg := testConfig()
 	cfg.Limits.History = 1 << 17
+	cfg.Limits.HistoryBytes = 0
 	cfg.Limits.Queue = 1 << 17
 	cfg.Limits.MaxClients = 1000
 	cfg.Limits.MaxClientsPerIP = 1000

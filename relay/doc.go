@@ -12,10 +12,23 @@
 // cursor into that log: whoever writes for it copies what it has not
 // written yet (and any private events queued for it) into one batch and
 // writes it with one writev. A member's queue is therefore the part of the
-// ring between its cursor and the head, bounded by Limits.Queue: a member
-// further behind is disconnected as too slow, told why, and never holds
-// the room back. The same ring serves replay on joining and resume after a
-// reconnect.
+// ring between its cursor and the head: a member whose cursor is about to
+// fall out of the ring, or whose socket takes nothing for Timeouts.Write,
+// is disconnected as too slow, told why, and never holds the room back;
+// a burst waits in the ring until each member's writer has its turn. Its
+// private queue (notices, private messages) is bounded by Limits.Queue.
+// The same ring serves replay on joining and resume after a reconnect.
+//
+// # Flow control
+//
+// A member's driver asks its session (paceBy) before it hands it each
+// line: past the member's budget of lines (Limits.Rate, Burst) or of
+// replayed bytes (Limits.ReplayBytesPerMinute) it reads nothing more from
+// it until the budget refills, so TCP paces the sender and nothing is
+// refused; a member that keeps more than Limits.FloodBytes unread for
+// Timeouts.Flood is cut as flooding (paced). A room where a member is
+// most of the history behind stalls its publishers a few milliseconds a
+// turn (stallBy), never longer, so TCP paces them while readers catch up.
 //
 // # Sessions, drivers and doors
 //

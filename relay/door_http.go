@@ -556,7 +556,8 @@ func (d *httpDoor) send(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "unknown token: join again (POST /api/join)")
 		return
 	}
-	m, max := h.m, d.s.conf().Limits.MaxLineBytes
+	l := d.s.conf().Limits
+	m, max := h.m, l.MaxLineBytes
 	text := strings.TrimRight(r.PostForm.Get("text"), "\r\n")
 	h.in.Lock()
 	defer h.in.Unlock()
@@ -567,6 +568,18 @@ func (d *httpDoor) send(w http.ResponseWriter, r *http.Request) {
 			b, err = nil, proto.ErrLineTooLong
 		}
 		t := time.Now()
+		// The budgets of the line door (see paceBy), but a request cannot
+		// be paced as a socket is: past them the rest is refused.
+		m.mu.Lock()
+		by := m.paceBy(t)
+		m.mu.Unlock()
+		if !by.IsZero() {
+			msg := fmt.Sprintf("slow down: at most %g lines a second; not sent from %q on", l.Rate, b)
+			m.notify(proto.KindError, "%s", msg)
+			fail(w, http.StatusTooManyRequests, msg)
+			return
+		}
+		m.lim.spend(t, 1, l.Rate, float64(l.Burst))
 		m.lastIn.Store(t.UnixNano())
 		if err == nil {
 			d.s.stats.bytesIn.Add(int64(len(b)) + 1)

@@ -445,6 +445,9 @@ func (s *Server) Reload(cfg config.Config) []string {
 	if old.Limits.History != cfg.Limits.History {
 		notes = append(notes, "relay.limits.history applies to rooms created from now on")
 	}
+	if old.Limits.HistoryBytes != cfg.Limits.HistoryBytes {
+		notes = append(notes, "relay.limits.history_bytes applies to rooms created from now on")
+	}
 	if old.Limits.MaxLineBytes != cfg.Limits.MaxLineBytes {
 		notes = append(notes, "relay.limits.max_line_bytes applies to connections made from now on")
 	}

@@ -19,6 +19,7 @@ import (
 // one passes it asks the session what that means.
 type connDriver struct {
 	wakeC chan struct{} // capacity 1: something may be ready to write; never closed
+	stopC chan struct{} // capacity 1: stop was called (ends a pause of the reader); never closed
 	wdone chan struct{} // closed by the writer when it returns
 	// A write cut by its deadline breaks the connection for good (TLS:
 	// crypto/tls says so): the member ends then. Set once.
@@ -49,7 +50,7 @@ func (s *Server) serveConn(c net.Conn, door string, greet *event, newCodec func(
 		s.release(c)
 		return
 	}
-	g := &connDriver{wakeC: make(chan struct{}, 1), wdone: make(chan struct{}), sealed: sealed}
+	g := &connDriver{wakeC: make(chan struct{}, 1), stopC: make(chan struct{}, 1), wdone: make(chan struct{}), sealed: sealed}
 	m := s.newMemberAt(c, door, g, newCodec, born)
 	m.deliver(greet)
 	go g.writeLoop(m)
@@ -73,6 +74,10 @@ func (g *connDriver) stop(m *member) {
 		m.conn.SetWriteDeadline(past)
 	}
 	g.mu.Unlock()
+	select {
+	case g.stopC <- struct{}{}:
+	default:
+	}
 	g.wake(m)
 }
 
@@ -86,6 +91,7 @@ func (g *connDriver) readLoop(m *member) (why reason) {
 	}()
 	lr := proto.NewLineReader(m.conn, m.srv.conf().Limits.MaxLineBytes)
 	var armed time.Time
+	var pause *time.Timer
 	for {
 		// The deadline moves with every line; re-arm it at most once a
 		// second of its moving, and whenever it came sooner.
@@ -98,6 +104,17 @@ func (g *connDriver) readLoop(m *member) (why reason) {
 		// here.
 		if m.isDone() {
 			return m.why
+		}
+		if by, paced := m.waitBy(time.Now()); !by.IsZero() {
+			if paced {
+				if n, known := connInq(m.conn); m.paced(time.Now(), n+lr.Buffered(), known) {
+					return byFlood
+				}
+			}
+			if !g.pause(m, &pause, by) {
+				return m.why
+			}
+			continue
 		}
 		line, err := lr.ReadLine()
 		t := time.Now()
@@ -114,6 +131,29 @@ func (g *connDriver) readLoop(m *member) (why reason) {
 		if why, leave := m.line(line, err, t); leave {
 			return why
 		}
+	}
+}
+
+// pause waits until by, when m's budget has refilled (see paceBy),
+// reading nothing meanwhile, or until stop is called (the limits may have
+// changed: the reader asks again); it reports false when m was kicked
+// first. *t is the reader's timer, made on its first pause.
+func (g *connDriver) pause(m *member, t **time.Timer, by time.Time) bool {
+	d := time.Until(by)
+	if *t == nil {
+		*t = time.NewTimer(d)
+	} else {
+		(*t).Reset(d)
+	}
+	select {
+	case <-(*t).C:
+		return true
+	case <-g.stopC:
+		(*t).Stop()
+		return !m.isDone()
+	case <-m.doneC():
+		(*t).Stop()
+		return false
 	}
 }
 

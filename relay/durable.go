@@ -46,7 +46,7 @@ func (s *Server) openStore() {
 			st.Drop(sr.Name)
 			continue
 		}
-		r := newRoom(sr.Name, cfg.Limits.History)
+		r := newRoomBytes(sr.Name, cfg.Limits.History, cfg.Limits.HistoryBytes)
 		r.restore(sr.Epoch, sr.Events, sr.Head)
 		r.log = st.Log(r.name, r.epoch)
 		s.rooms[proto.Fold(r.name)] = r

@@ -2,35 +2,64 @@ package relay
 
 import (
 	"container/list"
+	"math"
 	"time"
 )
 
-// limiter is a token bucket of messages, owned by one session goroutine.
+// limiter is a token bucket, owned by one session goroutine: of lines for
+// a member (see member.paceBy) or a UDP source, of bytes for a member's
+// replays. A member's buckets may go into debt: its driver then reads
+// nothing more from it until they have refilled.
 type limiter struct {
-	tokens  float64
-	last    time.Time
-	refused int // messages refused in a row
+	tokens float64
+	last   int64 // when it was last refilled, in Unix nanoseconds; 0: never (it is full)
 }
 
-// allow reports whether a message at t fits rate per second with burst.
-// A rate of 0 allows everything.
+// refill brings the bucket to t at rate per second, up to burst.
+func (l *limiter) refill(t time.Time, rate float64, burst float64) {
+	now := t.UnixNano()
+	if l.last == 0 {
+		l.tokens = burst
+	} else if now > l.last {
+		l.tokens = min(burst, l.tokens+float64(now-l.last)/1e9*rate)
+	}
+	l.last = max(l.last, now)
+}
+
+// allow reports whether a message at t fits rate per second with burst,
+// and takes it when it does. A rate of 0 allows everything.
 func (l *limiter) allow(t time.Time, rate float64, burst int) bool {
 	if rate <= 0 {
 		return true
 	}
-	if l.last.IsZero() {
-		l.tokens = float64(burst)
-	} else {
-		l.tokens = min(float64(burst), l.tokens+t.Sub(l.last).Seconds()*rate)
-	}
-	l.last = t
+	l.refill(t, rate, float64(burst))
 	if l.tokens < 1 {
-		l.refused++
 		return false
 	}
 	l.tokens--
-	l.refused = 0
 	return true
+}
+
+// spend takes n at t, into debt if need be. A rate of 0 takes nothing.
+func (l *limiter) spend(t time.Time, n float64, rate float64, burst float64) {
+	if rate <= 0 {
+		return
+	}
+	l.refill(t, rate, burst)
+	l.tokens -= n
+}
+
+// readyAt returns when the bucket holds need, filling at rate per second
+// up to burst: the zero time when it does at t (or the rate is 0).
+func (l *limiter) readyAt(t time.Time, need float64, rate float64, burst float64) time.Time {
+	if rate <= 0 || l.last == 0 {
+		return time.Time{}
+	}
+	have := min(burst, l.tokens+float64(max(t.UnixNano()-l.last, 0))/1e9*rate)
+	if have >= need {
+		return time.Time{}
+	}
+	return t.Add(time.Duration(math.Ceil((need - have) / rate * float64(time.Second))))
 }
 
 // reserve takes a message's token from the bucket at t, going into debt
@@ -41,15 +70,7 @@ func (l *limiter) reserve(t time.Time, rate float64, burst int) time.Duration {
 	if rate <= 0 {
 		return 0
 	}
-	if l.last.IsZero() {
-		l.tokens = float64(burst)
-	} else if t.After(l.last) {
-		l.tokens = min(float64(burst), l.tokens+t.Sub(l.last).Seconds()*rate)
-	}
-	if t.After(l.last) {
-		l.last = t
-	}
-	l.tokens--
+	l.spend(t, 1, rate, float64(burst))
 	if l.tokens >= 0 {
 		return 0
 	}
@@ -59,7 +80,7 @@ func (l *limiter) reserve(t time.Time, rate float64, burst int) time.Duration {
 // full reports whether the bucket has refilled to burst by t: it then
 // holds nothing worth remembering.
 func (l *limiter) full(t time.Time, rate float64, burst int) bool {
-	return rate <= 0 || l.last.IsZero() || l.tokens+t.Sub(l.last).Seconds()*rate >= float64(burst)
+	return rate <= 0 || l.last == 0 || l.tokens+float64(t.UnixNano()-l.last)/1e9*rate >= float64(burst)
 }
 
 // limiterTable holds the token buckets of many senders, at most max of

@@ -51,6 +51,7 @@ type lconn struct {
 
 	// Only the worker serving it.
 	lr      *proto.LineReader
+	pause   *time.Timer // made when it is first paced: schedules it to read again (see read)
 	blocked bool        // its socket is full: write when the poller says so
 	ended   bool        // seen off
 	rest    net.Buffers // what a full socket did not take yet
@@ -58,6 +59,12 @@ type lconn struct {
 
 func (c *lconn) wake(*member) { c.l.schedule(c) }
 func (c *lconn) stop(*member) { c.l.schedule(c) }
+
+// resume has a paced member read again: its budget has refilled.
+func (c *lconn) resume() {
+	c.pend.Or(evIn)
+	c.l.schedule(c)
+}
 
 // What a member's pend holds: what the poller saw of its socket.
 const (
@@ -276,20 +283,45 @@ func (l *loop) serve(w *worker, lc *lconn) {
 }
 
 // read hands the lines a member sent to its session, at most readBudget
-// of them a turn.
+// of them a turn. A member over its budget (see paceBy) is read no more
+// until its budget has refilled, when its timer schedules it again: what
+// it sent waits in its line reader and its socket, in order.
 func (l *loop) read(lc *lconn) {
+	m := lc.m
 	for range readBudget {
+		t := time.Now()
+		if by, paced := m.waitBy(t); !by.IsZero() {
+			l.pace(lc, t, by, paced)
+			return
+		}
 		line, err := lc.lr.ReadLine()
 		if err == errWouldBlock {
 			return
 		}
-		if why, leave := lc.m.line(line, err, time.Now()); leave {
-			lc.m.kick(why)
+		if why, leave := m.line(line, err, t); leave {
+			m.kick(why)
 			return
 		}
 	}
 	lc.pend.Or(evIn) // there may be more: after the others
 	l.schedule(lc)
+}
+
+// pace stops reading a member at t until by, unless, paced for its
+// budget, the input it holds unread makes it a flooder (see member.paced).
+func (l *loop) pace(lc *lconn, t, by time.Time, paced bool) {
+	if paced {
+		n, known := inq(lc.nb.raw)
+		if lc.m.paced(t, n+lc.lr.Buffered(), known) {
+			lc.m.kick(byFlood)
+			return
+		}
+	}
+	if lc.pause == nil {
+		lc.pause = time.AfterFunc(by.Sub(t), lc.resume)
+	} else {
+		lc.pause.Reset(by.Sub(t))
+	}
 }
 
 // flush writes what is ready for a member until its socket is full, at
@@ -354,6 +386,9 @@ func (l *loop) finish(w *worker, lc *lconn) {
 	rest := lc.rest
 	lc.rest = nil
 	lc.ended = true
+	if lc.pause != nil {
+		lc.pause.Stop()
+	}
 	l.mu.Lock()
 	if l.members[lc.fd] == lc {
 		delete(l.members, lc.fd)

@@ -22,9 +22,9 @@ const (
 	byEOF                       // it closed the connection
 	byRead                      // reading failed
 	byIdle                      // it sent nothing for Timeouts.Idle
-	bySlow                      // it fell more than Limits.Queue events behind
-	byFlood                     // it kept sending over its rate limit
-	byWrite                     // writing to it failed or timed out
+	bySlow                      // it took no data for Timeouts.Write, or fell a history behind, or its private queue overflowed
+	byFlood                     // paced, it held more than Limits.FloodBytes unread for Timeouts.Flood
+	byWrite                     // writing to it failed
 	byShutdown                  // the relay is stopping
 	byUnreachable               // a legacy member could not be dialled
 	byNoName                    // it sent no valid name within Timeouts.Handshake
@@ -83,13 +83,23 @@ type member struct {
 	next atomic.Uint64 // next sequence number of room to write; see room.add
 	base atomic.Uint64 // the room's head when it joined: replay does not count as lag
 
-	mu   sync.Mutex
-	room *room    // current room; changed only by whoever reads its input
-	priv []queued // private events and notices, at most Limits.Queue (twice that just after a /join: see Server.join)
+	mu      sync.Mutex
+	room    *room    // current room; changed only by whoever reads its input
+	priv    []queued // private events and notices, at most Limits.Queue, and what a /join carried over (see Server.join)
+	carried int      // how many of priv a /join carried over
 
 	// Whoever reads its input (one goroutine at a time).
-	lim    limiter
-	passed bool // it gave the relay's password (see Server.hello)
+	lim     limiter // its lines: see paceBy
+	floodAt int64   // since when it is paced holding more than Limits.FloodBytes unread, in Unix nanoseconds; 0: it is not
+	// See stallBy: lines since its last stall, and when that stall ends
+	// (Unix nanoseconds).
+	sinceStall int
+	stallUntil int64
+
+	// Guarded by mu (spent by join, read by paceBy in the goroutine that
+	// joins, or by none: a browser member is not paced).
+	replays limiter // bytes of its replays: see paceBy
+	passed  bool    // it gave the relay's password (see Server.hello)
 
 	// Set by whoever reads its input; read by collect.
 	stamps atomic.Bool // text mode, /time on: a line with a time gets "[HH:MM] " before it
@@ -160,6 +170,14 @@ func (s *Server) newMemberAt(c net.Conn, door string, drv driver, newCodec func(
 		m.codec = newCodec(m)
 	}
 	m.lastIn.Store(m.born)
+	if n := s.conf().Limits.SendBuffer; n > 0 && c != nil {
+		// A fixed kernel buffer: a member that reads slowly fills it and
+		// meets the write deadline, instead of the kernel growing it (to
+		// megabytes on Linux).
+		if wb, ok := netConn(c).(interface{ SetWriteBuffer(int) error }); ok {
+			wb.SetWriteBuffer(n)
+		}
+	}
 	if c != nil {
 		m.from = ipOf(c)
 		s.mu.Lock()
@@ -170,6 +188,15 @@ func (s *Server) newMemberAt(c net.Conn, door string, drv driver, newCodec func(
 		s.mu.Unlock()
 	}
 	return m
+}
+
+// netConn is the connection under c when c is a layer over one (TLS),
+// or c.
+func netConn(c net.Conn) net.Conn {
+	if l, ok := c.(interface{ NetConn() net.Conn }); ok {
+		return l.NetConn()
+	}
+	return c
 }
 
 // poke has m's driver write what is ready, without blocking.
@@ -224,8 +251,10 @@ func (m *member) isDone() bool {
 
 // queued is a private event, to be written after room event at.
 type queued struct {
-	ev *event
-	at uint64
+	ev      *event
+	at      uint64
+	replay  bool // a notice about a replay (its bounds, a gap): a later /since drops it unwritten
+	carried bool // carried over from the room it left by a /join: not counted against Limits.Queue
 }
 
 // lag is how many room events m has still to be written, not counting a
@@ -241,7 +270,7 @@ func (m *member) lag(seq uint64) uint64 {
 // far; a member with a full queue is kicked as too slow.
 func (m *member) deliver(ev *event) {
 	m.mu.Lock()
-	full := len(m.priv) >= m.srv.conf().Limits.Queue
+	full := len(m.priv)-m.carried >= m.srv.conf().Limits.Queue
 	if !full {
 		var at uint64
 		if r := m.room; r != nil {
@@ -249,7 +278,7 @@ func (m *member) deliver(ev *event) {
 			at = r.seq
 			r.mu.RUnlock()
 		}
-		m.priv = append(m.priv, queued{ev, at})
+		m.priv = append(m.priv, queued{ev: ev, at: at})
 	}
 	m.mu.Unlock()
 	if full {
@@ -279,8 +308,7 @@ func (m *member) goodbye() []byte {
 	case byNoName:
 		e = proto.Event{Kind: proto.KindError, Text: fmt.Sprintf("no name within %v; bye", m.srv.conf().Timeouts.Handshake.D())}
 	case bySlow:
-		e = proto.Event{Kind: proto.KindError, Text: fmt.Sprintf(
-			"disconnected: too slow (more than %d events behind); reconnect to resume", m.srv.conf().Limits.Queue)}
+		e = proto.Event{Kind: proto.KindError, Text: "disconnected: too slow (" + m.slowness() + "); reconnect to resume"}
 	default:
 		e = proto.Event{Kind: proto.KindError, Text: "disconnected: " + m.why.String()}
 	}
@@ -291,6 +319,27 @@ func (m *member) goodbye() []byte {
 		return proto.AppendJSON(nil, &e)
 	}
 	return proto.AppendText(nil, &e)
+}
+
+// slowness says why m was cut as too slow: its socket took nothing for
+// Timeouts.Write, its private queue was full, or its cursor was about to
+// fall out of its room's history.
+func (m *member) slowness() string {
+	c := m.srv.conf()
+	switch {
+	case m.blockedAt.Load() != 0 && !time.Now().Before(m.writeBy()):
+		return fmt.Sprintf("it took no data for %v", c.Timeouts.Write.D())
+	case m.privFull():
+		return fmt.Sprintf("more than %d private events waiting", c.Limits.Queue)
+	}
+	return "as far behind as the room's history goes"
+}
+
+// privFull reports whether m's private queue is full.
+func (m *member) privFull() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.priv)-m.carried >= m.srv.conf().Limits.Queue
 }
 
 // collect appends m's next batch to bufs and returns it: the room's
@@ -387,6 +436,9 @@ func (m *member) take(r *room, batch []*event, limit int) ([]*event, bool) {
 		inRoom := r != nil && next <= seq // a room event is next
 		if p < len(m.priv) && (!inRoom || m.priv[p].at < next) {
 			batch = append(batch, m.priv[p].ev)
+			if m.priv[p].carried {
+				m.carried--
+			}
 			p++
 			continue
 		}

@@ -109,14 +109,20 @@ type room struct {
 	name  string // set once
 	epoch string // set once: a token drawn when the room is made; see proto.Point
 
-	history int        // the most events kept; set once
-	log     *store.Log // where its events are kept on disk; nil: nowhere. Set once
+	history      int        // the most events kept; set once
+	historyBytes int        // the most bytes of text lines kept (0: no bound); set once, before it is shared
+	log          *store.Log // where its events are kept on disk; nil: nowhere. Set once
 
-	mu      sync.RWMutex
-	seq     uint64   // last sequence number given; 0 before the first event
-	ring    []*event // event seq lives at ring[seq%len(ring)]; see grow
-	floor   uint64   // the oldest event it ever held, when it was read back from a store
-	members []*member
+	mu    sync.RWMutex
+	seq   uint64   // last sequence number given; 0 before the first event
+	ring  []*event // event seq lives at ring[seq%len(ring)]; see grow. An event dropped for historyBytes is nil
+	floor uint64   // the oldest event it ever held, when it was read back from a store
+	cut   uint64   // the oldest event kept under historyBytes; 0 before it dropped one
+	// pressure: at the last post a member was more than three quarters of
+	// the history behind: its publishers stall (see member.stallBy).
+	pressure atomic.Bool
+	bytes    int // the text lines of the events in the ring
+	members  []*member
 }
 
 func newRoom(name string, history int) *room {
@@ -168,7 +174,7 @@ func (r *room) restore(epoch string, evs []proto.Event, head uint64) {
 		prev = e.Seq
 		if e.Seq >= low {
 			e.Room = r.name
-			r.ring[e.Seq%n] = newEvent(e, 0)
+			r.keep(newEvent(e, 0))
 		}
 	}
 	if head > prev {
@@ -185,7 +191,45 @@ func (r *room) hole(from, to, low uint64) {
 		r.name, from, to, to+1)}, 0)
 	ev.seq, ev.skip = from, to+1
 	for seq := max(from, low); seq <= to; seq++ {
-		r.ring[seq%uint64(len(r.ring))] = ev
+		i := seq % uint64(len(r.ring))
+		if old := r.ring[i]; old != nil {
+			r.bytes -= len(old.text)
+		}
+		r.ring[i] = ev
+		r.bytes += len(ev.text) // as keep counts it, once a number
+	}
+}
+
+// newRoomBytes is newRoom with its history bounded in bytes of text lines
+// too (0: no bound).
+func newRoomBytes(name string, history, historyBytes int) *room {
+	r := newRoom(name, history)
+	r.historyBytes = historyBytes
+	return r
+}
+
+// keep stores ev, the room's newest event, in the ring, and drops the
+// oldest events while the ring holds more than historyBytes of text
+// lines (always keeping ev). Called with mu held, or before the room is
+// shared.
+func (r *room) keep(ev *event) {
+	i := ev.seq % uint64(len(r.ring))
+	if old := r.ring[i]; old != nil {
+		r.bytes -= len(old.text)
+	}
+	r.ring[i] = ev
+	r.bytes += len(ev.text)
+	for r.historyBytes > 0 && r.bytes > r.historyBytes {
+		oldest := r.oldest()
+		if oldest >= ev.seq {
+			break
+		}
+		j := oldest % uint64(len(r.ring))
+		if old := r.ring[j]; old != nil {
+			r.bytes -= len(old.text)
+			r.ring[j] = nil
+		}
+		r.cut = oldest + 1
 	}
 }
 
@@ -193,29 +237,44 @@ func (r *room) hole(from, to, low uint64) {
 // the room is empty). Called with mu held.
 func (r *room) oldest() uint64 {
 	if n := uint64(len(r.ring)); r.seq >= n {
-		return max(r.seq-n+1, r.floor)
+		return max(r.seq-n+1, r.floor, r.cut)
 	}
-	return max(1, r.floor)
+	return max(1, r.floor, r.cut)
 }
 
 // post gives e the room's next sequence number, stores it, and wakes every
-// member; a member more than maxLag events behind is kicked as too slow.
-// It never blocks on a member.
+// member. A member whose cursor is now the oldest event the ring holds
+// (the next post drops it), or more than maxLag events behind, is kicked
+// as too slow: it can resume without a gap. A member whose writer has
+// not had its turn yet is never kicked for less: its events wait in the
+// ring. A member more than three quarters of that behind puts the room
+// under pressure: its publishers stall (member.stallBy). It never blocks
+// on a member.
 func (r *room) post(e *proto.Event, from uint64, maxLag uint64) {
 	e.Room = r.name
 	r.mu.Lock()
 	r.seq++
 	e.Seq = r.seq
 	r.grow()
-	r.ring[r.seq%uint64(len(r.ring))] = newEvent(e, from)
+	r.keep(newEvent(e, from))
 	r.log.Append(e) // with sync "always", on disk before anyone is woken
+	// Until the ring is history long, it keeps every event; once
+	// historyBytes drops events, as many are kept as fit.
+	maxLag = min(maxLag, uint64(r.history)-1)
+	if r.cut > 0 {
+		maxLag = min(maxLag, r.seq-r.oldest())
+	}
+	pressure := false
 	for _, m := range r.members {
-		if m.lag(r.seq) > maxLag {
+		lag := m.lag(r.seq)
+		if lag > maxLag {
 			m.kick(bySlow)
 			continue
 		}
+		pressure = pressure || lag > maxLag/4*3
 		m.poke()
 	}
+	r.pressure.Store(pressure)
 	r.mu.Unlock()
 }
 
@@ -226,6 +285,7 @@ type entry struct {
 	missed uint64 // events asked for that have fallen out of the ring
 	ahead  bool   // since is past the newest event: all that is kept is replayed
 	stale  bool   // since is of another epoch: all that is kept is replayed
+	bytes  int    // the text lines of the replay, next to head
 }
 
 // add makes m a member and returns where its cursor starts: replay events
@@ -237,6 +297,29 @@ func (r *room) add(m *member, since *proto.Point, replay int) entry {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.members = append(r.members, m)
+	e := r.entry(since, replay)
+	r.start(m, &e)
+	return e
+}
+
+// resume moves the cursor of m, a member, to after since, as add does,
+// but never past what it is still owed: a resume asks for a replay,
+// not to skip events. Nothing is copied: however many resumes come
+// before its writer's turn, m holds one cursor. Called with m.mu held.
+func (r *room) resume(m *member, since *proto.Point) entry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := r.entry(since, 0)
+	if cur := m.next.Load(); cur < e.next {
+		e.next = max(cur, r.oldest())
+	}
+	r.start(m, &e)
+	return e
+}
+
+// entry finds where a cursor starts for since, or replay events back
+// from the head. Called with mu held.
+func (r *room) entry(since *proto.Point, replay int) entry {
 	oldest := r.oldest()
 	e := entry{head: r.seq + 1}
 	switch {
@@ -260,9 +343,19 @@ func (r *room) add(m *member, since *proto.Point, replay int) entry {
 	default:
 		e.next = since.Seq + 1
 	}
+	return e
+}
+
+// start puts m's cursor at e's and counts the bytes of its replay.
+// Called with mu held.
+func (r *room) start(m *member, e *entry) {
+	for seq := e.next; seq < e.head; seq++ {
+		if ev := r.ring[seq%uint64(len(r.ring))]; ev != nil {
+			e.bytes += len(ev.text)
+		}
+	}
 	m.next.Store(e.next)
 	m.base.Store(e.head)
-	return e
 }
 
 // remove ends m's membership.

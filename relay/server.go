@@ -61,6 +61,8 @@ type stats struct {
 	legacyDropped, legacyRefused          atomic.Int64
 	delivered                             atomic.Int64 // events taken by members' drivers to write, counted a batch at a time
 	badSecret, slowed, banned             atomic.Int64 // see Stats
+	paced                                 atomic.Int64 // times a member's driver stopped reading it for its budget
+	stalled                               atomic.Int64 // times a publisher stalled for a room under pressure
 	disconnects                           [numReasons]atomic.Int64
 	refusals                              [numRefusals]atomic.Int64
 	private, messagesOut                  atomic.Int64
@@ -126,6 +128,12 @@ type Stats struct {
 	LegacyFailed int64            `json:"legacy_failed"`
 	UDPDropped   int64            `json:"udp_dropped"` // datagrams refused
 	Disconnects  map[string]int64 `json:"disconnects"` // members disconnected, by reason
+	// Paced counts the times a member was read no more until its budget
+	// refilled (see member.paceBy); Stalled the times a publisher was read
+	// no more for a few milliseconds, its room under pressure (see
+	// member.stallBy).
+	Paced   int64 `json:"paced"`
+	Stalled int64 `json:"stalled"`
 	// LegacyDropped counts legacy-door messages lost to a bound: the relay
 	// full, or its address's slots taken, for Timeouts.Message; a message
 	// not complete within Timeouts.Message or over Limits.MaxLineBytes;
@@ -264,7 +272,7 @@ func (s *Server) room(name string) (*room, error) {
 			return nil, fmt.Errorf("%w: %d rooms, none empty", errRoomLimit, s.conf().Limits.MaxRooms)
 		}
 	}
-	r := newRoom(name, s.conf().Limits.History)
+	r := newRoomBytes(name, s.conf().Limits.History, s.conf().Limits.HistoryBytes)
 	r.log = s.store.Log(r.name, r.epoch)
 	s.rooms[key] = r
 	return r, nil
@@ -314,40 +322,63 @@ func (s *Server) join(m *member, name string, since *proto.Point, replay int) er
 		m.notify(proto.KindNotice, "you are already in %s", r.name)
 		return nil
 	}
-	if old != nil {
+	if old != nil && old != r {
 		// What m is still owed of the old room (its replay there, when its
 		// name and this /join came in one read) goes first, in its order,
-		// as private events: at most its lag (Limits.Queue) and its private
-		// queue.
+		// as private events: at most its lag (less than Limits.History)
+		// and its private queue. It does not count against Limits.Queue
+		// (m is not slow for what its writer has not had a turn to write)
+		// but as a replay (see paceBy), so /join cannot be made to copy
+		// without bound.
 		m.mu.Lock()
 		old.mu.Lock()
 		old.removeLocked(m)
 		owed, ok := m.take(old, nil, math.MaxInt)
 		old.mu.Unlock()
+		n := 0
 		for _, ev := range owed {
-			m.priv = append(m.priv, queued{ev, 0})
+			m.priv = append(m.priv, queued{ev: ev, carried: true})
+			n += len(ev.text)
 		}
+		m.carried = len(m.priv) // take took the whole queue: all of it is carried over
+		m.chargeReplay(time.Now(), n)
 		m.mu.Unlock()
 		if !ok {
 			m.kick(bySlow)
 		}
-		if old != r {
-			old.post(&proto.Event{Kind: proto.KindPart, From: m.name, Text: "joined " + r.name, Time: now()}, m.id, s.maxLag())
-		}
+		old.post(&proto.Event{Kind: proto.KindPart, From: m.name, Text: "joined " + r.name, Time: now()}, m.id, s.maxLag())
 	}
 	m.mu.Lock()
-	e := r.add(m, since, replay)
+	var e entry
+	if old == r {
+		e = r.resume(m, since)
+		// The notices of a replay not yet written are dropped (this one
+		// replaces it), and what waits for a later place is written first:
+		// the private queue stays in order, and as long as it was.
+		kept := m.priv[:0]
+		for _, q := range m.priv {
+			if !q.replay {
+				q.at = min(q.at, e.next-1)
+				kept = append(kept, q)
+			}
+		}
+		clear(m.priv[len(kept):])
+		m.priv = kept
+	} else {
+		e = r.add(m, since, replay)
+	}
 	m.room = r
+	m.chargeReplay(time.Now(), e.bytes)
 	last := proto.Point{Epoch: r.epoch, Seq: e.head - 1}
 	// The welcome, any gap, and the bounds of the replay, each in its place.
 	say := func(at uint64, format string, args ...any) {
-		m.priv = append(m.priv, queued{newEvent(&proto.Event{Kind: proto.KindNotice, Text: fmt.Sprintf(format, args...)}, 0), at})
+		m.priv = append(m.priv, queued{ev: newEvent(&proto.Event{Kind: proto.KindNotice, Text: fmt.Sprintf(format, args...)}, 0), at: at, replay: true})
 	}
 	if old != r {
 		others := r.size() - 1
-		m.priv = append(m.priv, queued{newEvent(&proto.Event{Kind: proto.KindNotice, Room: r.name, Epoch: r.epoch,
+		m.priv = append(m.priv, queued{ev: newEvent(&proto.Event{Kind: proto.KindNotice, Room: r.name, Epoch: r.epoch,
 			Text: fmt.Sprintf("you are %s in %s with %d other%s (last event %s); /help lists the commands",
-				m.name, r.name, others, plural(others), last)}, 0), e.next - 1})
+				m.name, r.name, others, plural(others), last)}, 0), at: e.next - 1})
 		if _, topic, _ := s.roomSettings(r.name); topic != "" && m.codec == nil { // IRC has it in its JOIN's replies
 			say(e.next-1, "topic of %s: %s", r.name, topic)
 		}
@@ -360,7 +391,7 @@ func (s *Server) join(m *member, name string, since *proto.Point, replay int) er
 		say(e.next-1, "resume point %s is past %s's last event %s: the relay restarted or the room is new; replaying all it keeps",
 			since, r.name, last)
 	case e.missed > 0:
-		m.priv = append(m.priv, queued{gapNotice(r.name, e.next-e.missed, e.next), e.next - 1})
+		m.priv = append(m.priv, queued{ev: gapNotice(r.name, e.next-e.missed, e.next), at: e.next - 1, replay: true})
 	}
 	if e.next < e.head {
 		s.stats.replays.Add(1)
@@ -409,7 +440,11 @@ func (s *Server) leave(m *member) {
 	s.mu.Unlock()
 }
 
-func (s *Server) maxLag() uint64 { return uint64(s.conf().Limits.Queue) }
+// maxLag is how far behind a member may fall in its room: one less than
+// the history, so that it is cut (and can resume) before it loses an
+// event. Lag is no sign of a slow member before that: a burst larger than
+// Limits.Queue waits in the ring until each member's writer has its turn.
+func (s *Server) maxLag() uint64 { return uint64(max(s.conf().Limits.History-1, 1)) }
 
 func plural(n int) string {
 	if n == 1 {
@@ -435,6 +470,7 @@ func (s *Server) Stats() Stats {
 		LegacyDropped: c.legacyDropped.Load(), LegacyRefused: c.legacyRefused.Load(),
 		Doors: map[string]int{}, Rooms: map[string]int{}, Goroutines: runtime.NumGoroutine(),
 		BadSecret: c.badSecret.Load(), Slowed: c.slowed.Load(), Banned: c.banned.Load(),
+		Paced: c.paced.Load(), Stalled: c.stalled.Load(),
 	}
 	st.StoreWrites, st.StoreErrors = s.store.Counts()
 	if msg := s.storeErr.Load(); msg != nil {

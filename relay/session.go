@@ -24,6 +24,11 @@ import (
 // and why.
 func (m *member) line(line []byte, err error, t time.Time) (reason, bool) {
 	s := m.srv
+	if err == nil || err == proto.ErrLineTooLong {
+		l := s.conf().Limits
+		m.lim.spend(t, 1, l.Rate, float64(l.Burst)) // its driver asked paceBy first
+		m.sinceStall++
+	}
 	if !m.named.Load() { // lastIn stays the time it connected
 		if err == nil {
 			s.stats.bytesIn.Add(int64(len(line)) + 1)
@@ -66,6 +71,96 @@ func (m *member) hello(line []byte, err error, t time.Time) (proto.Hello, bool, 
 		m.deliver(lineEvent(reply))
 	}
 	return h, err == nil && reply == nil, err
+}
+
+// paceBy is when m's driver may hand its session the next line, at t:
+// the zero time for now; otherwise when its budgets have refilled, its
+// lines (Limits.Rate and Burst: every line counts, messages and commands
+// alike) and the bytes of its replays (Limits.ReplayBytesPerMinute).
+// Until then its driver reads nothing more from it: what it sent waits,
+// in order, in its read buffer and its socket, and TCP slows the sender.
+// A driver that asks paceBy before each line paces the member; see
+// paced for when waiting input makes it a flooder.
+func (m *member) paceBy(t time.Time) time.Time {
+	l := m.srv.conf().Limits
+	by := m.lim.readyAt(t, 1, l.Rate, float64(l.Burst))
+	if rate, burst := replayBudget(l.ReplayBytesPerMinute); rate > 0 {
+		if r := m.replays.readyAt(t, 0, rate, burst); r.After(by) {
+			by = r
+		}
+	}
+	return by
+}
+
+// Bounds of the stall of a publisher in a room under pressure: see
+// stallBy.
+const (
+	stallFor   = 5 * time.Millisecond
+	stallLines = readBudget // lines between two stalls: a turn of the loop
+)
+
+// waitBy is when m's driver may hand its session the next line, at t: the
+// zero time for now; otherwise paceBy's time (paced true: the driver
+// calls paced), or stallBy's.
+func (m *member) waitBy(t time.Time) (by time.Time, paced bool) {
+	if by := m.paceBy(t); !by.IsZero() {
+		return by, true
+	}
+	return m.stallBy(t), false
+}
+
+// stallBy is when m, a publisher in a room where a member is most of the
+// history behind (see room.post), may be read again: for stallFor after
+// each stallLines lines it sends while the pressure lasts, never longer,
+// so that TCP paces a fast publisher while the room's readers catch up,
+// and one slow reader holds the room back stallFor a turn at most (the
+// zero time: now). A reader that does not catch up is still cut when its
+// cursor is about to fall out of the history.
+func (m *member) stallBy(t time.Time) time.Time {
+	if until := time.Unix(0, m.stallUntil); t.Before(until) {
+		return until
+	}
+	if r := m.room; r == nil || !r.pressure.Load() || m.sinceStall < stallLines {
+		return time.Time{}
+	}
+	m.sinceStall = 0
+	m.stallUntil = t.Add(stallFor).UnixNano()
+	m.srv.stats.stalled.Add(1)
+	return time.Unix(0, m.stallUntil)
+}
+
+// replayBudget is the rate (bytes a second) and burst of a member's
+// replays for Limits.ReplayBytesPerMinute; a rate of 0 bounds nothing.
+func replayBudget(perMinute int) (rate, burst float64) {
+	return float64(perMinute) / 60, float64(perMinute)
+}
+
+// chargeReplay counts n bytes replayed to m at t against its replay
+// budget; it may go into debt (see paceBy). Called with m.mu held.
+func (m *member) chargeReplay(t time.Time, n int) {
+	rate, burst := replayBudget(m.srv.conf().Limits.ReplayBytesPerMinute)
+	m.replays.spend(t, float64(n), rate, burst)
+}
+
+// paced is what a driver calls when it stops reading m at t (see
+// paceBy), with the unread bytes of input waiting in its read buffer and
+// socket (known false: the driver cannot tell, and time alone judges). It
+// counts the pause, and reports whether m has now held more than
+// Limits.FloodBytes unread for longer than Timeouts.Flood: it is then
+// disconnected as flooding. A paste drains at the member's rate and
+// passes; a sender that never stops does not.
+func (m *member) paced(t time.Time, unread int, known bool) (flooding bool) {
+	c := m.srv.conf()
+	m.srv.stats.paced.Add(1)
+	if known && unread <= c.Limits.FloodBytes {
+		m.floodAt = 0
+		return false
+	}
+	if m.floodAt == 0 {
+		m.floodAt = t.UnixNano()
+		return false
+	}
+	return t.Sub(time.Unix(0, m.floodAt)) > c.Timeouts.Flood.D()
 }
 
 // readBy is when m's read deadline passes, as things stand: the end of
@@ -140,7 +235,8 @@ func (m *member) writeBy() time.Time {
 
 // expired reports whether one of m's deadlines has passed at t, and which:
 // the handshake, the idle time, or a write that made no progress for
-// Timeouts.Write; for a legacy member, its lapse. Once the relay is
+// Timeouts.Write (the member is too slow: it does not take its data);
+// for a legacy member, its lapse. Once the relay is
 // closing, all have.
 func (m *member) expired(t time.Time) (reason, bool) {
 	switch {
@@ -157,7 +253,7 @@ func (m *member) expired(t time.Time) (reason, bool) {
 		}
 		return byIdle, true
 	case m.blockedAt.Load() != 0 && t.After(m.writeBy()):
-		return byWrite, true
+		return bySlow, true // its socket took nothing for Timeouts.Write
 	}
 	return 0, false
 }
@@ -343,8 +439,8 @@ func (s *Server) readFailed(m *member, err error) (reason, bool) {
 	return byRead, true
 }
 
-// request carries out req, which m made at t, within its rate limit. It
-// reports whether m leaves, and why.
+// request carries out req, which m made at t (its driver paced it: see
+// paceBy). It reports whether m leaves, and why.
 func (s *Server) request(m *member, req proto.Request, t time.Time) (reason, bool) {
 	switch req.Op {
 	case proto.Quit:
@@ -359,16 +455,6 @@ func (s *Server) request(m *member, req proto.Request, t time.Time) (reason, boo
 	}
 	if req.Op == proto.Say && strings.TrimSpace(req.Text) == "" {
 		return 0, false // a blank line (Enter pressed) is no message; it still counts as life
-	}
-	if req.Op == proto.Say || req.Op == proto.Me || req.Op == proto.Msg {
-		l := s.conf().Limits
-		if !m.lim.allow(t, l.Rate, l.Burst) {
-			if m.lim.refused > l.Burst {
-				return byFlood, true
-			}
-			m.notify(proto.KindError, "slow down: at most %g messages a second; not sent", l.Rate)
-			return 0, false
-		}
 	}
 	s.handle(m, req)
 	return 0, false

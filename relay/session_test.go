@@ -49,11 +49,11 @@ func TestSessionDeadlines(t *testing.T) {
 	m.blocked(true, at(40*time.Second))
 	m.blocked(true, at(42*time.Second)) // still the same stuck write
 	check(44*time.Second, 0, false)
-	check(46*time.Second, byWrite, true)
+	check(46*time.Second, bySlow, true)
 	m.blocked(false, at(44*time.Second))
 	m.blocked(true, at(44*time.Second))
 	check(46*time.Second, 0, false)
-	check(50*time.Second, byWrite, true)
+	check(50*time.Second, bySlow, true)
 	m.blocked(false, at(50*time.Second))
 	check(50*time.Second, 0, false)
 

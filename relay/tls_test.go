@@ -487,6 +487,7 @@ func TestTLSFrozenMember(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tlsConfig(t.TempDir())
 			cfg.Limits.Queue, cfg.Limits.History = tc.queue, tc.queue
+			cfg.Limits.HistoryBytes = 0 // the history in events alone: 4096 of 900 bytes is more
 			cfg.Timeouts.Write = config.Duration(tc.write)
 			s := startServer(t, cfg)
 			greeted(t, dialTLS(t, s, "line_tls", cfg)).enter("frozen") // and never read again

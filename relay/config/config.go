@@ -226,20 +226,50 @@ type Limits struct {
 	// History is how many events each room keeps for replay and resume.
 	// Default 512.
 	History int `json:"history"`
-	// Queue is how many events a member may fall behind (room events not
-	// yet written to it, or private ones) before it is disconnected as too
-	// slow. At most History. Default 256.
+	// HistoryBytes bounds each room's history in bytes of text lines as
+	// well as in events: past it the oldest events are dropped, so a room
+	// of long lines holds no more than a room of short ones. The memory an
+	// event holds is up to about 4 times its text line (see the README's
+	// memory bound). 0: no bound but History. Default 524288 (History
+	// events of 1 KB, the default Limits.MaxLineBytes).
+	HistoryBytes int `json:"history_bytes"`
+	// Queue is how many private events (notices, answers to commands,
+	// private messages) may wait for a member; one more disconnects it as
+	// too slow. What a /join carries over from the room left does not
+	// count (it is paced as a replay: see ReplayBytesPerMinute). Room events
+	// wait in the room's history, not here: a member is cut as too slow
+	// for them only when its cursor is about to fall out of the history,
+	// or when its socket has taken no byte for Timeouts.Write. At most
+	// History. Default 256.
 	Queue int `json:"queue"`
 	// Replay is how many past events a member gets on entering a room,
 	// unless it asks otherwise. 0: none. Default 20.
 	Replay int `json:"replay"`
-	// Rate is how many messages per second a member may send on average;
-	// Burst how many at once. A message over the limit is refused with an
-	// error; a member that goes on sending Burst more while refused is
-	// disconnected as a flooder. Rate 0 turns the limit off. Defaults 5
-	// and 50 (a pasted screenful passes).
+	// Rate is how many lines per second a member may send on average
+	// (messages and commands alike); Burst how many at once. Past them
+	// the relay paces the member: it reads nothing more from it until its
+	// budget refills, so TCP slows the sender and nothing is lost. Rate 0
+	// turns pacing off. Defaults 5 and 50 (a pasted screenful passes at
+	// once, a longer paste at Rate).
 	Rate  float64 `json:"rate"`
 	Burst int     `json:"burst"`
+	// FloodBytes is how much unread input (in the relay's read buffer and
+	// the kernel's) a paced member may hold for Timeouts.Flood before it
+	// is disconnected as flooding. Default 32768: a 500-line paste of
+	// 80-column lines passes at the default Rate.
+	FloodBytes int `json:"flood_bytes"`
+	// ReplayBytesPerMinute bounds what a member's replays (on entering,
+	// /join, /since, a resume) write to it, in bytes of text lines a
+	// minute, a minute's worth at once: past it the relay reads nothing
+	// more from the member until the budget refills. 0: no bound.
+	// Default 262144.
+	ReplayBytesPerMinute int `json:"replay_bytes_per_minute"`
+	// SendBuffer is the size of each member's kernel send buffer
+	// (SO_SNDBUF), in bytes, so that a member that reads slowly meets the
+	// write deadline within a bounded time instead of the kernel
+	// buffering for it without end. 0: the system's, which grows.
+	// Default 32768.
+	SendBuffer int `json:"send_buffer"`
 	// MaxLegacyMembers caps the members registered through the legacy
 	// door. Default 50.
 	MaxLegacyMembers int `json:"max_legacy_members"`
@@ -285,6 +315,10 @@ type Timeouts struct {
 	// family room is quiet; a client that went away from a room in use is
 	// dropped sooner, after Limits.LegacyFailures failed deliveries.
 	LegacyLapse Duration `json:"legacy_lapse"`
+	// Flood is how long a paced member may hold more than
+	// Limits.FloodBytes of unread input before it is disconnected as
+	// flooding. Default "2m".
+	Flood Duration `json:"flood"`
 	// HTTPGrace is how long a browser member (the HTTP door's) stays
 	// with no event stream open: its name stays reserved for its token
 	// meanwhile, and its events wait in the room's history. Default "2m":
@@ -453,6 +487,7 @@ func Default() File {
 			Limits: Limits{
 				MaxLineBytes: 1024, MaxClients: 200, MaxClientsPerIP: 20, MaxRooms: 8,
 				History: 512, Queue: 256, Replay: 20, Rate: 5, Burst: 50,
+				HistoryBytes: 512 << 10, FloodBytes: 32 << 10, ReplayBytesPerMinute: 256 << 10, SendBuffer: 32 << 10,
 				MaxLegacyMembers: 50, MaxLegacyPerIP: 8, LegacyFailures: 3,
 			},
 			Timeouts: Timeouts{
@@ -461,6 +496,7 @@ func Default() File {
 				Shutdown: Duration(5 * time.Second), Message: Duration(5 * time.Second),
 				Dial: Duration(3 * time.Second), Retry: Duration(2 * time.Second),
 				LegacyLapse: Duration(7 * 24 * time.Hour), HTTPGrace: Duration(2 * time.Minute),
+				Flood: Duration(2 * time.Minute),
 			},
 			Store: Store{Sync: "1s"},
 			TLS:   TLS{Cert: "tls/cert.pem", Key: "tls/key.pem", Generate: true},
@@ -931,9 +967,17 @@ func (f *File) Validate() error {
 	between("relay.limits.max_clients_per_ip", l.MaxClientsPerIP, 1, 100000)
 	between("relay.limits.max_rooms", l.MaxRooms, 1, 10000)
 	between("relay.limits.history", l.History, 1, 1<<20)
+	if l.HistoryBytes != 0 && (l.HistoryBytes < l.MaxLineBytes || l.HistoryBytes > 1<<30) {
+		bad("relay.limits.history_bytes", "must be 0 (no bound) or from relay.limits.max_line_bytes (%d) to %d, not %d", l.MaxLineBytes, 1<<30, l.HistoryBytes)
+	}
 	between("relay.limits.queue", l.Queue, 1, max(l.History, 1))
 	between("relay.limits.replay", l.Replay, 0, max(l.History, 0))
 	between("relay.limits.burst", l.Burst, 1, 1<<20)
+	between("relay.limits.flood_bytes", l.FloodBytes, 1024, 1<<26)
+	between("relay.limits.replay_bytes_per_minute", l.ReplayBytesPerMinute, 0, 1<<30)
+	if l.SendBuffer != 0 && (l.SendBuffer < 2048 || l.SendBuffer > 1<<26) {
+		bad("relay.limits.send_buffer", "must be 0 (the system's) or from 2048 to %d, not %d", 1<<26, l.SendBuffer)
+	}
 	between("relay.limits.max_legacy_members", l.MaxLegacyMembers, 0, 100000)
 	between("relay.limits.max_legacy_per_ip", l.MaxLegacyPerIP, 1, 100000)
 	between("relay.limits.legacy_failures", l.LegacyFailures, 1, 1000)
@@ -955,6 +999,7 @@ func (f *File) Validate() error {
 	positive("relay.timeouts.dial", tm.Dial)
 	positive("relay.timeouts.legacy_lapse", tm.LegacyLapse)
 	positive("relay.timeouts.http_grace", tm.HTTPGrace)
+	positive("relay.timeouts.flood", tm.Flood)
 	if tm.Retry < 0 {
 		bad("relay.timeouts.retry", "must not be negative")
 	}

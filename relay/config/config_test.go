@@ -80,6 +80,13 @@ func TestParseErrors(t *testing.T) {
 			`client.retry_max: must be at least client.retry (1s)`,
 			`client.mode: want "line" or "tutorial", not "carrier-pigeon"`,
 		}},
+		{"flow control", `{"relay":{"limits":{"history_bytes":100,"flood_bytes":10,"replay_bytes_per_minute":-1,"send_buffer":100},"timeouts":{"flood":"0s"}}}`, []string{
+			"relay.limits.history_bytes: must be 0 (no bound) or from relay.limits.max_line_bytes (1024) to 1073741824, not 100",
+			"relay.limits.flood_bytes: must be from 1024 to 67108864, not 10",
+			"relay.limits.replay_bytes_per_minute: must be from 0 to 1073741824, not -1",
+			"relay.limits.send_buffer: must be 0 (the system's) or from 2048 to 67108864, not 100",
+			"relay.timeouts.flood: must be more than 0s",
+		}},
 		{"no doors", `{"relay":{"listen":{"line":"","legacy":"","udp":"","irc":"","http":""}}}`, []string{
 			"relay.listen: every door is off; set at least one of line, legacy, udp, irc, http, line_tls, irc_tls, https"}},
 		{"tls", `{"relay":{"listen":{"line_tls":"127.0.0.1:x","https":"127.0.0.1:8443"},"tls":{"cert":"","key":""}},
