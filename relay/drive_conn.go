@@ -71,7 +71,14 @@ func (g *connDriver) stop(m *member) {
 	m.conn.SetReadDeadline(past)
 	g.mu.Lock()
 	if !g.saying {
-		m.conn.SetWriteDeadline(past)
+		by := past
+		if g.sealed && !m.isDone() {
+			// A TLS write cut short breaks the connection (see sealed):
+			// for a reload, a write under way only gets its deadline as
+			// the timeouts now in force make it.
+			by = m.writeBy()
+		}
+		m.conn.SetWriteDeadline(by)
 	}
 	g.mu.Unlock()
 	select {

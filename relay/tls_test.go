@@ -527,3 +527,54 @@ func TestTLSFrozenMember(t *testing.T) {
 		})
 	}
 }
+
+// preread is a connection whose next reads return pre first: bytes the
+// test took off the wire to learn that a write had begun.
+type preread struct {
+	net.Conn
+	pre []byte
+}
+
+func (c *preread) Read(p []byte) (int, error) {
+	if len(c.pre) > 0 {
+		n := copy(p, c.pre)
+		c.pre = c.pre[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// A reload while a TLS member's write is under way leaves that write its
+// deadline: a TLS write cut short breaks the connection for good, and a
+// reload is no reason for the member to go.
+func TestTLSReloadMidWrite(t *testing.T) {
+	cfg := tlsConfig(t.TempDir())
+	cfg.Timeouts.Write = config.Duration(time.Minute)
+	s := startServer(t, cfg)
+	var door *tlsDoor
+	for _, d := range s.doors {
+		if d, ok := d.(*tlsDoor); ok && d.key == "line_tls" {
+			door = d
+		}
+	}
+	srv, cli := net.Pipe() // it buffers nothing: a write waits for the reader
+	t.Cleanup(func() { cli.Close() })
+	door.serve(srv, nil)
+	raw := &preread{Conn: cli}
+	c := tls.Client(raw, pinned(fingerprintOf(t, cfg)))
+	slow := greeted(t, c).enter("slow")
+
+	talker := join(t, s, "talker") // slow is told, and stops reading
+	var one [1]byte
+	cli.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(cli, one[:]); err != nil { // the relay's write has begun, and waits
+		t.Fatal(err)
+	}
+	raw.pre = one[:]
+	s.Reload(cfg)
+	talker.send("after the reload")
+	slow.until("the message", func(l string) bool { return l == "talker: after the reload" })
+	if s.lookup("slow") == nil {
+		t.Errorf("slow was dropped; disconnects %v", s.Stats().Disconnects)
+	}
+}
