@@ -597,3 +597,45 @@ func TestPaceBy(t *testing.T) {
 		t.Errorf("paced %d times, want 8", st.Paced)
 	}
 }
+
+// TestHoleBytes: a hole read back from a store (the numbers a crash
+// lost) is one notice, kept and replayed once however many numbers it
+// spans: it counts its bytes once against limits.history_bytes and in a
+// replay's cost, and the events around it stay.
+func TestHoleBytes(t *testing.T) {
+	s := New(testConfig(), t.Logf)
+	var evs []proto.Event
+	for k := range 10 { // "a: 0\n" to "a: 9\n": 50 bytes
+		seq := uint64(k + 1)
+		if k >= 5 {
+			seq = uint64(k + 45) // 6 to 49 lost
+		}
+		evs = append(evs, proto.Event{Kind: proto.KindMsg, From: "a", Text: fmt.Sprint(k), Seq: seq})
+	}
+	whole := newRoom("lobby", 512) // no bound in bytes
+	whole.restore("", evs, 200)    // 55 to 200 lost too
+	notices := len(whole.ring[6].text) + len(whole.ring[200].text)
+	r := newRoomBytes("lobby", 512, 1000)
+	r.restore("", evs, 200)
+	if r.bytes != 50+notices {
+		t.Errorf("restored: %d bytes counted, want %d", r.bytes, 50+notices)
+	}
+	r.post(&proto.Event{Kind: proto.KindMsg, From: "a", Text: "x"}, 0, 1000) // "a: x\n"
+	if r.oldest() != 1 || r.bytes != 55+notices {
+		t.Errorf("after a post: oldest %d, %d bytes counted; want 1, %d", r.oldest(), r.bytes, 55+notices)
+	}
+	m := s.newMember(nil, "test", newTestDriver())
+	m.mu.Lock()
+	e := r.add(m, &proto.Point{Seq: 0}, 0)
+	m.mu.Unlock()
+	if e.next != 1 || e.bytes != 55+notices {
+		t.Errorf("replay from 0: %+v, want next 1, %d bytes", e, 55+notices)
+	}
+	// The ring wraps past both holes: nothing of them is counted then.
+	for k := range 600 {
+		r.post(&proto.Event{Kind: proto.KindMsg, From: "b", Text: fmt.Sprint(k % 10)}, 0, 1000)
+	}
+	if want := 1000 / 5 * 5; r.bytes != want {
+		t.Errorf("after the ring wrapped: %d bytes counted, want %d", r.bytes, want)
+	}
+}
