@@ -72,11 +72,12 @@ func (g *connDriver) stop(m *member) {
 	g.mu.Lock()
 	if !g.saying {
 		by := past
-		if g.sealed && !m.isDone() {
+		if w := m.writeBy(); g.sealed && !m.isDone() && !w.IsZero() {
 			// A TLS write cut short breaks the connection (see sealed):
 			// for a reload, a write under way only gets its deadline as
-			// the timeouts now in force make it.
-			by = m.writeBy()
+			// the timeouts now in force make it. (Between writes the
+			// writer sets its own before the next, under mu.)
+			by = w
 		}
 		m.conn.SetWriteDeadline(by)
 	}
