@@ -639,3 +639,30 @@ func TestHoleBytes(t *testing.T) {
 		t.Errorf("after the ring wrapped: %d bytes counted, want %d", r.bytes, want)
 	}
 }
+
+// TestReloadEndsPause: a member paced for its budget is asked again when
+// a reload changes the limits: with pacing lifted, the line it waits
+// with is read at once, whatever its driver.
+func TestReloadEndsPause(t *testing.T) {
+	for _, d := range dialers {
+		t.Run(d.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.Limits.Rate, cfg.Limits.Burst = 0.001, 1 // past its name, a line every 1 000 s
+			s := startServer(t, cfg)
+			before := s.Stats().Paced
+			c := d.dial(t, s).enter("paced")
+			waitFor(t, 10*time.Second, "the member to be paced", func() bool { return s.Stats().Paced > before })
+			m := s.lookup("paced")
+			if _, ok := connInq(m.conn); ok {
+				c.send("/ping 1")
+				waitFor(t, 10*time.Second, "the line to wait in the socket", func() bool { n, _ := connInq(m.conn); return n > 0 })
+			} else { // a pipe holds nothing: the line goes once it is read
+				c.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+				go fmt.Fprint(c.c, "/ping 1\n")
+			}
+			cfg.Limits.Rate = 0
+			s.Reload(cfg)
+			c.until("the pong", func(l string) bool { return l == "--- pong 1" })
+		})
+	}
+}
