@@ -578,3 +578,33 @@ func TestTLSReloadMidWrite(t *testing.T) {
 		t.Errorf("slow was dropped; disconnects %v", s.Stats().Disconnects)
 	}
 }
+
+// A TLS member kicked while a write to it is under way still gets what
+// it is owed and why it leaves, within the flush's bound: the kick does
+// not cut the write short, which would break the connection.
+func TestTLSKickMidWrite(t *testing.T) {
+	cfg := tlsConfig(t.TempDir())
+	cfg.Timeouts.Write = config.Duration(time.Minute)
+	s := startServer(t, cfg)
+	var door *tlsDoor
+	for _, d := range s.doors {
+		if d, ok := d.(*tlsDoor); ok && d.key == "line_tls" {
+			door = d
+		}
+	}
+	srv, cli := net.Pipe()
+	t.Cleanup(func() { cli.Close() })
+	door.serve(srv, nil)
+	raw := &preread{Conn: cli}
+	slow := greeted(t, tls.Client(raw, pinned(fingerprintOf(t, cfg)))).enter("slow")
+
+	join(t, s, "talker") // slow is told, and stops reading
+	var one [1]byte
+	cli.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(cli, one[:]); err != nil { // the relay's write has begun, and waits
+		t.Fatal(err)
+	}
+	raw.pre = one[:]
+	s.lookup("slow").kick(byKicked)
+	slow.until("the goodbye", func(l string) bool { return l == "!!! disconnected: kicked by an admin" })
+}
