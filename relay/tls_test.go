@@ -544,6 +544,34 @@ func (c *preread) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
+// pipeTLS is a line-door client over TLS on a net.Pipe, which buffers
+// nothing: a write of the relay waits for the client's read. Its
+// writeBegun waits for a write of the relay to begin, and leaves it
+// waiting.
+func pipeTLS(t *testing.T, s *Server, cfg config.Config) (tc *tconn, writeBegun func()) {
+	t.Helper()
+	var door *tlsDoor
+	for _, d := range s.doors {
+		if d, ok := d.(*tlsDoor); ok && d.key == "line_tls" {
+			door = d
+		}
+	}
+	srv, cli := net.Pipe()
+	t.Cleanup(func() { cli.Close() })
+	door.serve(srv, nil)
+	raw := &preread{Conn: cli}
+	writeBegun = func() {
+		t.Helper()
+		var one [1]byte
+		cli.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadFull(cli, one[:]); err != nil {
+			t.Fatal(err)
+		}
+		raw.pre = one[:] // the client reads it first
+	}
+	return greeted(t, tls.Client(raw, pinned(fingerprintOf(t, cfg)))), writeBegun
+}
+
 // A reload while a TLS member's write is under way leaves that write its
 // deadline: a TLS write cut short breaks the connection for good, and a
 // reload is no reason for the member to go.
@@ -551,26 +579,10 @@ func TestTLSReloadMidWrite(t *testing.T) {
 	cfg := tlsConfig(t.TempDir())
 	cfg.Timeouts.Write = config.Duration(time.Minute)
 	s := startServer(t, cfg)
-	var door *tlsDoor
-	for _, d := range s.doors {
-		if d, ok := d.(*tlsDoor); ok && d.key == "line_tls" {
-			door = d
-		}
-	}
-	srv, cli := net.Pipe() // it buffers nothing: a write waits for the reader
-	t.Cleanup(func() { cli.Close() })
-	door.serve(srv, nil)
-	raw := &preread{Conn: cli}
-	c := tls.Client(raw, pinned(fingerprintOf(t, cfg)))
-	slow := greeted(t, c).enter("slow")
-
+	c, writeBegun := pipeTLS(t, s, cfg)
+	slow := c.enter("slow")
 	talker := join(t, s, "talker") // slow is told, and stops reading
-	var one [1]byte
-	cli.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.ReadFull(cli, one[:]); err != nil { // the relay's write has begun, and waits
-		t.Fatal(err)
-	}
-	raw.pre = one[:]
+	writeBegun()
 	s.Reload(cfg)
 	talker.send("after the reload")
 	slow.until("the message", func(l string) bool { return l == "talker: after the reload" })
@@ -586,25 +598,10 @@ func TestTLSKickMidWrite(t *testing.T) {
 	cfg := tlsConfig(t.TempDir())
 	cfg.Timeouts.Write = config.Duration(time.Minute)
 	s := startServer(t, cfg)
-	var door *tlsDoor
-	for _, d := range s.doors {
-		if d, ok := d.(*tlsDoor); ok && d.key == "line_tls" {
-			door = d
-		}
-	}
-	srv, cli := net.Pipe()
-	t.Cleanup(func() { cli.Close() })
-	door.serve(srv, nil)
-	raw := &preread{Conn: cli}
-	slow := greeted(t, tls.Client(raw, pinned(fingerprintOf(t, cfg)))).enter("slow")
-
+	c, writeBegun := pipeTLS(t, s, cfg)
+	slow := c.enter("slow")
 	join(t, s, "talker") // slow is told, and stops reading
-	var one [1]byte
-	cli.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.ReadFull(cli, one[:]); err != nil { // the relay's write has begun, and waits
-		t.Fatal(err)
-	}
-	raw.pre = one[:]
+	writeBegun()
 	s.lookup("slow").kick(byKicked)
 	slow.until("the goodbye", func(l string) bool { return l == "!!! disconnected: kicked by an admin" })
 }
