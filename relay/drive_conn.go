@@ -71,7 +71,21 @@ func (g *connDriver) stop(m *member) {
 	m.conn.SetReadDeadline(past)
 	g.mu.Lock()
 	if !g.saying {
-		m.conn.SetWriteDeadline(past)
+		by := past
+		if w := m.writeBy(); g.sealed && !w.IsZero() {
+			// A TLS write cut short breaks the connection (see sealed): a
+			// write under way gets the deadline the timeouts now in force
+			// give it (a reload), or, for a member leaving with a flush,
+			// its flush's end at the latest. (Between writes the writer
+			// sets its own before the next, under mu.)
+			switch {
+			case !m.isDone():
+				by = w
+			case m.why.flushes():
+				by = flushEnd(m, w)
+			}
+		}
+		m.conn.SetWriteDeadline(by)
 	}
 	g.mu.Unlock()
 	select {
@@ -79,6 +93,15 @@ func (g *connDriver) stop(m *member) {
 	default:
 	}
 	g.wake(m)
+}
+
+// flushEnd is by, or the end of the flush of m, a leaving member, when
+// that comes first.
+func flushEnd(m *member, by time.Time) time.Time {
+	if end := time.Unix(0, m.flushBy); end.Before(by) {
+		return end
+	}
+	return by
 }
 
 // readLoop hands m's lines to the session until it leaves, and says why.
@@ -210,6 +233,9 @@ func (g *connDriver) flush(m *member, until time.Time) error {
 		by := m.writeBy()
 		if !until.IsZero() && until.Before(by) {
 			by = until
+		}
+		if m.isDone() {
+			by = flushEnd(m, by)
 		}
 		m.conn.SetWriteDeadline(by)
 		g.mu.Unlock()

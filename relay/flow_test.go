@@ -597,3 +597,72 @@ func TestPaceBy(t *testing.T) {
 		t.Errorf("paced %d times, want 8", st.Paced)
 	}
 }
+
+// TestHoleBytes: a hole read back from a store (the numbers a crash
+// lost) is one notice, kept and replayed once however many numbers it
+// spans: it counts its bytes once against limits.history_bytes and in a
+// replay's cost, and the events around it stay.
+func TestHoleBytes(t *testing.T) {
+	s := New(testConfig(), t.Logf)
+	var evs []proto.Event
+	for k := range 10 { // "a: 0\n" to "a: 9\n": 50 bytes
+		seq := uint64(k + 1)
+		if k >= 5 {
+			seq = uint64(k + 45) // 6 to 49 lost
+		}
+		evs = append(evs, proto.Event{Kind: proto.KindMsg, From: "a", Text: fmt.Sprint(k), Seq: seq})
+	}
+	whole := newRoom("lobby", 512) // no bound in bytes
+	whole.restore("", evs, 200)    // 55 to 200 lost too
+	notices := len(whole.ring[6].text) + len(whole.ring[200].text)
+	r := newRoomBytes("lobby", 512, 1000)
+	r.restore("", evs, 200)
+	if r.bytes != 50+notices {
+		t.Errorf("restored: %d bytes counted, want %d", r.bytes, 50+notices)
+	}
+	r.post(&proto.Event{Kind: proto.KindMsg, From: "a", Text: "x"}, 0, 1000) // "a: x\n"
+	if r.oldest() != 1 || r.bytes != 55+notices {
+		t.Errorf("after a post: oldest %d, %d bytes counted; want 1, %d", r.oldest(), r.bytes, 55+notices)
+	}
+	m := s.newMember(nil, "test", newTestDriver())
+	m.mu.Lock()
+	e := r.add(m, &proto.Point{Seq: 0}, 0)
+	m.mu.Unlock()
+	if e.next != 1 || e.bytes != 55+notices {
+		t.Errorf("replay from 0: %+v, want next 1, %d bytes", e, 55+notices)
+	}
+	// The ring wraps past both holes: nothing of them is counted then.
+	for k := range 600 {
+		r.post(&proto.Event{Kind: proto.KindMsg, From: "b", Text: fmt.Sprint(k % 10)}, 0, 1000)
+	}
+	if want := 1000 / 5 * 5; r.bytes != want {
+		t.Errorf("after the ring wrapped: %d bytes counted, want %d", r.bytes, want)
+	}
+}
+
+// TestReloadEndsPause: a member paced for its budget is asked again when
+// a reload changes the limits: with pacing lifted, the line it waits
+// with is read at once, whatever its driver.
+func TestReloadEndsPause(t *testing.T) {
+	for _, d := range dialers {
+		t.Run(d.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.Limits.Rate, cfg.Limits.Burst = 0.001, 1 // past its name, a line every 1 000 s
+			s := startServer(t, cfg)
+			before := s.Stats().Paced
+			c := d.dial(t, s).enter("paced")
+			waitFor(t, 10*time.Second, "the member to be paced", func() bool { return s.Stats().Paced > before })
+			m := s.lookup("paced")
+			if _, ok := connInq(m.conn); ok {
+				c.send("/ping 1")
+				waitFor(t, 10*time.Second, "the line to wait in the socket", func() bool { n, _ := connInq(m.conn); return n > 0 })
+			} else { // a pipe holds nothing: the line goes once it is read
+				c.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+				go fmt.Fprint(c.c, "/ping 1\n")
+			}
+			cfg.Limits.Rate = 0
+			s.Reload(cfg)
+			c.until("the pong", func(l string) bool { return l == "--- pong 1" })
+		})
+	}
+}

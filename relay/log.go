@@ -80,7 +80,7 @@ func (s *Server) log(level int, format string, args ...any) {
 
 // subject is what a log line is about, for the throttle: its arguments,
 // each address without its port (a flood from one host is one subject
-// whatever ports it uses).
+// whatever ports it uses), maxSubject bytes of them at most.
 func subject(args []any) string {
 	var b strings.Builder
 	for _, a := range args {
@@ -95,9 +95,17 @@ func subject(args []any) string {
 			fmt.Fprint(&b, v)
 		}
 		b.WriteByte(0)
+		if b.Len() > maxSubject {
+			return strings.Clone(b.String()[:maxSubject]) // subjects that differ only past it count as one
+		}
 	}
 	return b.String()
 }
+
+// maxSubject bounds a subject as the throttle keeps it: a line may quote
+// what a client sent, up to Limits.MaxLineBytes, and the table keeps
+// throttleSubjects of them.
+const maxSubject = 256
 
 // leftFormat is the line logged when a member leaves: never throttled,
 // since each stands for a member (connections are bounded by

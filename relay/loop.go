@@ -58,7 +58,10 @@ type lconn struct {
 }
 
 func (c *lconn) wake(*member) { c.l.schedule(c) }
-func (c *lconn) stop(*member) { c.l.schedule(c) }
+
+// stop has the member served at once, and read: a paced member asks its
+// budget again (a reload may have changed the limits).
+func (c *lconn) stop(*member) { c.resume() }
 
 // resume has a paced member read again: its budget has refilled.
 func (c *lconn) resume() {

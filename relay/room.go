@@ -193,11 +193,22 @@ func (r *room) hole(from, to, low uint64) {
 	for seq := max(from, low); seq <= to; seq++ {
 		i := seq % uint64(len(r.ring))
 		if old := r.ring[i]; old != nil {
-			r.bytes -= len(old.text)
+			r.bytes -= old.size(seq - uint64(len(r.ring)))
 		}
 		r.ring[i] = ev
-		r.bytes += len(ev.text) // as keep counts it, once a number
+		r.bytes += ev.size(seq)
 	}
+}
+
+// size is what ev counts in a room's bytes (see keep) at the number seq:
+// its text line; a hole's notice, which fills many numbers, counts at its
+// last only, so that it counts once while any of it is kept, as it is
+// written once.
+func (ev *event) size(seq uint64) int {
+	if ev.skip != 0 && seq != ev.skip-1 {
+		return 0
+	}
+	return len(ev.text)
 }
 
 // newRoomBytes is newRoom with its history bounded in bytes of text lines
@@ -215,7 +226,7 @@ func newRoomBytes(name string, history, historyBytes int) *room {
 func (r *room) keep(ev *event) {
 	i := ev.seq % uint64(len(r.ring))
 	if old := r.ring[i]; old != nil {
-		r.bytes -= len(old.text)
+		r.bytes -= old.size(ev.seq - uint64(len(r.ring)))
 	}
 	r.ring[i] = ev
 	r.bytes += len(ev.text)
@@ -226,7 +237,7 @@ func (r *room) keep(ev *event) {
 		}
 		j := oldest % uint64(len(r.ring))
 		if old := r.ring[j]; old != nil {
-			r.bytes -= len(old.text)
+			r.bytes -= old.size(oldest)
 			r.ring[j] = nil
 		}
 		r.cut = oldest + 1
@@ -351,7 +362,7 @@ func (r *room) entry(since *proto.Point, replay int) entry {
 func (r *room) start(m *member, e *entry) {
 	for seq := e.next; seq < e.head; seq++ {
 		if ev := r.ring[seq%uint64(len(r.ring))]; ev != nil {
-			e.bytes += len(ev.text)
+			e.bytes += ev.size(seq)
 		}
 	}
 	m.next.Store(e.next)

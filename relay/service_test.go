@@ -261,3 +261,26 @@ func hasDoor(s *Server, name string) bool {
 	}
 	return false
 }
+
+// TestLogThrottleBytes: the throttle's table is bounded in bytes as well
+// as in entries: a subject is kept to maxSubject bytes, however long the
+// text a line quotes (a legacy connect_request's bad port, up to
+// relay.limits.max_line_bytes).
+func TestLogThrottleBytes(t *testing.T) {
+	logs := testkit.NewLog(t)
+	s := New(testConfig(), logs.Logf)
+	long := strings.Repeat("x", 64<<10)
+	for i := range 2 * throttleSubjects {
+		s.warnf("legacy %s: %v", "10.0.0.1", fmt.Errorf("bad connect_request: port %q is not a number from 1 to 65535", long+fmt.Sprint(i)))
+	}
+	s.logs.mu.Lock()
+	held := 0
+	for k := range s.logs.lines {
+		held += len(k)
+	}
+	n := len(s.logs.lines)
+	s.logs.mu.Unlock()
+	if most := throttleSubjects * (len("legacy %s: %v") + 1 + maxSubject); held > most {
+		t.Errorf("the throttle holds %d bytes of keys in %d entries, want at most %d", held, n, most)
+	}
+}

@@ -527,3 +527,81 @@ func TestTLSFrozenMember(t *testing.T) {
 		})
 	}
 }
+
+// preread is a connection whose next reads return pre first: bytes the
+// test took off the wire to learn that a write had begun.
+type preread struct {
+	net.Conn
+	pre []byte
+}
+
+func (c *preread) Read(p []byte) (int, error) {
+	if len(c.pre) > 0 {
+		n := copy(p, c.pre)
+		c.pre = c.pre[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// pipeTLS is a line-door client over TLS on a net.Pipe, which buffers
+// nothing: a write of the relay waits for the client's read. Its
+// writeBegun waits for a write of the relay to begin, and leaves it
+// waiting.
+func pipeTLS(t *testing.T, s *Server, cfg config.Config) (tc *tconn, writeBegun func()) {
+	t.Helper()
+	var door *tlsDoor
+	for _, d := range s.doors {
+		if d, ok := d.(*tlsDoor); ok && d.key == "line_tls" {
+			door = d
+		}
+	}
+	srv, cli := net.Pipe()
+	t.Cleanup(func() { cli.Close() })
+	door.serve(srv, nil)
+	raw := &preread{Conn: cli}
+	writeBegun = func() {
+		t.Helper()
+		var one [1]byte
+		cli.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadFull(cli, one[:]); err != nil {
+			t.Fatal(err)
+		}
+		raw.pre = one[:] // the client reads it first
+	}
+	return greeted(t, tls.Client(raw, pinned(fingerprintOf(t, cfg)))), writeBegun
+}
+
+// A reload while a TLS member's write is under way leaves that write its
+// deadline: a TLS write cut short breaks the connection for good, and a
+// reload is no reason for the member to go.
+func TestTLSReloadMidWrite(t *testing.T) {
+	cfg := tlsConfig(t.TempDir())
+	cfg.Timeouts.Write = config.Duration(time.Minute)
+	s := startServer(t, cfg)
+	c, writeBegun := pipeTLS(t, s, cfg)
+	slow := c.enter("slow")
+	talker := join(t, s, "talker") // slow is told, and stops reading
+	writeBegun()
+	s.Reload(cfg)
+	talker.send("after the reload")
+	slow.until("the message", func(l string) bool { return l == "talker: after the reload" })
+	if s.lookup("slow") == nil {
+		t.Errorf("slow was dropped; disconnects %v", s.Stats().Disconnects)
+	}
+}
+
+// A TLS member kicked while a write to it is under way still gets what
+// it is owed and why it leaves, within the flush's bound: the kick does
+// not cut the write short, which would break the connection.
+func TestTLSKickMidWrite(t *testing.T) {
+	cfg := tlsConfig(t.TempDir())
+	cfg.Timeouts.Write = config.Duration(time.Minute)
+	s := startServer(t, cfg)
+	c, writeBegun := pipeTLS(t, s, cfg)
+	slow := c.enter("slow")
+	join(t, s, "talker") // slow is told, and stops reading
+	writeBegun()
+	s.lookup("slow").kick(byKicked)
+	slow.until("the goodbye", func(l string) bool { return l == "!!! disconnected: kicked by an admin" })
+}

@@ -57,7 +57,7 @@ const maxDepth = 10000
 // into a tree of map[string]any, []any, string, Number, bool and nil. It
 // returns the offset just after the value and the path of every key an
 // object holds twice ("relay.limits.queue", "rooms[2].name"), in the
-// order met. b holding only white space gives io.EOF; b ending inside
+// order met, the first maxDups of them. b holding only white space gives io.EOF; b ending inside
 // the value io.ErrUnexpectedEOF; anything else invalid a *SyntaxError.
 func Parse(b []byte) (v any, end int, dups []string, err error) {
 	p := parser{b: b}
@@ -65,7 +65,7 @@ func Parse(b []byte) (v any, end int, dups []string, err error) {
 	if p.i == len(b) {
 		return nil, p.i, nil, io.EOF
 	}
-	v, err = p.value("", 0)
+	v, err = p.value(0)
 	if err != nil {
 		return nil, p.i, p.dups, err
 	}
@@ -76,6 +76,37 @@ type parser struct {
 	b    []byte
 	i    int
 	dups []string
+	path []step // down to the value being read: its path is made only for a duplicate key (see at)
+}
+
+// step is one step of a path: an object's key, or an array's index.
+type step struct {
+	key   string
+	index int // -1 for a key
+}
+
+// maxDups bounds the duplicate keys Parse reports: each path is as long
+// as its nesting is deep.
+const maxDups = 64
+
+// at returns the path of key k in the object being read.
+func (p *parser) at(k string) string {
+	var b strings.Builder
+	for _, s := range p.path {
+		if s.index >= 0 {
+			b.WriteString("[" + strconv.Itoa(s.index) + "]")
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(s.key)
+	}
+	if b.Len() > 0 {
+		b.WriteByte('.')
+	}
+	b.WriteString(k)
+	return b.String()
 }
 
 func (p *parser) space() {
@@ -110,7 +141,7 @@ func quoteChar(c byte) string {
 	return "'" + s[1:len(s)-1] + "'"
 }
 
-func (p *parser) value(path string, depth int) (any, error) {
+func (p *parser) value(depth int) (any, error) {
 	if p.i >= len(p.b) {
 		return nil, io.ErrUnexpectedEOF
 	}
@@ -119,12 +150,12 @@ func (p *parser) value(path string, depth int) (any, error) {
 		if depth >= maxDepth {
 			return nil, p.bad("exceeded max depth")
 		}
-		return p.object(path, depth+1)
+		return p.object(depth + 1)
 	case c == '[':
 		if depth >= maxDepth {
 			return nil, p.bad("exceeded max depth")
 		}
-		return p.array(path, depth+1)
+		return p.array(depth + 1)
 	case c == '"':
 		return p.str()
 	case c == '-' || '0' <= c && c <= '9':
@@ -152,7 +183,7 @@ func (p *parser) literal(word string) error {
 	return nil
 }
 
-func (p *parser) object(path string, depth int) (any, error) {
+func (p *parser) object(depth int) (any, error) {
 	p.i++ // {
 	obj := map[string]any{}
 	p.space()
@@ -173,10 +204,6 @@ func (p *parser) object(path string, depth int) (any, error) {
 			return nil, err
 		}
 		key := k.(string)
-		sub := key
-		if path != "" {
-			sub = path + "." + key
-		}
 		p.space()
 		if p.i >= len(p.b) {
 			return nil, io.ErrUnexpectedEOF
@@ -186,10 +213,12 @@ func (p *parser) object(path string, depth int) (any, error) {
 		}
 		p.i++
 		p.space()
-		if _, ok := obj[key]; ok {
-			p.dups = append(p.dups, sub)
+		if _, ok := obj[key]; ok && len(p.dups) < maxDups {
+			p.dups = append(p.dups, p.at(key))
 		}
-		v, err := p.value(sub, depth)
+		p.path = append(p.path, step{key: key, index: -1})
+		v, err := p.value(depth)
+		p.path = p.path[:len(p.path)-1]
 		if err != nil {
 			return nil, err
 		}
@@ -217,7 +246,7 @@ func (p *parser) more(end byte, context string) (bool, error) {
 	return false, p.bad(context)
 }
 
-func (p *parser) array(path string, depth int) (any, error) {
+func (p *parser) array(depth int) (any, error) {
 	p.i++ // [
 	arr := []any{}
 	p.space()
@@ -227,7 +256,9 @@ func (p *parser) array(path string, depth int) (any, error) {
 	}
 	for {
 		p.space()
-		v, err := p.value(path+"["+strconv.Itoa(len(arr))+"]", depth)
+		p.path = append(p.path, step{index: len(arr)})
+		v, err := p.value(depth)
+		p.path = p.path[:len(p.path)-1]
 		if err != nil {
 			return nil, err
 		}

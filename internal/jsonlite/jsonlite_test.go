@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -213,4 +215,44 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("%q: error %q at %d, end %d; encoding/json: %q at %d, end %d", b, gerr, goff, gend, werr, woff, wend)
 		}
 	})
+}
+
+// Nesting costs memory in proportion to the input, not to its square:
+// a hello line of 64 KB of brackets (relay.limits.max_line_bytes at its
+// most), read before any password, took some 150 MB while every level
+// carried its own copy of the key path down to it.
+func TestDeepNestingLinear(t *testing.T) {
+	for _, tc := range []struct{ name, open, close string }{
+		{"arrays", "[", "]"},
+		{"objects", `{"k":`, "}"},
+		{"duplicates", `{"k":1,"k":`, "}"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := maxDepth - 1
+			in := []byte(strings.Repeat(tc.open, n) + "1" + strings.Repeat(tc.close, n))
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, _, dups, err := Parse(in)
+			runtime.ReadMemStats(&after)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.name == "duplicates" && len(dups) == 0 {
+				t.Error("no duplicate keys reported")
+			}
+			if got, most := after.TotalAlloc-before.TotalAlloc, uint64(64*len(in)+(8<<20)); got > most {
+				t.Errorf("%d bytes of input took %d bytes, want at most %d", len(in), got, most)
+			}
+		})
+	}
+}
+
+func TestDuplicatePaths(t *testing.T) {
+	_, _, dups, err := Parse([]byte(`[{"a":[{"b":1},{"c":{"d":1,"d":2},"c":3}],"a":0}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"[0].a[1].c.d", "[0].a[1].c", "[0].a"}, dups); diff != "" {
+		t.Errorf("duplicate keys (-want +got):\n%s", diff)
+	}
 }
