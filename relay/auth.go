@@ -479,6 +479,9 @@ func (s *Server) becomeAdmin(m *member, given string, t time.Time) {
 func (s *Server) ban(m *member, req proto.Request, t time.Time) {
 	b := ban{until: t.Add(req.For), why: req.Text}
 	if p, err := netip.ParsePrefix(req.Arg); err == nil {
+		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96) // members' addresses are unmapped
+		}
 		b.net = p.Masked()
 	} else if ip, err := netip.ParseAddr(req.Arg); err == nil {
 		b.net, _ = ip.Unmap().Prefix(ip.Unmap().BitLen())

@@ -161,6 +161,7 @@ func TestBansExpire(t *testing.T) {
 	s.ban(admin, proto.Request{Op: proto.Ban, Arg: "Bob", For: time.Hour}, t0)
 	s.ban(admin, proto.Request{Op: proto.Ban, Arg: "192.168.1.0/24", For: 10 * time.Minute, Text: "noisy"}, t0)
 	s.ban(admin, proto.Request{Op: proto.Ban, Arg: "2001:db8::1", For: time.Minute}, t0)
+	s.ban(admin, proto.Request{Op: proto.Ban, Arg: "::ffff:172.16.5.0/120", For: time.Minute}, t0) // a network of IPv4 written as IPv6
 	for _, tc := range []struct {
 		ip     string
 		name   string
@@ -171,6 +172,8 @@ func TestBansExpire(t *testing.T) {
 		{"192.168.2.1", "", 0, false},
 		{"2001:db8::1", "", 0, true},
 		{"2001:db8::2", "", 0, false},
+		{"172.16.5.9", "", 0, true},
+		{"172.16.6.9", "", 0, false},
 		{"192.168.1.77", "", 9 * time.Minute, true},
 		{"192.168.1.77", "", 10 * time.Minute, false},
 		{"10.0.0.1", "bob", 59 * time.Minute, true},
