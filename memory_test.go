@@ -204,6 +204,9 @@ func TestMemory500(t *testing.T) {
 	pw.Wait()
 	wg.Wait()
 	took := time.Since(start)
+	// A short run may end before the never-readers' sockets have taken
+	// nothing for timeouts.write.
+	tutEventually(t, 30*time.Second, "the never-readers to be cut", func() bool { return lastCut.Load() != 0 })
 	stopSampling()
 	<-sampleDone
 	close(errs)
