@@ -169,6 +169,8 @@ func TestBurstCutsNobody(t *testing.T) {
 	if d := s.Stats().Disconnects; len(d) != 0 {
 		t.Errorf("disconnects %v, want none", d)
 	}
+	t.Logf("%d pasters × %d lines = %d events at once (queue %d) to %d members: %d events delivered, disconnects %v",
+		pasters, lines, pasters*lines, cfg.Limits.Queue, pasters+readers, s.Stats().Delivered, s.Stats().Disconnects)
 }
 
 // TestSinceFlood: 2 000 "/since 1" in one write leave the member's queue
@@ -357,6 +359,7 @@ func TestSlowReader(t *testing.T) {
 			}()
 			text := strings.Repeat("z", 100)
 			posted := 0
+			start := time.Now()
 			var tick <-chan time.Time
 			if tc.every > 0 {
 				tk := time.NewTicker(tc.every)
@@ -374,6 +377,7 @@ func TestSlowReader(t *testing.T) {
 				}
 			}
 			waitFor(t, 20*time.Second, "the slow member to be cut", cut)
+			t.Logf("slow member cut %v after the first post (timeouts.write %v, send_buffer %d)", time.Since(start).Round(time.Millisecond), time.Duration(cfg.Timeouts.Write), cfg.Limits.SendBuffer)
 			<-readDone
 			// It drains what it was sent: the goodbye too, when there was
 			// room for it.

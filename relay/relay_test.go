@@ -192,9 +192,11 @@ func TestFrozenMember(t *testing.T) {
 	if s.lookup("frozen") != nil {
 		t.Error("frozen still holds its name")
 	}
-	if last := <-told; !strings.HasPrefix(last, "!!! disconnected: too slow") {
+	last := <-told
+	if !strings.HasPrefix(last, "!!! disconnected: too slow") {
 		t.Errorf("frozen member's last line %.60q, want it told why", last)
 	}
+	t.Logf("%d messages of %d bytes: the reader got all; the frozen member told %q", n, len(text), last)
 }
 
 // TestFrozenPipe runs a member over net.Pipe, which buffers nothing: it
