@@ -13,7 +13,6 @@ package secret
 
 import (
 	"crypto/pbkdf2"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -53,7 +52,7 @@ func Hash(secret string) string {
 
 func hashWith(secret string, iter int) string {
 	salt := make([]byte, saltBytes)
-	rand.Read(salt) // it never fails: it crashes the program instead
+	random(salt)
 	sum, err := pbkdf2.Key(sha256.New, secret, salt, iter, hashBytes)
 	if err != nil {
 		panic(err) // only in FIPS 140 mode, for parameters this package never uses
