@@ -228,7 +228,7 @@ func (d *httpDoor) join(w http.ResponseWriter, r *http.Request) {
 	}
 	m := s.newMember(nil, "http", h)
 	h.m, m.from = m, ip
-	h.goneAt.Store(m.born) // no stream yet: its grace runs
+	h.goneAt.Store(m.lastIn.Load()) // no stream yet: its grace runs
 	d.byToken[h.token] = h
 	d.perIP[ip]++
 	d.mu.Unlock()

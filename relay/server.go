@@ -342,7 +342,7 @@ func (s *Server) join(m *member, name string, since *proto.Point, replay int) er
 			m.priv = append(m.priv, queued{ev: ev, carried: true})
 			n += len(ev.text)
 		}
-		m.carried = len(m.priv) // take took the whole queue: all of it is carried over
+		m.carried = int32(len(m.priv)) // take took the whole queue: all of it is carried over
 		m.chargeReplay(time.Now(), n)
 		m.mu.Unlock()
 		if !ok {
