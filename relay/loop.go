@@ -31,7 +31,7 @@ type loop struct {
 	q   runq
 
 	mu      sync.Mutex
-	members map[int32]*lconn // by socket
+	members []*lconn // by socket: members[fd]; nil where the loop has none
 
 	stop    atomic.Bool
 	stopped sync.Once
@@ -91,7 +91,7 @@ func newLoop(s *Server) (*loop, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &loop{srv: s, p: p, members: map[int32]*lconn{}}
+	l := &loop{srv: s, p: p}
 	l.q.cond.L = &l.q.mu
 	workers := runtime.GOMAXPROCS(0)
 	l.wg.Add(1 + workers)
@@ -139,6 +139,9 @@ func (l *loop) adopt(c net.Conn, door string, greet *event, newCodec func(*membe
 		}()
 		return true
 	}
+	if n := int(lc.fd) + 1 - len(l.members); n > 0 {
+		l.members = append(l.members, make([]*lconn, n)...)
+	}
 	l.members[lc.fd] = lc
 	s.wg.Add(1) // done when the loop has seen it off
 	lc.m.deliver(greet)
@@ -183,10 +186,10 @@ func (l *loop) poll() {
 		}
 		l.mu.Lock()
 		for _, e := range evs {
-			lc := l.members[e.fd]
-			if lc == nil {
+			if int(e.fd) >= len(l.members) || l.members[e.fd] == nil {
 				continue
 			}
+			lc := l.members[e.fd]
 			var bits uint32
 			if e.in {
 				bits |= evIn
@@ -213,6 +216,9 @@ func (l *loop) sweep(t time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, lc := range l.members {
+		if lc == nil {
+			continue
+		}
 		m := lc.m
 		if m.isDone() {
 			if m.flushOver(t) {
@@ -391,7 +397,7 @@ func (l *loop) finish(w *worker, lc *lconn) {
 	}
 	l.mu.Lock()
 	if l.members[lc.fd] == lc {
-		delete(l.members, lc.fd)
+		l.members[lc.fd] = nil
 	}
 	l.mu.Unlock()
 	l.p.del(lc.nb.raw)
