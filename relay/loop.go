@@ -41,8 +41,7 @@ type loop struct {
 // lconn is what the loop keeps of a member it serves.
 type lconn struct {
 	// Set once.
-	l  *loop
-	m  *member
+	m  *member  // its loop is m.srv.loop
 	nb nbReader // reads its socket without waiting
 	fd int32    // its socket, as the poller knows it
 
@@ -57,13 +56,13 @@ type lconn struct {
 	rest    net.Buffers // what a full socket did not take yet
 }
 
-func (c *lconn) wake(*member) { c.l.schedule(c) }
-func (c *lconn) stop(*member) { c.l.schedule(c) }
+func (c *lconn) wake(*member) { c.m.srv.loop.schedule(c) }
+func (c *lconn) stop(*member) { c.m.srv.loop.schedule(c) }
 
 // resume has a paced member read again: its budget has refilled.
 func (c *lconn) resume() {
 	c.pend.Or(evIn)
-	c.l.schedule(c)
+	c.m.srv.loop.schedule(c)
 }
 
 // What a member's pend holds: what the poller saw of its socket.
@@ -125,7 +124,7 @@ func (l *loop) adopt(c net.Conn, door string, greet *event, newCodec func(*membe
 	if err != nil {
 		return false
 	}
-	lc := &lconn{l: l, nb: nbReader{raw: raw}}
+	lc := &lconn{nb: nbReader{raw: raw}}
 	lc.m = s.newCodecMember(c, door, lc, newCodec)
 	lc.lr = proto.NewLineReader(&lc.nb, s.conf().Limits.MaxLineBytes)
 	l.mu.Lock() // the poller, which takes it first, hands it to a worker only once it is greeted
