@@ -56,8 +56,10 @@ type lconn struct {
 	rest    net.Buffers // what a full socket did not take yet
 }
 
-func (c *lconn) wake(*member) { c.m.srv.loop.schedule(c) }
-func (c *lconn) stop(*member) { c.m.srv.loop.schedule(c) }
+// wake and stop may come before adopt has set c.m: the member is shared
+// (Server.conns) as it is made.
+func (c *lconn) wake(m *member) { m.srv.loop.schedule(c) }
+func (c *lconn) stop(m *member) { m.srv.loop.schedule(c) }
 
 // resume has a paced member read again: its budget has refilled.
 func (c *lconn) resume() {
