@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"time"
+
+	"roomrelay/internal/listen"
 )
 
 // askStats asks the relay listening on line (relay.listen.line) for its
@@ -30,8 +32,7 @@ func askStats(ctx context.Context, line string, timeout time.Duration, w io.Writ
 		host = "::1"
 	}
 	addr := net.JoinHostPort(host, port)
-	d := net.Dialer{Timeout: timeout}
-	c, err := d.DialContext(ctx, "tcp", addr)
+	c, err := listen.Dial(ctx, addr, timeout)
 	if err != nil {
 		return fmt.Errorf("ask %s: %w", addr, err)
 	}

@@ -37,8 +37,8 @@ type LineReader struct {
 	start   int // buf[start:end] is read but not yet returned
 	end     int
 	scanned int   // bytes after start known to hold no '\n'
-	discard bool  // in the middle of an over-long line
 	err     error // a read error to return once the buffer is used up
+	discard bool  // in the middle of an over-long line
 	full    bool  // the last read filled the buffer
 	quiet   bool  // the last read was small
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"embed"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -229,7 +228,7 @@ func (d *httpDoor) join(w http.ResponseWriter, r *http.Request) {
 	}
 	m := s.newMember(nil, "http", h)
 	h.m, m.from = m, ip
-	h.goneAt.Store(m.born) // no stream yet: its grace runs
+	h.goneAt.Store(m.lastIn.Load()) // no stream yet: its grace runs
 	d.byToken[h.token] = h
 	d.perIP[ip]++
 	d.mu.Unlock()
@@ -669,5 +668,5 @@ func (d *httpDoor) stats(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	json.NewEncoder(w).Encode(s.Stats())
+	w.Write(s.statsLine())
 }

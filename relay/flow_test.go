@@ -530,7 +530,7 @@ func TestJoinCarriesOver(t *testing.T) {
 	}
 	m.notify(proto.KindNotice, "one more")
 	m.mu.Lock()
-	n, carried := len(m.priv), m.carried
+	n, carried := len(m.priv), int(m.carried)
 	m.mu.Unlock()
 	if m.isDone() || carried < 10 || n < carried+1 {
 		t.Fatalf("after /join: done %v, %d queued of which %d carried over; want not done, at least 10 carried", m.isDone(), n, carried)

@@ -31,7 +31,7 @@ type loop struct {
 	q   runq
 
 	mu      sync.Mutex
-	members map[int32]*lconn // by socket
+	members []*lconn // by socket: members[fd]; nil where the loop has none
 
 	stop    atomic.Bool
 	stopped sync.Once
@@ -41,8 +41,7 @@ type loop struct {
 // lconn is what the loop keeps of a member it serves.
 type lconn struct {
 	// Set once.
-	l  *loop
-	m  *member
+	m  *member  // its loop is m.srv.loop
 	nb nbReader // reads its socket without waiting
 	fd int32    // its socket, as the poller knows it
 
@@ -57,16 +56,21 @@ type lconn struct {
 	rest    net.Buffers // what a full socket did not take yet
 }
 
-func (c *lconn) wake(*member) { c.l.schedule(c) }
+// wake and stop may come before adopt has set c.m: the member is shared
+// (Server.conns) as it is made.
+func (c *lconn) wake(m *member) { m.srv.loop.schedule(c) }
 
 // stop has the member served at once, and read: a paced member asks its
 // budget again (a reload may have changed the limits).
-func (c *lconn) stop(*member) { c.resume() }
+func (c *lconn) stop(m *member) {
+	c.pend.Or(evIn)
+	m.srv.loop.schedule(c)
+}
 
 // resume has a paced member read again: its budget has refilled.
 func (c *lconn) resume() {
 	c.pend.Or(evIn)
-	c.l.schedule(c)
+	c.m.srv.loop.schedule(c)
 }
 
 // What a member's pend holds: what the poller saw of its socket.
@@ -94,7 +98,7 @@ func newLoop(s *Server) (*loop, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &loop{srv: s, p: p, members: map[int32]*lconn{}}
+	l := &loop{srv: s, p: p}
 	l.q.cond.L = &l.q.mu
 	workers := runtime.GOMAXPROCS(0)
 	l.wg.Add(1 + workers)
@@ -128,7 +132,7 @@ func (l *loop) adopt(c net.Conn, door string, greet *event, newCodec func(*membe
 	if err != nil {
 		return false
 	}
-	lc := &lconn{l: l, nb: nbReader{raw: raw}}
+	lc := &lconn{nb: nbReader{raw: raw}}
 	lc.m = s.newCodecMember(c, door, lc, newCodec)
 	lc.lr = proto.NewLineReader(&lc.nb, s.conf().Limits.MaxLineBytes)
 	l.mu.Lock() // the poller, which takes it first, hands it to a worker only once it is greeted
@@ -141,6 +145,9 @@ func (l *loop) adopt(c net.Conn, door string, greet *event, newCodec func(*membe
 			s.serveConn(c, door, greet, newCodec)
 		}()
 		return true
+	}
+	if n := int(lc.fd) + 1 - len(l.members); n > 0 {
+		l.members = append(l.members, make([]*lconn, n)...)
 	}
 	l.members[lc.fd] = lc
 	s.wg.Add(1) // done when the loop has seen it off
@@ -186,10 +193,10 @@ func (l *loop) poll() {
 		}
 		l.mu.Lock()
 		for _, e := range evs {
-			lc := l.members[e.fd]
-			if lc == nil {
+			if int(e.fd) >= len(l.members) || l.members[e.fd] == nil {
 				continue
 			}
+			lc := l.members[e.fd]
 			var bits uint32
 			if e.in {
 				bits |= evIn
@@ -216,6 +223,9 @@ func (l *loop) sweep(t time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, lc := range l.members {
+		if lc == nil {
+			continue
+		}
 		m := lc.m
 		if m.isDone() {
 			if m.flushOver(t) {
@@ -394,7 +404,7 @@ func (l *loop) finish(w *worker, lc *lconn) {
 	}
 	l.mu.Lock()
 	if l.members[lc.fd] == lc {
-		delete(l.members, lc.fd)
+		l.members[lc.fd] = nil
 	}
 	l.mu.Unlock()
 	l.p.del(lc.nb.raw)

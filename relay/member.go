@@ -66,7 +66,6 @@ type member struct {
 	drv   driver   // moves its bytes
 	conn  net.Conn // its connection; nil for a legacy member
 	door  string   // the door it came in by, for the log
-	born  int64    // when it connected, in Unix nanoseconds
 	id    uint64   // 0 until its name is claimed
 	name  string
 	key   string     // proto.Fold(name)
@@ -75,7 +74,7 @@ type member struct {
 	from  netip.Addr // the address it connects from
 
 	// Set once by kick.
-	kicked  sync.Once
+	kicked  atomic.Bool                   // the first kick sets it
 	why     reason                        // written before done is closed
 	flushBy int64                         // likewise: when flushing a leaving member stops, in Unix nanoseconds
 	done    atomic.Pointer[chan struct{}] // closed by kick: the member is leaving; made by the first doneC
@@ -86,14 +85,14 @@ type member struct {
 	mu      sync.Mutex
 	room    *room    // current room; changed only by whoever reads its input
 	priv    []queued // private events and notices, at most Limits.Queue, and what a /join carried over (see Server.join)
-	carried int      // how many of priv a /join carried over
+	carried int32    // how many of priv a /join carried over
 
 	// Whoever reads its input (one goroutine at a time).
-	lim     limiter // its lines: see paceBy
-	floodAt int64   // since when it is paced holding more than Limits.FloodBytes unread, in Unix nanoseconds; 0: it is not
 	// See stallBy: lines since its last stall, and when that stall ends
 	// (Unix nanoseconds).
-	sinceStall int
+	sinceStall int32
+	lim        limiter // its lines: see paceBy
+	floodAt    int64   // since when it is paced holding more than Limits.FloodBytes unread, in Unix nanoseconds; 0: it is not
 	stallUntil int64
 
 	// Guarded by mu (spent by join, read by paceBy in the goroutine that
@@ -165,11 +164,11 @@ func (s *Server) newCodecMember(c net.Conn, door string, drv driver, newCodec fu
 // born: the connection was accepted then, and has been busy since (a TLS
 // handshake counts inside Timeouts.Handshake).
 func (s *Server) newMemberAt(c net.Conn, door string, drv driver, newCodec func(*member) codec, born time.Time) *member {
-	m := &member{srv: s, conn: c, door: door, drv: drv, born: born.UnixNano()}
+	m := &member{srv: s, conn: c, door: door, drv: drv}
 	if newCodec != nil {
 		m.codec = newCodec(m)
 	}
-	m.lastIn.Store(m.born)
+	m.lastIn.Store(born.UnixNano()) // until it is named: see member.line
 	if n := s.conf().Limits.SendBuffer; n > 0 && c != nil {
 		// A fixed kernel buffer: a member that reads slowly fills it and
 		// meets the write deadline, instead of the kernel growing it (to
@@ -205,14 +204,15 @@ func (m *member) poke() { m.drv.wake(m) }
 // kick ends the member for why; only the first call counts. It never
 // blocks: the driver sees done and sees the member off (see end).
 func (m *member) kick(why reason) {
-	m.kicked.Do(func() {
-		m.why = why
-		m.flushBy = time.Now().Add(m.srv.conf().Timeouts.Shutdown.D()).UnixNano()
-		if !m.done.CompareAndSwap(nil, closedDone) {
-			close(*m.done.Load())
-		}
-		m.drv.stop(m)
-	})
+	if !m.kicked.CompareAndSwap(false, true) {
+		return
+	}
+	m.why = why
+	m.flushBy = time.Now().Add(m.srv.conf().Timeouts.Shutdown.D()).UnixNano()
+	if !m.done.CompareAndSwap(nil, closedDone) {
+		close(*m.done.Load())
+	}
+	m.drv.stop(m)
 }
 
 // closedDone is the done of a member kicked before anything waited on it.
@@ -270,7 +270,7 @@ func (m *member) lag(seq uint64) uint64 {
 // far; a member with a full queue is kicked as too slow.
 func (m *member) deliver(ev *event) {
 	m.mu.Lock()
-	full := len(m.priv)-m.carried >= m.srv.conf().Limits.Queue
+	full := len(m.priv)-int(m.carried) >= m.srv.conf().Limits.Queue
 	if !full {
 		var at uint64
 		if r := m.room; r != nil {
@@ -339,7 +339,7 @@ func (m *member) slowness() string {
 func (m *member) privFull() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return len(m.priv)-m.carried >= m.srv.conf().Limits.Queue
+	return len(m.priv)-int(m.carried) >= m.srv.conf().Limits.Queue
 }
 
 // collect appends m's next batch to bufs and returns it: the room's

@@ -3,14 +3,16 @@ package relay
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -340,7 +342,7 @@ func (s *Server) join(m *member, name string, since *proto.Point, replay int) er
 			m.priv = append(m.priv, queued{ev: ev, carried: true})
 			n += len(ev.text)
 		}
-		m.carried = len(m.priv) // take took the whole queue: all of it is carried over
+		m.carried = int32(len(m.priv)) // take took the whole queue: all of it is carried over
 		m.chargeReplay(time.Now(), n)
 		m.mu.Unlock()
 		if !ok {
@@ -526,8 +528,66 @@ func (s *Server) mayReadStats(m *member) bool {
 
 // statsLine is the counters as one line of JSON, as /api/stats has them.
 func (s *Server) statsLine() []byte {
-	b, _ := json.Marshal(s.Stats()) // maps of strings and numbers: it cannot fail
-	return append(b, '\n')
+	st := s.Stats()
+	return append(st.AppendJSON(nil), '\n')
+}
+
+// AppendJSON appends st as a JSON object, as encoding/json writes it
+// (its fields in order, its maps' keys sorted), except that <, > and &
+// in strings are left as they are (see proto.AppendJSONString). It is
+// written out by hand so that the minimal build has no encoding/json.
+func (st *Stats) AppendJSON(b []byte) []byte {
+	num := func(b []byte, key string, n int64) []byte {
+		return strconv.AppendInt(append(append(append(b, '"'), key...), '"', ':'), n, 10)
+	}
+	b = num(append(b, '{'), "accepted", st.Accepted)
+	b = num(append(b, ','), "refused", st.Refused)
+	b = appendCounts(append(b, `,"refusals":`...), st.Refusals)
+	for _, f := range []struct {
+		key string
+		n   int64
+	}{
+		{"posted", st.Posted}, {"messages_in", st.MessagesIn}, {"delivered", st.Delivered},
+		{"messages_out", st.MessagesOut}, {"bytes_in", st.BytesIn}, {"bytes_out", st.BytesOut},
+		{"replays", st.Replays}, {"replayed", st.Replayed}, {"legacy_sent", st.LegacySent},
+		{"legacy_failed", st.LegacyFailed}, {"udp_dropped", st.UDPDropped},
+	} {
+		b = num(append(b, ','), f.key, f.n)
+	}
+	b = appendCounts(append(b, `,"disconnects":`...), st.Disconnects)
+	for _, f := range []struct {
+		key string
+		n   int64
+	}{
+		{"paced", st.Paced}, {"stalled", st.Stalled}, {"legacy_dropped", st.LegacyDropped},
+		{"legacy_refused", st.LegacyRefused}, {"store_writes", st.StoreWrites},
+		{"store_errors", st.StoreErrors}, {"bad_secret", st.BadSecret}, {"slowed", st.Slowed},
+		{"banned", st.Banned},
+	} {
+		b = num(append(b, ','), f.key, f.n)
+	}
+	if st.StoreFailed != "" {
+		b = proto.AppendJSONString(append(b, `,"store_failed":`...), st.StoreFailed)
+	}
+	b = appendCounts(append(b, `,"doors":`...), st.Doors)
+	b = appendCounts(append(b, `,"rooms":`...), st.Rooms)
+	b = num(append(b, ','), "goroutines", int64(st.Goroutines))
+	return append(b, '}')
+}
+
+// appendCounts appends m as a JSON object, its keys sorted.
+func appendCounts[N int | int64](b []byte, m map[string]N) []byte {
+	if m == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '{')
+	for i, k := range slices.Sorted(maps.Keys(m)) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(append(proto.AppendJSONString(b, k), ':'), int64(m[k]), 10)
+	}
+	return append(b, '}')
 }
 
 // answerStats answers /stats: the counters, to a member that may read

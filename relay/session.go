@@ -179,7 +179,7 @@ func (m *member) readBy() time.Time {
 		}
 		return time.Unix(0, m.lastIn.Load()).Add(tm.LegacyLapse.D())
 	case !m.named.Load():
-		return time.Unix(0, m.born).Add(tm.Handshake.D())
+		return time.Unix(0, m.lastIn.Load()).Add(tm.Handshake.D()) // when it connected
 	}
 	return time.Unix(0, m.lastIn.Load()).Add(tm.Idle.D())
 }

@@ -23,7 +23,7 @@ func TestSessionDeadlines(t *testing.T) {
 	defer conn.Close()
 	defer peer.Close()
 	m := s.newMember(conn, "test", newTestDriver())
-	t0 := time.Unix(0, m.born)
+	t0 := time.Unix(0, m.lastIn.Load())
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
 	check := func(when time.Duration, want reason, wantOK bool) {
 		t.Helper()
@@ -71,17 +71,17 @@ func TestSessionDeadlines(t *testing.T) {
 	check(time.Hour, 0, false) // a kicked member's deadlines are over
 	n := s.newMember(nil, "test", newTestDriver())
 	n.kick(byWrite)
-	if !n.flushOver(time.Unix(0, n.born)) {
+	if !n.flushOver(time.Unix(0, n.lastIn.Load())) {
 		t.Error("a member whose writes failed is owed no flush")
 	}
 
 	// Once the relay is closing, every deadline has passed.
 	o := s.newMember(nil, "test", newTestDriver())
 	close(s.quit)
-	if why, ok := o.expired(time.Unix(0, o.born)); !ok || why != byShutdown {
+	if why, ok := o.expired(time.Unix(0, o.lastIn.Load())); !ok || why != byShutdown {
 		t.Errorf("closing: expired = %v, %v", why, ok)
 	}
-	if !o.readBy().Before(time.Unix(0, o.born)) {
+	if !o.readBy().Before(time.Unix(0, o.lastIn.Load())) {
 		t.Error("closing: the read deadline is not in the past")
 	}
 }

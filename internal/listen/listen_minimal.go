@@ -3,6 +3,7 @@
 package listen
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -27,17 +28,9 @@ func TCP(addr string, keepalive time.Duration) (net.Listener, error) {
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: "tcp", Err: errors.New("invalid port " + strconv.Quote(port))}
 	}
-	var ip netip.Addr
-	switch host {
-	case "":
-		ip = netip.IPv6Unspecified()
-	case "localhost":
-		ip = netip.AddrFrom4([4]byte{127, 0, 0, 1}) // as net.Listen takes it: IPv4 first
-	default:
-		if ip, err = netip.ParseAddr(host); err != nil {
-			return nil, &net.OpError{Op: "listen", Net: "tcp", Err: errors.New("the minimal build looks up no names: " + strconv.Quote(host) + " is not an IP address or localhost")}
-		}
-		ip = ip.Unmap()
+	ip, err := hostIP(host, netip.IPv6Unspecified())
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: "tcp", Err: err}
 	}
 	ap := netip.AddrPortFrom(ip, uint16(p))
 	fd, err := socket(ap)
@@ -56,6 +49,83 @@ func TCP(addr string, keepalive time.Duration) (net.Listener, error) {
 		return nil, &net.OpError{Op: "listen", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: err}
 	}
 	return keepaliveListener{ln.(*net.TCPListener), keepalive}, nil
+}
+
+// hostIP is the address of host, which must be empty (empty: the
+// address is its second argument), localhost or an IP address.
+func hostIP(host string, empty netip.Addr) (netip.Addr, error) {
+	switch host {
+	case "":
+		return empty, nil
+	case "localhost":
+		return netip.AddrFrom4([4]byte{127, 0, 0, 1}), nil // as net.Listen takes it: IPv4 first
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}, errors.New("the minimal build looks up no names: " + strconv.Quote(host) + " is not an IP address or localhost")
+	}
+	return ip.Unmap(), nil
+}
+
+// Dial connects to addr (host:port) over TCP within timeout; its host
+// must be empty (this machine), localhost or an IP address. The connect
+// is the system call's, bounded by SO_SNDTIMEO; ctx is looked at only
+// before it.
+func Dial(ctx context.Context, addr string, timeout time.Duration) (net.Conn, error) {
+	fail := func(err error) (net.Conn, error) {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: err}
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fail(err)
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return fail(errors.New("invalid port " + strconv.Quote(port)))
+	}
+	ip, err := hostIP(host, netip.AddrFrom4([4]byte{127, 0, 0, 1}))
+	if err != nil {
+		return fail(err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
+	ap := netip.AddrPortFrom(ip, uint16(p))
+	family := syscall.AF_INET
+	var sa syscall.Sockaddr = &syscall.SockaddrInet4{Port: int(ap.Port()), Addr: ip.As4()}
+	if ip.Is6() {
+		family = syscall.AF_INET6
+		sa = &syscall.SockaddrInet6{Port: int(ap.Port()), Addr: ip.As16()}
+	}
+	fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, syscall.IPPROTO_TCP)
+	if err != nil {
+		return fail(os.NewSyscallError("socket", err))
+	}
+	if timeout > 0 {
+		tv := syscall.NsecToTimeval(timeout.Nanoseconds())
+		syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_SNDTIMEO, &tv)
+	}
+	for {
+		err = syscall.Connect(fd, sa)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err == syscall.EINPROGRESS { // SO_SNDTIMEO ran out
+		err = os.ErrDeadlineExceeded
+	}
+	if err != nil {
+		syscall.Close(fd)
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: os.NewSyscallError("connect", err)}
+	}
+	syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_SNDTIMEO, &syscall.Timeval{})
+	f := os.NewFile(uintptr(fd), "conn")
+	c, err := net.FileConn(f) // a duplicate of fd, not blocking
+	f.Close()
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: err}
+	}
+	return c, nil
 }
 
 // socket opens, binds and listens; its errors are *os.SyscallError.

@@ -1,6 +1,7 @@
 package listen
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -67,3 +68,40 @@ func TestTCPClosed(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestDial: Dial connects to a listener by IP address or localhost, and a
+// port nobody listens on is an error.
+func TestDial(t *testing.T) {
+	ln, err := TCP("127.0.0.1:0", -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := itoa(ln.Addr().(*net.TCPAddr).Port)
+	for _, host := range []string{"127.0.0.1", "localhost"} {
+		c, err := Dial(context.Background(), net.JoinHostPort(host, port), 5*time.Second)
+		if err != nil {
+			t.Fatalf("%s: %v", host, err)
+		}
+		s, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		s.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := s.Write([]byte("hi")); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 2)
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "hi" {
+			t.Errorf("%s: read %q, %v; want hi", host, buf, err)
+		}
+		c.Close()
+		s.Close()
+	}
+	ln.Close()
+	if c, err := Dial(context.Background(), net.JoinHostPort("127.0.0.1", port), 5*time.Second); err == nil {
+		c.Close()
+		t.Errorf("dial to a closed port: no error")
+	}
+}

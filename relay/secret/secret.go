@@ -12,10 +12,6 @@
 package secret
 
 import (
-	"crypto/pbkdf2"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -53,11 +49,8 @@ func Hash(secret string) string {
 
 func hashWith(secret string, iter int) string {
 	salt := make([]byte, saltBytes)
-	rand.Read(salt) // it never fails: it crashes the program instead
-	sum, err := pbkdf2.Key(sha256.New, secret, salt, iter, hashBytes)
-	if err != nil {
-		panic(err) // only in FIPS 140 mode, for parameters this package never uses
-	}
+	random(salt)
+	sum := key(secret, salt, iter)
 	return scheme + "$" + strconv.Itoa(iter) + "$" + b64.EncodeToString(salt) + "$" + b64.EncodeToString(sum)
 }
 
@@ -104,6 +97,5 @@ func Match(h, secret string) bool {
 	if err != nil {
 		return false
 	}
-	sum, err := pbkdf2.Key(sha256.New, secret, p.salt, p.iter, hashBytes)
-	return err == nil && subtle.ConstantTimeCompare(sum, p.hash) == 1
+	return equal(key(secret, p.salt, p.iter), p.hash)
 }
