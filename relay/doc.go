@@ -26,9 +26,11 @@
 // replayed bytes (Limits.ReplayBytesPerMinute) it reads nothing more from
 // it until the budget refills, so TCP paces the sender and nothing is
 // refused; a member that keeps more than Limits.FloodBytes unread for
-// Timeouts.Flood is cut as flooding (paced). A room where a member is
-// most of the history behind stalls its publishers a few milliseconds a
-// turn (stallBy), never longer, so TCP paces them while readers catch up.
+// Timeouts.Flood is cut as flooding (paced). A room where a member that
+// keeps reading is a quarter of the history behind or more stalls its
+// publishers a few milliseconds after each few lines, the more often the
+// further it falls (stallBy, stallLines), never longer, so TCP paces them
+// to the readers.
 //
 // # Sessions, drivers and doors
 //

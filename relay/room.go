@@ -118,9 +118,10 @@ type room struct {
 	ring  []*event // event seq lives at ring[seq%len(ring)]; see grow. An event dropped for historyBytes is nil
 	floor uint64   // the oldest event it ever held, when it was read back from a store
 	cut   uint64   // the oldest event kept under historyBytes; 0 before it dropped one
-	// pressure: at the last post a member was more than three quarters of
-	// the history behind: its publishers stall (see member.stallBy).
-	pressure atomic.Bool
+	// pressure: how many lines its publishers may send between two
+	// stalls (0: no bound), as its members' lag was at the last post (see
+	// stallLines and member.stallBy).
+	pressure atomic.Int32
 	bytes    int // the text lines of the events in the ring
 	members  []*member
 }
@@ -258,9 +259,10 @@ func (r *room) oldest() uint64 {
 // (the next post drops it), or more than maxLag events behind, is kicked
 // as too slow: it can resume without a gap. A member whose writer has
 // not had its turn yet is never kicked for less: its events wait in the
-// ring. A member more than three quarters of that behind puts the room
-// under pressure: its publishers stall (member.stallBy). It never blocks
-// on a member.
+// ring. A member more than a quarter of that behind that still takes
+// its data (member.presses) puts the room under pressure: its publishers
+// stall, the more often the further it is behind (stallLines). It never
+// blocks on a member.
 func (r *room) post(e *proto.Event, from uint64, maxLag uint64) {
 	e.Room = r.name
 	r.mu.Lock()
@@ -275,17 +277,21 @@ func (r *room) post(e *proto.Event, from uint64, maxLag uint64) {
 	if r.cut > 0 {
 		maxLag = min(maxLag, r.seq-r.oldest())
 	}
-	pressure := false
+	var worst uint64 // the lag of the member furthest behind that presses
 	for _, m := range r.members {
 		lag := m.lag(r.seq)
 		if lag > maxLag {
 			m.kick(bySlow)
 			continue
 		}
-		pressure = pressure || lag > maxLag/4*3
+		if lag > worst && lag > maxLag/4 && m.presses(e.Time) {
+			worst = lag
+		}
 		m.poke()
 	}
-	r.pressure.Store(pressure)
+	if n := int32(stallLines(worst, maxLag)); r.pressure.Load() != n {
+		r.pressure.Store(n)
+	}
 	r.mu.Unlock()
 }
 

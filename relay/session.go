@@ -93,10 +93,14 @@ func (m *member) paceBy(t time.Time) time.Time {
 }
 
 // Bounds of the stall of a publisher in a room under pressure: see
-// stallBy.
+// stallBy and stallLines.
 const (
-	stallFor   = 5 * time.Millisecond
-	stallLines = readBudget // lines between two stalls: a turn of the loop
+	stallFor = 5 * time.Millisecond
+	// A member whose socket has taken nothing for this long exerts no
+	// pressure (see presses): about as long as a member that keeps
+	// reading may pause on a busy machine (measured in TestFastPublishers:
+	// most pauses under 60 ms, a few up to 210; up to 340 under -race).
+	pressFor = 250 * time.Millisecond
 )
 
 // waitBy is when m's driver may hand its session the next line, at t: the
@@ -109,24 +113,58 @@ func (m *member) waitBy(t time.Time) (by time.Time, paced bool) {
 	return m.stallBy(t), false
 }
 
-// stallBy is when m, a publisher in a room where a member is most of the
-// history behind (see room.post), may be read again: for stallFor after
-// each stallLines lines it sends while the pressure lasts, never longer,
-// so that TCP paces a fast publisher while the room's readers catch up,
-// and one slow reader holds the room back stallFor a turn at most (the
-// zero time: now). A reader that does not catch up is still cut when its
-// cursor is about to fall out of the history.
+// stallBy is when m, a publisher in a room under pressure (see room.post
+// and stallLines), may be read again: for stallFor after each run of as
+// many lines as the pressure allows, never longer, so that TCP paces a
+// fast publisher to the room's readers while they catch up (the zero
+// time: now). A driver asks before each line, so the pressure bounds the
+// lines read in a turn as well.
 func (m *member) stallBy(t time.Time) time.Time {
 	if until := time.Unix(0, m.stallUntil); t.Before(until) {
 		return until
 	}
-	if r := m.room; r == nil || !r.pressure.Load() || m.sinceStall < stallLines {
+	r := m.room
+	if r == nil {
+		return time.Time{}
+	}
+	if n := int(r.pressure.Load()); n == 0 || int(m.sinceStall) < n {
 		return time.Time{}
 	}
 	m.sinceStall = 0
 	m.stallUntil = t.Add(stallFor).UnixNano()
 	m.srv.stats.stalled.Add(1)
 	return time.Unix(0, m.stallUntil)
+}
+
+// stallLines is how many lines each publisher of a room may send between
+// two stalls (see stallBy) while the member furthest behind that presses
+// (see presses) is lag events behind, maxLag being as far as it may fall
+// before it is cut: no bound (0) up to a quarter of maxLag, then fewer the
+// further it falls, from readBudget (a turn of the loop) down to one line
+// a stall from three quarters of maxLag on. So the publishers go no
+// faster than the readers that keep reading, which keep a quarter of the
+// history in hand: ten publishers at one line a stall post 2 000 lines a
+// second.
+func stallLines(lag, maxLag uint64) int {
+	low, top := maxLag/4, maxLag/4*3
+	switch {
+	case lag <= low:
+		return 0
+	case lag >= top:
+		return 1
+	}
+	return max(1, int(readBudget*(top-lag)/(top-low)))
+}
+
+// presses reports whether m, behind in its room, may stall the room's
+// publishers at t: while its socket takes what it is written, or has been
+// full for less than pressFor. A member whose socket takes nothing for
+// longer (frozen, or reading far slower than the room goes) is left to
+// the cuts (its write deadline, its cursor leaving the history): a frozen
+// member holds the room back for pressFor at most, in stalls of stallFor.
+func (m *member) presses(t time.Time) bool {
+	at := m.blockedAt.Load()
+	return at == 0 || t.UnixNano()-at < int64(pressFor)
 }
 
 // replayBudget is the rate (bytes a second) and burst of a member's
