@@ -58,6 +58,10 @@ type follower struct {
 // lostRe reads a hole's notice: the numbers it says are lost.
 var lostRe = regexp.MustCompile(`events (\d+) to (\d+) were lost when the relay stopped`)
 
+// fellRe is the notice of a member that resumes below the history's
+// window, with the oldest number the window holds.
+var fellRe = regexp.MustCompile(`fell out of the history window: \d+ to \d+ are lost; replaying from (\d+)`)
+
 // history is what the relay delivered over all runs: each number's
 // event, the same wherever it is read.
 type history struct {
@@ -142,10 +146,17 @@ func killRestore(t *testing.T, bin, policy string) {
 		newcomer := &follower{name: fmt.Sprintf("newcomer %d", run)}
 		var kept []uint64
 		var lost [][2]uint64
+		var floor uint64 // the window's oldest number, once the numbers (holes among them) outgrew the history
 		for {
 			e := n.event(t)
 			if e.Seq == 0 && e.Text == "pong kept" {
 				break
+			}
+			if m := fellRe.FindStringSubmatch(e.Text); m != nil && len(kept) == 0 {
+				// From 0, a newcomer starts at the window's oldest number.
+				from, _ := strconv.ParseUint(m[1], 10, 64)
+				floor, newcomer.mayJump = max(floor, from), true
+				continue
 			}
 			if m := lostRe.FindStringSubmatch(e.Text); m != nil {
 				a, _ := strconv.ParseUint(m[1], 10, 64)
@@ -168,7 +179,7 @@ func killRestore(t *testing.T, bin, policy string) {
 				isKept[s] = true
 			}
 			for s := range topBefore + 1 {
-				if _, was := h.events[s]; !was || isKept[s] {
+				if _, was := h.events[s]; !was || isKept[s] || s < floor {
 					continue
 				}
 				missing++

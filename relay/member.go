@@ -419,6 +419,13 @@ func (m *member) take(r *room, batch []*event, limit int) ([]*event, bool) {
 	ok := true
 	var seq uint64
 	next, p := m.next.Load(), 0
+	private := func() { // takes the next private event
+		batch = append(batch, m.priv[p].ev)
+		if m.priv[p].carried {
+			m.carried--
+		}
+		p++
+	}
 	if r != nil {
 		seq = r.seq
 		if oldest := r.oldest(); next < oldest {
@@ -426,7 +433,14 @@ func (m *member) take(r *room, batch []*event, limit int) ([]*event, bool) {
 			// loses history but is not the member's fault. Past the
 			// replay, it is: room.post kicks at Limits.Queue first.
 			ok = next < m.base.Load()
-			if ok {
+			// What was queued before the cursor (a welcome and its
+			// replay's header) goes before the notice of the gap.
+			for ok && p < len(m.priv) && m.priv[p].at < next && len(batch) < limit-1 {
+				private()
+			}
+			if ok && p < len(m.priv) && m.priv[p].at < next {
+				private() // the batch is full: the notice comes in the next one
+			} else if ok {
 				batch = append(batch, gapNotice(r.name, next, oldest))
 				next = oldest
 			}
@@ -435,11 +449,7 @@ func (m *member) take(r *room, batch []*event, limit int) ([]*event, bool) {
 	for ok && len(batch) < limit {
 		inRoom := r != nil && next <= seq // a room event is next
 		if p < len(m.priv) && (!inRoom || m.priv[p].at < next) {
-			batch = append(batch, m.priv[p].ev)
-			if m.priv[p].carried {
-				m.carried--
-			}
-			p++
+			private()
 			continue
 		}
 		if !inRoom {

@@ -941,3 +941,37 @@ func TestQuitBeforeName(t *testing.T) {
 		})
 	}
 }
+
+// TestTakeWelcomeBeforeGap: a member still replaying whose cursor the
+// room passed (its own join dropped the oldest event) gets what was
+// queued for it before the cursor (its welcome, its replay's header)
+// first, then the notice of the gap, then the events from the oldest on;
+// when the batch cannot hold the notice too, it comes in the next one.
+func TestTakeWelcomeBeforeGap(t *testing.T) {
+	for _, limit := range []int{64, 3} {
+		r := newRoom("lobby", 4)
+		for k := 1; k <= 4; k++ {
+			r.post(&proto.Event{Kind: proto.KindMsg, From: "a", Text: fmt.Sprint(k)}, 0, 1000)
+		}
+		m := &member{srv: New(testConfig(), t.Logf), id: 7, name: "n", room: r}
+		m.next.Store(1)
+		m.base.Store(6)
+		m.priv = []queued{{ev: lineEvent([]byte("welcome\n")), at: 0}, {ev: lineEvent([]byte("header\n")), at: 0}}
+		r.post(&proto.Event{Kind: proto.KindJoin, From: "n"}, 0, 1000) // drops event 1
+		var got []string
+		for range 4 {
+			batch, ok := m.take(r, nil, limit)
+			if !ok {
+				t.Fatalf("limit %d: cut", limit)
+			}
+			for _, ev := range batch {
+				got = append(got, strings.TrimSpace(string(ev.text)))
+			}
+		}
+		want := []string{"welcome", "header", "--- 1 events of lobby fell out of the history window: 1 to 1 are lost; replaying from 2",
+			"a: 2", "a: 3", "a: 4", "--- n joined lobby"}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("limit %d (-want +got):\n%s", limit, diff)
+		}
+	}
+}
