@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -410,15 +411,45 @@ func tutConfig(t *testing.T, json string) string {
 }
 
 // tutFreePort returns a loopback port that was free a moment ago.
+//
+// It is drawn below the system's ephemeral range (Linux's
+// ip_local_port_range, 32768 on), where the kernel picks the local ports
+// of outgoing connections and of listeners on port 0: a port from there
+// could be taken by another test's connection before the program under
+// test binds it. Each port is given out once per test binary, and UDP's
+// is checked too (a door may take either).
 func tutFreePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	tutPorts.Lock()
+	defer tutPorts.Unlock()
+	for range 1000 {
+		port := 20000 + rand.IntN(12000)
+		if tutPorts.given[port] {
+			continue
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			continue
+		}
+		pc.Close()
+		tutPorts.given[port] = true
+		return port
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free loopback port from 20000 to 31999")
+	return 0
 }
+
+// tutPorts are the ports tutFreePort gave out.
+var tutPorts = struct {
+	sync.Mutex
+	given map[int]bool
+}{given: map[int]bool{}}
 
 // tutWaitPort waits until p accepts connections on a loopback port. The
 // probe connection carries nothing and closes cleanly: the tutorial
