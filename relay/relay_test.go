@@ -744,15 +744,17 @@ func TestRoomAdd(t *testing.T) {
 		since *proto.Point
 		want  entry
 	}{
-		// bytes: the replay's text lines, "a: 4\n" to "a: 19\n".
+		// bytes: the replay's text lines, "a: 5\n" to "a: 19\n". The ring
+		// holds 5 to 20, and the member's own join (posted after add)
+		// pushes out 5: a replay from the oldest starts at 6.
 		{nil, entry{next: 19, head: 21, bytes: 12}},
 		{&proto.Point{Seq: 10}, entry{next: 11, head: 21, bytes: 60}},
 		{&proto.Point{Epoch: r.epoch, Seq: 20}, entry{next: 21, head: 21}},
-		{&proto.Point{Epoch: r.epoch, Seq: 1}, entry{next: 5, head: 21, missed: 3, bytes: 90}},
-		{&proto.Point{Seq: 0}, entry{next: 5, head: 21, missed: 4, bytes: 90}},
-		{&proto.Point{Seq: 21}, entry{next: 5, head: 21, ahead: true, bytes: 90}},
-		{&proto.Point{Epoch: r.epoch, Seq: 1<<64 - 1}, entry{next: 5, head: 21, ahead: true, bytes: 90}},
-		{&proto.Point{Epoch: "other", Seq: 10}, entry{next: 5, head: 21, stale: true, bytes: 90}},
+		{&proto.Point{Epoch: r.epoch, Seq: 1}, entry{next: 6, head: 21, missed: 4, bytes: 85}},
+		{&proto.Point{Seq: 0}, entry{next: 6, head: 21, missed: 5, bytes: 85}},
+		{&proto.Point{Seq: 21}, entry{next: 6, head: 21, ahead: true, bytes: 85}},
+		{&proto.Point{Epoch: r.epoch, Seq: 1<<64 - 1}, entry{next: 6, head: 21, ahead: true, bytes: 85}},
+		{&proto.Point{Epoch: "other", Seq: 10}, entry{next: 6, head: 21, stale: true, bytes: 85}},
 	} {
 		m := s.newMember(nil, "test", newTestDriver())
 		m.mu.Lock()

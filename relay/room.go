@@ -314,9 +314,22 @@ func (r *room) add(m *member, since *proto.Point, replay int) entry {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.members = append(r.members, m)
-	e := r.entry(since, replay)
+	// The member's own join comes next (Server.join): the replay starts
+	// where the ring will still hold it then, so that the join does not
+	// push out the first event its header announces.
+	e := r.entry(since, replay, r.oldestAfter(1))
 	r.start(m, &e)
 	return e
+}
+
+// oldestAfter returns the lowest number the ring will still hold once n
+// more events are posted, by its bound in events. Called with mu held.
+func (r *room) oldestAfter(n uint64) uint64 {
+	oldest := r.oldest()
+	if h := uint64(r.history); r.seq+n >= h {
+		oldest = max(oldest, r.seq+n-h+1)
+	}
+	return oldest
 }
 
 // resume moves the cursor of m, a member, to after since, as add does,
@@ -326,7 +339,7 @@ func (r *room) add(m *member, since *proto.Point, replay int) entry {
 func (r *room) resume(m *member, since *proto.Point) entry {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	e := r.entry(since, 0)
+	e := r.entry(since, 0, r.oldest())
 	if cur := m.next.Load(); cur < e.next {
 		e.next = max(cur, r.oldest())
 	}
@@ -335,9 +348,9 @@ func (r *room) resume(m *member, since *proto.Point) entry {
 }
 
 // entry finds where a cursor starts for since, or replay events back
-// from the head. Called with mu held.
-func (r *room) entry(since *proto.Point, replay int) entry {
-	oldest := r.oldest()
+// from the head, in a ring whose oldest number is oldest. Called with mu
+// held.
+func (r *room) entry(since *proto.Point, replay int, oldest uint64) entry {
 	e := entry{head: r.seq + 1}
 	switch {
 	case since == nil:
