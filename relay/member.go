@@ -431,7 +431,7 @@ func (m *member) take(r *room, batch []*event, limit int) ([]*event, bool) {
 		if oldest := r.oldest(); next < oldest {
 			// Still replaying: the room moved on past the cursor, which
 			// loses history but is not the member's fault. Past the
-			// replay, it is: room.post kicks at Limits.Queue first.
+			// replay, it is: room.post kicks it before its cursor leaves.
 			ok = next < m.base.Load()
 			// What was queued before the cursor (a welcome and its
 			// replay's header) goes before the notice of the gap.
