@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"container/list"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -63,19 +62,16 @@ const (
 // a sweep of new addresses cannot reset anyone's wait. Guarded by
 // auth.mu.
 type guesses struct {
-	max   int
-	byKey map[netip.Prefix]*list.Element // of *guesser
-	lru   list.List                      // most recently used first
+	tab lruTable[netip.Prefix, guesser]
 }
 
 type guesser struct {
-	key   netip.Prefix
 	fails int       // wrong secrets in a row
 	next  time.Time // the earliest next try
 }
 
 func newGuesses(max int) *guesses {
-	return &guesses{max: max, byKey: map[netip.Prefix]*list.Element{}}
+	return &guesses{lruTable[netip.Prefix, guesser]{max: max}}
 }
 
 // guessKey is the entry of ip: the address itself, or an IPv6 address's
@@ -97,14 +93,13 @@ func (g *guesser) forgiven(t time.Time) bool { return t.Sub(g.next) > guessForgi
 // try once: its next try is a second off at least, so that tries at
 // once from one address count one after the other.
 func (gs *guesses) wait(ip netip.Addr, t time.Time) time.Duration {
-	e := gs.byKey[guessKey(ip)]
-	if e == nil {
-		if len(gs.byKey) >= gs.max && !gs.lru.Back().Value.(*guesser).forgiven(t) {
+	g := gs.tab.find(guessKey(ip))
+	if g == nil {
+		if gs.tab.full(func(old *guesser) bool { return old.forgiven(t) }) {
 			return guessBusy
 		}
 		return 0
 	}
-	g := e.Value.(*guesser)
 	if t.Before(g.next) {
 		return g.next.Sub(t)
 	}
@@ -118,36 +113,18 @@ func (gs *guesses) wait(ip netip.Addr, t time.Time) time.Duration {
 // (see wait) is free again, for the next secret it gives with it (a key
 // after the password). Its wrong ones still count.
 func (gs *guesses) passed(ip netip.Addr, t time.Time) {
-	if e := gs.byKey[guessKey(ip)]; e != nil {
-		if g := e.Value.(*guesser); g.next.After(t) {
-			g.next = t
-		}
+	if g := gs.tab.find(guessKey(ip)); g != nil && g.next.After(t) {
+		g.next = t
 	}
 }
 
 // fail records a wrong secret from ip at t, and returns the wait before
 // its next try.
 func (gs *guesses) fail(ip netip.Addr, t time.Time) time.Duration {
-	key := guessKey(ip)
-	e := gs.byKey[key]
-	switch {
-	case e != nil:
-		gs.lru.MoveToFront(e)
-	case len(gs.byKey) < gs.max:
-		e = gs.lru.PushFront(&guesser{key: key})
-		gs.byKey[key] = e
-	default:
-		e = gs.lru.Back()
-		old := e.Value.(*guesser)
-		if !old.forgiven(t) {
-			return guessBusy
-		}
-		delete(gs.byKey, old.key)
-		*old = guesser{key: key}
-		gs.byKey[key] = e
-		gs.lru.MoveToFront(e)
+	g := gs.tab.get(guessKey(ip), func(old *guesser) bool { return old.forgiven(t) })
+	if g == nil {
+		return guessBusy
 	}
-	g := e.Value.(*guesser)
 	if g.forgiven(t) {
 		g.fails = 0
 	}

@@ -74,8 +74,8 @@ func forgive(s *Server) {
 func waitOver(s *Server) {
 	s.auth.mu.Lock()
 	defer s.auth.mu.Unlock()
-	for e := s.auth.table().lru.Front(); e != nil; e = e.Next() {
-		e.Value.(*guesser).next = time.Now()
+	for e := s.auth.table().tab.lru.Front(); e != nil; e = e.Next() {
+		e.Value.(*lruEntry[netip.Prefix, guesser]).val.next = time.Now()
 	}
 }
 

@@ -159,6 +159,24 @@ func (wd *webDriver) waitText(id, want string) {
 	})
 }
 
+// browserChat opens the page at url in wd, joins as Ana, and has Ana and
+// nc (a line member in lobby) say text and "hello Ana" to each other.
+func browserChat(t *testing.T, wd *webDriver, nc *tconn, url, text string) {
+	t.Helper()
+	wd.call("POST", "/url", map[string]string{"url": url}, nil)
+	wd.typeIn("#name", "Ana")
+	wd.click("#login button")
+	wd.waitText("state", "caught up")
+	nc.until("Ana's join", func(l string) bool { return l == "--- Ana joined lobby" })
+	wd.typeIn("#text", text)
+	wd.click("#say button")
+	if got := nc.messages(1)[0]; got != "Ana: "+text {
+		t.Errorf("nc got %q", got)
+	}
+	nc.send("hello Ana")
+	wd.waitText("log", "nc: hello Ana")
+}
+
 // A browser and an nc-style line member chat in one room through the
 // page, in headless Chromium; the page catches up after its stream is cut.
 func TestBrowser(t *testing.T) {
@@ -168,20 +186,8 @@ func TestBrowser(t *testing.T) {
 	s := startServer(t, httpConfig())
 	wd := startChrome(t)
 	nc := join(t, s, "nc")
-	wd.call("POST", "/url", map[string]string{"url": "http://" + s.Addr("http").String() + "/"}, nil)
-	wd.typeIn("#name", "Ana")
-	wd.click("#login button")
-	wd.waitText("state", "caught up")
+	browserChat(t, wd, nc, "http://"+s.Addr("http").String()+"/", "hello from the phone <b>not bold</b>")
 	wd.waitText("here", "Ana")
-	nc.until("Ana's join", func(l string) bool { return l == "--- Ana joined lobby" })
-
-	wd.typeIn("#text", "hello from the phone <b>not bold</b>")
-	wd.click("#say button")
-	if got := nc.messages(1)[0]; got != "Ana: hello from the phone <b>not bold</b>" {
-		t.Errorf("nc got %q", got)
-	}
-	nc.send("hello Ana")
-	wd.waitText("log", "nc: hello Ana")
 	wd.waitText("log", "Ana: hello from the phone <b>not bold</b>") // as text, not HTML
 
 	// Cut the stream and hold its reconnection while nc talks.

@@ -83,46 +83,79 @@ func (l *limiter) full(t time.Time, rate float64, burst int) bool {
 	return rate <= 0 || l.last == 0 || l.tokens+float64(t.UnixNano()-l.last)/1e9*rate >= float64(burst)
 }
 
+// lruTable holds a value for each of many keys, at most max of them.
+// When it is full, the entry unused the longest makes room for a new key
+// only if it holds nothing worth remembering (idle); otherwise the new key
+// is refused: a sweep of new keys cannot reset what the table holds of
+// anyone. The token buckets of senders (limiterTable) and the waits of
+// addresses that gave wrong secrets (guesses) are kept so.
+type lruTable[K comparable, V any] struct {
+	max   int
+	byKey map[K]*list.Element // of *lruEntry[K, V]; made on first need
+	lru   list.List           // most recently used first
+}
+
+type lruEntry[K comparable, V any] struct {
+	key K
+	val V
+}
+
+// find returns key's value, nil when it has none; it is no use of it.
+func (lt *lruTable[K, V]) find(key K) *V {
+	if e := lt.byKey[key]; e != nil {
+		return &e.Value.(*lruEntry[K, V]).val
+	}
+	return nil
+}
+
+// full reports whether a new key would be refused: the table is full and
+// the entry unused the longest is not idle.
+func (lt *lruTable[K, V]) full(idle func(*V) bool) bool {
+	return lt.lru.Len() >= lt.max && !idle(&lt.lru.Back().Value.(*lruEntry[K, V]).val)
+}
+
+// get returns key's value, a zero one if it had none, as its latest use;
+// nil when the table is full (see full).
+func (lt *lruTable[K, V]) get(key K, idle func(*V) bool) *V {
+	if e := lt.byKey[key]; e != nil {
+		lt.lru.MoveToFront(e)
+		return &e.Value.(*lruEntry[K, V]).val
+	}
+	if lt.byKey == nil {
+		lt.byKey = map[K]*list.Element{}
+	}
+	if lt.lru.Len() >= lt.max {
+		e := lt.lru.Back()
+		old := e.Value.(*lruEntry[K, V])
+		if !idle(&old.val) {
+			return nil
+		}
+		delete(lt.byKey, old.key)
+		*old = lruEntry[K, V]{key: key}
+		lt.byKey[key] = e
+		lt.lru.MoveToFront(e)
+		return &old.val
+	}
+	n := &lruEntry[K, V]{key: key}
+	lt.byKey[key] = lt.lru.PushFront(n)
+	return &n.val
+}
+
 // limiterTable holds the token buckets of many senders, at most max of
 // them. A sender keeps its budget while it is in the table; when the
 // table is full, the bucket unused the longest makes room only if it has
 // refilled (it then holds nothing), and otherwise the new sender is
 // refused: a sweep of new addresses cannot reset anyone's budget.
 type limiterTable[K comparable] struct {
-	max   int
-	byKey map[K]*list.Element // of *keyed[K]
-	lru   list.List           // most recently used first
-}
-
-type keyed[K comparable] struct {
-	key K
-	limiter
+	tab lruTable[K, limiter]
 }
 
 func newLimiterTable[K comparable](max int) *limiterTable[K] {
-	return &limiterTable[K]{max: max, byKey: map[K]*list.Element{}}
+	return &limiterTable[K]{lruTable[K, limiter]{max: max}}
 }
 
 // get returns key's bucket, or nil when the table is full of buckets
 // still in use at t.
 func (lt *limiterTable[K]) get(key K, t time.Time, rate float64, burst int) *limiter {
-	if e := lt.byKey[key]; e != nil {
-		lt.lru.MoveToFront(e)
-		return &e.Value.(*keyed[K]).limiter
-	}
-	if lt.lru.Len() >= lt.max {
-		e := lt.lru.Back()
-		old := e.Value.(*keyed[K])
-		if !old.full(t, rate, burst) {
-			return nil
-		}
-		delete(lt.byKey, old.key)
-		old.key, old.limiter = key, limiter{}
-		lt.byKey[key] = e
-		lt.lru.MoveToFront(e)
-		return &old.limiter
-	}
-	k := &keyed[K]{key: key}
-	lt.byKey[key] = lt.lru.PushFront(k)
-	return &k.limiter
+	return lt.tab.get(key, func(l *limiter) bool { return l.full(t, rate, burst) })
 }

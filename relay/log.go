@@ -170,16 +170,33 @@ func (t *throttle) allow(kind, subject string, now time.Time) (ok bool, suppress
 }
 
 // entry returns key's counts for sec, tracking key if need be: when the
-// table is full, only lines of past seconds with nothing suppressed make
-// room; nil when none does. Called with mu held.
+// table is full, the lines of past seconds make room, but for a kind's
+// own that has something suppressed; a subject's count of suppressed
+// lines then goes to its kind's, said with the kind's next line (so that
+// subjects that flooded once and went quiet cannot hold the table, and
+// keep new kinds of lines out, for good). nil when nothing makes room.
+// Called with mu held.
 func (t *throttle) entry(key string, sec time.Time) *throttled {
 	e := t.lines[key]
 	if e == nil {
 		if len(t.lines) >= throttleSubjects {
 			for k, old := range t.lines {
-				if old.suppressed == 0 && old.second.Before(sec) {
-					delete(t.lines, k)
+				if !old.second.Before(sec) {
+					continue
 				}
+				if old.suppressed > 0 {
+					kind, _, ok := strings.Cut(k, "\x00")
+					if !ok {
+						continue // a kind: its count waits for its next line
+					}
+					ke := t.lines[kind]
+					if ke == nil {
+						ke = &throttled{second: old.second}
+						t.lines[kind] = ke
+					}
+					ke.suppressed += old.suppressed
+				}
+				delete(t.lines, k)
 			}
 			if len(t.lines) >= throttleSubjects {
 				return nil

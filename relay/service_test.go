@@ -262,6 +262,36 @@ func hasDoor(s *Server, name string) bool {
 	return false
 }
 
+// TestLogThrottleQuietFlooders: subjects that each flooded once, filling
+// the throttle's table with lines suppressed, and then went quiet, do not
+// keep a new kind of line out of the log for good; what they had
+// suppressed is said with their kind's next line.
+func TestLogThrottleQuietFlooders(t *testing.T) {
+	var th throttle
+	t0 := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	suppressed := 0
+	for i := 0; len(th.lines) < throttleSubjects; i++ {
+		subject := fmt.Sprint("10.0.", i/256, ".", i%256)
+		for range throttleBurst + 1 {
+			if ok, _ := th.allow("flood %s", subject, t0.Add(time.Duration(i)*time.Second)); !ok {
+				suppressed++
+			}
+		}
+	}
+	later := t0.Add(time.Hour)
+	if ok, _ := th.allow("new kind %s", "10.9.9.9", later); !ok {
+		t.Fatalf("a new kind of line is held back by %d quiet subjects' suppressed lines", len(th.lines))
+	}
+	told := 0
+	for i := range 2 * throttleSubjects {
+		_, n := th.allow("flood %s", fmt.Sprint("10.8.", i/256, ".", i%256), later.Add(time.Duration(i)*time.Second))
+		told += n
+	}
+	if told != suppressed {
+		t.Errorf("the flood's later lines told of %d suppressed, want %d", told, suppressed)
+	}
+}
+
 // TestLogThrottleBytes: the throttle's table is bounded in bytes as well
 // as in entries: a subject is kept to maxSubject bytes, however long the
 // text a line quotes (a legacy connect_request's bad port, up to

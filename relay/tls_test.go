@@ -459,18 +459,7 @@ func TestBrowserHTTPS(t *testing.T) {
 	s := startServer(t, cfg)
 	wd := startChrome(t)
 	nc := join(t, s, "nc")
-	wd.call("POST", "/url", map[string]string{"url": "https://" + s.Addr("https").String() + "/"}, nil)
-	wd.typeIn("#name", "Ana")
-	wd.click("#login button")
-	wd.waitText("state", "caught up")
-	nc.until("Ana's join", func(l string) bool { return l == "--- Ana joined lobby" })
-	wd.typeIn("#text", "hello over https")
-	wd.click("#say button")
-	if got := nc.messages(1)[0]; got != "Ana: hello over https" {
-		t.Errorf("nc got %q", got)
-	}
-	nc.send("hello Ana")
-	wd.waitText("log", "nc: hello Ana")
+	browserChat(t, wd, nc, "https://"+s.Addr("https").String()+"/", "hello over https")
 }
 
 // A TLS member that stops reading never stalls the room: once its socket
