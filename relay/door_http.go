@@ -34,9 +34,13 @@ const (
 //go:embed web
 var webFiles embed.FS
 
+// httpPosters bounds how many addresses' budgets for POST /api/post the
+// HTTP door keeps (see limiterTable).
+const httpPosters = 1024
+
 func init() {
 	optionalDoors = append(optionalDoors, func(s *Server) door {
-		return &httpDoor{s: s, byToken: map[string]*httpDriver{}, perIP: map[netip.Addr]int{}, posters: newLimiterTable[netip.Addr](udpSources)}
+		return &httpDoor{s: s, byToken: map[string]*httpDriver{}, perIP: map[netip.Addr]int{}, posters: newLimiterTable[netip.Addr](httpPosters)}
 	})
 }
 
