@@ -348,25 +348,33 @@ func (m *member) privFull() bool {
 // It reports false when the cursor has fallen out of the room's ring.
 func (m *member) collect(scratch *[]*event, bufs net.Buffers) (net.Buffers, bool) {
 	batch, json, ok := m.batch(scratch)
-	from := len(bufs)
-	defer func() { m.srv.stats.bytesOut.Add(int64(buffersLen(bufs[from:]))) }()
+	if len(batch) == 0 {
+		return bufs, ok
+	}
 	if m.codec != nil {
+		from := len(bufs)
 		for i, ev := range batch {
 			bufs = m.codec.append(bufs, ev)
 			batch[i] = nil
 		}
+		m.srv.stats.bytesOut.Add(int64(buffersLen(bufs[from:])))
 		return bufs, ok
 	}
 	stamps := m.stamps.Load() && !json
+	n := 0 // the bytes appended
 	for i, ev := range batch {
 		if stamps {
 			if st := ev.stamped(); st != nil {
 				bufs = append(bufs, st) // a buffer of its own: the line is shared as it is
+				n += len(st)
 			}
 		}
-		bufs = append(bufs, ev.line(json))
+		line := ev.line(json)
+		bufs = append(bufs, line)
+		n += len(line)
 		batch[i] = nil
 	}
+	m.srv.stats.bytesOut.Add(int64(n))
 	return bufs, ok
 }
 
@@ -394,7 +402,9 @@ func (m *member) batch(scratch *[]*event) (batch []*event, json, ok bool) {
 				msgs++
 			}
 		}
-		m.srv.stats.messagesOut.Add(msgs)
+		if msgs > 0 {
+			m.srv.stats.messagesOut.Add(msgs)
+		}
 	}
 	*scratch = batch[:0]
 	return batch, json, ok

@@ -578,6 +578,36 @@ func TestCollectBeforeJoin(t *testing.T) {
 	}
 }
 
+// TestCollectBytesOut: bytes_out grows by exactly what collect hands the
+// driver to write, time stamps included.
+func TestCollectBytesOut(t *testing.T) {
+	s := New(testConfig(), t.Logf)
+	r := newRoom("lobby", s.conf().Limits.History)
+	d := newTestDriver()
+	m := s.newMember(nil, "test", d)
+	m.id, m.name = 1, "m"
+	m.mu.Lock()
+	r.add(m, nil, 0)
+	m.room = r
+	m.mu.Unlock()
+	for _, stamps := range []bool{false, true} {
+		m.stamps.Store(stamps)
+		r.post(&proto.Event{Kind: proto.KindMsg, From: "other", Text: "hello", Time: now()}, 2, 1<<20)
+		m.notify(proto.KindNotice, "a notice")
+		before := s.Stats().BytesOut
+		bufs, ok := m.collect(&d.batch, nil)
+		if !ok || len(bufs) < 2 {
+			t.Fatalf("stamps %v: collected %q, %v", stamps, bufs, ok)
+		}
+		if stamps && len(bufs) != 3 {
+			t.Errorf("stamps on: collected %q, want a stamp, the line and the notice", bufs)
+		}
+		if got, want := s.Stats().BytesOut-before, int64(buffersLen(bufs)); got != want {
+			t.Errorf("stamps %v: bytes_out grew by %d for %d bytes collected", stamps, got, want)
+		}
+	}
+}
+
 // TestRoomRingGrows: a room's ring starts small and grows to its history
 // without losing or misplacing an event on the way.
 func TestRoomRingGrows(t *testing.T) {
