@@ -130,35 +130,37 @@ func (l *Log) flush(sync bool, cover uint64) {
 		sync = true
 	}
 	l.mu.Unlock()
-	for i := range evs {
-		b = appendEvent(b, &evs[i])
+	all := evs
+	defer func() {
+		clear(all) // they hold the events' text
+		l.mu.Lock()
+		l.spare, l.spareEvs = b[:0], all[:0]
+		l.mu.Unlock()
+	}()
+	// Events Append left to encode here (an interval policy's, many at a
+	// time) are written a segment's room at a time: no segment holds more
+	// than segMax events, so the directory keeps its bound.
+	for len(evs) > 0 {
+		k := min(len(evs), l.s.segMax)
+		if l.f != nil && l.curN < l.s.segMax {
+			k = min(k, l.s.segMax-l.curN)
+		}
+		for i := range k {
+			b = appendEvent(b, &evs[i])
+		}
+		if !l.write(b, k, evs[0].Seq, evs[k-1].Seq) {
+			return
+		}
+		b, evs = b[:0], evs[k:]
 	}
-	clear(evs) // they hold the events' text
+	if len(all) > 0 {
+		n = 0 // written above; b holds at most the reservation
+	}
 	if mark > 0 {
 		b = appendReserve(b, mark)
 	}
-	defer func() {
-		l.mu.Lock()
-		l.spare, l.spareEvs = b[:0], evs[:0]
-		l.mu.Unlock()
-	}()
-	if len(b) > 0 {
-		if n > 0 && (l.f == nil || l.curN >= l.s.segMax) {
-			if err := l.roll(first); err != nil {
-				l.s.fail(err)
-				return
-			}
-		}
-		if _, err := l.f.Write(b); err != nil {
-			l.s.fail(fmt.Errorf("store: room %s: write: %w", l.room, err))
-			return
-		}
-		l.curN += n
-		l.s.writes.Add(int64(n))
-		l.dirty = true
-		if n > 0 {
-			l.trim(last)
-		}
+	if len(b) > 0 && !l.write(b, n, first, last) {
+		return
 	}
 	if sync {
 		if err := l.syncAll(); err != nil {
@@ -171,6 +173,30 @@ func (l *Log) flush(sync bool, cover uint64) {
 		l.reserved = max(l.reserved, mark)
 		l.mu.Unlock()
 	}
+}
+
+// write writes b, which holds n events from first to last (and perhaps
+// a reservation after them), starting a segment first when the current
+// one is full, and removes the segments that fell out of the history
+// window. It reports false when the store failed. Called with wmu held.
+func (l *Log) write(b []byte, n int, first, last uint64) bool {
+	if n > 0 && (l.f == nil || l.curN >= l.s.segMax) {
+		if err := l.roll(first); err != nil {
+			l.s.fail(err)
+			return false
+		}
+	}
+	if _, err := l.f.Write(b); err != nil {
+		l.s.fail(fmt.Errorf("store: room %s: write: %w", l.room, err))
+		return false
+	}
+	l.curN += n
+	l.s.writes.Add(int64(n))
+	l.dirty = true
+	if n > 0 {
+		l.trim(last)
+	}
+	return true
 }
 
 // roll starts a segment whose first event is first, with its header (the
