@@ -171,8 +171,9 @@ func (s *Server) Start() error {
 		s.store.Close()
 		return errors.Join(errs...)
 	}
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.summarize()
+	go s.reclaim()
 	return nil
 }
 

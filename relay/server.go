@@ -71,6 +71,7 @@ type stats struct {
 	bytesIn, bytesOut                     atomic.Int64
 	replays, replayed                     atomic.Int64
 	legacySent, legacyFailed              atomic.Int64
+	reclaims                              atomic.Int64 // memory released to the system after a burst; see reclaim
 }
 
 // refusal is why a connection was refused, for the counters.

@@ -1,0 +1,85 @@
+package relay
+
+import (
+	"runtime/debug"
+	"runtime/metrics"
+	"time"
+)
+
+// The Go runtime keeps the heap it grew to: after a burst (a thousand
+// members joining, a flood of posts, a store read back at start) the
+// pages the burst's garbage took stay with the process, and its
+// background scavenger gives back only what lies beyond about 1.1 times
+// the collector's goal. An idle relay on a router should hold what its
+// members hold, so once the relay goes quiet after a burst, reclaim
+// collects and returns every free page to the system
+// (debug.FreeOSMemory). It looks twice a second, reads two of the
+// runtime's counters and does nothing more while the relay is busy; a
+// release is a full collection, so it is rate-limited by what it costs.
+const (
+	// reclaimEvery is how often reclaim looks.
+	reclaimEvery = 500 * time.Millisecond
+	// reclaimQuiet: the relay is quiet when it allocated less than this
+	// since the last look.
+	reclaimQuiet = 64 << 10
+	// reclaimBurst: a release is due once the relay allocated this much
+	// since the last one (and went quiet): less garbage than this is not
+	// worth a collection.
+	reclaimBurst = 1 << 20
+	// reclaimShare bounds the time spent releasing: after a release that
+	// took d, the next waits reclaimShare × d at least (1 % of the time).
+	reclaimShare = 100
+)
+
+// reclaimer decides when to release memory; its rules take the time and
+// the runtime's counters as arguments. Owned by Server.reclaim.
+type reclaimer struct {
+	seen   uint64    // bytes allocated in all, at the last look
+	since  uint64    // bytes allocated in all, at the last release
+	next   time.Time // no release before this
+	looked bool      // seen is set
+}
+
+// due reports whether to release now, given the bytes the process has
+// allocated since it started.
+func (r *reclaimer) due(now time.Time, allocated uint64) bool {
+	quiet := r.looked && allocated-r.seen < reclaimQuiet
+	r.seen, r.looked = allocated, true
+	return quiet && allocated-r.since >= reclaimBurst && !now.Before(r.next)
+}
+
+// released records a release that ended at now after taking took, when
+// the process had allocated allocated bytes.
+func (r *reclaimer) released(now time.Time, took time.Duration, allocated uint64) {
+	r.since = allocated
+	r.next = now.Add(reclaimShare * took)
+}
+
+// reclaim releases memory after bursts (see reclaimer) until the relay
+// shuts down.
+func (s *Server) reclaim() {
+	defer s.wg.Done()
+	var r reclaimer
+	sample := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	allocated := func() uint64 {
+		metrics.Read(sample)
+		return sample[0].Value.Uint64()
+	}
+	t := time.NewTicker(reclaimEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.quit:
+			return
+		case now := <-t.C:
+			if !r.due(now, allocated()) {
+				continue
+			}
+			start := time.Now()
+			debug.FreeOSMemory()
+			end := time.Now()
+			r.released(end, end.Sub(start), allocated())
+			s.stats.reclaims.Add(1)
+		}
+	}
+}
