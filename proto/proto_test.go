@@ -589,3 +589,43 @@ func TestLineReaderIdle(t *testing.T) {
 		t.Errorf("idle at the end, the reader holds a buffer of %d", len(lr.buf))
 	}
 }
+
+// TestLineReaderIdleReset: a reader is idle (may be reset for another stream)
+// only while it holds nothing: not with part of a line read, nor within
+// an over-long line being discarded, nor with an error to return.
+func TestLineReaderIdleReset(t *testing.T) {
+	var in partReader
+	lr := NewLineReader(&in, 8)
+	step := func(feed string, wantLine string, wantErr error, idle bool) {
+		t.Helper()
+		in.next = feed
+		line, err := lr.ReadLine()
+		if string(line) != wantLine || err != wantErr {
+			t.Fatalf("after %q: ReadLine = %q, %v; want %q, %v", feed, line, err, wantLine, wantErr)
+		}
+		if lr.Idle() != idle {
+			t.Fatalf("after %q: Idle = %v, want %v", feed, lr.Idle(), idle)
+		}
+	}
+	step("", "", errNothing, true)
+	step("hel", "", errNothing, false) // part of a line
+	step("lo\n", "hello", nil, false)  // its buffer is kept until a read finds nothing
+	step("", "", errNothing, true)
+	step("0123456789", "", errNothing, false) // over the limit: discarding
+	step("ab\n", "", ErrLineTooLong, false)
+	step("", "", errNothing, true)
+	lr.Reset(&in, 8)
+	step("x\n", "x", nil, false)
+}
+
+// partReader returns next once, then errNothing.
+type partReader struct{ next string }
+
+func (r *partReader) Read(p []byte) (int, error) {
+	if r.next == "" {
+		return 0, errNothing
+	}
+	n := copy(p, r.next)
+	r.next = r.next[n:]
+	return n, nil
+}

@@ -94,6 +94,13 @@ func (l *LineReader) ReadLine() ([]byte, error) {
 	}
 }
 
+// Idle reports whether l holds nothing: no buffer, no part of a line,
+// no error to return. An idle reader may be Reset for another stream.
+func (l *LineReader) Idle() bool { return l.buf == nil && l.err == nil && !l.discard }
+
+// Reset makes l a reader of r as NewLineReader(r, max) would make it.
+func (l *LineReader) Reset(r io.Reader, max int) { *l = LineReader{r: r, max: max} }
+
 // Buffered returns how many bytes were read from the stream and not yet
 // returned in lines.
 func (l *LineReader) Buffered() int { return l.end - l.start }

@@ -48,7 +48,10 @@ type lconn struct {
 	sched atomic.Uint32 // schedIdle and so on
 	pend  atomic.Uint32 // evIn, evOut
 
+	max int32 // set once: Limits.MaxLineBytes when it came, for its line reader
+
 	// Only the worker serving it.
+	// lr: while it holds part of a line (see read); nil while it is idle.
 	lr      *proto.LineReader
 	pause   *time.Timer // made when it is first paced: schedules it to read again (see read)
 	blocked bool        // its socket is full: write when the poller says so
@@ -134,7 +137,7 @@ func (l *loop) adopt(c net.Conn, door string, greet *event, newCodec func(*membe
 	}
 	lc := &lconn{nb: nbReader{raw: raw}}
 	lc.m = s.newCodecMember(c, door, lc, newCodec)
-	lc.lr = proto.NewLineReader(&lc.nb, s.conf().Limits.MaxLineBytes)
+	lc.max = int32(s.conf().Limits.MaxLineBytes)
 	l.mu.Lock() // the poller, which takes it first, hands it to a worker only once it is greeted
 	defer l.mu.Unlock()
 	if lc.fd, err = l.p.add(raw); err != nil {
@@ -300,6 +303,11 @@ func (l *loop) serve(w *worker, lc *lconn) {
 // until its budget has refilled, when its timer schedules it again: what
 // it sent waits in its line reader and its socket, in order.
 func (l *loop) read(lc *lconn) {
+	if lc.lr == nil {
+		lc.lr = lineReaders.Get().(*proto.LineReader)
+		lc.lr.Reset(&lc.nb, int(lc.max))
+	}
+	defer lc.idle()
 	m := lc.m
 	for range readBudget {
 		t := time.Now()
@@ -318,6 +326,19 @@ func (l *loop) read(lc *lconn) {
 	}
 	lc.pend.Or(evIn) // there may be more: after the others
 	l.schedule(lc)
+}
+
+// lineReaders hold the line readers of members that have nothing to read:
+// an idle member holds none, only what it takes to make one (lconn.max).
+var lineReaders = sync.Pool{New: func() any { return new(proto.LineReader) }}
+
+// idle gives the member's line reader back when it holds nothing: no
+// part of a line, no error to return (see proto.LineReader.Idle).
+func (lc *lconn) idle() {
+	if lc.lr.Idle() {
+		lineReaders.Put(lc.lr)
+		lc.lr = nil
+	}
 }
 
 // pace stops reading a member at t until by, unless, paced for its

@@ -33,9 +33,12 @@ type ircLines struct {
 	tag   []byte // the server-time tag that goes before each, for members that asked for it
 }
 
-// newEvent makes e an event, with its text line.
+// newEvent makes e an event, with its text line. The line is made in a
+// buffer of its length but for the few bytes around its fields (at most
+// 14, "--- " ... " left " ... " (" ... ")\n"), not more: it is kept for
+// as long as the event is in the room's history.
 func newEvent(e *proto.Event, from uint64) *event {
-	b := make([]byte, 0, len(e.From)+len(e.To)+len(e.Text)+len(e.Room)+40)
+	b := make([]byte, 0, len(e.From)+len(e.To)+len(e.Text)+len(e.Room)+16)
 	return &event{seq: e.Seq, from: from, text: proto.AppendText(b, e), src: *e}
 }
 
