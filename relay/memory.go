@@ -20,12 +20,13 @@ const (
 	// reclaimEvery is how often reclaim looks.
 	reclaimEvery = 500 * time.Millisecond
 	// reclaimQuiet: the relay is quiet when it allocated less than this
-	// since the last look.
-	reclaimQuiet = 64 << 10
+	// since the last look (32 KB/s: a chat of a few lines a second is
+	// quiet; the bench's scenario c, 1 000 posts a second, is not).
+	reclaimQuiet = 16 << 10
 	// reclaimBurst: a release is due once the relay allocated this much
 	// since the last one (and went quiet): less garbage than this is not
 	// worth a collection.
-	reclaimBurst = 1 << 20
+	reclaimBurst = 512 << 10
 	// reclaimShare bounds the time spent releasing: after a release that
 	// took d, the next waits reclaimShare × d at least (1 % of the time).
 	reclaimShare = 100
