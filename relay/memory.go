@@ -13,16 +13,17 @@ import (
 // the collector's goal. An idle relay on a router should hold what its
 // members hold, so once the relay goes quiet after a burst, reclaim
 // collects and returns every free page to the system
-// (debug.FreeOSMemory). It looks twice a second, reads two of the
-// runtime's counters and does nothing more while the relay is busy; a
-// release is a full collection, so it is rate-limited by what it costs.
+// (debug.FreeOSMemory). It looks four times a second, reads one of the
+// runtime's counters (what it allocated) and does nothing more while the
+// relay is busy; a release is a full collection, so it is rate-limited
+// by what it costs.
 const (
 	// reclaimEvery is how often reclaim looks.
-	reclaimEvery = 500 * time.Millisecond
+	reclaimEvery = 250 * time.Millisecond
 	// reclaimQuiet: the relay is quiet when it allocated less than this
 	// since the last look (32 KB/s: a chat of a few lines a second is
 	// quiet; the bench's scenario c, 1 000 posts a second, is not).
-	reclaimQuiet = 16 << 10
+	reclaimQuiet = 8 << 10
 	// reclaimBurst: a release is due once the relay allocated this much
 	// since the last one (and went quiet): less garbage than this is not
 	// worth a collection.

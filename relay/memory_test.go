@@ -29,7 +29,7 @@ func TestReclaimerDue(t *testing.T) {
 			t.Fatalf("%s: due = %v, want %v", st.what, got, st.want)
 		}
 	}
-	r.released(at(1), 10*time.Millisecond, 10<<20+2000) // the next one waits 1 s
+	r.released(at(1), time.Millisecond, 10<<20+2000) // the next one waits 100 ms
 	steps = []struct {
 		what      string
 		n         int
