@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"roomrelay/proto"
 	"roomrelay/relay/store"
@@ -122,8 +123,16 @@ type room struct {
 	// stalls (0: no bound), as its members' lag was at the last post (see
 	// stallLines and member.stallBy).
 	pressure atomic.Int32
-	bytes    int // the text lines of the events in the ring
+	relax    atomic.Uint64 // the lag under which a member exerts no pressure, as at the last post
+	bytes    int           // the text lines of the events in the ring
 	members  []*member
+
+	// The publishers stalled for its pressure (see member.stallBy), each
+	// once (member.listed): unstall has them read again as soon as the
+	// members that press catch up. smu comes after mu.
+	smu     sync.Mutex
+	stalled []*member
+	nstall  atomic.Int32 // len(stalled)
 }
 
 func newRoom(name string, history int) *room {
@@ -289,11 +298,83 @@ func (r *room) post(e *proto.Event, from uint64, maxLag uint64) {
 		}
 		m.poke()
 	}
-	if n := int32(stallLines(worst, maxLag)); r.pressure.Load() != n {
+	if r.relax.Load() != maxLag/4 {
+		r.relax.Store(maxLag / 4)
+	}
+	n := int32(stallLines(worst, maxLag))
+	if r.pressure.Load() != n {
 		r.pressure.Store(n)
+	}
+	if n == 0 && r.nstall.Load() > 0 {
+		r.unstall()
 	}
 	r.mu.Unlock()
 }
+
+// relaxed reports whether no member that presses at t (member.presses)
+// is more than a quarter of its bound behind: the room's stalled
+// publishers may go on.
+func (r *room) relaxed(t time.Time) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.relaxedLocked(t)
+}
+
+// relaxedLocked is relaxed, called with mu held.
+func (r *room) relaxedLocked(t time.Time) bool {
+	low := r.relax.Load()
+	for _, m := range r.members {
+		if m.lag(r.seq) > low && m.presses(t) {
+			return false
+		}
+	}
+	return true
+}
+
+// caughtUp is what a member's writer calls once it took m's next batch
+// from r, with r.mu held: when m is within a quarter of its bound and so
+// is every member that presses, the publishers stalled for r's pressure
+// are read again at once rather than at the end of their stall.
+func (r *room) caughtUp(m *member) {
+	if r.nstall.Load() == 0 || m.lag(r.seq) > r.relax.Load() || !r.relaxedLocked(time.Now()) {
+		return
+	}
+	r.unstall()
+}
+
+// stall puts m, a publisher whose reader stalls it (member.stallBy), on
+// the list unstall ends the stalls of, unless it is on it.
+func (r *room) stall(m *member) {
+	if !m.listed.CompareAndSwap(false, true) {
+		return
+	}
+	r.smu.Lock()
+	r.stalled = append(r.stalled, m)
+	r.nstall.Store(int32(len(r.stalled)))
+	r.smu.Unlock()
+}
+
+// unstall ends the stall of every publisher on the list and has its
+// driver read it again (a driver that cannot be told reads it when the
+// stall would have ended). Called with mu held, for reading at least.
+func (r *room) unstall() {
+	r.smu.Lock()
+	defer r.smu.Unlock()
+	for i, m := range r.stalled {
+		r.stalled[i] = nil
+		m.listed.Store(false)
+		m.stallUntil.Store(0)
+		if u, ok := m.drv.(unstaller); ok {
+			u.unstall(m)
+		}
+	}
+	r.stalled = r.stalled[:0]
+	r.nstall.Store(0)
+}
+
+// unstaller is a driver that can be told that a member's stall ended
+// early (see room.unstall), without blocking.
+type unstaller interface{ unstall(m *member) }
 
 // entry is where a member's cursor starts in a room: see add.
 type entry struct {
