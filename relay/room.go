@@ -14,12 +14,14 @@ import (
 // event is one event, shared read-only by every member that gets it: its
 // text line, encoded when it is made; its JSON line, encoded when a member
 // in JSON mode first needs it (most rooms have none); and its time stamp,
-// found when a member with time stamps on first needs it.
+// found when a member with time stamps on first needs it. Its text is
+// kept once, in its text line (see full).
 type event struct {
 	seq   uint64
 	from  uint64      // id of the member that caused it; 0 for the relay
 	text  []byte      // text-mode line
-	src   proto.Event // what the JSON line and the stamp are made from
+	src   proto.Event // what the JSON line and the stamp are made from; see full
+	at    int32       // where src's Text is in text when src holds none; 0: src holds it
 	once  sync.Once
 	json  []byte                   // JSON-mode line; see line
 	stamp atomic.Pointer[stamp]    // see stamped
@@ -34,10 +36,34 @@ type ircLines struct {
 	tag   []byte // the server-time tag that goes before each, for members that asked for it
 }
 
-// newEvent makes e an event, with its text line.
+// newEvent makes e an event, with its text line. Where the line ends
+// with e's text (most kinds), the event keeps the text in the line only.
 func newEvent(e *proto.Event, from uint64) *event {
-	b := make([]byte, 0, len(e.From)+len(e.To)+len(e.Text)+len(e.Room)+40)
-	return &event{seq: e.Seq, from: from, text: proto.AppendText(b, e), src: *e}
+	var b [512]byte // on the stack: the line is kept in a slice of its own size
+	line := proto.AppendText(b[:0], e)
+	ev := &event{seq: e.Seq, from: from, text: make([]byte, len(line)), src: *e}
+	copy(ev.text, line)
+	if at := len(line) - 1 - len(e.Text); e.Text != "" && at > 0 && string(line[at:len(line)-1]) == e.Text {
+		ev.src.Text, ev.at = "", int32(at)
+	}
+	return ev
+}
+
+// newSaid is newEvent for a message whose text is text, not e.Text
+// (see Server.say): the event keeps text in its line only.
+func newSaid(e *proto.Event, text []byte, from uint64) *event {
+	line := make([]byte, 0, len(e.From)+2+len(text)+1)
+	line = append(append(append(append(line, e.From...), ": "...), text...), '\n')
+	return &event{seq: e.Seq, from: from, text: line, src: *e, at: int32(len(e.From) + 2)}
+}
+
+// full returns the event that ev was made from, its text included.
+func (ev *event) full() proto.Event {
+	e := ev.src
+	if ev.at > 0 {
+		e.Text = string(ev.text[ev.at : len(ev.text)-1])
+	}
+	return e
 }
 
 // lineEvent is an event that is the same line in both modes.
@@ -52,7 +78,10 @@ func (ev *event) line(json bool) []byte {
 	if !json {
 		return ev.text
 	}
-	ev.once.Do(func() { ev.json = proto.AppendJSON(make([]byte, 0, 2*len(ev.text)+96), &ev.src) })
+	ev.once.Do(func() {
+		e := ev.full()
+		ev.json = proto.AppendJSON(make([]byte, 0, 2*len(ev.text)+96), &e)
+	})
 	return ev.json
 }
 
@@ -273,12 +302,25 @@ func (r *room) oldest() uint64 {
 // stall, the more often the further it is behind (stallLines). It never
 // blocks on a member.
 func (r *room) post(e *proto.Event, from uint64, maxLag uint64) {
+	r.postText(e, nil, from, maxLag)
+}
+
+// postText is post for a message whose text, when not nil, is text
+// rather than e.Text (see Server.say); text is copied.
+func (r *room) postText(e *proto.Event, text []byte, from uint64, maxLag uint64) {
 	e.Room = r.name
 	r.mu.Lock()
 	r.seq++
 	e.Seq = r.seq
 	r.grow()
-	r.keep(newEvent(e, from))
+	if text == nil {
+		r.keep(newEvent(e, from))
+	} else {
+		r.keep(newSaid(e, text, from))
+		if r.log != nil {
+			e.Text = string(text)
+		}
+	}
 	r.log.Append(e) // with sync "always", on disk before anyone is woken
 	// Until the ring is history long, it keeps every event; once
 	// historyBytes drops events, as many are kept as fit.

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -463,12 +464,29 @@ func (s *Server) input(m *member, line []byte, err error, t time.Time) (reason, 
 	if err != nil {
 		return s.readFailed(m, err)
 	}
+	if s.say(m, line) {
+		return 0, false
+	}
 	req, err := proto.Parse(line)
 	if err != nil {
 		m.notify(proto.KindError, "%v", err)
 		return 0, false
 	}
 	return s.request(m, req, t)
+}
+
+// say posts line, a message as it is (no command, nothing to clean,
+// not blank, not too long), without making a string of its text: the
+// event keeps it in its text line only. It reports false for any other
+// line, which Parse and request handle.
+func (s *Server) say(m *member, line []byte) bool {
+	if len(line) == 0 || line[0] == '/' || handleHook != nil || len(m.name)+2+len(line) > s.conf().Limits.MaxLineBytes ||
+		!proto.IsClean(line) || len(bytes.TrimSpace(line)) == 0 {
+		return false
+	}
+	m.room.postText(&proto.Event{Kind: proto.KindMsg, From: m.name, Time: now()}, line, m.id, s.maxLag())
+	s.stats.posted.Add(1)
+	return true
 }
 
 // readFailed is what an error reading m's next line means: a line too
