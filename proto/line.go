@@ -385,30 +385,33 @@ func parseBanTime(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// Clean makes received text safe to show on a terminal: invalid UTF-8
-// becomes U+FFFD, a tab becomes a space, and every other control character
-// (C0, DEL, C1, which start terminal escape sequences) and the Unicode
-// bidirectional overrides become U+FFFD.
-func Clean(b []byte) string {
-	clean := true
+// IsClean reports whether b is safe to show as it is: Clean would return
+// its text unchanged.
+func IsClean(b []byte) bool {
 	for i := 0; i < len(b); {
 		c := b[i]
 		if c < utf8.RuneSelf {
 			if c < 0x20 || c == 0x7f {
-				clean = false
-				break
+				return false
 			}
 			i++
 			continue
 		}
 		r, n := utf8.DecodeRune(b[i:])
 		if unsafeRune(r, n) {
-			clean = false
-			break
+			return false
 		}
 		i += n
 	}
-	if clean {
+	return true
+}
+
+// Clean makes received text safe to show on a terminal: invalid UTF-8
+// becomes U+FFFD, a tab becomes a space, and every other control character
+// (C0, DEL, C1, which start terminal escape sequences) and the Unicode
+// bidirectional overrides become U+FFFD.
+func Clean(b []byte) string {
+	if IsClean(b) {
 		return string(b)
 	}
 	var sb strings.Builder

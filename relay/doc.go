@@ -74,7 +74,8 @@
 // a new member and while its sweep applies the members' rules of time),
 // then member.mu, then Server.mu, then room.mu, then the locks of the
 // room's store.Log (a post appends under room.mu, so the log is in
-// order); the run queue's and the other drivers' own locks come last, and
+// order), and room.smu (its stalled publishers) under room.mu; the run
+// queue's and the other drivers' own locks come last, and
 // Server.auth.mu (passwords, keys, bans: auth.go) is a leaf under any of
 // them (admission checks a ban with Server.mu held). So
 // claim takes the member's mu before Server.mu, and Server.mu may be held

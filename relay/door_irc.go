@@ -640,7 +640,8 @@ func (c *ircClient) append(bufs net.Buffers, ev *event) net.Buffers {
 		if e.Kind != proto.KindPrivate && c.channel != "" {
 			to = "#" + c.channel
 		}
-		return append(bufs, proto.AppendIRCEvent(nil, e, to))
+		full := ev.full()
+		return append(bufs, proto.AppendIRCEvent(nil, &full, to))
 	}
 	tags := c.serverTime.Load()
 	if ev.seq < c.m.base.Load() { // replayed
@@ -649,8 +650,8 @@ func (c *ircClient) append(bufs net.Buffers, ev *event) net.Buffers {
 			return bufs
 		case !tags:
 			if st := ev.stamped(); st != nil {
-				stamped := *e
-				stamped.Text = string(st) + e.Text
+				stamped := ev.full()
+				stamped.Text = string(st) + stamped.Text
 				return append(bufs, proto.AppendIRCEvent(nil, &stamped, ""))
 			}
 		}
@@ -673,8 +674,8 @@ func (ev *event) ircLines() *ircLines {
 	if l := ev.irc.Load(); l != nil {
 		return l
 	}
-	e := &ev.src
-	l := &ircLines{lines: proto.AppendIRCEvent(make([]byte, 0, len(ev.text)+3*len(e.From)+len(e.Room)+48), e, "")}
+	e := ev.full()
+	l := &ircLines{lines: proto.AppendIRCEvent(make([]byte, 0, len(ev.text)+3*len(e.From)+len(e.Room)+48), &e, "")}
 	if !e.Time.IsZero() {
 		l.tag = proto.AppendIRCTime(make([]byte, 0, 32), e.Time)
 	}

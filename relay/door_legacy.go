@@ -519,7 +519,8 @@ func (p *legacyPeer) send(m *member) {
 			return
 		}
 		for _, ev := range batch {
-			msg := proto.AppendLegacy(p.buf[:0], &ev.src)
+			e := ev.full()
+			msg := proto.AppendLegacy(p.buf[:0], &e)
 			if len(msg) == 0 || stopping() {
 				continue
 			}

@@ -95,6 +95,15 @@ func (g *connDriver) stop(m *member) {
 	g.wake(m)
 }
 
+// unstall ends the reader's pause for a stall that ended early (see
+// room.unstall): it asks waitBy again.
+func (g *connDriver) unstall(*member) {
+	select {
+	case g.stopC <- struct{}{}:
+	default:
+	}
+}
+
 // flushEnd is by, or the end of the flush of m, a leaving member, when
 // that comes first.
 func flushEnd(m *member, by time.Time) time.Time {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -673,6 +674,110 @@ func TestStallBy(t *testing.T) {
 	post(1, t0.Add(time.Second))
 	if got := lobby.pressure.Load(); got == 0 {
 		t.Error("its socket took a write: no pressure, want some")
+	}
+}
+
+// countingUnstaller is a test driver that counts the stalls ended early.
+type countingUnstaller struct {
+	*testDriver
+	n atomic.Int32
+}
+
+func (d *countingUnstaller) unstall(*member) { d.n.Add(1) }
+
+// TestUnstall: a stalled publisher is read again as soon as the writes of
+// the member furthest behind bring it back within a quarter of the
+// history, not when stallFor is up; not while it is still further behind;
+// a member whose socket has taken nothing for pressFor does not hold it;
+// and a publisher is on its room's list once however often it stalls.
+func TestUnstall(t *testing.T) {
+	cfg := testConfig()
+	cfg.Limits.History, cfg.Limits.HistoryBytes = 1001, 0 // maxLag 1000: a quarter is 250
+	s := New(cfg, t.Logf)
+	t0 := time.Now()
+	drv := &countingUnstaller{testDriver: newTestDriver()}
+	join := func(name string, d driver) *member {
+		m := s.newMember(nil, "test", d)
+		if err := s.claim(m, name, false); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.join(m, "lobby", nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	pub, slow, frozen := join("pub", drv), join("slow", newTestDriver()), join("frozen", newTestDriver())
+	lobby, _ := s.room("lobby")
+	post := func(n int, at time.Time) {
+		for range n {
+			lobby.post(&proto.Event{Kind: proto.KindMsg, From: "pub", Text: "x", Time: at}, pub.id, s.maxLag())
+			pub.next.Store(lobby.seq + 1) // pub's writer keeps up
+		}
+	}
+	frozen.blocked(true, t0.Add(-pressFor)) // its socket has taken nothing for pressFor: it does not press
+	post(500, t0)                           // slow and frozen read nothing: 500 behind
+	stall := func(at time.Time) time.Time {
+		pub.sinceStall = int32(lobby.pressure.Load())
+		return pub.stallBy(at)
+	}
+	if by := stall(t0); !by.Equal(t0.Add(stallFor)) {
+		t.Fatalf("500 of 1000 behind: stalls until %v, want %v", by, t0.Add(stallFor))
+	}
+	if by := stall(t0); !by.Equal(t0.Add(stallFor)) {
+		t.Fatalf("asked again in the stall: until %v, want %v", by, t0.Add(stallFor))
+	}
+	// takeUpTo has m's writer take its events, as batch does, a few at a
+	// time, until it is lag behind.
+	takeUpTo := func(m *member, lag uint64) {
+		for m.lag(lobby.seq) > lag {
+			m.mu.Lock()
+			lobby.mu.RLock()
+			m.take(lobby, nil, int(min(m.lag(lobby.seq)-lag, 8)))
+			lobby.caughtUp(m)
+			lobby.mu.RUnlock()
+			m.mu.Unlock()
+		}
+	}
+	takeUpTo(slow, 300) // still more than a quarter behind
+	if n := drv.n.Load(); n != 0 {
+		t.Fatalf("slow %d behind: %d early ends, want none", slow.lag(lobby.seq), n)
+	}
+	if by := pub.stallBy(t0.Add(time.Millisecond)); !by.Equal(t0.Add(stallFor)) {
+		t.Fatalf("slow %d behind: stalls until %v, want %v", slow.lag(lobby.seq), by, t0.Add(stallFor))
+	}
+	takeUpTo(slow, 260)
+	if n := drv.n.Load(); n != 0 {
+		t.Fatalf("slow %d behind: %d early ends, want none", slow.lag(lobby.seq), n)
+	}
+	var scratch []*event
+	if b, _, _ := slow.batch(&scratch); len(b) < 10 { // its writer's next batch
+		t.Fatalf("slow's next batch: %d events, want 10 at least", len(b))
+	}
+	if n := drv.n.Load(); n != 1 {
+		t.Fatalf("slow %d behind, frozen not pressing: %d early ends, want 1", slow.lag(lobby.seq), n)
+	}
+	if by := pub.stallBy(t0.Add(time.Millisecond)); !by.IsZero() {
+		t.Errorf("the stall ended early: until %v, want now", by)
+	}
+	lobby.smu.Lock()
+	listed := len(lobby.stalled)
+	lobby.smu.Unlock()
+	if listed != 0 || pub.listed.Load() {
+		t.Errorf("after the early end: %d on the list (pub listed %v), want none", listed, pub.listed.Load())
+	}
+	// Under pressure again: stalled twice, it is listed once.
+	post(100, t0.Add(time.Second))
+	for k := range 2 {
+		at := t0.Add(time.Second + time.Duration(k)*stallFor)
+		if by := stall(at); !by.Equal(at.Add(stallFor)) {
+			t.Fatalf("stall %d: until %v, want %v", k, by, at.Add(stallFor))
+		}
+	}
+	lobby.smu.Lock()
+	listed = len(lobby.stalled)
+	lobby.smu.Unlock()
+	if listed != 1 {
+		t.Errorf("stalled twice: %d on the list, want 1", listed)
 	}
 }
 

@@ -70,6 +70,10 @@ func (c *lconn) stop(m *member) {
 	m.srv.loop.schedule(c)
 }
 
+// unstall has a stalled member read again: its room's readers caught up
+// (see room.unstall).
+func (c *lconn) unstall(m *member) { c.resume() }
+
 // resume has a paced member read again: its budget has refilled.
 func (c *lconn) resume() {
 	c.pend.Or(evIn)

@@ -88,12 +88,16 @@ type member struct {
 	carried int32    // how many of priv a /join carried over
 
 	// Whoever reads its input (one goroutine at a time).
-	// See stallBy: lines since its last stall, and when that stall ends
-	// (Unix nanoseconds).
+	// See stallBy: lines since its last stall.
 	sinceStall int32
 	lim        limiter // its lines: see paceBy
 	floodAt    int64   // since when it is paced holding more than Limits.FloodBytes unread, in Unix nanoseconds; 0: it is not
-	stallUntil int64
+
+	// See stallBy and room.unstall: when its stall ends (Unix nanoseconds;
+	// set by its reader, cleared early when the room's readers catch up),
+	// and whether it is on its room's list of stalled publishers.
+	stallUntil atomic.Int64
+	listed     atomic.Bool
 
 	// Guarded by mu (spent by join, read by paceBy in the goroutine that
 	// joins, or by none: a browser member is not paced).
@@ -389,6 +393,7 @@ func (m *member) batch(scratch *[]*event) (batch []*event, json, ok bool) {
 	}
 	batch, ok = m.take(r, (*scratch)[:0], batchMax)
 	if r != nil {
+		r.caughtUp(m)
 		r.mu.RUnlock()
 	}
 	json = m.json // set by claim, under mu

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"roomrelay/proto"
 	"roomrelay/relay/store"
@@ -13,12 +14,14 @@ import (
 // event is one event, shared read-only by every member that gets it: its
 // text line, encoded when it is made; its JSON line, encoded when a member
 // in JSON mode first needs it (most rooms have none); and its time stamp,
-// found when a member with time stamps on first needs it.
+// found when a member with time stamps on first needs it. Its text is
+// kept once, in its text line (see full).
 type event struct {
 	seq   uint64
 	from  uint64      // id of the member that caused it; 0 for the relay
 	text  []byte      // text-mode line
-	src   proto.Event // what the JSON line and the stamp are made from
+	src   proto.Event // what the JSON line and the stamp are made from; see full
+	at    int32       // where src's Text is in text when src holds none; 0: src holds it
 	once  sync.Once
 	json  []byte                   // JSON-mode line; see line
 	stamp atomic.Pointer[stamp]    // see stamped
@@ -33,13 +36,34 @@ type ircLines struct {
 	tag   []byte // the server-time tag that goes before each, for members that asked for it
 }
 
-// newEvent makes e an event, with its text line. The line is made in a
-// buffer of its length but for the few bytes around its fields (at most
-// 14, "--- " ... " left " ... " (" ... ")\n"), not more: it is kept for
-// as long as the event is in the room's history.
+// newEvent makes e an event, with its text line. Where the line ends
+// with e's text (most kinds), the event keeps the text in the line only.
 func newEvent(e *proto.Event, from uint64) *event {
-	b := make([]byte, 0, len(e.From)+len(e.To)+len(e.Text)+len(e.Room)+16)
-	return &event{seq: e.Seq, from: from, text: proto.AppendText(b, e), src: *e}
+	var b [512]byte // on the stack: the line is kept in a slice of its own size
+	line := proto.AppendText(b[:0], e)
+	ev := &event{seq: e.Seq, from: from, text: make([]byte, len(line)), src: *e}
+	copy(ev.text, line)
+	if at := len(line) - 1 - len(e.Text); e.Text != "" && at > 0 && string(line[at:len(line)-1]) == e.Text {
+		ev.src.Text, ev.at = "", int32(at)
+	}
+	return ev
+}
+
+// newSaid is newEvent for a message whose text is text, not e.Text
+// (see Server.say): the event keeps text in its line only.
+func newSaid(e *proto.Event, text []byte, from uint64) *event {
+	line := make([]byte, 0, len(e.From)+2+len(text)+1)
+	line = append(append(append(append(line, e.From...), ": "...), text...), '\n')
+	return &event{seq: e.Seq, from: from, text: line, src: *e, at: int32(len(e.From) + 2)}
+}
+
+// full returns the event that ev was made from, its text included.
+func (ev *event) full() proto.Event {
+	e := ev.src
+	if ev.at > 0 {
+		e.Text = string(ev.text[ev.at : len(ev.text)-1])
+	}
+	return e
 }
 
 // lineEvent is an event that is the same line in both modes.
@@ -54,7 +78,10 @@ func (ev *event) line(json bool) []byte {
 	if !json {
 		return ev.text
 	}
-	ev.once.Do(func() { ev.json = proto.AppendJSON(make([]byte, 0, 2*len(ev.text)+96), &ev.src) })
+	ev.once.Do(func() {
+		e := ev.full()
+		ev.json = proto.AppendJSON(make([]byte, 0, 2*len(ev.text)+96), &e)
+	})
 	return ev.json
 }
 
@@ -125,8 +152,16 @@ type room struct {
 	// stalls (0: no bound), as its members' lag was at the last post (see
 	// stallLines and member.stallBy).
 	pressure atomic.Int32
-	bytes    int // the text lines of the events in the ring
+	relax    atomic.Uint64 // the lag under which a member exerts no pressure, as at the last post
+	bytes    int           // the text lines of the events in the ring
 	members  []*member
+
+	// The publishers stalled for its pressure (see member.stallBy), each
+	// once (member.listed): unstall has them read again as soon as the
+	// members that press catch up. smu comes after mu.
+	smu     sync.Mutex
+	stalled []*member
+	nstall  atomic.Int32 // len(stalled)
 }
 
 func newRoom(name string, history int) *room {
@@ -267,12 +302,25 @@ func (r *room) oldest() uint64 {
 // stall, the more often the further it is behind (stallLines). It never
 // blocks on a member.
 func (r *room) post(e *proto.Event, from uint64, maxLag uint64) {
+	r.postText(e, nil, from, maxLag)
+}
+
+// postText is post for a message whose text, when not nil, is text
+// rather than e.Text (see Server.say); text is copied.
+func (r *room) postText(e *proto.Event, text []byte, from uint64, maxLag uint64) {
 	e.Room = r.name
 	r.mu.Lock()
 	r.seq++
 	e.Seq = r.seq
 	r.grow()
-	r.keep(newEvent(e, from))
+	if text == nil {
+		r.keep(newEvent(e, from))
+	} else {
+		r.keep(newSaid(e, text, from))
+		if r.log != nil {
+			e.Text = string(text)
+		}
+	}
 	r.log.Append(e) // with sync "always", on disk before anyone is woken
 	// Until the ring is history long, it keeps every event; once
 	// historyBytes drops events, as many are kept as fit.
@@ -292,11 +340,83 @@ func (r *room) post(e *proto.Event, from uint64, maxLag uint64) {
 		}
 		m.poke()
 	}
-	if n := int32(stallLines(worst, maxLag)); r.pressure.Load() != n {
+	if r.relax.Load() != maxLag/4 {
+		r.relax.Store(maxLag / 4)
+	}
+	n := int32(stallLines(worst, maxLag))
+	if r.pressure.Load() != n {
 		r.pressure.Store(n)
+	}
+	if n == 0 && r.nstall.Load() > 0 {
+		r.unstall()
 	}
 	r.mu.Unlock()
 }
+
+// relaxed reports whether no member that presses at t (member.presses)
+// is more than a quarter of its bound behind: the room's stalled
+// publishers may go on.
+func (r *room) relaxed(t time.Time) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.relaxedLocked(t)
+}
+
+// relaxedLocked is relaxed, called with mu held.
+func (r *room) relaxedLocked(t time.Time) bool {
+	low := r.relax.Load()
+	for _, m := range r.members {
+		if m.lag(r.seq) > low && m.presses(t) {
+			return false
+		}
+	}
+	return true
+}
+
+// caughtUp is what a member's writer calls once it took m's next batch
+// from r, with r.mu held: when m is within a quarter of its bound and so
+// is every member that presses, the publishers stalled for r's pressure
+// are read again at once rather than at the end of their stall.
+func (r *room) caughtUp(m *member) {
+	if r.nstall.Load() == 0 || m.lag(r.seq) > r.relax.Load() || !r.relaxedLocked(time.Now()) {
+		return
+	}
+	r.unstall()
+}
+
+// stall puts m, a publisher whose reader stalls it (member.stallBy), on
+// the list unstall ends the stalls of, unless it is on it.
+func (r *room) stall(m *member) {
+	if !m.listed.CompareAndSwap(false, true) {
+		return
+	}
+	r.smu.Lock()
+	r.stalled = append(r.stalled, m)
+	r.nstall.Store(int32(len(r.stalled)))
+	r.smu.Unlock()
+}
+
+// unstall ends the stall of every publisher on the list and has its
+// driver read it again (a driver that cannot be told reads it when the
+// stall would have ended). Called with mu held, for reading at least.
+func (r *room) unstall() {
+	r.smu.Lock()
+	defer r.smu.Unlock()
+	for i, m := range r.stalled {
+		r.stalled[i] = nil
+		m.listed.Store(false)
+		m.stallUntil.Store(0)
+		if u, ok := m.drv.(unstaller); ok {
+			u.unstall(m)
+		}
+	}
+	r.stalled = r.stalled[:0]
+	r.nstall.Store(0)
+}
+
+// unstaller is a driver that can be told that a member's stall ended
+// early (see room.unstall), without blocking.
+type unstaller interface{ unstall(m *member) }
 
 // entry is where a member's cursor starts in a room: see add.
 type entry struct {

@@ -7,9 +7,9 @@ import (
 	"roomrelay/proto"
 )
 
-// TestEventTextFits: an event's text line is made in the buffer newEvent
-// sizes for it, whatever its kind: appending never had to grow it (a
-// grown buffer would keep up to twice the line in history).
+// TestEventTextFits: an event's text line is kept in a buffer of its own
+// size, whatever its kind (a grown buffer would keep up to twice the line
+// in history).
 func TestEventTextFits(t *testing.T) {
 	for n := range 300 { // text lengths across several size classes' ends
 		text := strings.Repeat("x", n)
@@ -23,9 +23,8 @@ func TestEventTextFits(t *testing.T) {
 			{Kind: proto.KindError, Text: text},
 		} {
 			ev := newEvent(&e, 0)
-			sized := cap(make([]byte, 0, len(e.From)+len(e.To)+len(e.Text)+len(e.Room)+16))
-			if cap(ev.text) != sized {
-				t.Fatalf("%v: line of %d in a buffer of %d, not the %d made for it", e.Kind, len(ev.text), cap(ev.text), sized)
+			if sized := cap(make([]byte, len(ev.text))); cap(ev.text) != sized {
+				t.Fatalf("%v: line of %d in a buffer of %d, not the %d of its size", e.Kind, len(ev.text), cap(ev.text), sized)
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -114,13 +115,15 @@ func (m *member) waitBy(t time.Time) (by time.Time, paced bool) {
 }
 
 // stallBy is when m, a publisher in a room under pressure (see room.post
-// and stallLines), may be read again: for stallFor after each run of as
-// many lines as the pressure allows, never longer, so that TCP paces a
-// fast publisher to the room's readers while they catch up (the zero
+// and stallLines), may be read again: after each run of as many lines as
+// the pressure allows, until the room's readers that press have caught
+// up to a quarter of their bound (room.unstall ends the stall then, and
+// has m's driver read it again), for stallFor at most, so that TCP paces
+// a fast publisher to the room's readers while they catch up (the zero
 // time: now). A driver asks before each line, so the pressure bounds the
 // lines read in a turn as well.
 func (m *member) stallBy(t time.Time) time.Time {
-	if until := time.Unix(0, m.stallUntil); t.Before(until) {
+	if until := time.Unix(0, m.stallUntil.Load()); t.Before(until) {
 		return until
 	}
 	r := m.room
@@ -131,9 +134,14 @@ func (m *member) stallBy(t time.Time) time.Time {
 		return time.Time{}
 	}
 	m.sinceStall = 0
-	m.stallUntil = t.Add(stallFor).UnixNano()
+	if r.relaxed(t) {
+		return time.Time{} // its readers caught up since the last post
+	}
+	until := t.Add(stallFor)
+	m.stallUntil.Store(until.UnixNano())
+	r.stall(m)
 	m.srv.stats.stalled.Add(1)
-	return time.Unix(0, m.stallUntil)
+	return until
 }
 
 // stallLines is how many lines each publisher of a room may send between
@@ -456,12 +464,29 @@ func (s *Server) input(m *member, line []byte, err error, t time.Time) (reason, 
 	if err != nil {
 		return s.readFailed(m, err)
 	}
+	if s.say(m, line) {
+		return 0, false
+	}
 	req, err := proto.Parse(line)
 	if err != nil {
 		m.notify(proto.KindError, "%v", err)
 		return 0, false
 	}
 	return s.request(m, req, t)
+}
+
+// say posts line, a message as it is (no command, nothing to clean,
+// not blank, not too long), without making a string of its text: the
+// event keeps it in its text line only. It reports false for any other
+// line, which Parse and request handle.
+func (s *Server) say(m *member, line []byte) bool {
+	if len(line) == 0 || line[0] == '/' || handleHook != nil || len(m.name)+2+len(line) > s.conf().Limits.MaxLineBytes ||
+		!proto.IsClean(line) || len(bytes.TrimSpace(line)) == 0 {
+		return false
+	}
+	m.room.postText(&proto.Event{Kind: proto.KindMsg, From: m.name, Time: now()}, line, m.id, s.maxLag())
+	s.stats.posted.Add(1)
+	return true
 }
 
 // readFailed is what an error reading m's next line means: a line too
