@@ -2,7 +2,7 @@ package proto
 
 import (
 	"errors"
-	"fmt"
+	"roomrelay/internal/fmtlite"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -117,11 +117,11 @@ func ParseIRC(line []byte) (IRC, error) {
 	}
 	m.Command, s, _ = strings.Cut(s, " ")
 	if m.Command == "" {
-		return IRC{}, fmt.Errorf("%w: no command in %q", ErrIRC, Clean(line))
+		return IRC{}, fmtlite.Errorf("%w: no command in %q", ErrIRC, Clean(line))
 	}
 	for i := 0; i < len(m.Command); i++ {
 		if c := m.Command[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
-			return IRC{}, fmt.Errorf("%w: command %q is not letters or digits", ErrIRC, Clean([]byte(m.Command)))
+			return IRC{}, fmtlite.Errorf("%w: command %q is not letters or digits", ErrIRC, Clean([]byte(m.Command)))
 		}
 	}
 	m.Command = strings.ToUpper(m.Command)

@@ -3,7 +3,7 @@ package proto
 import (
 	"bytes"
 	"errors"
-	"fmt"
+	"roomrelay/internal/fmtlite"
 	"strconv"
 	"strings"
 	"time"
@@ -82,17 +82,17 @@ func ParseHello(line []byte) (Hello, error) {
 	if len(line) > 0 && line[0] == '{' {
 		v, end, dups, err := jsonlite.Parse(line)
 		if err != nil {
-			return Hello{}, fmt.Errorf("bad hello: %w", err)
+			return Hello{}, fmtlite.Errorf("bad hello: %w", err)
 		}
 		if len(dups) > 0 {
-			return Hello{}, fmt.Errorf("bad hello: key %q given twice", dups[0])
+			return Hello{}, fmtlite.Errorf("bad hello: key %q given twice", dups[0])
 		}
 		if err := jsonlite.Fill(v, &h); err != nil {
 			var te *jsonlite.TypeError
 			if errors.As(err, &te) {
-				return Hello{}, fmt.Errorf("bad hello: %s: want %s, not %s", te.Field, helloWants[te.Field], te.Value)
+				return Hello{}, fmtlite.Errorf("bad hello: %s: want %s, not %s", te.Field, helloWants[te.Field], te.Value)
 			}
-			return Hello{}, fmt.Errorf("bad hello: %w", err)
+			return Hello{}, fmtlite.Errorf("bad hello: %w", err)
 		}
 		if len(bytes.TrimSpace(line[end:])) > 0 {
 			return Hello{}, errors.New("bad hello: data after the object")
@@ -106,7 +106,7 @@ func ParseHello(line []byte) (Hello, error) {
 	switch h.Mode {
 	case "", "text", "json":
 	default:
-		return Hello{}, fmt.Errorf("bad hello: mode %q is neither \"text\" nor \"json\"", h.Mode)
+		return Hello{}, fmtlite.Errorf("bad hello: mode %q is neither \"text\" nor \"json\"", h.Mode)
 	}
 	if h.Room != "" {
 		if err := CheckRoom(h.Room); err != nil {
@@ -118,14 +118,14 @@ func ParseHello(line []byte) (Hello, error) {
 			return Hello{}, errors.New("bad hello: epoch without since")
 		}
 		if err := CheckEpoch(h.Epoch); err != nil {
-			return Hello{}, fmt.Errorf("bad hello: %w", err)
+			return Hello{}, fmtlite.Errorf("bad hello: %w", err)
 		}
 	}
 	if h.Replay != nil && *h.Replay < 0 {
 		return Hello{}, errors.New("bad hello: replay is negative")
 	}
 	if len(h.Password) > MaxSecret || len(h.Key) > MaxSecret {
-		return Hello{}, fmt.Errorf("bad hello: a password or key over %d bytes", MaxSecret)
+		return Hello{}, fmtlite.Errorf("bad hello: a password or key over %d bytes", MaxSecret)
 	}
 	return h, nil
 }
@@ -228,7 +228,7 @@ func Parse(line []byte) (Request, error) {
 	case "msg":
 		name, text, _ := strings.Cut(rest, " ")
 		if err := CheckName(name); err != nil {
-			return Request{}, fmt.Errorf("usage: /msg NAME TEXT: %w", err)
+			return Request{}, fmtlite.Errorf("usage: /msg NAME TEXT: %w", err)
 		}
 		if text == "" {
 			return Request{}, errors.New("usage: /msg NAME TEXT: no text")
@@ -239,14 +239,14 @@ func Parse(line []byte) (Request, error) {
 	case "since":
 		p, err := ParsePoint(strings.TrimSpace(rest))
 		if err != nil {
-			return Request{}, fmt.Errorf("usage: /since SINCE (EPOCH-SEQ or SEQ): %w", err)
+			return Request{}, fmtlite.Errorf("usage: /since SINCE (EPOCH-SEQ or SEQ): %w", err)
 		}
 		return Request{Op: Since, Since: &p}, nil
 	case "part":
 		room := strings.TrimPrefix(strings.TrimSpace(rest), "#")
 		if room != "" {
 			if err := CheckRoom(room); err != nil {
-				return Request{}, fmt.Errorf("usage: /part [ROOM]: %w", err)
+				return Request{}, fmtlite.Errorf("usage: /part [ROOM]: %w", err)
 			}
 		}
 		return Request{Op: Part, Arg: room}, nil
@@ -277,7 +277,7 @@ func Parse(line []byte) (Request, error) {
 	case "kick":
 		name, why, _ := strings.Cut(rest, " ")
 		if err := CheckName(name); err != nil {
-			return Request{}, fmt.Errorf("usage: /kick NAME [REASON]: %w", err)
+			return Request{}, fmtlite.Errorf("usage: /kick NAME [REASON]: %w", err)
 		}
 		return Request{Op: Kick, Arg: name, Text: Clean([]byte(strings.TrimSpace(why)))}, nil
 	case "ban":
@@ -297,7 +297,7 @@ func Parse(line []byte) (Request, error) {
 		}
 		room := strings.TrimPrefix(words[0], "#")
 		if err := CheckRoom(room); err != nil {
-			return Request{}, fmt.Errorf("usage: /key ROOM KEY|-: %w", err)
+			return Request{}, fmtlite.Errorf("usage: /key ROOM KEY|-: %w", err)
 		}
 		r := Request{Op: SetKey, Arg: room, Key: words[1]}
 		if r.Key == "-" {
@@ -305,7 +305,7 @@ func Parse(line []byte) (Request, error) {
 		}
 		return r, nil
 	}
-	return Request{}, fmt.Errorf("%w /%s (try /help)", ErrUnknownCommand, Clean([]byte(cmd)))
+	return Request{}, fmtlite.Errorf("%w /%s (try /help)", ErrUnknownCommand, Clean([]byte(cmd)))
 }
 
 // parseJoin parses the arguments of /join: ROOM, then perhaps its key,
@@ -322,11 +322,11 @@ func parseJoin(rest string) (Request, error) {
 	const usage = "usage: /join ROOM [KEY] [SINCE]"
 	words := strings.Fields(rest)
 	if len(words) == 0 {
-		return Request{}, fmt.Errorf("%s: %w: empty room name", usage, ErrBadName)
+		return Request{}, fmtlite.Errorf("%s: %w: empty room name", usage, ErrBadName)
 	}
 	room := strings.TrimPrefix(words[0], "#")
 	if err := CheckRoom(room); err != nil {
-		return Request{}, fmt.Errorf("%s: %w", usage, err)
+		return Request{}, fmtlite.Errorf("%s: %w", usage, err)
 	}
 	r := Request{Op: Join, Arg: room}
 	switch len(words) {
@@ -341,12 +341,12 @@ func parseJoin(rest string) (Request, error) {
 	case 3:
 		p, err := ParsePoint(words[2])
 		if err != nil {
-			return Request{}, fmt.Errorf("%s: %w", usage, err)
+			return Request{}, fmtlite.Errorf("%s: %w", usage, err)
 		}
 		r.Key, r.Since = words[1], &p
 		return r, nil
 	}
-	return Request{}, fmt.Errorf("%s: room names have no spaces, nor keys", usage)
+	return Request{}, fmtlite.Errorf("%s: room names have no spaces, nor keys", usage)
 }
 
 // parseBan parses the arguments of /ban: who, for how long, why.
@@ -358,7 +358,7 @@ func parseBan(rest string) (Request, error) {
 	}
 	d, err := parseBanTime(words[1])
 	if err != nil {
-		return Request{}, fmt.Errorf("%s: %w", usage, err)
+		return Request{}, fmtlite.Errorf("%s: %w", usage, err)
 	}
 	r := Request{Op: Ban, Arg: Clean([]byte(words[0])), For: d}
 	if len(words) == 3 {
@@ -380,7 +380,7 @@ func parseBanTime(s string) (time.Duration, error) {
 		d, err = time.ParseDuration(s)
 	}
 	if err != nil || d <= 0 || d > MaxBan {
-		return 0, fmt.Errorf("time %q is not from 1s to %dd (such as 30m, 2h, 7d)", s, MaxBan/(24*time.Hour))
+		return 0, fmtlite.Errorf("time %q is not from 1s to %dd (such as 30m, 2h, 7d)", s, MaxBan/(24*time.Hour))
 	}
 	return d, nil
 }

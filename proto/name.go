@@ -2,7 +2,7 @@ package proto
 
 import (
 	"errors"
-	"fmt"
+	"roomrelay/internal/fmtlite"
 	"unicode"
 	"unicode/utf8"
 )
@@ -64,10 +64,10 @@ const maxMarks = 3
 
 func check(what, s string, max int, spaces bool) error {
 	bad := func(format string, a ...any) error {
-		return fmt.Errorf("%w: %s "+format, append([]any{ErrBadName, what}, a...)...)
+		return fmtlite.Errorf("%w: %s "+format, append([]any{ErrBadName, what}, a...)...)
 	}
 	if s == "" {
-		return fmt.Errorf("%w: empty %s", ErrBadName, what)
+		return fmtlite.Errorf("%w: empty %s", ErrBadName, what)
 	}
 	if len(s) > max*utf8.UTFMax || utf8.RuneCountInString(s) > max {
 		return bad("longer than %d characters", max)
@@ -92,7 +92,7 @@ func check(what, s string, max int, spaces bool) error {
 		case unicode.IsSpace(r):
 			switch {
 			case !spaces:
-				return fmt.Errorf("%w: room names have no spaces", ErrBadName)
+				return fmtlite.Errorf("%w: room names have no spaces", ErrBadName)
 			case r != ' ':
 				return bad("may hold only plain spaces (not U+%04X)", r)
 			case n == 1:

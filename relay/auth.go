@@ -2,8 +2,8 @@ package relay
 
 import (
 	"errors"
-	"fmt"
 	"net/netip"
+	"roomrelay/internal/fmtlite"
 	"slices"
 	"strings"
 	"sync"
@@ -153,7 +153,7 @@ type waitError struct {
 }
 
 func (e *waitError) Error() string {
-	return fmt.Sprintf("too many wrong passwords or keys from %s: try again in %v", e.ip, e.seconds()*time.Second)
+	return fmtlite.Sprintf("too many wrong passwords or keys from %s: try again in %v", e.ip, e.seconds()*time.Second)
 }
 
 // seconds is the wait in whole seconds, rounded up.
@@ -280,9 +280,9 @@ func (s *Server) mayEnter(m *member, name, key string, t time.Time) error {
 // joinRefused says why m may not enter room, in words for the member.
 func joinRefused(room string, err error) string {
 	if err == errNeedsKey {
-		return fmt.Sprintf("cannot join %s: it has a key (/join %s KEY)", room, room)
+		return fmtlite.Sprintf("cannot join %s: it has a key (/join %s KEY)", room, room)
 	}
-	return fmt.Sprintf("cannot join %s: %s", room, secretError("key", err))
+	return fmtlite.Sprintf("cannot join %s: %s", room, secretError("key", err))
 }
 
 // joinRefuser is a codec that says in its own words that a join was

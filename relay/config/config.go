@@ -8,15 +8,14 @@ package config
 
 import (
 	"bytes"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
+	"roomrelay/internal/fmtlite"
 	"slices"
 	"sort"
 	"strconv"
@@ -170,7 +169,7 @@ func ParseSync(v string) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
-		return 0, fmt.Errorf(`want "always", "off" or a duration such as "1s", not %q`, v)
+		return 0, fmtlite.Errorf(`want "always", "off" or a duration such as "1s", not %q`, v)
 	}
 	return d, nil
 }
@@ -384,9 +383,9 @@ func ParseFingerprint(v string) ([32]byte, error) {
 		}
 	}
 	s = strings.ReplaceAll(s, ":", "")
-	b, err := hex.DecodeString(s)
-	if err != nil || len(b) != len(fp) {
-		return fp, fmt.Errorf(`want a SHA-256 fingerprint such as "sha256:AB:CD:..." (32 bytes in hex), not %q`, v)
+	b, ok := fmtlite.Unhex(s)
+	if !ok || len(b) != len(fp) {
+		return fp, fmtlite.Errorf(`want a SHA-256 fingerprint such as "sha256:AB:CD:..." (32 bytes in hex), not %q`, v)
 	}
 	copy(fp[:], b)
 	return fp, nil
@@ -465,7 +464,7 @@ func (d *Duration) FillJSON(j any) error {
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf(`want a duration such as "10s", not %q`, s)
+		return fmtlite.Errorf(`want a duration such as "10s", not %q`, s)
 	}
 	*d = Duration(v)
 	return nil
@@ -533,11 +532,11 @@ func Check(path string) (*File, error) { return load(path, true) }
 func load(path string, hosts bool) (*File, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
+		return nil, fmtlite.Errorf("read config: %w", err)
 	}
 	f, err := parse(b, hosts)
 	if err != nil {
-		return nil, fmt.Errorf("config %s:\n%w", path, err)
+		return nil, fmtlite.Errorf("config %s:\n%w", path, err)
 	}
 	// The certificate lives beside the file that names it, wherever the
 	// relay is started from.
@@ -562,14 +561,14 @@ func parse(b []byte, hosts bool) (*File, error) {
 	b = bytes.TrimPrefix(b, bom)
 	raw, end, dups, err := jsonlite.Parse(b)
 	if err != nil {
-		return nil, fmt.Errorf("not valid JSON: %w", syntaxWhere(b, err))
+		return nil, fmtlite.Errorf("not valid JSON: %w", syntaxWhere(b, err))
 	}
 	if rest := bytes.TrimLeft(b[end:], " \t\r\n"); len(rest) > 0 {
-		return nil, fmt.Errorf("not valid JSON: %s: more data after the top-level object", where(b, len(b)-len(rest)))
+		return nil, fmtlite.Errorf("not valid JSON: %s: more data after the top-level object", where(b, len(b)-len(rest)))
 	}
 	var errs []error
 	for _, k := range dups {
-		errs = append(errs, fmt.Errorf("%s: duplicate key", k))
+		errs = append(errs, fmtlite.Errorf("%s: duplicate key", k))
 	}
 	checkKeys(raw, reflect.TypeOf(File{}), "", &errs)
 	f := Default()
@@ -639,11 +638,11 @@ func syntaxWhere(b []byte, err error) error {
 	switch {
 	case errors.As(err, &se):
 		// Offset counts the bad byte too.
-		return fmt.Errorf("%s: %w", where(b, int(se.Offset)-1), err)
+		return fmtlite.Errorf("%s: %w", where(b, int(se.Offset)-1), err)
 	case err == io.EOF:
 		return errors.New("the file is empty")
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return fmt.Errorf("%s: the file ends inside the top-level object (cut short?)", where(b, len(b)))
+		return fmtlite.Errorf("%s: the file ends inside the top-level object (cut short?)", where(b, len(b)))
 	}
 	return err
 }
@@ -653,7 +652,7 @@ func syntaxWhere(b []byte, err error) error {
 func where(b []byte, off int) string {
 	off = min(max(off, 0), len(b))
 	start := bytes.LastIndexByte(b[:off], '\n') + 1
-	return fmt.Sprintf("line %d column %d", 1+bytes.Count(b[:off], []byte{'\n'}), 1+utf8.RuneCount(b[start:off]))
+	return fmtlite.Sprintf("line %d column %d", 1+bytes.Count(b[:off], []byte{'\n'}), 1+utf8.RuneCount(b[start:off]))
 }
 
 var durationType = reflect.TypeOf(Duration(0))
@@ -667,7 +666,7 @@ func checkKeys(v any, t reflect.Type, path string, errs *[]error) {
 		if where == "" {
 			where = "(top level)"
 		}
-		*errs = append(*errs, fmt.Errorf("%s: %s", where, fmt.Sprintf(format, args...)))
+		*errs = append(*errs, fmtlite.Errorf("%s: %s", where, fmtlite.Sprintf(format, args...)))
 	}
 	if t.Kind() == reflect.Pointer {
 		if v == nil {
@@ -707,7 +706,7 @@ func checkKeys(v any, t reflect.Type, path string, errs *[]error) {
 			}
 			ft, ok := fields[k]
 			if !ok {
-				*errs = append(*errs, fmt.Errorf("%s: unknown key", p))
+				*errs = append(*errs, fmtlite.Errorf("%s: unknown key", p))
 				continue
 			}
 			checkKeys(obj[k], ft, p, errs)
@@ -736,7 +735,7 @@ func checkKeys(v any, t reflect.Type, path string, errs *[]error) {
 			return
 		}
 		for i, e := range arr {
-			checkKeys(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i), errs)
+			checkKeys(e, t.Elem(), fmtlite.Sprintf("%s[%d]", path, i), errs)
 		}
 	case t.Kind() == reflect.String:
 		if _, ok := v.(string); !ok {
@@ -781,10 +780,10 @@ func jsonKind(v any) string {
 func CheckAddr(v string) error {
 	_, port, err := net.SplitHostPort(v)
 	if err != nil {
-		return fmt.Errorf("want host:port, not %q", v)
+		return fmtlite.Errorf("want host:port, not %q", v)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+		return fmtlite.Errorf("port %q is not a number from 0 to 65535", port)
 	}
 	return nil
 }
@@ -828,7 +827,7 @@ func (f *File) checkHosts() error {
 		}
 		ip, err := netip.ParseAddr(h)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %q is not an IP address or localhost: give the address to listen on (names are not looked up)", key, h))
+			errs = append(errs, fmtlite.Errorf("%s: %q is not an IP address or localhost: give the address to listen on (names are not looked up)", key, h))
 			return
 		}
 		if ip.IsUnspecified() {
@@ -840,9 +839,9 @@ func (f *File) checkHosts() error {
 			return
 		}
 		if errors.Is(err, syscall.EADDRNOTAVAIL) {
-			errs = append(errs, fmt.Errorf("%s: %s is not an address of this machine (its interface may not be up yet; the relay would wait for it)", key, h))
+			errs = append(errs, fmtlite.Errorf("%s: %s is not an address of this machine (its interface may not be up yet; the relay would wait for it)", key, h))
 		} else {
-			errs = append(errs, fmt.Errorf("%s: cannot listen on %s: %w", key, h, err))
+			errs = append(errs, fmtlite.Errorf("%s: cannot listen on %s: %w", key, h, err))
 		}
 	}
 	for _, name := range DoorNames() {
@@ -862,7 +861,7 @@ func (f *File) checkHosts() error {
 func (f *File) Validate() error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+		errs = append(errs, fmtlite.Errorf("%s: %s", key, fmtlite.Sprintf(format, args...)))
 	}
 	addr := func(key, v string, optional bool) {
 		if v == "" {
@@ -915,7 +914,7 @@ func (f *File) Validate() error {
 	nets := func(key string, list []string) {
 		for i, n := range list {
 			if _, err := netip.ParsePrefix(n); err != nil {
-				bad(fmt.Sprintf("%s[%d]", key, i), "want a network such as \"192.168.0.0/16\", not %q", n)
+				bad(fmtlite.Sprintf("%s[%d]", key, i), "want a network such as \"192.168.0.0/16\", not %q", n)
 			}
 		}
 	}

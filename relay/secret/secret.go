@@ -14,7 +14,7 @@ package secret
 import (
 	"encoding/base64"
 	"errors"
-	"fmt"
+	"roomrelay/internal/fmtlite"
 	"strconv"
 	"strings"
 )
@@ -66,18 +66,18 @@ type parsed struct {
 func parse(h string) (parsed, error) {
 	f := strings.Split(h, "$")
 	if len(f) != 4 || f[0] != scheme {
-		return parsed{}, fmt.Errorf("%w (want %s$ITER$SALT$HASH)", ErrNotHash, scheme)
+		return parsed{}, fmtlite.Errorf("%w (want %s$ITER$SALT$HASH)", ErrNotHash, scheme)
 	}
 	var p parsed
 	var err error
 	if p.iter, err = strconv.Atoi(f[1]); err != nil || p.iter < minIterations || p.iter > maxIterations {
-		return parsed{}, fmt.Errorf("%w: iterations %q not from %d to %d", ErrNotHash, f[1], minIterations, maxIterations)
+		return parsed{}, fmtlite.Errorf("%w: iterations %q not from %d to %d", ErrNotHash, f[1], minIterations, maxIterations)
 	}
 	if p.salt, err = b64.DecodeString(f[2]); err != nil || len(p.salt) < 8 {
-		return parsed{}, fmt.Errorf("%w: the salt is not 8 bytes or more of base64", ErrNotHash)
+		return parsed{}, fmtlite.Errorf("%w: the salt is not 8 bytes or more of base64", ErrNotHash)
 	}
 	if p.hash, err = b64.DecodeString(f[3]); err != nil || len(p.hash) != hashBytes {
-		return parsed{}, fmt.Errorf("%w: the hash is not %d bytes of base64", ErrNotHash, hashBytes)
+		return parsed{}, fmtlite.Errorf("%w: the hash is not %d bytes of base64", ErrNotHash, hashBytes)
 	}
 	return p, nil
 }

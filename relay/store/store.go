@@ -36,12 +36,11 @@
 package store
 
 import (
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"roomrelay/internal/fmtlite"
 	"sort"
 	"strconv"
 	"strings"
@@ -136,14 +135,14 @@ func Open(o Options) (*Store, []Room, error) {
 		minBlock: uint64(max(o.History/16, 1)), maxBlock: uint64(max(o.History/2, 1)),
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
-		return nil, nil, fmt.Errorf("store %s: %w", o.Dir, err)
+		return nil, nil, fmtlite.Errorf("store %s: %w", o.Dir, err)
 	}
 	if err := s.probe(); err != nil {
-		return nil, nil, fmt.Errorf("store %s: cannot write: %w", o.Dir, err)
+		return nil, nil, fmtlite.Errorf("store %s: cannot write: %w", o.Dir, err)
 	}
 	ents, err := os.ReadDir(o.Dir)
 	if err != nil {
-		return nil, nil, fmt.Errorf("store %s: %w", o.Dir, err)
+		return nil, nil, fmtlite.Errorf("store %s: %w", o.Dir, err)
 	}
 	var rooms []Room
 	for _, ent := range ents {
@@ -180,10 +179,10 @@ func (s *Store) probe() error {
 
 // key is the directory of the room called name: its folded name in hex,
 // which any file system takes.
-func key(name string) string { return hex.EncodeToString([]byte(proto.Fold(name))) }
+func key(name string) string { return fmtlite.Sprintf("%x", proto.Fold(name)) }
 
 func unkey(dir string) string {
-	b, _ := hex.DecodeString(dir)
+	b, _ := fmtlite.Unhex(dir)
 	return string(b)
 }
 
@@ -234,7 +233,7 @@ func (s *Store) recover(dir string) (Room, []seg) {
 		for off < len(b) {
 			rec, n, err := readRecord(b[off:])
 			if err == nil && (hdr == nil) != (rec.typ == recHeader) {
-				err = fmt.Errorf("a %q record where the header should be, or a header after it", rec.typ)
+				err = fmtlite.Errorf("a %q record where the header should be, or a header after it", rec.typ)
 			}
 			if err != nil {
 				bad = err
