@@ -113,7 +113,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	logf := newLogf(stderr)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := onSignal(os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	switch cl.cmd {
 	case "relay":
@@ -375,7 +375,7 @@ func serve(ctx context.Context, path string, listen listenFlag, cfg config.Confi
 	}
 	logf("info: roomrelay shutting down")
 	notify(logf, "STOPPING=1")
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.Timeouts.Shutdown.D()+cfg.Timeouts.Write.D())
+	sctx, cancel := withTimeout(cfg.Timeouts.Shutdown.D() + cfg.Timeouts.Write.D())
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		logf("warn: shutdown: %v", err)

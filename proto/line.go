@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"roomrelay/internal/fmtlite"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +55,75 @@ var helloWants = map[string]string{
 	"password": "a string", "key": "a string",
 }
 
+// fill sets h from a decoded JSON object, key by key in order: the first
+// unknown key (matched as encoding/json does, exactly or else without
+// regard to case) or value of the wrong kind is the error. null leaves a
+// field as it is (since and replay: unset).
+func (h *Hello) fill(v any) error {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return errors.New("bad hello: json: cannot unmarshal " + jsonKind(v) + " into a hello")
+	}
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	fields := []struct {
+		key string
+		s   *string
+	}{
+		{"name", &h.Name}, {"mode", &h.Mode}, {"room", &h.Room}, {"epoch", &h.Epoch},
+		{"password", &h.Password}, {"key", &h.Key}, {"since", nil}, {"replay", nil},
+	}
+	for _, k := range keys {
+		i := -1
+		for j, f := range fields {
+			if f.key == k || i < 0 && strings.EqualFold(f.key, k) {
+				i = j
+			}
+		}
+		if i < 0 {
+			return errors.New("bad hello: json: unknown field " + strconv.Quote(k))
+		}
+		key, x := fields[i].key, obj[k]
+		wrong := func(what string) error {
+			return errors.New("bad hello: " + key + ": want " + helloWants[key] + ", not " + what)
+		}
+		switch n, isNum := x.(jsonlite.Number); {
+		case fields[i].s != nil:
+			switch x := x.(type) {
+			case string:
+				*fields[i].s = x
+			case nil:
+			default:
+				return wrong(jsonKind(x))
+			}
+		case x == nil:
+			if key == "since" {
+				h.Since = nil
+			} else {
+				h.Replay = nil
+			}
+		case !isNum:
+			return wrong(jsonKind(x))
+		case key == "since":
+			u, err := strconv.ParseUint(string(n), 10, 64)
+			if err != nil {
+				return wrong("number " + string(n))
+			}
+			h.Since = &u
+		default:
+			r, err := strconv.Atoi(string(n))
+			if err != nil {
+				return wrong("number " + string(n))
+			}
+			h.Replay = &r
+		}
+	}
+	return nil
+}
+
 // MaxSecret is the longest secret (password or key) taken, in bytes.
 const MaxSecret = 512
 
@@ -87,12 +157,8 @@ func ParseHello(line []byte) (Hello, error) {
 		if len(dups) > 0 {
 			return Hello{}, fmtlite.Errorf("bad hello: key %q given twice", dups[0])
 		}
-		if err := jsonlite.Fill(v, &h); err != nil {
-			var te *jsonlite.TypeError
-			if errors.As(err, &te) {
-				return Hello{}, fmtlite.Errorf("bad hello: %s: want %s, not %s", te.Field, helloWants[te.Field], te.Value)
-			}
-			return Hello{}, fmtlite.Errorf("bad hello: %w", err)
+		if err := h.fill(v); err != nil {
+			return Hello{}, err
 		}
 		if len(bytes.TrimSpace(line[end:])) > 0 {
 			return Hello{}, errors.New("bad hello: data after the object")

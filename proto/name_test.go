@@ -242,3 +242,23 @@ func FuzzName(f *testing.F) {
 		}
 	})
 }
+
+// TestAllScripts: allScripts is unicode.Scripts, every script once, so
+// script names each character as unicode.Scripts would.
+func TestAllScripts(t *testing.T) {
+	got := map[string]*unicode.RangeTable{}
+	for _, sc := range allScripts {
+		if _, ok := got[sc.name]; ok {
+			t.Errorf("%s listed twice", sc.name)
+		}
+		got[sc.name] = sc.tab
+	}
+	for name, tab := range unicode.Scripts {
+		if got[name] != tab {
+			t.Errorf("allScripts[%q] is not unicode.%s", name, name)
+		}
+	}
+	if len(got) != len(unicode.Scripts) {
+		t.Errorf("allScripts has %d scripts, unicode.Scripts %d", len(got), len(unicode.Scripts))
+	}
+}
