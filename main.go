@@ -360,7 +360,7 @@ func serve(ctx context.Context, path string, listen listenFlag, cfg config.Confi
 				err = f.Validate()
 			}
 			if err != nil {
-				oneLine := strings.NewReplacer(":\n", ": ", "\n", "; ").Replace(err.Error())
+				oneLine := strings.ReplaceAll(strings.ReplaceAll(err.Error(), ":\n", ": "), "\n", "; ")
 				logf("error: reload: keeping the running config: %s", oneLine)
 			} else {
 				tuneMemory(f.Relay)

@@ -195,10 +195,28 @@ func appendSafe(dst []byte, s string) []byte {
 	return dst
 }
 
-var tagEscapes = strings.NewReplacer(`\`, `\\`, ";", `\:`, " ", `\s`, "\r", `\r`, "\n", `\n`)
-
+// appendTagValue appends v escaped as an IRCv3 tag value: \ \: \s \r
+// \n for a backslash, ';', a space, CR and LF. (By hand: a
+// strings.Replacer held in a variable would be built at start-up in every
+// build, its code about 10 KB of a mipsle binary.)
 func appendTagValue(dst []byte, v string) []byte {
-	return append(dst, tagEscapes.Replace(v)...)
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; c {
+		case '\\':
+			dst = append(dst, '\\', '\\')
+		case ';':
+			dst = append(dst, '\\', ':')
+		case ' ':
+			dst = append(dst, '\\', 's')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
 }
 
 func unescapeTag(v string) string {

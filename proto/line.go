@@ -48,11 +48,12 @@ func (h *Hello) Resume() *Point {
 // JSON reports whether the hello asks for JSON mode.
 func (h *Hello) JSON() bool { return h.Mode == "json" }
 
-// helloWants says what each field of a JSON hello takes, for errors.
-var helloWants = map[string]string{
-	"name": "a string", "mode": `"text" or "json"`, "room": "a string", "epoch": "a string",
-	"since": "a sequence number from 0 to 18446744073709551615", "replay": "a number of events from 0",
-	"password": "a string", "key": "a string",
+// helloKeys are the keys of a JSON hello, each with what it takes, for
+// errors.
+var helloKeys = []struct{ key, wants string }{
+	{"name", "a string"}, {"mode", `"text" or "json"`}, {"room", "a string"}, {"epoch", "a string"},
+	{"since", "a sequence number from 0 to 18446744073709551615"}, {"replay", "a number of events from 0"},
+	{"password", "a string"}, {"key", "a string"},
 }
 
 // fill sets h from a decoded JSON object, key by key in order: the first
@@ -69,57 +70,65 @@ func (h *Hello) fill(v any) error {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	fields := []struct {
-		key string
-		s   *string
-	}{
-		{"name", &h.Name}, {"mode", &h.Mode}, {"room", &h.Room}, {"epoch", &h.Epoch},
-		{"password", &h.Password}, {"key", &h.Key}, {"since", nil}, {"replay", nil},
-	}
 	for _, k := range keys {
-		i := -1
-		for j, f := range fields {
-			if f.key == k || i < 0 && strings.EqualFold(f.key, k) {
-				i = j
+		key, wants := "", ""
+		for _, f := range helloKeys { // k exactly, else the first without regard to case
+			if f.key == k || key == "" && strings.EqualFold(f.key, k) {
+				key, wants = f.key, f.wants
 			}
 		}
-		if i < 0 {
+		var s *string
+		switch key {
+		case "":
 			return errors.New("bad hello: json: unknown field " + strconv.Quote(k))
+		case "name":
+			s = &h.Name
+		case "mode":
+			s = &h.Mode
+		case "room":
+			s = &h.Room
+		case "epoch":
+			s = &h.Epoch
+		case "password":
+			s = &h.Password
+		case "key":
+			s = &h.Key
 		}
-		key, x := fields[i].key, obj[k]
-		wrong := func(what string) error {
-			return errors.New("bad hello: " + key + ": want " + helloWants[key] + ", not " + what)
+		x := obj[k]
+		what := jsonKind(x)
+		if n, ok := x.(jsonlite.Number); ok {
+			what = "number " + string(n)
 		}
-		switch n, isNum := x.(jsonlite.Number); {
-		case fields[i].s != nil:
-			switch x := x.(type) {
-			case string:
-				*fields[i].s = x
-			case nil:
-			default:
-				return wrong(jsonKind(x))
+		switch x := x.(type) {
+		case string:
+			if s != nil {
+				*s = x
+				continue
 			}
-		case x == nil:
+			what = "string"
+		case nil: // leaves a string as it is
 			if key == "since" {
 				h.Since = nil
-			} else {
+			} else if key == "replay" {
 				h.Replay = nil
 			}
-		case !isNum:
-			return wrong(jsonKind(x))
-		case key == "since":
-			u, err := strconv.ParseUint(string(n), 10, 64)
-			if err != nil {
-				return wrong("number " + string(n))
+			continue
+		case jsonlite.Number:
+			if s != nil {
+				what = "number"
+				break
 			}
-			h.Since = &u
-		default:
-			r, err := strconv.Atoi(string(n))
-			if err != nil {
-				return wrong("number " + string(n))
+			if key == "since" {
+				if u, err := strconv.ParseUint(string(x), 10, 64); err == nil {
+					h.Since = &u
+					continue
+				}
+			} else if r, err := strconv.Atoi(string(x)); err == nil {
+				h.Replay = &r
+				continue
 			}
-			h.Replay = &r
 		}
+		return errors.New("bad hello: " + key + ": want " + wants + ", not " + what)
 	}
 	return nil
 }

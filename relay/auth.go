@@ -43,6 +43,19 @@ type ban struct {
 // maxBans bounds the bans in force.
 const maxBans = 256
 
+// dropBans removes the bans for which drop is true, as slices.DeleteFunc
+// (whose copy for bans is about 1 KB of a mipsle binary); a.mu is held.
+func (a *auth) dropBans(drop func(ban) bool) {
+	kept := a.bans[:0]
+	for _, b := range a.bans {
+		if !drop(b) {
+			kept = append(kept, b)
+		}
+	}
+	clear(a.bans[len(kept):])
+	a.bans = kept
+}
+
 // Wrong secrets: an address gets guessFree tries a second in a row, then
 // the wait before its next try doubles with each wrong one, up to
 // guessMaxWait; an address without a wrong secret for guessForgive
@@ -341,7 +354,7 @@ func (s *Server) banned(ip netip.Addr, name string, t time.Time) (ban, bool) {
 	}
 	s.auth.mu.Lock()
 	defer s.auth.mu.Unlock()
-	s.auth.bans = slices.DeleteFunc(s.auth.bans, func(b ban) bool { return !t.Before(b.until) })
+	s.auth.dropBans(func(b ban) bool { return !t.Before(b.until) })
 	for _, b := range s.auth.bans {
 		if b.name == "" && ip.IsValid() && b.net.Contains(ip) || b.name != "" && b.name == fold {
 			return b, true
@@ -469,7 +482,7 @@ func (s *Server) ban(m *member, req proto.Request, t time.Time) {
 		return
 	}
 	s.auth.mu.Lock()
-	s.auth.bans = slices.DeleteFunc(s.auth.bans, func(o ban) bool {
+	s.auth.dropBans(func(o ban) bool {
 		return !t.Before(o.until) || o.name == b.name && o.net == b.net
 	})
 	full := len(s.auth.bans) >= maxBans
@@ -498,7 +511,7 @@ func (s *Server) ban(m *member, req proto.Request, t time.Time) {
 func (s *Server) unban(m *member, who string) {
 	s.auth.mu.Lock()
 	n := len(s.auth.bans)
-	s.auth.bans = slices.DeleteFunc(s.auth.bans, func(b ban) bool {
+	s.auth.dropBans(func(b ban) bool {
 		return b.name != "" && b.name == proto.Fold(who) || b.name == "" && (b.net.String() == who || b.net.Addr().String() == who)
 	})
 	lifted := n != len(s.auth.bans)

@@ -92,7 +92,7 @@ func subject(args []any) string {
 			}
 			b.WriteString(host)
 		default:
-			b.WriteString(fmtlite.Sprint(v))
+			b.Write(fmtlite.Append(nil, "%v", v))
 		}
 		b.WriteByte(0)
 		if b.Len() > maxSubject {

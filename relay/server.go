@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"maps"
 	"math"
 	"net"
 	"net/netip"
 	"roomrelay/internal/fmtlite"
 	"runtime"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -580,8 +578,13 @@ func appendCounts[N int | int64](b []byte, m map[string]N) []byte {
 	if m == nil {
 		return append(b, "null"...)
 	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // not slices.Sorted(maps.Keys(m)): their iterators are about 2 KB of a mipsle binary
 	b = append(b, '{')
-	for i, k := range slices.Sorted(maps.Keys(m)) {
+	for i, k := range keys {
 		if i > 0 {
 			b = append(b, ',')
 		}

@@ -3,14 +3,14 @@
 // and the reflect it needs are about 0.2 MB of a mipsle binary, and the
 // minimal build leaves them out.
 //
-// The verbs are %v %s %q %d %x %X %U %c %g %f %t and %w, with the flags
-// '-', '+', '#' and '0', a width and a precision. The values are strings,
-// byte slices, string slices, booleans, the integer and floating-point
-// types, time.Duration, nil, errors and Stringers (an error's Error and a
+// The verbs are %v %s %q %d %x %X %g %f and %w, with the flags '-', '#'
+// and '0', a width and a precision ('+' is read and has no effect). The values are strings,
+// byte slices, string slices, booleans, the integer types, float64,
+// time.Duration, nil, errors and Stringers (an error's Error and a
 // Stringer's String are what %v, %s and %q show, as with fmt). A value of
-// any other type (a named integer type that is no Stringer, a struct), or
-// a verb that does not suit it, is written as fmt writes a bad verb, such
-// as %!d(?), so that a test sees it.
+// any other type (float32, a named integer type that is no Stringer, a
+// struct), or a verb that does not suit it, is written as fmt writes a
+// bad verb, such as %!d(?), so that a test sees it.
 package fmtlite
 
 import (
@@ -24,15 +24,8 @@ import (
 // Errorf is fmt.Errorf: the error's message is the formatted text, and
 // it wraps the operands of %w (Unwrap returns the one, or all of them).
 func Errorf(format string, args ...any) error {
-	msg := string(Append(nil, format, args...))
 	var wrapped []error
-	for i, v := range verbs(format) {
-		if v == 'w' && i < len(args) {
-			if err, ok := args[i].(error); ok {
-				wrapped = append(wrapped, err)
-			}
-		}
-	}
+	msg := string(appendf(nil, format, args, &wrapped))
 	switch len(wrapped) {
 	case 0:
 		return errors.New(msg)
@@ -72,40 +65,20 @@ func Fprintf(w io.Writer, format string, args ...any) (int, error) {
 	return w.Write(Append(nil, format, args...))
 }
 
-// Sprint is fmt.Sprint of one value.
-// (Not inlined: a call is smaller than its body.)
-//
-//go:noinline
-func Sprint(v any) string { return string(Append(nil, "%v", v)) }
-
-// verbs returns the verb of each operand of format, in order.
-func verbs(format string) []byte {
-	var vs []byte
-	for i := 0; i < len(format); i++ {
-		if format[i] != '%' {
-			continue
-		}
-		i++
-		for i < len(format) && (format[i] == '-' || format[i] == '+' || format[i] == '#' || format[i] == '0' || format[i] == '.' || '1' <= format[i] && format[i] <= '9') {
-			i++
-		}
-		if i < len(format) && format[i] != '%' {
-			vs = append(vs, format[i])
-		}
-	}
-	return vs
-}
-
 // spec is one verb with its flags, width and precision.
 type spec struct {
-	verb              byte
-	minus, plus, zero bool
-	sharp             bool
-	width, prec       int // -1: none
+	verb        byte
+	minus, zero bool
+	sharp       bool
+	width, prec int // -1: none
 }
 
 // Append is fmt.Appendf.
-func Append(b []byte, format string, args ...any) []byte {
+func Append(b []byte, format string, args ...any) []byte { return appendf(b, format, args, nil) }
+
+// appendf is Append, which adds the operands of %w that are errors to
+// *wrapped, unless it is nil.
+func appendf(b []byte, format string, args []any, wrapped *[]error) []byte {
 	n := 0
 	for i := 0; i < len(format); i++ {
 		c := format[i]
@@ -120,8 +93,7 @@ func Append(b []byte, format string, args ...any) []byte {
 			switch format[i] {
 			case '-':
 				s.minus = true
-			case '+':
-				s.plus = true
+			case '+': // fmt's +: no such values here
 			case '#':
 				s.sharp = true
 			case '0':
@@ -156,6 +128,9 @@ func Append(b []byte, format string, args ...any) []byte {
 			continue
 		}
 		b = s.pad(b, s.format(nil, args[n]))
+		if err, ok := args[n].(error); ok && s.verb == 'w' && wrapped != nil {
+			*wrapped = append(*wrapped, err)
+		}
 		n++
 	}
 	if n < len(args) {
@@ -174,7 +149,7 @@ func Append(b []byte, format string, args ...any) []byte {
 
 // pad writes t into b, padded to the width with spaces (zeros before a
 // number with the flag '0').
-func (s spec) pad(b, t []byte) []byte {
+func (s *spec) pad(b, t []byte) []byte {
 	n := s.width - utf8.RuneCount(t)
 	if n <= 0 {
 		return append(b, t...)
@@ -202,7 +177,7 @@ func (s spec) pad(b, t []byte) []byte {
 	return append(b, t...)
 }
 
-func (s spec) numeric() bool {
+func (s *spec) numeric() bool {
 	switch s.verb {
 	case 'd', 'x', 'X', 'g', 'f', 'v':
 		return true
@@ -211,7 +186,10 @@ func (s spec) numeric() bool {
 }
 
 // format appends one value as s says.
-func (s spec) format(b []byte, v any) []byte {
+func (s *spec) format(b []byte, v any) []byte {
+	var i int64
+	var u uint64
+	signed := true
 	switch v := v.(type) {
 	case nil:
 		if s.verb == 'v' {
@@ -226,41 +204,39 @@ func (s spec) format(b []byte, v any) []byte {
 		}
 		return s.str(b, string(v))
 	case bool:
-		if s.verb == 'v' || s.verb == 't' {
+		if s.verb == 'v' {
 			return strconv.AppendBool(b, v)
 		}
 		return s.bad(b, "bool")
 	case int:
-		return s.int(b, int64(v), true)
+		i = int64(v)
 	case int8:
-		return s.int(b, int64(v), true)
+		i = int64(v)
 	case int16:
-		return s.int(b, int64(v), true)
+		i = int64(v)
 	case int32:
-		return s.int(b, int64(v), true)
+		i = int64(v)
 	case int64:
-		return s.int(b, v, true)
+		i = v
 	case uint:
-		return s.uint(b, uint64(v))
+		u, signed = uint64(v), false
 	case uint8:
-		return s.uint(b, uint64(v))
+		u, signed = uint64(v), false
 	case uint16:
-		return s.uint(b, uint64(v))
+		u, signed = uint64(v), false
 	case uint32:
-		return s.uint(b, uint64(v))
+		u, signed = uint64(v), false
 	case uint64:
-		return s.uint(b, v)
+		u, signed = v, false
 	case uintptr:
-		return s.uint(b, uint64(v))
+		u, signed = uint64(v), false
 	case float64:
-		return s.float(b, v, 64)
-	case float32:
-		return s.float(b, float64(v), 32)
+		return s.float(b, v)
 	case time.Duration:
-		if s.verb == 'd' || s.verb == 'x' || s.verb == 'X' {
-			return s.int(b, int64(v), true)
+		if s.verb != 'd' && s.verb != 'x' && s.verb != 'X' {
+			return s.str(b, v.String())
 		}
-		return s.str(b, v.String())
+		i = int64(v)
 	case []string:
 		if s.verb != 'v' && s.verb != 's' && s.verb != 'q' {
 			return s.bad(b, "[]string")
@@ -273,19 +249,22 @@ func (s spec) format(b []byte, v any) []byte {
 			b = s.str(b, e)
 		}
 		return append(b, ']')
-	}
-	switch v := v.(type) {
 	case error:
 		return s.str(b, v.Error())
 	case interface{ String() string }:
 		return s.str(b, v.String())
+	default:
+		return s.bad(b, "?")
 	}
-	return s.bad(b, "?")
+	if signed {
+		return s.int(b, i)
+	}
+	return s.uint(b, u)
 }
 
 // bad writes the value of a verb that does not suit it as fmt does:
 // %!VERB(what).
-func (s spec) bad(b []byte, what string) []byte {
+func (s *spec) bad(b []byte, what string) []byte {
 	b = append(b, "%!"...)
 	b = append(b, s.verb)
 	b = append(b, '(')
@@ -293,7 +272,7 @@ func (s spec) bad(b []byte, what string) []byte {
 	return append(b, ')')
 }
 
-func (s spec) str(b []byte, v string) []byte {
+func (s *spec) str(b []byte, v string) []byte {
 	if s.prec >= 0 {
 		n := 0
 		for i := range v {
@@ -308,9 +287,6 @@ func (s spec) str(b []byte, v string) []byte {
 	case 'v', 's', 'w':
 		return append(b, v...)
 	case 'q':
-		if s.plus {
-			return strconv.AppendQuoteToASCII(b, v)
-		}
 		return strconv.AppendQuote(b, v)
 	case 'x', 'X':
 		return s.hex(b, v)
@@ -318,7 +294,7 @@ func (s spec) str(b []byte, v string) []byte {
 	return s.bad(b, "string="+v)
 }
 
-func (s spec) hex(b []byte, v string) []byte {
+func (s *spec) hex(b []byte, v string) []byte {
 	digits := "0123456789abcdef"
 	if s.verb == 'X' {
 		digits = "0123456789ABCDEF"
@@ -329,7 +305,7 @@ func (s spec) hex(b []byte, v string) []byte {
 	return b
 }
 
-func (s spec) int(b []byte, v int64, signed bool) []byte {
+func (s *spec) int(b []byte, v int64) []byte {
 	if v < 0 {
 		switch s.verb {
 		case 'd', 'v':
@@ -340,13 +316,10 @@ func (s spec) int(b []byte, v int64, signed bool) []byte {
 			return s.uint(b, uint64(-v))
 		}
 	}
-	if s.plus && (s.verb == 'd' || s.verb == 'v') {
-		b = append(b, '+')
-	}
 	return s.uint(b, uint64(v))
 }
 
-func (s spec) uint(b []byte, v uint64) []byte {
+func (s *spec) uint(b []byte, v uint64) []byte {
 	switch s.verb {
 	case 'd', 'v':
 		return strconv.AppendUint(b, v, 10)
@@ -360,22 +333,8 @@ func (s spec) uint(b []byte, v uint64) []byte {
 			b = append(b, "0X"...)
 		}
 		return upper(strconv.AppendUint(b, v, 16), len(b))
-	case 'c':
-		return utf8.AppendRune(b, rune(v))
 	case 'q':
-		if s.plus {
-			return strconv.AppendQuoteRuneToASCII(b, rune(v))
-		}
 		return strconv.AppendQuoteRune(b, rune(v))
-	case 'U':
-		b = append(b, "U+"...)
-		start := len(b)
-		b = upper(strconv.AppendUint(b, v, 16), start)
-		for len(b)-start < 4 {
-			b = append(b[:start+1], b[start:]...)
-			b[start] = '0'
-		}
-		return b
 	}
 	return s.bad(b, "int="+strconv.FormatUint(v, 10))
 }
@@ -390,22 +349,16 @@ func upper(b []byte, from int) []byte {
 	return b
 }
 
-func (s spec) float(b []byte, v float64, bits int) []byte {
+func (s *spec) float(b []byte, v float64) []byte {
 	switch s.verb {
 	case 'v', 'g':
-		if s.plus && v >= 0 {
-			b = append(b, '+')
-		}
-		return strconv.AppendFloat(b, v, 'g', s.prec, bits)
+		return strconv.AppendFloat(b, v, 'g', s.prec, 64)
 	case 'f':
 		prec := s.prec
 		if prec < 0 {
 			prec = 6
 		}
-		if s.plus && v >= 0 {
-			b = append(b, '+')
-		}
-		return strconv.AppendFloat(b, v, 'f', prec, bits)
+		return strconv.AppendFloat(b, v, 'f', prec, 64)
 	}
 	return s.bad(b, "float")
 }

@@ -9,7 +9,9 @@
 package jsonlite
 
 import (
+	"errors"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"unicode/utf16"
@@ -20,6 +22,80 @@ import (
 type Number string
 
 func (n Number) String() string { return string(n) }
+
+// errRange is a number too large for a float64.
+var errRange = errors.New("value out of range")
+
+// Float64 returns n, a valid JSON number, as a float64, without
+// strconv.ParseFloat and its tables (about 20 KB of a mipsle binary). It
+// is ParseFloat's value exactly for a number whose digits, trailing
+// zeros aside, make less than 2^53 (15 digits at least), times a power of
+// ten from 10^-22 to 10^22 (every number a config file gives as a rate);
+// beyond that it is within a few units in the last place of it. A number
+// too large for a float64 is an error, as with ParseFloat.
+func (n Number) Float64() (float64, error) {
+	s := string(n)
+	neg := strings.HasPrefix(s, "-")
+	if neg {
+		s = s[1:]
+	}
+	var m uint64 // the first 19 significant digits
+	exp := 0     // the power of ten m is multiplied by
+	digits, dot := 0, false
+	i := 0
+	for ; i < len(s) && (s[i] == '.' || '0' <= s[i] && s[i] <= '9'); i++ {
+		switch c := s[i]; {
+		case c == '.':
+			dot = true
+		case digits < 19:
+			if m = m*10 + uint64(c-'0'); m > 0 {
+				digits++
+			}
+			if dot {
+				exp--
+			}
+		case !dot:
+			exp++ // a digit past the 19th, before the point
+		}
+	}
+	if i < len(s) { // e or E, then the exponent
+		e, err := strconv.Atoi(strings.TrimPrefix(s[i+1:], "+"))
+		if err != nil { // more digits than an int holds
+			e = 1 << 20
+			if strings.HasPrefix(s[i+1:], "-") {
+				e = -e
+			}
+		}
+		exp = min(max(exp+e, -1<<20), 1<<20)
+	}
+	for m != 0 && m%10 == 0 {
+		m /= 10
+		exp++
+	}
+	for exp > 22 && m < 1<<53/10 { // 1234e25 is 1234000e22, exactly
+		m *= 10
+		exp--
+	}
+	f := float64(m)
+	switch {
+	case m == 0:
+	case exp > 0:
+		f *= math.Pow10(exp) // one rounding, so exact, if m < 2^53 and exp <= 22 (10^22 is a float64); +Inf past 1e308
+	case exp < 0:
+		if exp < -308 {
+			f /= 1e308
+			exp += 308
+		}
+		f /= math.Pow10(-exp)
+	}
+	if neg {
+		f = -f
+	}
+	if math.IsInf(f, 0) {
+		return f, errRange
+	}
+	return f, nil
+}
 
 // SyntaxError is invalid JSON. Offset counts the bytes up to and
 // including the bad one.

@@ -834,7 +834,7 @@ func decode(v any, dst any, path string, errs *[]error) {
 		n, ok := v.(jsonlite.Number)
 		if !ok {
 			bad("want a number, got %s", jsonKind(v))
-		} else if x, err := strconv.ParseFloat(string(n), 64); err == nil {
+		} else if x, err := n.Float64(); err == nil {
 			*dst = x
 		}
 	default:
