@@ -4,9 +4,9 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
+	"roomrelay/internal/cmdflag"
 	"roomrelay/relay/config"
 	"strings"
 	"sync"
@@ -53,7 +53,7 @@ func init() {
 
 // clientFlags are the client's own flags, each over a key of the client
 // section.
-func clientFlags(fs *flag.FlagSet) func(*config.File) {
+func clientFlags(fs *cmdflag.Set) func(*config.File) {
 	name := fs.String("name", "", "the `name` to chat as (over client.name)")
 	server := fs.String("server", "", "the relay's line door, `host:port` (over client.server)")
 	room := fs.String("room", "", "the `room` to enter (over client.room)")

@@ -7,13 +7,13 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
-	"fmt"
 	"io"
 	iofs "io/fs"
 	"math"
 	"os"
 	"os/signal"
+	"roomrelay/internal/cmdflag"
+	"roomrelay/internal/fmtlite"
 	"roomrelay/relay/config"
 	"runtime/debug"
 	"slices"
@@ -34,7 +34,7 @@ type endpoint struct {
 	name, about string
 	// flags, when set, defines the flags only this subcommand takes and
 	// returns what puts their values into the config.
-	flags func(fs *flag.FlagSet) (apply func(*config.File))
+	flags func(fs *cmdflag.Set) (apply func(*config.File))
 	run   func(ctx context.Context, cfg *config.File, std stdio) error
 	// noConfig: it reads no config file (passwd: a file may be invalid
 	// for want of what it makes).
@@ -68,13 +68,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if tag != "" {
 			tag = " " + tag
 		}
-		fmt.Fprintf(stdout, "roomrelay %s%s\n", version, tag)
+		fmtlite.Fprintf(stdout, "roomrelay %s%s\n", version, tag)
 		return 0
 	}
 	for _, e := range endpoints {
 		if e.name == cl.cmd && e.noConfig {
 			if err := e.run(context.Background(), nil, stdio{stdin, stdout, stderr, newLogf(stderr)}); err != nil {
-				fmt.Fprintf(stderr, "roomrelay: %s: %v\n", cl.cmd, err)
+				fmtlite.Fprintf(stderr, "roomrelay: %s: %v\n", cl.cmd, err)
 				return 1
 			}
 			return 0
@@ -91,17 +91,17 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		cfg, err = &d, nil
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "roomrelay: %v\n", err)
+		fmtlite.Fprintf(stderr, "roomrelay: %v\n", err)
 		return 1
 	}
 	if cl.cmd == "check" {
 		if checkTLS != nil {
 			if err := checkTLS(cfg); err != nil {
-				fmt.Fprintf(stderr, "roomrelay: config %s:\n%v\n", cl.path, err)
+				fmtlite.Fprintf(stderr, "roomrelay: config %s:\n%v\n", cl.path, err)
 				return 1
 			}
 		}
-		fmt.Fprintf(stdout, "%s: ok\n", cl.path)
+		fmtlite.Fprintf(stdout, "%s: ok\n", cl.path)
 		return 0
 	}
 	if cl.apply != nil {
@@ -109,18 +109,18 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	cl.listen.set(cfg)
 	if err := cfg.Validate(); err != nil {
-		fmt.Fprintf(stderr, "roomrelay: with the flags given:\n%v\n", err)
+		fmtlite.Fprintf(stderr, "roomrelay: with the flags given:\n%v\n", err)
 		return 2
 	}
 	logf := newLogf(stderr)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := onSignal(os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	switch cl.cmd {
 	case "relay":
 		return serve(ctx, cl.path, cl.listen, cfg.Relay, logf)
 	case "stats":
 		if err := askStats(ctx, cfg.Relay.Listen.Line, cfg.Client.Timeout.D(), stdout); err != nil {
-			fmt.Fprintf(stderr, "roomrelay: stats: %v\n", err)
+			fmtlite.Fprintf(stderr, "roomrelay: stats: %v\n", err)
 			return 1
 		}
 		return 0
@@ -128,7 +128,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	for _, e := range endpoints {
 		if e.name == cl.cmd {
 			if err := e.run(ctx, cfg, stdio{stdin, stdout, stderr, logf}); err != nil {
-				fmt.Fprintf(stderr, "roomrelay: %v\n", err)
+				fmtlite.Fprintf(stderr, "roomrelay: %v\n", err)
 				return 1
 			}
 		}
@@ -149,9 +149,7 @@ type cmdline struct {
 // on an error, which it reports on stderr, it returns nil and the exit
 // code.
 func parseArgs(args []string, stderr io.Writer) (*cmdline, int) {
-	fs := flag.NewFlagSet("roomrelay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {} // a bad flag gets one line; -h the whole usage
+	fs := cmdflag.New(stderr) // a bad flag gets one line; -h the whole usage
 	path := fs.String("config", "config.json", "configuration `file`")
 	cl := &cmdline{listen: listenFlag{}}
 	fs.Var(cl.listen, "listen", "relay: serve a door at another address than relay.listen.DOOR in the config, for a quick try;\n"+
@@ -164,9 +162,9 @@ func parseArgs(args []string, stderr io.Writer) (*cmdline, int) {
 		if e.flags == nil {
 			continue
 		}
-		own := flag.NewFlagSet(e.name, flag.ContinueOnError)
+		own := cmdflag.New(nil)
 		apply[e.name] = e.flags(own)
-		own.VisitAll(func(f *flag.Flag) {
+		own.VisitAll(func(f *cmdflag.Flag) {
 			fs.Var(f.Value, f.Name, e.name+": "+f.Usage)
 			owner[f.Name] = e.name
 		})
@@ -176,7 +174,7 @@ func parseArgs(args []string, stderr io.Writer) (*cmdline, int) {
 	names := commandNames()
 	known := slices.Contains(names, cmd)
 	if !known && buildTag() != "" && slices.Contains(allEndpoints, cmd) {
-		fmt.Fprintf(stderr, "roomrelay: %s is not in this build (built with -tags %s: %s)\n", cmd, buildTag(), strings.Join(names, ", "))
+		fmtlite.Fprintf(stderr, "roomrelay: %s is not in this build (built with -tags %s: %s)\n", cmd, buildTag(), strings.Join(names, ", "))
 		return nil, 2
 	}
 	// A flag of another subcommand is named as such, before its value is
@@ -189,31 +187,31 @@ func parseArgs(args []string, stderr io.Writer) (*cmdline, int) {
 		}
 		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		if o := owner[name]; strings.HasPrefix(a, "-") && o != "" && o != cmd {
-			misplaced = append(misplaced, fmt.Sprintf("-%s is a flag of %s, not of %s", name, o, cmd))
+			misplaced = append(misplaced, fmtlite.Sprintf("-%s is a flag of %s, not of %s", name, o, cmd))
 		}
 	}
 	if len(misplaced) > 0 {
-		fmt.Fprintf(stderr, "roomrelay: %s\n", strings.Join(misplaced, "; "))
+		fmtlite.Fprintf(stderr, "roomrelay: %s\n", strings.Join(misplaced, "; "))
 		return nil, 2
 	}
 	switch err := fs.Parse(rest); {
-	case errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, cmdflag.ErrHelp):
 		printUsage(stderr, fs)
 		return nil, 0
 	case err != nil:
-		fmt.Fprintln(stderr, "roomrelay: see roomrelay -h")
+		io.WriteString(stderr, "roomrelay: see roomrelay -h\n")
 		return nil, 2
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "roomrelay: unexpected argument %q\n", fs.Arg(0))
+		fmtlite.Fprintf(stderr, "roomrelay: unexpected argument %q\n", fs.Arg(0))
 		return nil, 2
 	}
 	if !known {
-		fmt.Fprintf(stderr, "roomrelay: unknown subcommand %q (want %s or %s)\n",
+		fmtlite.Fprintf(stderr, "roomrelay: unknown subcommand %q (want %s or %s)\n",
 			cmd, strings.Join(names[:len(names)-1], ", "), names[len(names)-1])
 		return nil, 2
 	}
-	fs.Visit(func(f *flag.Flag) { cl.explicit = cl.explicit || f.Name == "config" })
+	fs.Visit(func(f *cmdflag.Flag) { cl.explicit = cl.explicit || f.Name == "config" })
 	cl.cmd, cl.path, cl.apply = cmd, *path, apply[cmd]
 	return cl, 0
 }
@@ -221,7 +219,7 @@ func parseArgs(args []string, stderr io.Writer) (*cmdline, int) {
 // subcommand takes the subcommand out of args, wherever it stands among
 // the flags, so that one Parse reads every flag: it is the first argument
 // that is neither a flag nor a flag's value; "relay" when there is none.
-func subcommand(fs *flag.FlagSet, args []string) (string, []string) {
+func subcommand(fs *cmdflag.Set, args []string) (string, []string) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
@@ -269,9 +267,9 @@ func commandNames() []string {
 }
 
 // printUsage prints -h: the subcommands this build has, and the flags.
-func printUsage(w io.Writer, fs *flag.FlagSet) {
-	fmt.Fprintf(w, "usage: roomrelay [-config FILE] [%s] [flags]\n\n", strings.Join(commandNames(), "|"))
-	line := func(name, about string) { fmt.Fprintf(w, "  %-9s %s\n", name, about) }
+func printUsage(w io.Writer, fs *cmdflag.Set) {
+	fmtlite.Fprintf(w, "usage: roomrelay [-config FILE] [%s] [flags]\n\n", strings.Join(commandNames(), "|"))
+	line := func(name, about string) { fmtlite.Fprintf(w, "  %-9s %s\n", name, about) }
 	line("relay", "run the relay (the default)")
 	for _, e := range endpoints {
 		line(e.name, e.about)
@@ -280,12 +278,12 @@ func printUsage(w io.Writer, fs *flag.FlagSet) {
 	line("stats", "print the running relay's counters as JSON (asks relay.listen.line on loopback)")
 	line("version", "print the version")
 	if minimal() {
-		fmt.Fprintln(w, "\nThis is a minimal build: the relay with its line door only.")
+		io.WriteString(w, "\nThis is a minimal build: the relay with its line door only.\n")
 	}
 	if buildTag() == "notls" {
-		fmt.Fprintln(w, "\nThis build has no TLS (-tags notls): no line_tls, irc_tls or https door.")
+		io.WriteString(w, "\nThis build has no TLS (-tags notls): no line_tls, irc_tls or https door.\n")
 	}
-	fmt.Fprintln(w, "\nflags:")
+	io.WriteString(w, "\nflags:\n")
 	fs.PrintDefaults()
 }
 
@@ -304,15 +302,15 @@ func (l listenFlag) String() string {
 func (l listenFlag) Set(v string) error {
 	door, addr, ok := strings.Cut(v, "=")
 	if !ok {
-		return fmt.Errorf("want DOOR=HOST:PORT, not %q", v)
+		return fmtlite.Errorf("want DOOR=HOST:PORT, not %q", v)
 	}
 	if (&config.Listen{}).Door(door) == nil {
 		names := config.DoorNames()
-		return fmt.Errorf("no door %q (the doors: %s)", door, strings.Join(names, ", "))
+		return fmtlite.Errorf("no door %q (the doors: %s)", door, strings.Join(names, ", "))
 	}
 	if addr != "" {
 		if err := config.CheckAddr(addr); err != nil {
-			return fmt.Errorf("%s door: %w", door, err)
+			return fmtlite.Errorf("%s door: %w", door, err)
 		}
 	}
 	l[door] = addr
@@ -362,7 +360,7 @@ func serve(ctx context.Context, path string, listen listenFlag, cfg config.Confi
 				err = f.Validate()
 			}
 			if err != nil {
-				oneLine := strings.NewReplacer(":\n", ": ", "\n", "; ").Replace(err.Error())
+				oneLine := strings.ReplaceAll(strings.ReplaceAll(err.Error(), ":\n", ": "), "\n", "; ")
 				logf("error: reload: keeping the running config: %s", oneLine)
 			} else {
 				tuneMemory(f.Relay)
@@ -377,7 +375,7 @@ func serve(ctx context.Context, path string, listen listenFlag, cfg config.Confi
 	}
 	logf("info: roomrelay shutting down")
 	notify(logf, "STOPPING=1")
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.Timeouts.Shutdown.D()+cfg.Timeouts.Write.D())
+	sctx, cancel := withTimeout(cfg.Timeouts.Shutdown.D() + cfg.Timeouts.Write.D())
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		logf("warn: shutdown: %v", err)
@@ -415,7 +413,7 @@ func newLogf(w io.Writer) config.Logf {
 	if os.Getenv("JOURNAL_STREAM") != "" {
 		var mu sync.Mutex
 		return func(format string, args ...any) {
-			line := fmt.Sprintf(format, args...)
+			line := fmtlite.Sprintf(format, args...)
 			for _, p := range priorities {
 				if rest, ok := strings.CutPrefix(line, p.level); ok {
 					line = p.prio + rest
@@ -424,7 +422,7 @@ func newLogf(w io.Writer) config.Logf {
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			fmt.Fprintln(w, line)
+			io.WriteString(w, line+"\n")
 		}
 	}
 	// Each line as package log writes it with log.LstdFlags (the local
@@ -436,7 +434,7 @@ func newLogf(w io.Writer) config.Logf {
 		mu.Lock()
 		defer mu.Unlock()
 		buf = time.Now().AppendFormat(buf[:0], "2006/01/02 15:04:05 ")
-		buf = fmt.Appendf(buf, format, args...)
+		buf = fmtlite.Append(buf, format, args...)
 		if buf[len(buf)-1] != '\n' {
 			buf = append(buf, '\n')
 		}

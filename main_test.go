@@ -4,11 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"roomrelay/internal/cmdflag"
 	"roomrelay/relay"
 	"roomrelay/relay/config"
 	"roomrelay/relay/secret"
@@ -211,7 +212,7 @@ func TestClientPiped(t *testing.T) {
 }
 
 func TestSubcommand(t *testing.T) {
-	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs := cmdflag.New(io.Discard)
 	fs.String("config", "", "")
 	fs.Bool("quiet", false, "")
 	for _, tc := range []struct {

@@ -5,9 +5,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
+	"roomrelay/internal/fmtlite"
 	"time"
 
 	"roomrelay/internal/listen"
@@ -23,7 +23,7 @@ func askStats(ctx context.Context, line string, timeout time.Duration, w io.Writ
 	}
 	host, port, err := net.SplitHostPort(line)
 	if err != nil {
-		return fmt.Errorf("relay.listen.line %q: %w", line, err)
+		return fmtlite.Errorf("relay.listen.line %q: %w", line, err)
 	}
 	switch host {
 	case "", "0.0.0.0":
@@ -34,23 +34,23 @@ func askStats(ctx context.Context, line string, timeout time.Duration, w io.Writ
 	addr := net.JoinHostPort(host, port)
 	c, err := listen.Dial(ctx, addr, timeout)
 	if err != nil {
-		return fmt.Errorf("ask %s: %w", addr, err)
+		return fmtlite.Errorf("ask %s: %w", addr, err)
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(timeout))
 	r := bufio.NewReader(io.LimitReader(c, 4<<20))
 	if _, err := r.ReadSlice('\n'); err != nil { // the greeting
-		return fmt.Errorf("read greeting from %s: %w", addr, err)
+		return fmtlite.Errorf("read greeting from %s: %w", addr, err)
 	}
 	if _, err := io.WriteString(c, "/stats\n"); err != nil {
-		return fmt.Errorf("ask %s: %w", addr, err)
+		return fmtlite.Errorf("ask %s: %w", addr, err)
 	}
 	answer, err := r.ReadBytes('\n')
 	if err != nil {
-		return fmt.Errorf("read answer from %s: %w", addr, err)
+		return fmtlite.Errorf("read answer from %s: %w", addr, err)
 	}
 	if !bytes.HasPrefix(answer, []byte("{")) {
-		return fmt.Errorf("%s answers: %s", addr, bytes.TrimSpace(answer))
+		return fmtlite.Errorf("%s answers: %s", addr, bytes.TrimSpace(answer))
 	}
 	_, err = w.Write(answer)
 	return err

@@ -1,11 +1,10 @@
 package proto
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"math"
+	"roomrelay/internal/fmtlite"
+	"roomrelay/internal/jsonlite"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -205,34 +204,67 @@ func AppendJSONString(dst []byte, s string) []byte {
 	return append(append(dst, s[start:]...), '"')
 }
 
-type jsonEvent struct {
-	Type  string `json:"type"`
-	Room  string `json:"room"`
-	Seq   uint64 `json:"seq"`
-	Epoch string `json:"epoch"`
-	From  string `json:"from"`
-	To    string `json:"to"`
-	Text  string `json:"text"`
-	Time  string `json:"time"`
-}
-
 // DecodeJSON parses one JSON-mode line as written by [AppendJSON].
 func DecodeJSON(line []byte) (Event, error) {
-	var j jsonEvent
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&j); err != nil {
-		return Event{}, fmt.Errorf("decode event: %w", err)
+	v, _, _, err := jsonlite.Parse(line)
+	if err != nil {
+		return Event{}, fmtlite.Errorf("decode event: %w", err)
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return Event{}, errors.New("decode event: json: cannot unmarshal " + jsonKind(v) + " into Go value of type proto.jsonEvent")
+	}
+	var j struct{ Type, Room, Epoch, From, To, Text, Time string }
+	var seq uint64
+	for k, x := range obj {
+		var s *string
+		switch k {
+		case "type":
+			s = &j.Type
+		case "room":
+			s = &j.Room
+		case "epoch":
+			s = &j.Epoch
+		case "from":
+			s = &j.From
+		case "to":
+			s = &j.To
+		case "text":
+			s = &j.Text
+		case "time":
+			s = &j.Time
+		case "seq":
+			if x == nil {
+				continue
+			}
+			n, ok := x.(jsonlite.Number)
+			if ok {
+				seq, err = strconv.ParseUint(string(n), 10, 64)
+			}
+			if !ok || err != nil {
+				return Event{}, errors.New("decode event: json: cannot unmarshal " + jsonKind(x) + " into Go struct field jsonEvent.seq of type uint64")
+			}
+			continue
+		default:
+			return Event{}, fmtlite.Errorf("decode event: json: unknown field %q", k)
+		}
+		switch x := x.(type) {
+		case string:
+			*s = x
+		case nil:
+		default:
+			return Event{}, errors.New("decode event: json: cannot unmarshal " + jsonKind(x) + " into Go struct field jsonEvent." + k + " of type string")
+		}
 	}
 	k, ok := ParseKind(j.Type)
 	if !ok {
-		return Event{}, fmt.Errorf("decode event: unknown type %q", j.Type)
+		return Event{}, fmtlite.Errorf("decode event: unknown type %q", j.Type)
 	}
-	e := Event{Kind: k, Room: j.Room, Seq: j.Seq, Epoch: j.Epoch, From: j.From, To: j.To, Text: j.Text}
+	e := Event{Kind: k, Room: j.Room, Seq: seq, Epoch: j.Epoch, From: j.From, To: j.To, Text: j.Text}
 	if j.Time != "" {
 		t, err := time.Parse(TimeLayout, j.Time)
 		if err != nil {
-			return Event{}, fmt.Errorf("decode event: %w", err)
+			return Event{}, fmtlite.Errorf("decode event: %w", err)
 		}
 		e.Time = t
 	}
@@ -275,11 +307,11 @@ func AppendPoint(dst []byte, p Point) []byte {
 // ASCII letters and digits.
 func CheckEpoch(s string) error {
 	if s == "" || len(s) > MaxEpoch {
-		return fmt.Errorf("epoch %q is not 1 to %d letters and digits", s, MaxEpoch)
+		return fmtlite.Errorf("epoch %q is not 1 to %d letters and digits", s, MaxEpoch)
 	}
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9') {
-			return fmt.Errorf("epoch %q holds %q: only a-z and 0-9", s, c)
+			return fmtlite.Errorf("epoch %q holds %q: only a-z and 0-9", s, c)
 		}
 	}
 	return nil
@@ -294,19 +326,37 @@ func ParsePoint(s string) (Point, error) {
 	if i := strings.LastIndexByte(s, '-'); i >= 0 {
 		p.Epoch, num = strings.ToLower(s[:i]), s[i+1:]
 		if err := CheckEpoch(p.Epoch); err != nil {
-			return Point{}, fmt.Errorf("resume point %q: %w", s, err)
+			return Point{}, fmtlite.Errorf("resume point %q: %w", s, err)
 		}
 	}
 	if num == "" || num[0] < '0' || num[0] > '9' { // ParseUint takes no sign, but says "invalid syntax"
-		return Point{}, fmt.Errorf("resume point %q: no sequence number (want SEQ or EPOCH-SEQ)", s)
+		return Point{}, fmtlite.Errorf("resume point %q: no sequence number (want SEQ or EPOCH-SEQ)", s)
 	}
 	n, err := strconv.ParseUint(num, 10, 64)
 	if errors.Is(err, strconv.ErrRange) {
-		return Point{}, fmt.Errorf("resume point %q: sequence number past %d", s, uint64(math.MaxUint64))
+		return Point{}, fmtlite.Errorf("resume point %q: sequence number past %d", s, uint64(math.MaxUint64))
 	}
 	if err != nil {
-		return Point{}, fmt.Errorf("resume point %q: %q is not a sequence number (want SEQ or EPOCH-SEQ)", s, num)
+		return Point{}, fmtlite.Errorf("resume point %q: %q is not a sequence number (want SEQ or EPOCH-SEQ)", s, num)
 	}
 	p.Seq = n
 	return p, nil
+}
+
+// jsonKind names the kind of a decoded JSON value as encoding/json's
+// errors do.
+func jsonKind(v any) string {
+	switch v.(type) {
+	case map[string]any:
+		return "object"
+	case []any:
+		return "array"
+	case string:
+		return "string"
+	case jsonlite.Number:
+		return "number"
+	case bool:
+		return "bool"
+	}
+	return "null"
 }

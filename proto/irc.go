@@ -2,7 +2,7 @@ package proto
 
 import (
 	"errors"
-	"fmt"
+	"roomrelay/internal/fmtlite"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -117,11 +117,11 @@ func ParseIRC(line []byte) (IRC, error) {
 	}
 	m.Command, s, _ = strings.Cut(s, " ")
 	if m.Command == "" {
-		return IRC{}, fmt.Errorf("%w: no command in %q", ErrIRC, Clean(line))
+		return IRC{}, fmtlite.Errorf("%w: no command in %q", ErrIRC, Clean(line))
 	}
 	for i := 0; i < len(m.Command); i++ {
 		if c := m.Command[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
-			return IRC{}, fmt.Errorf("%w: command %q is not letters or digits", ErrIRC, Clean([]byte(m.Command)))
+			return IRC{}, fmtlite.Errorf("%w: command %q is not letters or digits", ErrIRC, Clean([]byte(m.Command)))
 		}
 	}
 	m.Command = strings.ToUpper(m.Command)
@@ -195,10 +195,28 @@ func appendSafe(dst []byte, s string) []byte {
 	return dst
 }
 
-var tagEscapes = strings.NewReplacer(`\`, `\\`, ";", `\:`, " ", `\s`, "\r", `\r`, "\n", `\n`)
-
+// appendTagValue appends v escaped as an IRCv3 tag value: \ \: \s \r
+// \n for a backslash, ';', a space, CR and LF. (By hand: a
+// strings.Replacer held in a variable would be built at start-up in every
+// build, its code about 10 KB of a mipsle binary.)
 func appendTagValue(dst []byte, v string) []byte {
-	return append(dst, tagEscapes.Replace(v)...)
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; c {
+		case '\\':
+			dst = append(dst, '\\', '\\')
+		case ';':
+			dst = append(dst, '\\', ':')
+		case ' ':
+			dst = append(dst, '\\', 's')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
 }
 
 func unescapeTag(v string) string {

@@ -3,8 +3,8 @@ package proto
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"net/netip"
+	"roomrelay/internal/fmtlite"
 	"strconv"
 	"strings"
 	"unicode"
@@ -102,7 +102,7 @@ func ParseLegacy(payload []byte) (Legacy, error) {
 		}
 		n := LegacyName(string(name))
 		if err := CheckName(n); err != nil {
-			return Legacy{}, fmt.Errorf("bad post: %w", err)
+			return Legacy{}, fmtlite.Errorf("bad post: %w", err)
 		}
 		return Legacy{Kind: LegacyPost, Name: n, Text: Clean(text)}, nil
 	case bytes.Equal(p, []byte(legacyRegister)) || bytes.HasPrefix(p, []byte(legacyRegister+"|")):
@@ -112,24 +112,24 @@ func ParseLegacy(payload []byte) (Legacy, error) {
 	if len(p) > show {
 		p = p[:show]
 	}
-	return Legacy{}, fmt.Errorf("%w (neither connect_request|... nor from:...): %q", ErrLegacyUnknown, Clean(p))
+	return Legacy{}, fmtlite.Errorf("%w (neither connect_request|... nor from:...): %q", ErrLegacyUnknown, Clean(p))
 }
 
 func parseRegister(s string) (Legacy, error) {
 	f := strings.Split(s, "|")
 	if len(f) != 4 {
-		return Legacy{}, fmt.Errorf("bad connect_request: want connect_request|name|host|port, got %d fields", len(f))
+		return Legacy{}, fmtlite.Errorf("bad connect_request: want connect_request|name|host|port, got %d fields", len(f))
 	}
 	name, host, port := LegacyName(f[1]), f[2], f[3]
 	if err := CheckName(name); err != nil {
-		return Legacy{}, fmt.Errorf("bad connect_request: %w", err)
+		return Legacy{}, fmtlite.Errorf("bad connect_request: %w", err)
 	}
 	if err := checkHost(host); err != nil {
-		return Legacy{}, fmt.Errorf("bad connect_request: %w", err)
+		return Legacy{}, fmtlite.Errorf("bad connect_request: %w", err)
 	}
 	n, err := strconv.Atoi(port)
 	if err != nil || n < 1 || n > 65535 || port[0] < '0' || port[0] > '9' {
-		return Legacy{}, fmt.Errorf("bad connect_request: port %q is not a number from 1 to 65535", Clean([]byte(port)))
+		return Legacy{}, fmtlite.Errorf("bad connect_request: port %q is not a number from 1 to 65535", Clean([]byte(port)))
 	}
 	return Legacy{Kind: LegacyRegister, Name: name, Host: host, Port: n}, nil
 }
@@ -145,11 +145,11 @@ func checkHost(h string) error {
 	case h == "":
 		return errors.New("empty host")
 	case len(h) > MaxLegacyHost:
-		return fmt.Errorf("host longer than %d characters", MaxLegacyHost)
+		return fmtlite.Errorf("host longer than %d characters", MaxLegacyHost)
 	}
 	for i := 0; i < len(h); i++ {
 		if c := h[i]; !alnum(c) && c != '.' && c != '-' && c != '_' && c != ':' && c != '%' {
-			return fmt.Errorf("host %q: want a host name or IP address (not %q)", Clean([]byte(h)), rune(c))
+			return fmtlite.Errorf("host %q: want a host name or IP address (not %q)", Clean([]byte(h)), rune(c))
 		}
 	}
 	return nil

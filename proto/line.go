@@ -3,7 +3,8 @@ package proto
 import (
 	"bytes"
 	"errors"
-	"fmt"
+	"roomrelay/internal/fmtlite"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -47,11 +48,89 @@ func (h *Hello) Resume() *Point {
 // JSON reports whether the hello asks for JSON mode.
 func (h *Hello) JSON() bool { return h.Mode == "json" }
 
-// helloWants says what each field of a JSON hello takes, for errors.
-var helloWants = map[string]string{
-	"name": "a string", "mode": `"text" or "json"`, "room": "a string", "epoch": "a string",
-	"since": "a sequence number from 0 to 18446744073709551615", "replay": "a number of events from 0",
-	"password": "a string", "key": "a string",
+// helloKeys are the keys of a JSON hello, each with what it takes, for
+// errors.
+var helloKeys = []struct{ key, wants string }{
+	{"name", "a string"}, {"mode", `"text" or "json"`}, {"room", "a string"}, {"epoch", "a string"},
+	{"since", "a sequence number from 0 to 18446744073709551615"}, {"replay", "a number of events from 0"},
+	{"password", "a string"}, {"key", "a string"},
+}
+
+// fill sets h from a decoded JSON object, key by key in order: the first
+// unknown key (matched as encoding/json does, exactly or else without
+// regard to case) or value of the wrong kind is the error. null leaves a
+// field as it is (since and replay: unset).
+func (h *Hello) fill(v any) error {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return errors.New("bad hello: json: cannot unmarshal " + jsonKind(v) + " into a hello")
+	}
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		key, wants := "", ""
+		for _, f := range helloKeys { // k exactly, else the first without regard to case
+			if f.key == k || key == "" && strings.EqualFold(f.key, k) {
+				key, wants = f.key, f.wants
+			}
+		}
+		var s *string
+		switch key {
+		case "":
+			return errors.New("bad hello: json: unknown field " + strconv.Quote(k))
+		case "name":
+			s = &h.Name
+		case "mode":
+			s = &h.Mode
+		case "room":
+			s = &h.Room
+		case "epoch":
+			s = &h.Epoch
+		case "password":
+			s = &h.Password
+		case "key":
+			s = &h.Key
+		}
+		x := obj[k]
+		what := jsonKind(x)
+		if n, ok := x.(jsonlite.Number); ok {
+			what = "number " + string(n)
+		}
+		switch x := x.(type) {
+		case string:
+			if s != nil {
+				*s = x
+				continue
+			}
+			what = "string"
+		case nil: // leaves a string as it is
+			if key == "since" {
+				h.Since = nil
+			} else if key == "replay" {
+				h.Replay = nil
+			}
+			continue
+		case jsonlite.Number:
+			if s != nil {
+				what = "number"
+				break
+			}
+			if key == "since" {
+				if u, err := strconv.ParseUint(string(x), 10, 64); err == nil {
+					h.Since = &u
+					continue
+				}
+			} else if r, err := strconv.Atoi(string(x)); err == nil {
+				h.Replay = &r
+				continue
+			}
+		}
+		return errors.New("bad hello: " + key + ": want " + wants + ", not " + what)
+	}
+	return nil
 }
 
 // MaxSecret is the longest secret (password or key) taken, in bytes.
@@ -82,17 +161,13 @@ func ParseHello(line []byte) (Hello, error) {
 	if len(line) > 0 && line[0] == '{' {
 		v, end, dups, err := jsonlite.Parse(line)
 		if err != nil {
-			return Hello{}, fmt.Errorf("bad hello: %w", err)
+			return Hello{}, fmtlite.Errorf("bad hello: %w", err)
 		}
 		if len(dups) > 0 {
-			return Hello{}, fmt.Errorf("bad hello: key %q given twice", dups[0])
+			return Hello{}, fmtlite.Errorf("bad hello: key %q given twice", dups[0])
 		}
-		if err := jsonlite.Fill(v, &h); err != nil {
-			var te *jsonlite.TypeError
-			if errors.As(err, &te) {
-				return Hello{}, fmt.Errorf("bad hello: %s: want %s, not %s", te.Field, helloWants[te.Field], te.Value)
-			}
-			return Hello{}, fmt.Errorf("bad hello: %w", err)
+		if err := h.fill(v); err != nil {
+			return Hello{}, err
 		}
 		if len(bytes.TrimSpace(line[end:])) > 0 {
 			return Hello{}, errors.New("bad hello: data after the object")
@@ -106,7 +181,7 @@ func ParseHello(line []byte) (Hello, error) {
 	switch h.Mode {
 	case "", "text", "json":
 	default:
-		return Hello{}, fmt.Errorf("bad hello: mode %q is neither \"text\" nor \"json\"", h.Mode)
+		return Hello{}, fmtlite.Errorf("bad hello: mode %q is neither \"text\" nor \"json\"", h.Mode)
 	}
 	if h.Room != "" {
 		if err := CheckRoom(h.Room); err != nil {
@@ -118,14 +193,14 @@ func ParseHello(line []byte) (Hello, error) {
 			return Hello{}, errors.New("bad hello: epoch without since")
 		}
 		if err := CheckEpoch(h.Epoch); err != nil {
-			return Hello{}, fmt.Errorf("bad hello: %w", err)
+			return Hello{}, fmtlite.Errorf("bad hello: %w", err)
 		}
 	}
 	if h.Replay != nil && *h.Replay < 0 {
 		return Hello{}, errors.New("bad hello: replay is negative")
 	}
 	if len(h.Password) > MaxSecret || len(h.Key) > MaxSecret {
-		return Hello{}, fmt.Errorf("bad hello: a password or key over %d bytes", MaxSecret)
+		return Hello{}, fmtlite.Errorf("bad hello: a password or key over %d bytes", MaxSecret)
 	}
 	return h, nil
 }
@@ -228,7 +303,7 @@ func Parse(line []byte) (Request, error) {
 	case "msg":
 		name, text, _ := strings.Cut(rest, " ")
 		if err := CheckName(name); err != nil {
-			return Request{}, fmt.Errorf("usage: /msg NAME TEXT: %w", err)
+			return Request{}, fmtlite.Errorf("usage: /msg NAME TEXT: %w", err)
 		}
 		if text == "" {
 			return Request{}, errors.New("usage: /msg NAME TEXT: no text")
@@ -239,14 +314,14 @@ func Parse(line []byte) (Request, error) {
 	case "since":
 		p, err := ParsePoint(strings.TrimSpace(rest))
 		if err != nil {
-			return Request{}, fmt.Errorf("usage: /since SINCE (EPOCH-SEQ or SEQ): %w", err)
+			return Request{}, fmtlite.Errorf("usage: /since SINCE (EPOCH-SEQ or SEQ): %w", err)
 		}
 		return Request{Op: Since, Since: &p}, nil
 	case "part":
 		room := strings.TrimPrefix(strings.TrimSpace(rest), "#")
 		if room != "" {
 			if err := CheckRoom(room); err != nil {
-				return Request{}, fmt.Errorf("usage: /part [ROOM]: %w", err)
+				return Request{}, fmtlite.Errorf("usage: /part [ROOM]: %w", err)
 			}
 		}
 		return Request{Op: Part, Arg: room}, nil
@@ -277,7 +352,7 @@ func Parse(line []byte) (Request, error) {
 	case "kick":
 		name, why, _ := strings.Cut(rest, " ")
 		if err := CheckName(name); err != nil {
-			return Request{}, fmt.Errorf("usage: /kick NAME [REASON]: %w", err)
+			return Request{}, fmtlite.Errorf("usage: /kick NAME [REASON]: %w", err)
 		}
 		return Request{Op: Kick, Arg: name, Text: Clean([]byte(strings.TrimSpace(why)))}, nil
 	case "ban":
@@ -297,7 +372,7 @@ func Parse(line []byte) (Request, error) {
 		}
 		room := strings.TrimPrefix(words[0], "#")
 		if err := CheckRoom(room); err != nil {
-			return Request{}, fmt.Errorf("usage: /key ROOM KEY|-: %w", err)
+			return Request{}, fmtlite.Errorf("usage: /key ROOM KEY|-: %w", err)
 		}
 		r := Request{Op: SetKey, Arg: room, Key: words[1]}
 		if r.Key == "-" {
@@ -305,7 +380,7 @@ func Parse(line []byte) (Request, error) {
 		}
 		return r, nil
 	}
-	return Request{}, fmt.Errorf("%w /%s (try /help)", ErrUnknownCommand, Clean([]byte(cmd)))
+	return Request{}, fmtlite.Errorf("%w /%s (try /help)", ErrUnknownCommand, Clean([]byte(cmd)))
 }
 
 // parseJoin parses the arguments of /join: ROOM, then perhaps its key,
@@ -322,11 +397,11 @@ func parseJoin(rest string) (Request, error) {
 	const usage = "usage: /join ROOM [KEY] [SINCE]"
 	words := strings.Fields(rest)
 	if len(words) == 0 {
-		return Request{}, fmt.Errorf("%s: %w: empty room name", usage, ErrBadName)
+		return Request{}, fmtlite.Errorf("%s: %w: empty room name", usage, ErrBadName)
 	}
 	room := strings.TrimPrefix(words[0], "#")
 	if err := CheckRoom(room); err != nil {
-		return Request{}, fmt.Errorf("%s: %w", usage, err)
+		return Request{}, fmtlite.Errorf("%s: %w", usage, err)
 	}
 	r := Request{Op: Join, Arg: room}
 	switch len(words) {
@@ -341,12 +416,12 @@ func parseJoin(rest string) (Request, error) {
 	case 3:
 		p, err := ParsePoint(words[2])
 		if err != nil {
-			return Request{}, fmt.Errorf("%s: %w", usage, err)
+			return Request{}, fmtlite.Errorf("%s: %w", usage, err)
 		}
 		r.Key, r.Since = words[1], &p
 		return r, nil
 	}
-	return Request{}, fmt.Errorf("%s: room names have no spaces, nor keys", usage)
+	return Request{}, fmtlite.Errorf("%s: room names have no spaces, nor keys", usage)
 }
 
 // parseBan parses the arguments of /ban: who, for how long, why.
@@ -358,7 +433,7 @@ func parseBan(rest string) (Request, error) {
 	}
 	d, err := parseBanTime(words[1])
 	if err != nil {
-		return Request{}, fmt.Errorf("%s: %w", usage, err)
+		return Request{}, fmtlite.Errorf("%s: %w", usage, err)
 	}
 	r := Request{Op: Ban, Arg: Clean([]byte(words[0])), For: d}
 	if len(words) == 3 {
@@ -380,7 +455,7 @@ func parseBanTime(s string) (time.Duration, error) {
 		d, err = time.ParseDuration(s)
 	}
 	if err != nil || d <= 0 || d > MaxBan {
-		return 0, fmt.Errorf("time %q is not from 1s to %dd (such as 30m, 2h, 7d)", s, MaxBan/(24*time.Hour))
+		return 0, fmtlite.Errorf("time %q is not from 1s to %dd (such as 30m, 2h, 7d)", s, MaxBan/(24*time.Hour))
 	}
 	return d, nil
 }

@@ -2,7 +2,7 @@ package proto
 
 import (
 	"errors"
-	"fmt"
+	"roomrelay/internal/fmtlite"
 	"unicode"
 	"unicode/utf8"
 )
@@ -52,9 +52,12 @@ func CheckRoom(s string) error { return check("room name", s, MaxRoom, false) }
 
 // Marks are refused on letters of these scripts: Unicode has each
 // accented letter of theirs as a character of its own.
-var precomposed = map[string]bool{
-	"Latin": true, "Greek": true, "Cyrillic": true, "Armenian": true, "Georgian": true,
-	"Han": true, "Hiragana": true, "Katakana": true, "Hangul": true,
+func precomposed(script string) bool {
+	switch script {
+	case "Latin", "Greek", "Cyrillic", "Armenian", "Georgian", "Han", "Hiragana", "Katakana", "Hangul":
+		return true
+	}
+	return false
 }
 
 // maxMarks is how many combining marks one letter may carry where marks
@@ -62,12 +65,18 @@ var precomposed = map[string]bool{
 // anusvara has three).
 const maxMarks = 3
 
+// badName is the error for a name that breaks a rule: ErrBadName, what
+// the name is, and why. (Not inlined: check says it from many places.)
+//
+//go:noinline
+func badName(what, format string, a ...any) error {
+	return fmtlite.Errorf("%w: %s "+format, append([]any{ErrBadName, what}, a...)...)
+}
+
 func check(what, s string, max int, spaces bool) error {
-	bad := func(format string, a ...any) error {
-		return fmt.Errorf("%w: %s "+format, append([]any{ErrBadName, what}, a...)...)
-	}
+	bad := func(format string, a ...any) error { return badName(what, format, a...) }
 	if s == "" {
-		return fmt.Errorf("%w: empty %s", ErrBadName, what)
+		return fmtlite.Errorf("%w: empty %s", ErrBadName, what)
 	}
 	if len(s) > max*utf8.UTFMax || utf8.RuneCountInString(s) > max {
 		return bad("longer than %d characters", max)
@@ -92,7 +101,7 @@ func check(what, s string, max int, spaces bool) error {
 		case unicode.IsSpace(r):
 			switch {
 			case !spaces:
-				return fmt.Errorf("%w: room names have no spaces", ErrBadName)
+				return fmtlite.Errorf("%w: room names have no spaces", ErrBadName)
 			case r != ' ':
 				return bad("may hold only plain spaces (not U+%04X)", r)
 			case n == 1:
@@ -108,7 +117,7 @@ func check(what, s string, max int, spaces bool) error {
 			switch {
 			case base == "":
 				return bad("holds a combining mark (U+%04X) on no letter at character %d", r, n)
-			case precomposed[base]:
+			case precomposed(base):
 				return bad("%q must be written as one character, not %q + a combining mark (U+%04X at character %d)",
 					s[at:i+utf8.RuneLen(r)], s[at:i], r, n)
 			case sc != base && sc != "Inherited" && sc != "Common":
@@ -302,30 +311,101 @@ func script(r rune) string {
 			return sc.name
 		}
 	}
-	for name, tab := range unicode.Scripts { // the scripts are disjoint: any order gives the same answer
-		if unicode.Is(tab, r) {
-			return name
+	for _, sc := range allScripts { // the scripts are disjoint: any order gives the same answer
+		if unicode.Is(*sc.tab, r) {
+			return sc.name
 		}
 	}
 	return "Unknown"
 }
 
-// lookalikes maps letters of Greek, Cyrillic and Latin that look like a
-// basic Latin letter (or whose capital does) to that letter, for [Fold].
-// The keys are as Fold's case folding leaves them: lower case. Where the
+// allScripts is [unicode.Scripts] as a list: a map of that size is built
+// by code at start-up, about 25 KB of a mipsle binary. It points at the
+// tables' variables, so that the list is data the linker writes, not
+// code run at start-up (10 KB more). TestAllScripts checks that it names
+// every script.
+var allScripts = []struct {
+	name string
+	tab  **unicode.RangeTable
+}{
+	{"Adlam", &unicode.Adlam}, {"Ahom", &unicode.Ahom},
+	{"Anatolian_Hieroglyphs", &unicode.Anatolian_Hieroglyphs}, {"Arabic", &unicode.Arabic},
+	{"Armenian", &unicode.Armenian}, {"Avestan", &unicode.Avestan}, {"Balinese", &unicode.Balinese},
+	{"Bamum", &unicode.Bamum}, {"Bassa_Vah", &unicode.Bassa_Vah}, {"Batak", &unicode.Batak},
+	{"Bengali", &unicode.Bengali}, {"Bhaiksuki", &unicode.Bhaiksuki}, {"Bopomofo", &unicode.Bopomofo},
+	{"Brahmi", &unicode.Brahmi}, {"Braille", &unicode.Braille}, {"Buginese", &unicode.Buginese},
+	{"Buhid", &unicode.Buhid}, {"Canadian_Aboriginal", &unicode.Canadian_Aboriginal},
+	{"Carian", &unicode.Carian}, {"Caucasian_Albanian", &unicode.Caucasian_Albanian},
+	{"Chakma", &unicode.Chakma}, {"Cham", &unicode.Cham}, {"Cherokee", &unicode.Cherokee},
+	{"Chorasmian", &unicode.Chorasmian}, {"Common", &unicode.Common}, {"Coptic", &unicode.Coptic},
+	{"Cuneiform", &unicode.Cuneiform}, {"Cypriot", &unicode.Cypriot},
+	{"Cypro_Minoan", &unicode.Cypro_Minoan}, {"Cyrillic", &unicode.Cyrillic},
+	{"Deseret", &unicode.Deseret}, {"Devanagari", &unicode.Devanagari},
+	{"Dives_Akuru", &unicode.Dives_Akuru}, {"Dogra", &unicode.Dogra}, {"Duployan", &unicode.Duployan},
+	{"Egyptian_Hieroglyphs", &unicode.Egyptian_Hieroglyphs}, {"Elbasan", &unicode.Elbasan},
+	{"Elymaic", &unicode.Elymaic}, {"Ethiopic", &unicode.Ethiopic}, {"Georgian", &unicode.Georgian},
+	{"Glagolitic", &unicode.Glagolitic}, {"Gothic", &unicode.Gothic}, {"Grantha", &unicode.Grantha},
+	{"Greek", &unicode.Greek}, {"Gujarati", &unicode.Gujarati},
+	{"Gunjala_Gondi", &unicode.Gunjala_Gondi}, {"Gurmukhi", &unicode.Gurmukhi}, {"Han", &unicode.Han},
+	{"Hangul", &unicode.Hangul}, {"Hanifi_Rohingya", &unicode.Hanifi_Rohingya},
+	{"Hanunoo", &unicode.Hanunoo}, {"Hatran", &unicode.Hatran}, {"Hebrew", &unicode.Hebrew},
+	{"Hiragana", &unicode.Hiragana}, {"Imperial_Aramaic", &unicode.Imperial_Aramaic},
+	{"Inherited", &unicode.Inherited}, {"Inscriptional_Pahlavi", &unicode.Inscriptional_Pahlavi},
+	{"Inscriptional_Parthian", &unicode.Inscriptional_Parthian}, {"Javanese", &unicode.Javanese},
+	{"Kaithi", &unicode.Kaithi}, {"Kannada", &unicode.Kannada}, {"Katakana", &unicode.Katakana},
+	{"Kawi", &unicode.Kawi}, {"Kayah_Li", &unicode.Kayah_Li}, {"Kharoshthi", &unicode.Kharoshthi},
+	{"Khitan_Small_Script", &unicode.Khitan_Small_Script}, {"Khmer", &unicode.Khmer},
+	{"Khojki", &unicode.Khojki}, {"Khudawadi", &unicode.Khudawadi}, {"Lao", &unicode.Lao},
+	{"Latin", &unicode.Latin}, {"Lepcha", &unicode.Lepcha}, {"Limbu", &unicode.Limbu},
+	{"Linear_A", &unicode.Linear_A}, {"Linear_B", &unicode.Linear_B}, {"Lisu", &unicode.Lisu},
+	{"Lycian", &unicode.Lycian}, {"Lydian", &unicode.Lydian}, {"Mahajani", &unicode.Mahajani},
+	{"Makasar", &unicode.Makasar}, {"Malayalam", &unicode.Malayalam}, {"Mandaic", &unicode.Mandaic},
+	{"Manichaean", &unicode.Manichaean}, {"Marchen", &unicode.Marchen},
+	{"Masaram_Gondi", &unicode.Masaram_Gondi}, {"Medefaidrin", &unicode.Medefaidrin},
+	{"Meetei_Mayek", &unicode.Meetei_Mayek}, {"Mende_Kikakui", &unicode.Mende_Kikakui},
+	{"Meroitic_Cursive", &unicode.Meroitic_Cursive},
+	{"Meroitic_Hieroglyphs", &unicode.Meroitic_Hieroglyphs}, {"Miao", &unicode.Miao},
+	{"Modi", &unicode.Modi}, {"Mongolian", &unicode.Mongolian}, {"Mro", &unicode.Mro},
+	{"Multani", &unicode.Multani}, {"Myanmar", &unicode.Myanmar}, {"Nabataean", &unicode.Nabataean},
+	{"Nag_Mundari", &unicode.Nag_Mundari}, {"Nandinagari", &unicode.Nandinagari},
+	{"New_Tai_Lue", &unicode.New_Tai_Lue}, {"Newa", &unicode.Newa}, {"Nko", &unicode.Nko},
+	{"Nushu", &unicode.Nushu}, {"Nyiakeng_Puachue_Hmong", &unicode.Nyiakeng_Puachue_Hmong},
+	{"Ogham", &unicode.Ogham}, {"Ol_Chiki", &unicode.Ol_Chiki},
+	{"Old_Hungarian", &unicode.Old_Hungarian}, {"Old_Italic", &unicode.Old_Italic},
+	{"Old_North_Arabian", &unicode.Old_North_Arabian}, {"Old_Permic", &unicode.Old_Permic},
+	{"Old_Persian", &unicode.Old_Persian}, {"Old_Sogdian", &unicode.Old_Sogdian},
+	{"Old_South_Arabian", &unicode.Old_South_Arabian}, {"Old_Turkic", &unicode.Old_Turkic},
+	{"Old_Uyghur", &unicode.Old_Uyghur}, {"Oriya", &unicode.Oriya}, {"Osage", &unicode.Osage},
+	{"Osmanya", &unicode.Osmanya}, {"Pahawh_Hmong", &unicode.Pahawh_Hmong},
+	{"Palmyrene", &unicode.Palmyrene}, {"Pau_Cin_Hau", &unicode.Pau_Cin_Hau},
+	{"Phags_Pa", &unicode.Phags_Pa}, {"Phoenician", &unicode.Phoenician},
+	{"Psalter_Pahlavi", &unicode.Psalter_Pahlavi}, {"Rejang", &unicode.Rejang},
+	{"Runic", &unicode.Runic}, {"Samaritan", &unicode.Samaritan}, {"Saurashtra", &unicode.Saurashtra},
+	{"Sharada", &unicode.Sharada}, {"Shavian", &unicode.Shavian}, {"Siddham", &unicode.Siddham},
+	{"SignWriting", &unicode.SignWriting}, {"Sinhala", &unicode.Sinhala}, {"Sogdian", &unicode.Sogdian},
+	{"Sora_Sompeng", &unicode.Sora_Sompeng}, {"Soyombo", &unicode.Soyombo},
+	{"Sundanese", &unicode.Sundanese}, {"Syloti_Nagri", &unicode.Syloti_Nagri},
+	{"Syriac", &unicode.Syriac}, {"Tagalog", &unicode.Tagalog}, {"Tagbanwa", &unicode.Tagbanwa},
+	{"Tai_Le", &unicode.Tai_Le}, {"Tai_Tham", &unicode.Tai_Tham}, {"Tai_Viet", &unicode.Tai_Viet},
+	{"Takri", &unicode.Takri}, {"Tamil", &unicode.Tamil}, {"Tangsa", &unicode.Tangsa},
+	{"Tangut", &unicode.Tangut}, {"Telugu", &unicode.Telugu}, {"Thaana", &unicode.Thaana},
+	{"Thai", &unicode.Thai}, {"Tibetan", &unicode.Tibetan}, {"Tifinagh", &unicode.Tifinagh},
+	{"Tirhuta", &unicode.Tirhuta}, {"Toto", &unicode.Toto}, {"Ugaritic", &unicode.Ugaritic},
+	{"Vai", &unicode.Vai}, {"Vithkuqi", &unicode.Vithkuqi}, {"Wancho", &unicode.Wancho},
+	{"Warang_Citi", &unicode.Warang_Citi}, {"Yezidi", &unicode.Yezidi}, {"Yi", &unicode.Yi},
+	{"Zanabazar_Square", &unicode.Zanabazar_Square},
+}
+
+// lookalikes are the letters of Greek, Cyrillic and Latin that look like
+// a basic Latin letter (or whose capital does), each followed by that
+// letter, for [Fold]: a string rather than a map, which would be built by
+// code at start-up. The letters are as Fold's case folding leaves them:
+// lower case. Where the
 // small and the capital letter look like different Latin letters (Greek
 // η like n, Η like H), the small one, which people type more, decides.
-var lookalikes = map[rune]rune{
-	// Cyrillic
-	'а': 'a', 'в': 'b', 'е': 'e', 'і': 'i', 'ј': 'j', 'к': 'k', 'м': 'm', 'н': 'h',
-	'о': 'o', 'р': 'p', 'с': 'c', 'т': 't', 'у': 'y', 'х': 'x', 'ѕ': 's', 'ԁ': 'd',
-	'һ': 'h', 'ӏ': 'l', 'ԛ': 'q', 'ԝ': 'w', 'ѵ': 'v',
-	// Greek
-	'α': 'a', 'β': 'b', 'ε': 'e', 'ζ': 'z', 'η': 'n', 'ι': 'i', 'κ': 'k', 'μ': 'u',
-	'ν': 'v', 'ο': 'o', 'ρ': 'p', 'τ': 't', 'υ': 'u', 'χ': 'x', 'ϲ': 'c', 'ϳ': 'j',
-	// Latin
-	'ɑ': 'a', 'ɡ': 'g', 'ȷ': 'j',
-}
+const lookalikes = "аaвbеeіiјjкkмmнhоoрpсcтtуyхxѕsԁdһhӏlԛqԝwѵv" + // Cyrillic
+	"αaβbεeζzηnιiκkμuνvοoρpτtυuχxϲcϳj" + // Greek
+	"ɑaɡgȷj" // Latin
 
 // Fold returns the key under which a valid name or room is unique. It
 // folds case (Unicode simple case folding, so Σ, σ and ς are one letter,
@@ -384,8 +464,13 @@ func foldRune(r rune) rune {
 		return '0' + d
 	}
 	r = caseKey(r)
-	if l, ok := lookalikes[r]; ok {
-		return l
+	if r < utf8.RuneSelf { // (K, the Kelvin sign, is k now): no look-alike
+		return r
+	}
+	for i, c := range lookalikes {
+		if c == r {
+			return rune(lookalikes[i+utf8.RuneLen(c)])
+		}
 	}
 	return r
 }

@@ -132,10 +132,19 @@ func TestFold(t *testing.T) {
 // letter as Fold leaves it, and the letter, small or capital, folds to
 // its basic Latin look-alike.
 func TestLookalikes(t *testing.T) {
-	if len(lookalikes) > 60 {
-		t.Errorf("the look-alike table has %d entries; it is meant to be small", len(lookalikes))
+	pairs := map[rune]rune{}
+	for i := 0; i < len(lookalikes); {
+		k, n := utf8.DecodeRuneInString(lookalikes[i:])
+		if _, ok := pairs[k]; ok || k < utf8.RuneSelf || i+n >= len(lookalikes) {
+			t.Fatalf("lookalikes at byte %d: %q is no new letter with a look-alike after it", i, k)
+		}
+		pairs[k] = rune(lookalikes[i+n])
+		i += n + 1
 	}
-	for k, v := range lookalikes {
+	if len(pairs) > 60 {
+		t.Errorf("the look-alike table has %d entries; it is meant to be small", len(pairs))
+	}
+	for k, v := range pairs {
 		if !unicode.IsLower(k) || caseKey(k) != k {
 			t.Errorf("key %q (%U) is not its own lower-case key %q", k, k, caseKey(k))
 		}
@@ -241,4 +250,24 @@ func FuzzName(f *testing.F) {
 			t.Fatalf("room name %q has a space", s)
 		}
 	})
+}
+
+// TestAllScripts: allScripts is unicode.Scripts, every script once, so
+// script names each character as unicode.Scripts would.
+func TestAllScripts(t *testing.T) {
+	got := map[string]*unicode.RangeTable{}
+	for _, sc := range allScripts {
+		if _, ok := got[sc.name]; ok {
+			t.Errorf("%s listed twice", sc.name)
+		}
+		got[sc.name] = *sc.tab
+	}
+	for name, tab := range unicode.Scripts {
+		if got[name] != tab {
+			t.Errorf("allScripts[%q] is not unicode.%s", name, name)
+		}
+	}
+	if len(got) != len(unicode.Scripts) {
+		t.Errorf("allScripts has %d scripts, unicode.Scripts %d", len(got), len(unicode.Scripts))
+	}
 }

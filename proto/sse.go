@@ -4,9 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
-	"net/url"
+	"roomrelay/internal/fmtlite"
 	"strconv"
 	"strings"
 	"time"
@@ -137,7 +136,7 @@ func (r *SSEReader) line() ([]byte, error) {
 		chunk, err := r.br.ReadSlice('\n')
 		line = append(line, chunk...)
 		if len(line) > r.max+2 {
-			return nil, fmt.Errorf("%w (at most %d bytes)", ErrSSELine, r.max)
+			return nil, fmtlite.Errorf("%w (at most %d bytes)", ErrSSELine, r.max)
 		}
 		switch {
 		case err == bufio.ErrBufferFull:
@@ -164,11 +163,17 @@ type JoinForm struct {
 
 // ParseJoin reads the form of POST /api/join: name, and optional room,
 // last_event_id (EPOCH-SEQ), password (the relay's) and key (the room's).
-func ParseJoin(form url.Values) (JoinForm, error) {
-	j := JoinForm{Name: strings.TrimSpace(form.Get("name")), Room: strings.TrimPrefix(strings.TrimSpace(form.Get("room")), "#"),
-		Password: strings.TrimSpace(form.Get("password")), Key: strings.TrimSpace(form.Get("key"))}
+// The form is a url.Values (a map, so that package proto needs no net/url).
+func ParseJoin(form map[string][]string) (JoinForm, error) {
+	get := func(key string) string {
+		if vs := form[key]; len(vs) > 0 {
+			return strings.TrimSpace(vs[0])
+		}
+		return ""
+	}
+	j := JoinForm{Name: get("name"), Room: strings.TrimPrefix(get("room"), "#"), Password: get("password"), Key: get("key")}
 	if len(j.Password) > MaxSecret || len(j.Key) > MaxSecret {
-		return JoinForm{}, fmt.Errorf("a password or key over %d bytes", MaxSecret)
+		return JoinForm{}, fmtlite.Errorf("a password or key over %d bytes", MaxSecret)
 	}
 	if err := CheckName(j.Name); err != nil {
 		return JoinForm{}, err
@@ -178,10 +183,10 @@ func ParseJoin(form url.Values) (JoinForm, error) {
 			return JoinForm{}, err
 		}
 	}
-	if id := strings.TrimSpace(form.Get("last_event_id")); id != "" {
+	if id := get("last_event_id"); id != "" {
 		p, err := ParsePoint(id)
 		if err != nil {
-			return JoinForm{}, fmt.Errorf("last_event_id: %w", err)
+			return JoinForm{}, fmtlite.Errorf("last_event_id: %w", err)
 		}
 		j.Since = &p
 	}

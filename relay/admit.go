@@ -1,9 +1,9 @@
 package relay
 
 import (
-	"fmt"
 	"net"
 	"net/netip"
+	"roomrelay/internal/fmtlite"
 	"slices"
 	"time"
 )
@@ -51,9 +51,9 @@ func (s *Server) admit(c net.Conn) string {
 	case s.closing:
 		return "relay shutting down"
 	case len(s.conns) >= l.MaxClients:
-		return fmt.Sprintf("relay full (%d clients)", l.MaxClients)
+		return fmtlite.Sprintf("relay full (%d clients)", l.MaxClients)
 	case s.perIP[ip] >= l.MaxClientsPerIP:
-		return fmt.Sprintf("too many connections from %s (%d)", ip, l.MaxClientsPerIP)
+		return fmtlite.Sprintf("too many connections from %s (%d)", ip, l.MaxClientsPerIP)
 	}
 	s.conns[c] = connInfo{slot: true}
 	s.perIP[ip]++

@@ -2,8 +2,8 @@ package relay
 
 import (
 	"errors"
-	"fmt"
 	"net/netip"
+	"roomrelay/internal/fmtlite"
 	"slices"
 	"strings"
 	"sync"
@@ -42,6 +42,19 @@ type ban struct {
 
 // maxBans bounds the bans in force.
 const maxBans = 256
+
+// dropBans removes the bans for which drop is true, as slices.DeleteFunc
+// (whose copy for bans is about 1 KB of a mipsle binary); a.mu is held.
+func (a *auth) dropBans(drop func(ban) bool) {
+	kept := a.bans[:0]
+	for _, b := range a.bans {
+		if !drop(b) {
+			kept = append(kept, b)
+		}
+	}
+	clear(a.bans[len(kept):])
+	a.bans = kept
+}
 
 // Wrong secrets: an address gets guessFree tries a second in a row, then
 // the wait before its next try doubles with each wrong one, up to
@@ -153,7 +166,7 @@ type waitError struct {
 }
 
 func (e *waitError) Error() string {
-	return fmt.Sprintf("too many wrong passwords or keys from %s: try again in %v", e.ip, e.seconds()*time.Second)
+	return fmtlite.Sprintf("too many wrong passwords or keys from %s: try again in %v", e.ip, e.seconds()*time.Second)
 }
 
 // seconds is the wait in whole seconds, rounded up.
@@ -280,9 +293,9 @@ func (s *Server) mayEnter(m *member, name, key string, t time.Time) error {
 // joinRefused says why m may not enter room, in words for the member.
 func joinRefused(room string, err error) string {
 	if err == errNeedsKey {
-		return fmt.Sprintf("cannot join %s: it has a key (/join %s KEY)", room, room)
+		return fmtlite.Sprintf("cannot join %s: it has a key (/join %s KEY)", room, room)
 	}
-	return fmt.Sprintf("cannot join %s: %s", room, secretError("key", err))
+	return fmtlite.Sprintf("cannot join %s: %s", room, secretError("key", err))
 }
 
 // joinRefuser is a codec that says in its own words that a join was
@@ -341,7 +354,7 @@ func (s *Server) banned(ip netip.Addr, name string, t time.Time) (ban, bool) {
 	}
 	s.auth.mu.Lock()
 	defer s.auth.mu.Unlock()
-	s.auth.bans = slices.DeleteFunc(s.auth.bans, func(b ban) bool { return !t.Before(b.until) })
+	s.auth.dropBans(func(b ban) bool { return !t.Before(b.until) })
 	for _, b := range s.auth.bans {
 		if b.name == "" && ip.IsValid() && b.net.Contains(ip) || b.name != "" && b.name == fold {
 			return b, true
@@ -469,7 +482,7 @@ func (s *Server) ban(m *member, req proto.Request, t time.Time) {
 		return
 	}
 	s.auth.mu.Lock()
-	s.auth.bans = slices.DeleteFunc(s.auth.bans, func(o ban) bool {
+	s.auth.dropBans(func(o ban) bool {
 		return !t.Before(o.until) || o.name == b.name && o.net == b.net
 	})
 	full := len(s.auth.bans) >= maxBans
@@ -498,7 +511,7 @@ func (s *Server) ban(m *member, req proto.Request, t time.Time) {
 func (s *Server) unban(m *member, who string) {
 	s.auth.mu.Lock()
 	n := len(s.auth.bans)
-	s.auth.bans = slices.DeleteFunc(s.auth.bans, func(b ban) bool {
+	s.auth.dropBans(func(b ban) bool {
 		return b.name != "" && b.name == proto.Fold(who) || b.name == "" && (b.net.String() == who || b.net.Addr().String() == who)
 	})
 	lifted := n != len(s.auth.bans)

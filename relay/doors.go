@@ -3,10 +3,10 @@ package relay
 import (
 	"context"
 	"errors"
-	"fmt"
 	"maps"
 	"net"
 	"os"
+	"roomrelay/internal/fmtlite"
 	"slices"
 	"strings"
 	"time"
@@ -154,7 +154,7 @@ func (s *Server) Start() error {
 			if _, err := p.prepare(cfg); err != nil {
 				if !slices.Contains(unready, err) { // doors sharing a certificate say it once
 					unready = append(unready, err)
-					errs = append(errs, fmt.Errorf("%s door: %w", d.name(), err))
+					errs = append(errs, fmtlite.Errorf("%s door: %w", d.name(), err))
 				}
 				continue
 			}
@@ -287,7 +287,7 @@ func notYet(err error) bool {
 // explain makes the commonest bind failure plain.
 func explain(err error) error {
 	if addrInUse(err) {
-		return fmt.Errorf("%w (another program, or another roomrelay, listens there)", err)
+		return fmtlite.Errorf("%w (another program, or another roomrelay, listens there)", err)
 	}
 	return err
 }
@@ -306,7 +306,7 @@ func (e *BindError) Error() string {
 	if errors.As(err, &op) {
 		err = op.Err // the address is said once, below
 	}
-	return fmt.Sprintf("%s door: cannot listen on %s (relay.listen.%s): %v", e.Door, e.Addr, e.Door, explain(err))
+	return fmtlite.Sprintf("%s door: cannot listen on %s (relay.listen.%s): %v", e.Door, e.Addr, e.Door, explain(err))
 }
 
 func (e *BindError) Unwrap() error { return e.Err }
@@ -416,9 +416,9 @@ func (s *Server) Reload(cfg config.Config) []string {
 			if err != nil {
 				s.errorf("reload: %s door: %v", d.name(), err)
 				if was == now {
-					notes = append(notes, fmt.Sprintf("%s door keeps its certificate", d.name()))
+					notes = append(notes, fmtlite.Sprintf("%s door keeps its certificate", d.name()))
 				} else {
-					notes = append(notes, fmt.Sprintf("%s door NOT re-bound: %v", d.name(), err))
+					notes = append(notes, fmtlite.Sprintf("%s door NOT re-bound: %v", d.name(), err))
 				}
 				continue
 			}
@@ -433,10 +433,10 @@ func (s *Server) Reload(cfg config.Config) []string {
 		}
 		if err := s.openDoor(d, now); err != nil {
 			s.errorf("reload: %v", err)
-			notes = append(notes, fmt.Sprintf("%s door NOT re-bound: %v", d.name(), err))
+			notes = append(notes, fmtlite.Sprintf("%s door NOT re-bound: %v", d.name(), err))
 			continue
 		}
-		notes = append(notes, fmt.Sprintf("%s door re-bound at %s", d.name(), now))
+		notes = append(notes, fmtlite.Sprintf("%s door re-bound at %s", d.name(), now))
 	}
 	s.mu.Lock()
 	for _, m := range s.members() {

@@ -1,7 +1,7 @@
 package relay
 
 import (
-	"fmt"
+	"roomrelay/internal/fmtlite"
 	"sort"
 
 	"roomrelay/proto"
@@ -55,7 +55,7 @@ func (s *Server) openStore() {
 		case sr.Epoch == "":
 			how = "it may lack events the relay delivered before it stopped: new epoch " + r.epoch
 		case sr.Head > last(sr):
-			how = fmt.Sprintf("the relay did not stop cleanly: events %d to %d (numbers reserved, some handed out) are lost; its epoch %s continues from %d",
+			how = fmtlite.Sprintf("the relay did not stop cleanly: events %d to %d (numbers reserved, some handed out) are lost; its epoch %s continues from %d",
 				last(sr)+1, sr.Head, r.epoch, sr.Head+1)
 		}
 		s.infof("store: %s: events %d to %d read back; %s", r.name, sr.Events[0].Seq, last(sr), how)
@@ -65,7 +65,7 @@ func (s *Server) openStore() {
 // storeFailed says, in the log and the stats, that the store is not
 // written: the relay goes on from memory.
 func (s *Server) storeFailed(err error) {
-	msg := fmt.Sprintf("%v: rooms are kept in memory only until the relay restarts", err)
+	msg := fmtlite.Sprintf("%v: rooms are kept in memory only until the relay restarts", err)
 	s.storeErr.Store(&msg)
 	s.errorf("%s", msg)
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"roomrelay/internal/listen"
 	"sync"
 	"syscall"
 	"time"
@@ -17,7 +18,7 @@ import (
 // Go's own poller (about 0.55 KB in all), only this. The loop reads and
 // writes it through SyscallConn without waiting, as it would a net.Conn's.
 // What blocks (the farewell written within a deadline, the hang-up read)
-// goes through a net.Conn made again from the socket on first need.
+// goes through a listen.Conn made from the socket on first need.
 type fdConn struct {
 	mu     sync.Mutex // held during every use of fd, so that Close waits for the system call in progress
 	fd     int        // -1 once closed, or handed to nc
@@ -28,8 +29,12 @@ type fdConn struct {
 // detach returns c as an fdConn and closes c, or returns c itself when its
 // socket cannot be taken (c is no TCP connection, or dup fails).
 func detach(c net.Conn) net.Conn {
-	tc, ok := c.(*net.TCPConn)
-	if !ok {
+	tc, ok := c.(interface {
+		net.Conn
+		syscall.Conn
+	})
+	ra, isTCP := c.RemoteAddr().(*net.TCPAddr) // a net.TCPConn or a listen.Conn
+	if !ok || !isTCP {
 		return c
 	}
 	raw, err := tc.SyscallConn()
@@ -40,7 +45,7 @@ func detach(c net.Conn) net.Conn {
 	if cerr := raw.Control(func(s uintptr) { fd, err = dupCloexec(int(s)) }); cerr != nil || err != nil {
 		return c
 	}
-	remote := tc.RemoteAddr().(*net.TCPAddr).AddrPort()
+	remote := ra.AddrPort()
 	tc.Close() // the socket stays open: fd refers to it
 	return &fdConn{fd: fd, remote: remote}
 }
@@ -65,13 +70,11 @@ func (c *fdConn) blocking() (net.Conn, error) {
 	if c.fd < 0 {
 		return nil, net.ErrClosed
 	}
-	f := os.NewFile(uintptr(c.fd), "conn")
-	nc, err := net.FileConn(f) // a duplicate of fd
-	f.Close()
-	c.fd = -1
+	nc, err := listen.NewConn(c.fd)
 	if err != nil {
 		return nil, err
 	}
+	c.fd = -1 // nc's now
 	c.nc = nc
 	return nc, nil
 }
@@ -122,7 +125,7 @@ func (c *fdConn) CloseWrite() error {
 	if err != nil {
 		return err
 	}
-	return nc.(*net.TCPConn).CloseWrite()
+	return nc.(interface{ CloseWrite() error }).CloseWrite()
 }
 
 // SetWriteBuffer sets the socket's send buffer (SO_SNDBUF).

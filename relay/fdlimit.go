@@ -1,7 +1,7 @@
 package relay
 
 import (
-	"fmt"
+	"roomrelay/internal/fmtlite"
 
 	"roomrelay/relay/config"
 )
@@ -25,7 +25,7 @@ func fdWarning(limit uint64, cfg *config.Config) string {
 	if limit >= need {
 		return ""
 	}
-	return fmt.Sprintf("this process may open %d files, fewer than the %d that relay.limits.max_clients (%d) and max_legacy_members (%d) need: "+
+	return fmtlite.Sprintf("this process may open %d files, fewer than the %d that relay.limits.max_clients (%d) and max_legacy_members (%d) need: "+
 		"past it new connections wait in the listen backlog; raise the limit (ulimit -n, or LimitNOFILE= in the systemd unit) or lower the limits",
 		limit, need, cfg.Limits.MaxClients, cfg.Limits.MaxLegacyMembers)
 }

@@ -2,8 +2,8 @@ package relay
 
 import (
 	"cmp"
-	"fmt"
 	"net"
+	"roomrelay/internal/fmtlite"
 	"roomrelay/relay/config"
 	"strings"
 	"sync"
@@ -64,16 +64,16 @@ func (s *Server) log(level int, format string, args ...any) {
 		return
 	}
 	if format == leftFormat {
-		s.logf("%s", levelNames[level]+": "+fmt.Sprintf(format, args...))
+		s.logf("%s", levelNames[level]+": "+fmtlite.Sprintf(format, args...))
 		return // one line per member that leaves, whatever the churn
 	}
 	ok, suppressed := s.logs.allow(format, subject(args), time.Now())
 	if !ok {
 		return
 	}
-	line := levelNames[level] + ": " + fmt.Sprintf(format, args...)
+	line := levelNames[level] + ": " + fmtlite.Sprintf(format, args...)
 	if suppressed > 0 {
-		line += fmt.Sprintf(" (%d more like it suppressed)", suppressed)
+		line += fmtlite.Sprintf(" (%d more like it suppressed)", suppressed)
 	}
 	s.logf("%s", line)
 }
@@ -92,7 +92,7 @@ func subject(args []any) string {
 			}
 			b.WriteString(host)
 		default:
-			fmt.Fprint(&b, v)
+			b.Write(fmtlite.Append(nil, "%v", v))
 		}
 		b.WriteByte(0)
 		if b.Len() > maxSubject {

@@ -1,9 +1,9 @@
 package relay
 
 import (
-	"fmt"
 	"net"
 	"net/netip"
+	"roomrelay/internal/fmtlite"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -294,7 +294,7 @@ func (m *member) deliver(ev *event) {
 
 // notify sends m a notice (or, with kind KindError, an error) of its own.
 func (m *member) notify(kind proto.Kind, format string, args ...any) {
-	m.deliver(newEvent(&proto.Event{Kind: kind, Text: fmt.Sprintf(format, args...)}, 0))
+	m.deliver(newEvent(&proto.Event{Kind: kind, Text: fmtlite.Sprintf(format, args...)}, 0))
 }
 
 // goodbye returns the line that tells a leaving member why it leaves, or
@@ -310,7 +310,7 @@ func (m *member) goodbye() []byte {
 	case byQuit:
 		e = proto.Event{Kind: proto.KindNotice, Text: "bye"}
 	case byNoName:
-		e = proto.Event{Kind: proto.KindError, Text: fmt.Sprintf("no name within %v; bye", m.srv.conf().Timeouts.Handshake.D())}
+		e = proto.Event{Kind: proto.KindError, Text: fmtlite.Sprintf("no name within %v; bye", m.srv.conf().Timeouts.Handshake.D())}
 	case bySlow:
 		e = proto.Event{Kind: proto.KindError, Text: "disconnected: too slow (" + m.slowness() + "); reconnect to resume"}
 	default:
@@ -332,9 +332,9 @@ func (m *member) slowness() string {
 	c := m.srv.conf()
 	switch {
 	case m.blockedAt.Load() != 0 && !time.Now().Before(m.writeBy()):
-		return fmt.Sprintf("it took no data for %v", c.Timeouts.Write.D())
+		return fmtlite.Sprintf("it took no data for %v", c.Timeouts.Write.D())
 	case m.privFull():
-		return fmt.Sprintf("more than %d private events waiting", c.Limits.Queue)
+		return fmtlite.Sprintf("more than %d private events waiting", c.Limits.Queue)
 	}
 	return "as far behind as the room's history goes"
 }

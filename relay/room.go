@@ -1,8 +1,8 @@
 package relay
 
 import (
-	"fmt"
 	"math/rand/v2"
+	"roomrelay/internal/fmtlite"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -225,7 +225,7 @@ func (r *room) restore(epoch string, evs []proto.Event, head uint64) {
 // with one notice that they are lost: a member whose cursor reaches it
 // is told, and goes on after to. Called by restore.
 func (r *room) hole(from, to, low uint64) {
-	ev := newEvent(&proto.Event{Kind: proto.KindNotice, Text: fmt.Sprintf(
+	ev := newEvent(&proto.Event{Kind: proto.KindNotice, Text: fmtlite.Sprintf(
 		"%s's events %d to %d were lost when the relay stopped (some of these numbers were never used); continuing from %d",
 		r.name, from, to, to+1)}, 0)
 	ev.seq, ev.skip = from, to+1

@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
-	"maps"
 	"math"
 	"net"
 	"net/netip"
+	"roomrelay/internal/fmtlite"
 	"runtime"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -216,7 +214,7 @@ var errNameTaken = errors.New("name taken")
 func (s *Server) claim(m *member, name string, json bool) error {
 	if b, ok := s.banned(netip.Addr{}, name, time.Now()); ok {
 		s.stats.banned.Add(1)
-		return fmt.Errorf("the name %s is %s", name, bannedWhy(b))
+		return fmtlite.Errorf("the name %s is %s", name, bannedWhy(b))
 	}
 	m.mu.Lock() // its writer may be collecting its greeting's answers meanwhile
 	defer m.mu.Unlock()
@@ -230,7 +228,7 @@ func (s *Server) claim(m *member, name string, json bool) error {
 		key = name // one string for both: no copy kept for the key
 	}
 	if _, ok := s.names[key]; ok {
-		return fmt.Errorf("%w: %s is in use", errNameTaken, name)
+		return fmtlite.Errorf("%w: %s is in use", errNameTaken, name)
 	}
 	s.lastID++
 	m.id, m.name, m.key, m.json = s.lastID, name, key, json
@@ -272,7 +270,7 @@ func (s *Server) room(name string) (*room, error) {
 			}
 		}
 		if !dropped {
-			return nil, fmt.Errorf("%w: %d rooms, none empty", errRoomLimit, s.conf().Limits.MaxRooms)
+			return nil, fmtlite.Errorf("%w: %d rooms, none empty", errRoomLimit, s.conf().Limits.MaxRooms)
 		}
 	}
 	r := newRoomBytes(name, s.conf().Limits.History, s.conf().Limits.HistoryBytes)
@@ -302,9 +300,9 @@ func (s *Server) roomList(all bool) []string {
 		switch {
 		case hidden && !all:
 		case key != "":
-			out = append(out, fmt.Sprintf("%s (%d, key)", r.name, r.size()))
+			out = append(out, fmtlite.Sprintf("%s (%d, key)", r.name, r.size()))
 		default:
-			out = append(out, fmt.Sprintf("%s (%d)", r.name, r.size()))
+			out = append(out, fmtlite.Sprintf("%s (%d)", r.name, r.size()))
 		}
 	}
 	sort.Strings(out)
@@ -375,12 +373,12 @@ func (s *Server) join(m *member, name string, since *proto.Point, replay int) er
 	last := proto.Point{Epoch: r.epoch, Seq: e.head - 1}
 	// The welcome, any gap, and the bounds of the replay, each in its place.
 	say := func(at uint64, format string, args ...any) {
-		m.priv = append(m.priv, queued{ev: newEvent(&proto.Event{Kind: proto.KindNotice, Text: fmt.Sprintf(format, args...)}, 0), at: at, replay: true})
+		m.priv = append(m.priv, queued{ev: newEvent(&proto.Event{Kind: proto.KindNotice, Text: fmtlite.Sprintf(format, args...)}, 0), at: at, replay: true})
 	}
 	if old != r {
 		others := r.size() - 1
 		m.priv = append(m.priv, queued{ev: newEvent(&proto.Event{Kind: proto.KindNotice, Room: r.name, Epoch: r.epoch,
-			Text: fmt.Sprintf("you are %s in %s with %d other%s (last event %s); /help lists the commands",
+			Text: fmtlite.Sprintf("you are %s in %s with %d other%s (last event %s); /help lists the commands",
 				m.name, r.name, others, plural(others), last)}, 0), at: e.next - 1})
 		if _, topic, _ := s.roomSettings(r.name); topic != "" && m.codec == nil { // IRC has it in its JOIN's replies
 			say(e.next-1, "topic of %s: %s", r.name, topic)
@@ -414,7 +412,7 @@ func (s *Server) join(m *member, name string, since *proto.Point, replay int) er
 
 // gapNotice tells a member that events from up to next of room are lost.
 func gapNotice(room string, from, next uint64) *event {
-	return newEvent(&proto.Event{Kind: proto.KindNotice, Text: fmt.Sprintf(
+	return newEvent(&proto.Event{Kind: proto.KindNotice, Text: fmtlite.Sprintf(
 		"%d events of %s fell out of the history window: %d to %d are lost; replaying from %d",
 		next-from, room, from, next-1, next)}, 0)
 }
@@ -515,7 +513,7 @@ func (st Stats) Summary() string {
 	for _, n := range st.Disconnects {
 		gone += n
 	}
-	return fmt.Sprintf("stats: %d members in %d rooms; messages %d in, %d out; bytes %d in, %d out; "+
+	return fmtlite.Sprintf("stats: %d members in %d rooms; messages %d in, %d out; bytes %d in, %d out; "+
 		"%d refused, %d disconnected, %d replays; legacy %d sent, %d failed, %d dropped; udp %d dropped; store %d written, %d errors",
 		members, len(st.Rooms), st.MessagesIn, st.MessagesOut, st.BytesIn, st.BytesOut,
 		st.Refused, gone, st.Replays, st.LegacySent, st.LegacyFailed, st.LegacyDropped, st.UDPDropped, st.StoreWrites, st.StoreErrors)
@@ -581,8 +579,13 @@ func appendCounts[N int | int64](b []byte, m map[string]N) []byte {
 	if m == nil {
 		return append(b, "null"...)
 	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // not slices.Sorted(maps.Keys(m)): their iterators are about 2 KB of a mipsle binary
 	b = append(b, '{')
-	for i, k := range slices.Sorted(maps.Keys(m)) {
+	for i, k := range keys {
 		if i > 0 {
 			b = append(b, ',')
 		}

@@ -3,9 +3,9 @@ package relay
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"net"
+	"roomrelay/internal/fmtlite"
 	"strings"
 	"time"
 
@@ -399,7 +399,7 @@ func (s *Server) enter(m *member, h proto.Hello, t time.Time) {
 // hello's name not looked at.
 func (s *Server) hello(m *member, line []byte, err error, t time.Time) (h proto.Hello, reply []byte, _ error) {
 	if err == proto.ErrLineTooLong {
-		err = fmt.Errorf("line too long (at most %d bytes)", s.conf().Limits.MaxLineBytes)
+		err = fmtlite.Errorf("line too long (at most %d bytes)", s.conf().Limits.MaxLineBytes)
 	} else if err != nil {
 		return h, nil, err
 	}

@@ -1,17 +1,17 @@
 // Package jsonlite decodes the little JSON that roomrelay reads from its
-// config file and its clients' hellos: a value into a tree, then a tree
-// into a struct by its fields' json tags. It is encoding/json's decoding
-// side cut down to what those need, so that the minimal build leaves
-// encoding/json (about 0.4 MB of a mipsle binary) out: numbers stay
-// text ([Number]), keys given twice are reported, unknown keys are
-// errors, and the errors read as encoding/json's.
+// config file and its clients' hellos into a tree of maps, slices,
+// strings, numbers and booleans; its readers take their fields from the
+// tree themselves, without reflect. It is encoding/json's parser cut
+// down to what those need, so that the minimal build leaves
+// encoding/json (about 0.4 MB of a mipsle binary) and reflect out:
+// numbers stay text ([Number]), keys given twice are reported, and the
+// errors read as encoding/json's.
 package jsonlite
 
 import (
 	"errors"
 	"io"
-	"reflect"
-	"sort"
+	"math"
 	"strconv"
 	"strings"
 	"unicode/utf16"
@@ -23,6 +23,80 @@ type Number string
 
 func (n Number) String() string { return string(n) }
 
+// errRange is a number too large for a float64.
+var errRange = errors.New("value out of range")
+
+// Float64 returns n, a valid JSON number, as a float64, without
+// strconv.ParseFloat and its tables (about 20 KB of a mipsle binary). It
+// is ParseFloat's value exactly for a number whose digits, trailing
+// zeros aside, make less than 2^53 (15 digits at least), times a power of
+// ten from 10^-22 to 10^22 (every number a config file gives as a rate);
+// beyond that it is within a few units in the last place of it. A number
+// too large for a float64 is an error, as with ParseFloat.
+func (n Number) Float64() (float64, error) {
+	s := string(n)
+	neg := strings.HasPrefix(s, "-")
+	if neg {
+		s = s[1:]
+	}
+	var m uint64 // the first 19 significant digits
+	exp := 0     // the power of ten m is multiplied by
+	digits, dot := 0, false
+	i := 0
+	for ; i < len(s) && (s[i] == '.' || '0' <= s[i] && s[i] <= '9'); i++ {
+		switch c := s[i]; {
+		case c == '.':
+			dot = true
+		case digits < 19:
+			if m = m*10 + uint64(c-'0'); m > 0 {
+				digits++
+			}
+			if dot {
+				exp--
+			}
+		case !dot:
+			exp++ // a digit past the 19th, before the point
+		}
+	}
+	if i < len(s) { // e or E, then the exponent
+		e, err := strconv.Atoi(strings.TrimPrefix(s[i+1:], "+"))
+		if err != nil { // more digits than an int holds
+			e = 1 << 20
+			if strings.HasPrefix(s[i+1:], "-") {
+				e = -e
+			}
+		}
+		exp = min(max(exp+e, -1<<20), 1<<20)
+	}
+	for m != 0 && m%10 == 0 {
+		m /= 10
+		exp++
+	}
+	for exp > 22 && m < 1<<53/10 { // 1234e25 is 1234000e22, exactly
+		m *= 10
+		exp--
+	}
+	f := float64(m)
+	switch {
+	case m == 0:
+	case exp > 0:
+		f *= math.Pow10(exp) // one rounding, so exact, if m < 2^53 and exp <= 22 (10^22 is a float64); +Inf past 1e308
+	case exp < 0:
+		if exp < -308 {
+			f /= 1e308
+			exp += 308
+		}
+		f /= math.Pow10(-exp)
+	}
+	if neg {
+		f = -f
+	}
+	if math.IsInf(f, 0) {
+		return f, errRange
+	}
+	return f, nil
+}
+
 // SyntaxError is invalid JSON. Offset counts the bytes up to and
 // including the bad one.
 type SyntaxError struct {
@@ -31,24 +105,6 @@ type SyntaxError struct {
 }
 
 func (e *SyntaxError) Error() string { return e.msg }
-
-// TypeError is a value of the wrong kind for its field. Field is the key
-// path ("relay.limits.queue"), Value the kind found ("string",
-// "number -1").
-type TypeError struct {
-	Field string
-	Value string
-}
-
-func (e *TypeError) Error() string {
-	return "json: cannot unmarshal " + e.Value + " into field " + e.Field
-}
-
-// Filler is a type that fills itself from a decoded value (a string, a
-// Number, a bool, nil, []any or map[string]any).
-type Filler interface {
-	FillJSON(v any) error
-}
 
 // maxDepth bounds the nesting of arrays and objects, as in encoding/json.
 const maxDepth = 10000
@@ -421,212 +477,4 @@ func (p *parser) number() (any, error) {
 		}
 	}
 	return Number(p.b[start:p.i]), nil
-}
-
-// Fill stores the tree v (as [Parse] gives it) in the value dst points
-// to, as encoding/json's Unmarshal would with unknown fields disallowed:
-// an object fills a struct by its fields' json tags, null leaves a value
-// as it is. It fills what it can and returns the first problem: a
-// *TypeError, or an unknown field.
-func Fill(v any, dst any) error {
-	rv := reflect.ValueOf(dst)
-	if rv.Kind() != reflect.Pointer || rv.IsNil() {
-		return errors.New("jsonlite: Fill wants a non-nil pointer")
-	}
-	f := filler{}
-	f.fill(v, rv.Elem(), "")
-	return f.err
-}
-
-type filler struct{ err error }
-
-func (f *filler) fail(err error) {
-	if f.err == nil {
-		f.err = err
-	}
-}
-
-// kind names the kind of v as encoding/json's type errors do.
-func kind(v any) string {
-	switch v.(type) {
-	case string:
-		return "string"
-	case Number:
-		return "number"
-	case bool:
-		return "bool"
-	case []any:
-		return "array"
-	}
-	return "object"
-}
-
-func (f *filler) fill(v any, dst reflect.Value, path string) {
-	if dst.CanAddr() {
-		if u, ok := dst.Addr().Interface().(Filler); ok {
-			if err := u.FillJSON(v); err != nil {
-				f.fail(err)
-			}
-			return
-		}
-	}
-	if v == nil {
-		switch dst.Kind() {
-		case reflect.Pointer, reflect.Slice, reflect.Map, reflect.Interface:
-			dst.SetZero()
-		}
-		return
-	}
-	mismatch := func() { f.fail(&TypeError{Field: path, Value: kind(v)}) }
-	switch dst.Kind() {
-	case reflect.Pointer:
-		if dst.IsNil() {
-			dst.Set(reflect.New(dst.Type().Elem()))
-		}
-		f.fill(v, dst.Elem(), path)
-	case reflect.Interface:
-		if dst.NumMethod() != 0 {
-			mismatch()
-			return
-		}
-		dst.Set(reflect.ValueOf(v))
-	case reflect.String:
-		s, ok := v.(string)
-		if !ok {
-			mismatch()
-			return
-		}
-		dst.SetString(s)
-	case reflect.Bool:
-		b, ok := v.(bool)
-		if !ok {
-			mismatch()
-			return
-		}
-		dst.SetBool(b)
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		n, ok := v.(Number)
-		if !ok {
-			mismatch()
-			return
-		}
-		i, err := strconv.ParseInt(string(n), 10, dst.Type().Bits())
-		if err != nil {
-			f.fail(&TypeError{Field: path, Value: "number " + string(n)})
-			return
-		}
-		dst.SetInt(i)
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		n, ok := v.(Number)
-		if !ok {
-			mismatch()
-			return
-		}
-		u, err := strconv.ParseUint(string(n), 10, dst.Type().Bits())
-		if err != nil {
-			f.fail(&TypeError{Field: path, Value: "number " + string(n)})
-			return
-		}
-		dst.SetUint(u)
-	case reflect.Float32, reflect.Float64:
-		n, ok := v.(Number)
-		if !ok {
-			mismatch()
-			return
-		}
-		x, err := strconv.ParseFloat(string(n), dst.Type().Bits())
-		if err != nil {
-			f.fail(&TypeError{Field: path, Value: "number " + string(n)})
-			return
-		}
-		dst.SetFloat(x)
-	case reflect.Slice:
-		arr, ok := v.([]any)
-		if !ok {
-			mismatch()
-			return
-		}
-		s := reflect.MakeSlice(dst.Type(), len(arr), len(arr))
-		for i, e := range arr {
-			f.fill(e, s.Index(i), path+"["+strconv.Itoa(i)+"]")
-		}
-		dst.Set(s)
-	case reflect.Map:
-		obj, ok := v.(map[string]any)
-		if !ok || dst.Type().Key().Kind() != reflect.String {
-			mismatch()
-			return
-		}
-		if dst.IsNil() {
-			dst.Set(reflect.MakeMapWithSize(dst.Type(), len(obj)))
-		}
-		for _, k := range sortedKeys(obj) {
-			e := reflect.New(dst.Type().Elem()).Elem() // each element from its zero value, as encoding/json
-			f.fill(obj[k], e, join(path, k))
-			dst.SetMapIndex(reflect.ValueOf(k).Convert(dst.Type().Key()), e)
-		}
-	case reflect.Struct:
-		obj, ok := v.(map[string]any)
-		if !ok {
-			mismatch()
-			return
-		}
-		t := dst.Type()
-		for _, k := range sortedKeys(obj) {
-			i := field(t, k)
-			if i < 0 {
-				f.fail(errors.New("json: unknown field " + strconv.Quote(k)))
-				continue
-			}
-			f.fill(obj[k], dst.Field(i), join(path, k))
-		}
-	default:
-		mismatch()
-	}
-}
-
-// sortedKeys returns obj's keys in order, so that the first problem is
-// the same every time.
-func sortedKeys(obj map[string]any) []string {
-	keys := make([]string, 0, len(obj))
-	for k := range obj {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-// join is the path of key k in the object at path.
-func join(path, k string) string {
-	if path == "" {
-		return k
-	}
-	return path + "." + k
-}
-
-// field returns the index of the exported field of t that the key k
-// names by its json tag (or its name, without one), matched exactly or
-// else without regard to case, as encoding/json does; -1 if none.
-func field(t reflect.Type, k string) int {
-	fold := -1
-	for i := range t.NumField() {
-		sf := t.Field(i)
-		if !sf.IsExported() {
-			continue
-		}
-		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
-		if name == "-" {
-			continue
-		}
-		if name == "" {
-			name = sf.Name
-		}
-		if name == k {
-			return i
-		}
-		if fold < 0 && strings.EqualFold(name, k) {
-			fold = i
-		}
-	}
-	return fold
 }

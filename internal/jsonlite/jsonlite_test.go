@@ -129,67 +129,6 @@ type target struct {
 	skip  int
 }
 
-func TestFillAsEncodingJSON(t *testing.T) {
-	for _, s := range []string{
-		`{}`, `{"s":"x","i":-5,"u":18446744073709551615,"f":1.5e3,"b":true,"l":["a","b"],"in":{"n":2},"p":{"n":3},"Plain":"y"}`,
-		`{"plain":"case"}`, `{"s":null,"l":null,"p":null}`, `{"u":0}`, `{"l":[]}`,
-		`{"m":{"kitchen":{"n":1},"hall":{}}}`, `{"m":{}}`, `{"m":null}`,
-	} {
-		var want, got target
-		want.S, got.S = "kept", "kept"
-		dec := json.NewDecoder(bytes.NewReader([]byte(s)))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&want); err != nil {
-			t.Fatalf("%s: encoding/json: %v", s, err)
-		}
-		v, _, _, err := Parse([]byte(s))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := Fill(v, &got); err != nil {
-			t.Errorf("%s: %v", s, err)
-		}
-		if diff := cmp.Diff(want, got, cmp.AllowUnexported(target{})); diff != "" {
-			t.Errorf("%s (-encoding/json +jsonlite):\n%s", s, diff)
-		}
-	}
-}
-
-func TestFillErrors(t *testing.T) {
-	for _, c := range []struct{ in, field, value string }{
-		{`{"i":"5"}`, "i", "string"},
-		{`{"i":1.5}`, "i", "number 1.5"},
-		{`{"i8":300}`, "i8", "number 300"},
-		{`{"u":-1}`, "u", "number -1"},
-		{`{"u":18446744073709551616}`, "u", "number 18446744073709551616"},
-		{`{"s":1}`, "s", "number"},
-		{`{"b":"true"}`, "b", "string"},
-		{`{"l":"a"}`, "l", "string"},
-		{`{"l":[1]}`, "l[0]", "number"},
-		{`{"in":{"n":true}}`, "in.n", "bool"},
-		{`{"in":[]}`, "in", "array"},
-	} {
-		v, _, _, err := Parse([]byte(c.in))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got target
-		err = Fill(v, &got)
-		var te *TypeError
-		if !errors.As(err, &te) || te.Field != c.field || te.Value != c.value {
-			t.Errorf("%s: %v, want a type error for %s, %s", c.in, err, c.field, c.value)
-		}
-	}
-	v, _, _, _ := Parse([]byte(`{"s":"x","colour":"red","i":7}`))
-	var got target
-	if err := Fill(v, &got); err == nil || err.Error() != `json: unknown field "colour"` {
-		t.Errorf("unknown field: %v", err)
-	}
-	if got.S != "x" || got.I != 7 {
-		t.Errorf("the known fields beside an unknown one: %+v, want s x and i 7", got)
-	}
-}
-
 // FuzzParse: Parse takes what encoding/json takes, gives the same value
 // and end, and refuses what it refuses with the same error at the same
 // place.

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -42,13 +43,16 @@ func TCP(addr string, keepalive time.Duration) (net.Listener, error) {
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: err}
 	}
-	f := os.NewFile(uintptr(fd), "listener")
-	ln, err := net.FileListener(f)
-	f.Close() // FileListener holds a duplicate
+	f := os.NewFile(uintptr(fd), "listener") // not blocking: served by Go's poller
+	rc, err := f.SyscallConn()
 	if err != nil {
+		f.Close()
 		return nil, &net.OpError{Op: "listen", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: err}
 	}
-	return keepaliveListener{ln.(*net.TCPListener), keepalive}, nil
+	if sa, err := syscall.Getsockname(fd); err == nil {
+		ap = tcpAddr(sa).AddrPort() // the port given to port 0
+	}
+	return &listener{f: f, rc: rc, addr: net.TCPAddrFromAddrPort(ap), keepalive: keepalive}, nil
 }
 
 // hostIP is the address of host, which must be empty (empty: the
@@ -119,10 +123,10 @@ func Dial(ctx context.Context, addr string, timeout time.Duration) (net.Conn, er
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: os.NewSyscallError("connect", err)}
 	}
 	syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_SNDTIMEO, &syscall.Timeval{})
-	f := os.NewFile(uintptr(fd), "conn")
-	c, err := net.FileConn(f) // a duplicate of fd, not blocking
-	f.Close()
+	tuneTCP(fd, 0)
+	c, err := NewConn(fd)
 	if err != nil {
+		syscall.Close(fd)
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: err}
 	}
 	return c, nil
@@ -169,25 +173,75 @@ func socket(ap netip.AddrPort) (int, error) {
 	return fd, nil
 }
 
-// keepaliveListener sets each accepted connection's keepalive, which a
-// listener from net.FileListener leaves at net's default.
-type keepaliveListener struct {
-	*net.TCPListener
+// listener is a listening socket as an *os.File, served by Go's poller:
+// it accepts Conns, with net.TCPListener's errors.
+type listener struct {
+	f         *os.File
+	rc        syscall.RawConn
+	addr      *net.TCPAddr
 	keepalive time.Duration
+	closed    atomic.Bool // set by Close before it closes f
 }
 
-func (l keepaliveListener) Accept() (net.Conn, error) {
-	c, err := l.AcceptTCP()
-	if err != nil {
-		return nil, err
+func (l *listener) Accept() (net.Conn, error) {
+	for {
+		var fd int
+		var err error
+		rerr := l.rc.Read(func(s uintptr) bool {
+			fd, _, err = syscall.Accept4(int(s), syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
+			return err != syscall.EAGAIN
+		})
+		switch {
+		case rerr != nil:
+			if l.closed.Load() {
+				rerr = net.ErrClosed
+			}
+			return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.addr, Err: rerr}
+		case err == syscall.ECONNABORTED || err == syscall.EINTR:
+			continue // gone before it was taken, as net skips it
+		case err != nil:
+			return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.addr, Err: os.NewSyscallError("accept4", err)}
+		}
+		tuneTCP(fd, l.keepalive)
+		c, err := NewConn(fd)
+		if err != nil {
+			syscall.Close(fd)
+			return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.addr, Err: err}
+		}
+		return c, nil
 	}
+}
+
+func (l *listener) Close() error {
+	l.closed.Store(true)
+	if err := l.f.Close(); err != nil {
+		if errors.Is(err, os.ErrClosed) {
+			err = net.ErrClosed
+		}
+		return &net.OpError{Op: "close", Net: "tcp", Addr: l.addr, Err: err}
+	}
+	return nil
+}
+
+func (l *listener) Addr() net.Addr { return l.addr }
+
+// tuneTCP sets a new connection's socket as net sets a TCPConn's: no
+// Nagle delay, keepalive probes after 15 s idle, every 15 s, 9 of them;
+// then keepalive (see TCP): none if negative, after that idle time if
+// positive.
+func tuneTCP(fd int, keepalive time.Duration) {
+	syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
+	syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1)
+	syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, 15)
+	syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL, 15)
+	syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT, 9)
 	switch {
-	case l.keepalive < 0:
-		c.SetKeepAlive(false)
-	case l.keepalive > 0:
-		c.SetKeepAlivePeriod(l.keepalive)
+	case keepalive < 0:
+		syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 0)
+	case keepalive > 0:
+		secs := int((keepalive + time.Second - 1) / time.Second)
+		syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, secs)
 	}
-	return c, nil
 }
 
 // UDP is not in the minimal build, which has no UDP door.

@@ -4,7 +4,10 @@ package listen
 
 import (
 	"context"
+	"errors"
+	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -23,5 +26,66 @@ func TestDialNoNames(t *testing.T) {
 	_, err := Dial(context.Background(), "999.0.0.1:1", time.Second)
 	if err == nil || !strings.Contains(err.Error(), "looks up no names") {
 		t.Errorf("999.0.0.1:1: %v, want an error saying names are not looked up", err)
+	}
+}
+
+// TestListener: the minimal listener accepts Conns with net's socket
+// options and the keepalive asked for, and Close ends a waiting Accept
+// with net.ErrClosed.
+func TestListener(t *testing.T) {
+	ln, err := TCP("127.0.0.1:0", 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	if strings.HasSuffix(addr, ":0") {
+		t.Fatalf("Addr %s: no port", addr)
+	}
+	peer, err := Dial(context.Background(), addr, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.RemoteAddr().String() != peer.LocalAddr().String() {
+		t.Errorf("accepted from %s, dialled from %s", c.RemoteAddr(), peer.LocalAddr())
+	}
+	raw, err := c.(*Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.Control(func(fd uintptr) {
+		for _, o := range []struct {
+			name       string
+			level, opt int
+			want       int
+		}{
+			{"TCP_NODELAY", syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1},
+			{"SO_KEEPALIVE", syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1},
+			{"TCP_KEEPIDLE", syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, 20},
+			{"TCP_KEEPINTVL", syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL, 15},
+		} {
+			if v, err := syscall.GetsockoptInt(int(fd), o.level, o.opt); err != nil || v != o.want {
+				t.Errorf("%s = %d, %v; want %d", o.name, v, err, o.want)
+			}
+		}
+	})
+	done := make(chan error, 1)
+	go func() {
+		_, err := ln.Accept()
+		done <- err
+	}()
+	time.AfterFunc(50*time.Millisecond, func() { ln.Close() })
+	select {
+	case err := <-done:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Errorf("Accept after Close: %v, want net.ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not end Accept")
 	}
 }

@@ -8,15 +8,13 @@ package config
 
 import (
 	"bytes"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"reflect"
+	"roomrelay/internal/fmtlite"
 	"slices"
 	"sort"
 	"strconv"
@@ -170,7 +168,7 @@ func ParseSync(v string) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
-		return 0, fmt.Errorf(`want "always", "off" or a duration such as "1s", not %q`, v)
+		return 0, fmtlite.Errorf(`want "always", "off" or a duration such as "1s", not %q`, v)
 	}
 	return d, nil
 }
@@ -384,9 +382,9 @@ func ParseFingerprint(v string) ([32]byte, error) {
 		}
 	}
 	s = strings.ReplaceAll(s, ":", "")
-	b, err := hex.DecodeString(s)
-	if err != nil || len(b) != len(fp) {
-		return fp, fmt.Errorf(`want a SHA-256 fingerprint such as "sha256:AB:CD:..." (32 bytes in hex), not %q`, v)
+	b, ok := fmtlite.Unhex(s)
+	if !ok || len(b) != len(fp) {
+		return fp, fmtlite.Errorf(`want a SHA-256 fingerprint such as "sha256:AB:CD:..." (32 bytes in hex), not %q`, v)
 	}
 	copy(fp[:], b)
 	return fp, nil
@@ -457,7 +455,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return d.FillJSON(v)
 }
 
-// FillJSON sets d from a decoded JSON value (see [jsonlite.Filler]).
+// FillJSON sets d from a decoded JSON value: a duration string.
 func (d *Duration) FillJSON(j any) error {
 	s, ok := j.(string)
 	if !ok {
@@ -465,7 +463,7 @@ func (d *Duration) FillJSON(j any) error {
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf(`want a duration such as "10s", not %q`, s)
+		return fmtlite.Errorf(`want a duration such as "10s", not %q`, s)
 	}
 	*d = Duration(v)
 	return nil
@@ -533,11 +531,11 @@ func Check(path string) (*File, error) { return load(path, true) }
 func load(path string, hosts bool) (*File, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
+		return nil, fmtlite.Errorf("read config: %w", err)
 	}
 	f, err := parse(b, hosts)
 	if err != nil {
-		return nil, fmt.Errorf("config %s:\n%w", path, err)
+		return nil, fmtlite.Errorf("config %s:\n%w", path, err)
 	}
 	// The certificate lives beside the file that names it, wherever the
 	// relay is started from.
@@ -562,18 +560,17 @@ func parse(b []byte, hosts bool) (*File, error) {
 	b = bytes.TrimPrefix(b, bom)
 	raw, end, dups, err := jsonlite.Parse(b)
 	if err != nil {
-		return nil, fmt.Errorf("not valid JSON: %w", syntaxWhere(b, err))
+		return nil, fmtlite.Errorf("not valid JSON: %w", syntaxWhere(b, err))
 	}
 	if rest := bytes.TrimLeft(b[end:], " \t\r\n"); len(rest) > 0 {
-		return nil, fmt.Errorf("not valid JSON: %s: more data after the top-level object", where(b, len(b)-len(rest)))
+		return nil, fmtlite.Errorf("not valid JSON: %s: more data after the top-level object", where(b, len(b)-len(rest)))
 	}
 	var errs []error
 	for _, k := range dups {
-		errs = append(errs, fmt.Errorf("%s: duplicate key", k))
+		errs = append(errs, fmtlite.Errorf("%s: duplicate key", k))
 	}
-	checkKeys(raw, reflect.TypeOf(File{}), "", &errs)
 	f := Default()
-	jsonlite.Fill(raw, &f) // every value of the wrong kind is reported above
+	decode(raw, &f, "", &errs)
 	// Defaults that would not fit a smaller history shrink with it.
 	l := &f.Relay.Limits
 	if !hasKey(raw, "relay", "limits", "queue") {
@@ -639,11 +636,11 @@ func syntaxWhere(b []byte, err error) error {
 	switch {
 	case errors.As(err, &se):
 		// Offset counts the bad byte too.
-		return fmt.Errorf("%s: %w", where(b, int(se.Offset)-1), err)
+		return fmtlite.Errorf("%s: %w", where(b, int(se.Offset)-1), err)
 	case err == io.EOF:
 		return errors.New("the file is empty")
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return fmt.Errorf("%s: the file ends inside the top-level object (cut short?)", where(b, len(b)))
+		return fmtlite.Errorf("%s: the file ends inside the top-level object (cut short?)", where(b, len(b)))
 	}
 	return err
 }
@@ -653,30 +650,100 @@ func syntaxWhere(b []byte, err error) error {
 func where(b []byte, off int) string {
 	off = min(max(off, 0), len(b))
 	start := bytes.LastIndexByte(b[:off], '\n') + 1
-	return fmt.Sprintf("line %d column %d", 1+bytes.Count(b[:off], []byte{'\n'}), 1+utf8.RuneCount(b[start:off]))
+	return fmtlite.Sprintf("line %d column %d", 1+bytes.Count(b[:off], []byte{'\n'}), 1+utf8.RuneCount(b[start:off]))
 }
 
-var durationType = reflect.TypeOf(Duration(0))
+// A field is a key of an object in the file and the field of the Go
+// value that takes it: ptr is a *string, *bool, *int, **int, *float64,
+// *[]string, *Duration, *map[string]Room or an object.
+type field struct {
+	key string
+	ptr any
+}
 
-// checkKeys walks the decoded JSON beside the Go type it will fill and
-// reports, by key path, every unknown key and every value of the wrong
-// kind, so one pass names all of them.
-func checkKeys(v any, t reflect.Type, path string, errs *[]error) {
-	bad := func(format string, args ...any) {
-		where := path
-		if where == "" {
-			where = "(top level)"
-		}
-		*errs = append(*errs, fmt.Errorf("%s: %s", where, fmt.Sprintf(format, args...)))
+// An object is a section of the file: its keys, as its fields' json tags
+// name them (TestFields checks that the two agree).
+type object interface{ fields() []field }
+
+func (f *File) fields() []field {
+	return []field{{"relay", &f.Relay}, {"client", &f.Client}, {"peer", &f.Peer}, {"echo", &f.Echo}}
+}
+
+func (c *Config) fields() []field {
+	return []field{
+		{"listen", &c.Listen}, {"default_room", &c.DefaultRoom}, {"udp_allow", &c.UDPAllow},
+		{"legacy_allow", &c.LegacyAllow}, {"password", &c.Password}, {"admin_password", &c.AdminPassword},
+		{"admin_loopback", &c.AdminLoopback}, {"rooms", &c.Rooms}, {"stats_allow", &c.StatsAllow},
+		{"stats_interval", &c.StatsInterval}, {"log_level", &c.LogLevel}, {"memory_limit_mb", &c.MemoryLimitMB},
+		{"gc_percent", &c.GCPercent}, {"limits", &c.Limits}, {"timeouts", &c.Timeouts}, {"store", &c.Store},
+		{"tls", &c.TLS},
 	}
-	if t.Kind() == reflect.Pointer {
-		if v == nil {
-			return
-		}
-		t = t.Elem()
+}
+
+func (t *TLS) fields() []field {
+	return []field{{"cert", &t.Cert}, {"key", &t.Key}, {"generate", &t.Generate}}
+}
+
+func (r *Room) fields() []field {
+	return []field{{"key", &r.Key}, {"topic", &r.Topic}, {"hidden", &r.Hidden}}
+}
+
+func (s *Store) fields() []field { return []field{{"path", &s.Path}, {"sync", &s.Sync}} }
+
+func (l *Listen) fields() []field {
+	return []field{
+		{"line", &l.Line}, {"legacy", &l.Legacy}, {"udp", &l.UDP}, {"irc", &l.IRC}, {"http", &l.HTTP},
+		{"line_tls", &l.LineTLS}, {"irc_tls", &l.IRCTLS}, {"https", &l.HTTPS},
 	}
-	switch {
-	case t == durationType:
+}
+
+func (l *Limits) fields() []field {
+	return []field{
+		{"max_line_bytes", &l.MaxLineBytes}, {"max_clients", &l.MaxClients}, {"max_clients_per_ip", &l.MaxClientsPerIP},
+		{"max_rooms", &l.MaxRooms}, {"history", &l.History}, {"history_bytes", &l.HistoryBytes}, {"queue", &l.Queue},
+		{"replay", &l.Replay}, {"rate", &l.Rate}, {"burst", &l.Burst}, {"flood_bytes", &l.FloodBytes},
+		{"replay_bytes_per_minute", &l.ReplayBytesPerMinute}, {"send_buffer", &l.SendBuffer},
+		{"max_legacy_members", &l.MaxLegacyMembers}, {"max_legacy_per_ip", &l.MaxLegacyPerIP},
+		{"legacy_failures", &l.LegacyFailures},
+	}
+}
+
+func (t *Timeouts) fields() []field {
+	return []field{
+		{"handshake", &t.Handshake}, {"idle", &t.Idle}, {"write", &t.Write}, {"keepalive", &t.Keepalive},
+		{"shutdown", &t.Shutdown}, {"message", &t.Message}, {"dial", &t.Dial}, {"retry", &t.Retry},
+		{"legacy_lapse", &t.LegacyLapse}, {"flood", &t.Flood}, {"http_grace", &t.HTTPGrace},
+	}
+}
+
+func (c *ClientConfig) fields() []field {
+	return []field{
+		{"server", &c.Server}, {"name", &c.Name}, {"room", &c.Room}, {"replay", &c.Replay}, {"retry", &c.Retry},
+		{"retry_max", &c.RetryMax}, {"timeout", &c.Timeout}, {"exit_on_eof", &c.ExitOnEOF}, {"mode", &c.Mode},
+		{"password", &c.Password}, {"key", &c.Key}, {"listen", &c.Listen}, {"tls", &c.TLS},
+		{"fingerprint", &c.Fingerprint},
+	}
+}
+
+func (p *PeerConfig) fields() []field {
+	return []field{
+		{"listen", &p.Listen}, {"friend", &p.Friend}, {"max_message_bytes", &p.MaxMessageBytes},
+		{"max_conns", &p.MaxConns}, {"timeout", &p.Timeout},
+	}
+}
+
+func (e *EchoConfig) fields() []field {
+	return []field{{"listen", &e.Listen}, {"max_clients", &e.MaxClients}, {"idle", &e.Idle}, {"write", &e.Write}}
+}
+
+// decode stores the decoded JSON v in the field dst points to, walking
+// objects key by key, and reports by key path every unknown key and every
+// value of the wrong kind, so one pass names all of them. A value of the
+// wrong kind leaves its field as it was.
+func decode(v any, dst any, path string, errs *[]error) {
+	bad := func(format string, args ...any) { badValue(errs, path, format, args...) }
+	switch dst := dst.(type) {
+	case *Duration:
 		s, ok := v.(string)
 		if !ok {
 			bad(`want a duration string such as "10s", got %s`, jsonKind(v))
@@ -684,80 +751,117 @@ func checkKeys(v any, t reflect.Type, path string, errs *[]error) {
 			bad(`want a duration such as "10s", not %q`, s)
 		} else if d < 0 {
 			bad("must not be negative")
+		} else {
+			*dst = Duration(d)
 		}
-	case t.Kind() == reflect.Struct:
+	case object:
 		obj, ok := v.(map[string]any)
 		if !ok {
 			bad("want an object, got %s", jsonKind(v))
 			return
 		}
-		fields := map[string]reflect.Type{}
-		for i := 0; i < t.NumField(); i++ {
-			fields[jsonName(t.Field(i))] = t.Field(i).Type
-		}
-		keys := make([]string, 0, len(obj))
-		for k := range obj {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		fields := dst.fields()
+		for _, k := range sortedKeys(obj) {
 			p := k
 			if path != "" {
 				p = path + "." + k
 			}
-			ft, ok := fields[k]
-			if !ok {
-				*errs = append(*errs, fmt.Errorf("%s: unknown key", p))
+			i := slices.IndexFunc(fields, func(f field) bool { return f.key == k })
+			if i < 0 {
+				*errs = append(*errs, fmtlite.Errorf("%s: unknown key", p))
 				continue
 			}
-			checkKeys(obj[k], ft, p, errs)
+			decode(obj[k], fields[i].ptr, p, errs)
 		}
-	case t.Kind() == reflect.Map:
-		obj, ok := v.(map[string]any)
+	case *map[string]Room:
 		if v == nil {
-			return // null: none
+			*dst = nil // null: none
+			return
 		}
+		obj, ok := v.(map[string]any)
 		if !ok {
 			bad("want an object, got %s", jsonKind(v))
 			return
 		}
-		keys := make([]string, 0, len(obj))
-		for k := range obj {
-			keys = append(keys, k)
+		if *dst == nil {
+			*dst = make(map[string]Room, len(obj))
 		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			checkKeys(obj[k], t.Elem(), path+"."+k, errs)
+		for _, k := range sortedKeys(obj) {
+			var r Room
+			decode(obj[k], &r, path+"."+k, errs)
+			(*dst)[k] = r
 		}
-	case t.Kind() == reflect.Slice:
+	case *[]string:
 		arr, ok := v.([]any)
 		if !ok {
 			bad("want an array, got %s", jsonKind(v))
 			return
 		}
+		s := make([]string, len(arr))
 		for i, e := range arr {
-			checkKeys(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i), errs)
+			decode(e, &s[i], fmtlite.Sprintf("%s[%d]", path, i), errs)
 		}
-	case t.Kind() == reflect.String:
-		if _, ok := v.(string); !ok {
+		*dst = s
+	case *string:
+		if s, ok := v.(string); ok {
+			*dst = s
+		} else {
 			bad("want a string, got %s", jsonKind(v))
 		}
-	case t.Kind() == reflect.Bool:
-		if _, ok := v.(bool); !ok {
+	case *bool:
+		if b, ok := v.(bool); ok {
+			*dst = b
+		} else {
 			bad("want true or false, got %s", jsonKind(v))
 		}
-	case t.Kind() == reflect.Int:
+	case **int:
+		if v == nil {
+			*dst = nil
+			return
+		}
+		*dst = new(int)
+		decode(v, *dst, path, errs)
+	case *int:
 		n, ok := v.(jsonlite.Number)
 		if !ok {
 			bad("want a whole number, got %s", jsonKind(v))
-		} else if _, err := strconv.Atoi(string(n)); err != nil {
+		} else if i, err := strconv.Atoi(string(n)); err != nil {
 			bad("want a whole number, not %s", n)
+		} else {
+			*dst = i
 		}
-	case t.Kind() == reflect.Float64:
-		if _, ok := v.(jsonlite.Number); !ok {
+	case *float64:
+		n, ok := v.(jsonlite.Number)
+		if !ok {
 			bad("want a number, got %s", jsonKind(v))
+		} else if x, err := n.Float64(); err == nil {
+			*dst = x
 		}
+	default:
+		panic("config: a field of a type decode does not know, at " + path)
 	}
+}
+
+// badValue reports a value of the wrong kind at path. (Not inlined:
+// decode calls it from many places.)
+//
+//go:noinline
+func badValue(errs *[]error, path, format string, args ...any) {
+	if path == "" {
+		path = "(top level)"
+	}
+	*errs = append(*errs, fmtlite.Errorf("%s: %s", path, fmtlite.Sprintf(format, args...)))
+}
+
+// sortedKeys returns obj's keys in order, so that problems are reported
+// in the same order every time.
+func sortedKeys(obj map[string]any) []string {
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func jsonKind(v any) string {
@@ -781,10 +885,10 @@ func jsonKind(v any) string {
 func CheckAddr(v string) error {
 	_, port, err := net.SplitHostPort(v)
 	if err != nil {
-		return fmt.Errorf("want host:port, not %q", v)
+		return fmtlite.Errorf("want host:port, not %q", v)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+		return fmtlite.Errorf("port %q is not a number from 0 to 65535", port)
 	}
 	return nil
 }
@@ -792,10 +896,9 @@ func CheckAddr(v string) error {
 // Door returns the address of the door called name in l, the value of the
 // key relay.listen.NAME, or nil when there is no such door.
 func (l *Listen) Door(name string) *string {
-	v := reflect.ValueOf(l).Elem()
-	for i := range v.NumField() {
-		if jsonName(v.Type().Field(i)) == name {
-			return v.Field(i).Addr().Interface().(*string)
+	for _, f := range l.fields() {
+		if f.key == name {
+			return f.ptr.(*string)
 		}
 	}
 	return nil
@@ -803,17 +906,11 @@ func (l *Listen) Door(name string) *string {
 
 // DoorNames lists the doors, as keys under relay.listen.
 func DoorNames() []string {
-	t := reflect.TypeOf(Listen{})
-	names := make([]string, t.NumField())
-	for i := range names {
-		names[i] = jsonName(t.Field(i))
+	var names []string
+	for _, f := range (&Listen{}).fields() {
+		names = append(names, f.key)
 	}
 	return names
-}
-
-func jsonName(f reflect.StructField) string {
-	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-	return name
 }
 
 // checkHosts reports every listen address this machine cannot bind now,
@@ -828,7 +925,7 @@ func (f *File) checkHosts() error {
 		}
 		ip, err := netip.ParseAddr(h)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %q is not an IP address or localhost: give the address to listen on (names are not looked up)", key, h))
+			errs = append(errs, fmtlite.Errorf("%s: %q is not an IP address or localhost: give the address to listen on (names are not looked up)", key, h))
 			return
 		}
 		if ip.IsUnspecified() {
@@ -840,9 +937,9 @@ func (f *File) checkHosts() error {
 			return
 		}
 		if errors.Is(err, syscall.EADDRNOTAVAIL) {
-			errs = append(errs, fmt.Errorf("%s: %s is not an address of this machine (its interface may not be up yet; the relay would wait for it)", key, h))
+			errs = append(errs, fmtlite.Errorf("%s: %s is not an address of this machine (its interface may not be up yet; the relay would wait for it)", key, h))
 		} else {
-			errs = append(errs, fmt.Errorf("%s: cannot listen on %s: %w", key, h, err))
+			errs = append(errs, fmtlite.Errorf("%s: cannot listen on %s: %w", key, h, err))
 		}
 	}
 	for _, name := range DoorNames() {
@@ -859,32 +956,65 @@ func (f *File) checkHosts() error {
 }
 
 // Validate reports every out-of-range value, naming its key.
+// problems collects what Validate finds, each as "key: what is wrong".
+// Its checks are methods, called from many places, and not inlined: each
+// call stays a call (Validate is the largest function of the minimal
+// binary as it is).
+type problems []error
+
+//go:noinline
+func (p *problems) bad(key, format string, args ...any) {
+	*p = append(*p, fmtlite.Errorf("%s: %s", key, fmtlite.Sprintf(format, args...)))
+}
+
+// addr checks a host:port, which may be empty if optional.
+//
+//go:noinline
+func (p *problems) addr(key, v string, optional bool) {
+	if v == "" {
+		if !optional {
+			p.bad(key, "must be set (host:port)")
+		}
+		return
+	}
+	if err := CheckAddr(v); err != nil {
+		p.bad(key, "%v", err)
+	}
+}
+
+//go:noinline
+func (p *problems) between(key string, v, lo, hi int) {
+	if v < lo || v > hi {
+		p.bad(key, "must be from %d to %d, not %d", lo, hi, v)
+	}
+}
+
+//go:noinline
+func (p *problems) positive(key string, d Duration) {
+	if d <= 0 {
+		p.bad(key, "must be more than 0s")
+	}
+}
+
+// nets checks a list of networks.
+func (p *problems) nets(key string, list []string) {
+	for i, n := range list {
+		if _, err := netip.ParsePrefix(n); err != nil {
+			p.bad(fmtlite.Sprintf("%s[%d]", key, i), "want a network such as \"192.168.0.0/16\", not %q", n)
+		}
+	}
+}
+
+// hash checks a password hash, which may be empty.
+func (p *problems) hash(key, v string) {
+	if v != "" && secret.Check(v) != nil {
+		p.bad(key, "not a hash; make one with `roomrelay passwd`")
+	}
+}
+
 func (f *File) Validate() error {
-	var errs []error
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
-	}
-	addr := func(key, v string, optional bool) {
-		if v == "" {
-			if !optional {
-				bad(key, "must be set (host:port)")
-			}
-			return
-		}
-		if err := CheckAddr(v); err != nil {
-			bad(key, "%v", err)
-		}
-	}
-	between := func(key string, v, lo, hi int) {
-		if v < lo || v > hi {
-			bad(key, "must be from %d to %d, not %d", lo, hi, v)
-		}
-	}
-	positive := func(key string, d Duration) {
-		if d <= 0 {
-			bad(key, "must be more than 0s")
-		}
-	}
+	var found problems
+	bad, addr, between, positive := found.bad, found.addr, found.between, found.positive
 	r := &f.Relay
 	addr("relay.listen.line", r.Listen.Line, true)
 	addr("relay.listen.legacy", r.Listen.Legacy, true)
@@ -912,21 +1042,10 @@ func (f *File) Validate() error {
 	if r.Listen == (Listen{}) {
 		bad("relay.listen", "every door is off; set at least one of %s", strings.Join(DoorNames(), ", "))
 	}
-	nets := func(key string, list []string) {
-		for i, n := range list {
-			if _, err := netip.ParsePrefix(n); err != nil {
-				bad(fmt.Sprintf("%s[%d]", key, i), "want a network such as \"192.168.0.0/16\", not %q", n)
-			}
-		}
-	}
+	nets, hash := found.nets, found.hash
 	nets("relay.udp_allow", r.UDPAllow)
 	nets("relay.stats_allow", r.StatsAllow)
 	nets("relay.legacy_allow", r.LegacyAllow)
-	hash := func(key, v string) {
-		if v != "" && secret.Check(v) != nil {
-			bad(key, "not a hash; make one with `roomrelay passwd`")
-		}
-	}
 	hash("relay.password", r.Password)
 	hash("relay.admin_password", r.AdminPassword)
 	folded := map[string]string{}
@@ -1055,5 +1174,5 @@ func (f *File) Validate() error {
 	between("echo.max_clients", e.MaxClients, 1, 100000)
 	positive("echo.idle", e.Idle)
 	positive("echo.write", e.Write)
-	return errors.Join(errs...)
+	return errors.Join(found...)
 }

@@ -12,9 +12,8 @@
 package secret
 
 import (
-	"encoding/base64"
 	"errors"
-	"fmt"
+	"roomrelay/internal/fmtlite"
 	"strconv"
 	"strings"
 )
@@ -39,7 +38,48 @@ const (
 // scheme is the hash string's first field.
 const scheme = "pbkdf2-sha256"
 
-var b64 = base64.RawStdEncoding
+// b64 are the digits of standard base64, written unpadded here (as
+// encoding/base64's RawStdEncoding, left out of the minimal build).
+const b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+// encode64 writes b in unpadded standard base64.
+func encode64(b []byte) string {
+	out := make([]byte, 0, (len(b)*8+5)/6)
+	for i := 0; i < len(b); i += 3 {
+		var n uint32
+		k := min(3, len(b)-i)
+		for j := range k {
+			n |= uint32(b[i+j]) << (16 - 8*j)
+		}
+		for j := range k + 1 {
+			out = append(out, b64[n>>(18-6*j)&63])
+		}
+	}
+	return string(out)
+}
+
+// decode64 reads unpadded standard base64 as RawStdEncoding.DecodeString
+// does (skipping line breaks); false if s is not base64.
+func decode64(s string) ([]byte, bool) {
+	out := make([]byte, 0, len(s)*6/8)
+	var n uint32
+	bits := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\r' || s[i] == '\n' {
+			continue
+		}
+		v := strings.IndexByte(b64, s[i])
+		if v < 0 {
+			return nil, false
+		}
+		n = n<<6 | uint32(v)
+		if bits += 6; bits >= 8 {
+			bits -= 8
+			out = append(out, byte(n>>bits))
+		}
+	}
+	return out, bits != 6 // one digit alone holds no byte
+}
 
 // Hash returns the hash string of secret, with a fresh random salt and
 // Iterations.
@@ -51,7 +91,7 @@ func hashWith(secret string, iter int) string {
 	salt := make([]byte, saltBytes)
 	random(salt)
 	sum := key(secret, salt, iter)
-	return scheme + "$" + strconv.Itoa(iter) + "$" + b64.EncodeToString(salt) + "$" + b64.EncodeToString(sum)
+	return scheme + "$" + strconv.Itoa(iter) + "$" + encode64(salt) + "$" + encode64(sum)
 }
 
 // ErrNotHash is wrapped by Check's error.
@@ -66,18 +106,19 @@ type parsed struct {
 func parse(h string) (parsed, error) {
 	f := strings.Split(h, "$")
 	if len(f) != 4 || f[0] != scheme {
-		return parsed{}, fmt.Errorf("%w (want %s$ITER$SALT$HASH)", ErrNotHash, scheme)
+		return parsed{}, fmtlite.Errorf("%w (want %s$ITER$SALT$HASH)", ErrNotHash, scheme)
 	}
 	var p parsed
 	var err error
+	var ok bool
 	if p.iter, err = strconv.Atoi(f[1]); err != nil || p.iter < minIterations || p.iter > maxIterations {
-		return parsed{}, fmt.Errorf("%w: iterations %q not from %d to %d", ErrNotHash, f[1], minIterations, maxIterations)
+		return parsed{}, fmtlite.Errorf("%w: iterations %q not from %d to %d", ErrNotHash, f[1], minIterations, maxIterations)
 	}
-	if p.salt, err = b64.DecodeString(f[2]); err != nil || len(p.salt) < 8 {
-		return parsed{}, fmt.Errorf("%w: the salt is not 8 bytes or more of base64", ErrNotHash)
+	if p.salt, ok = decode64(f[2]); !ok || len(p.salt) < 8 {
+		return parsed{}, fmtlite.Errorf("%w: the salt is not 8 bytes or more of base64", ErrNotHash)
 	}
-	if p.hash, err = b64.DecodeString(f[3]); err != nil || len(p.hash) != hashBytes {
-		return parsed{}, fmt.Errorf("%w: the hash is not %d bytes of base64", ErrNotHash, hashBytes)
+	if p.hash, ok = decode64(f[3]); !ok || len(p.hash) != hashBytes {
+		return parsed{}, fmtlite.Errorf("%w: the hash is not %d bytes of base64", ErrNotHash, hashBytes)
 	}
 	return p, nil
 }

@@ -2,9 +2,9 @@ package store
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
+	"roomrelay/internal/fmtlite"
 	"sync"
 
 	"roomrelay/proto"
@@ -187,7 +187,7 @@ func (l *Log) write(b []byte, n int, first, last uint64) bool {
 		}
 	}
 	if _, err := l.f.Write(b); err != nil {
-		l.s.fail(fmt.Errorf("store: room %s: write: %w", l.room, err))
+		l.s.fail(fmtlite.Errorf("store: room %s: write: %w", l.room, err))
 		return false
 	}
 	l.curN += n
@@ -209,7 +209,7 @@ func (l *Log) roll(first uint64) error {
 		if l.dirty && l.s.o.Sync != config.SyncOff {
 			l.old = append(l.old, l.f)
 		} else if err := l.f.Close(); err != nil {
-			return fmt.Errorf("store: room %s: %w", l.room, err)
+			return fmtlite.Errorf("store: room %s: %w", l.room, err)
 		}
 		l.f, l.dirty = nil, false
 		if len(l.old) >= maxOld {
@@ -219,12 +219,12 @@ func (l *Log) roll(first uint64) error {
 		}
 	}
 	if err := os.MkdirAll(l.dir, 0o700); err != nil {
-		return fmt.Errorf("store: room %s: %w", l.room, err)
+		return fmtlite.Errorf("store: room %s: %w", l.room, err)
 	}
-	path := filepath.Join(l.dir, fmt.Sprintf("%016x%s", first, segExt))
+	path := filepath.Join(l.dir, fmtlite.Sprintf("%016x%s", first, segExt))
 	f, err := l.s.o.Create(path)
 	if err != nil {
-		return fmt.Errorf("store: room %s: %w", l.room, err)
+		return fmtlite.Errorf("store: room %s: %w", l.room, err)
 	}
 	var flags byte
 	if l.s.o.Sync == config.SyncAlways {
@@ -232,7 +232,7 @@ func (l *Log) roll(first uint64) error {
 	}
 	if _, err := f.Write(appendHeader(nil, flags, l.epoch, l.room)); err != nil {
 		f.Close()
-		return fmt.Errorf("store: room %s: new segment %s: %w", l.room, path, err)
+		return fmtlite.Errorf("store: room %s: new segment %s: %w", l.room, path, err)
 	}
 	l.f, l.curN, l.dirty, l.newDir = f, 0, true, true
 	l.segs = append(l.segs, seg{first, path})
@@ -253,7 +253,7 @@ func (l *Log) syncOld() error {
 	clear(l.old)
 	l.old = l.old[:0]
 	if err != nil {
-		return fmt.Errorf("store: room %s: sync: %w", l.room, err)
+		return fmtlite.Errorf("store: room %s: sync: %w", l.room, err)
 	}
 	return nil
 }
@@ -267,13 +267,13 @@ func (l *Log) syncAll() error {
 	}
 	if l.dirty && l.f != nil {
 		if err := l.f.Sync(); err != nil {
-			return fmt.Errorf("store: room %s: sync: %w", l.room, err)
+			return fmtlite.Errorf("store: room %s: sync: %w", l.room, err)
 		}
 		l.dirty = false
 	}
 	if l.newDir {
 		if err := syncDir(l.dir); err != nil {
-			return fmt.Errorf("store: room %s: sync: %w", l.room, err)
+			return fmtlite.Errorf("store: room %s: sync: %w", l.room, err)
 		}
 		l.newDir = false
 	}
@@ -285,7 +285,7 @@ func (l *Log) syncAll() error {
 func (l *Log) trim(last uint64) {
 	for len(l.segs) > 1 && l.segs[1].first+uint64(l.s.o.History) <= last+1 {
 		if err := os.Remove(l.segs[0].path); err != nil && !os.IsNotExist(err) {
-			l.s.fail(fmt.Errorf("store: room %s: %w", l.room, err))
+			l.s.fail(fmtlite.Errorf("store: room %s: %w", l.room, err))
 			return
 		}
 		l.segs = l.segs[1:]
@@ -311,7 +311,7 @@ func (l *Log) close() {
 			err = l.f.Sync()
 		}
 		if err != nil {
-			l.s.fail(fmt.Errorf("store: room %s: close: %w", l.room, err))
+			l.s.fail(fmtlite.Errorf("store: room %s: close: %w", l.room, err))
 		}
 	}
 }

@@ -3,8 +3,8 @@ package store
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"hash/crc32"
+	"roomrelay/internal/fmtlite"
 	"time"
 
 	"roomrelay/proto"
@@ -110,14 +110,14 @@ func readRecord(b []byte) (record, int, error) {
 	}
 	n := binary.LittleEndian.Uint32(b)
 	if n == 0 || n > maxPayload {
-		return record{}, 0, fmt.Errorf("bad record length %d", n)
+		return record{}, 0, fmtlite.Errorf("bad record length %d", n)
 	}
 	if uint64(len(b)-frameHead) < uint64(n) {
 		return record{}, 0, errShort
 	}
 	payload := b[frameHead : frameHead+int(n)]
 	if sum := crc32.Checksum(payload, castagnoli); sum != binary.LittleEndian.Uint32(b[4:]) {
-		return record{}, 0, fmt.Errorf("bad checksum %08x", sum)
+		return record{}, 0, fmtlite.Errorf("bad checksum %08x", sum)
 	}
 	r, err := decodePayload(payload)
 	return r, frameHead + int(n), err
@@ -148,10 +148,10 @@ func decodePayload(p []byte) (record, error) {
 	case recClosed, recReserve:
 		r.ev.Seq = d.uvarint()
 	default:
-		return r, fmt.Errorf("unknown record type %q", r.typ)
+		return r, fmtlite.Errorf("unknown record type %q", r.typ)
 	}
 	if d.err == nil && len(d.b) > 0 {
-		d.err = fmt.Errorf("%d bytes after a %q record", len(d.b), r.typ)
+		d.err = fmtlite.Errorf("%d bytes after a %q record", len(d.b), r.typ)
 	}
 	return r, d.err
 }
@@ -164,7 +164,7 @@ type decoder struct {
 
 func (d *decoder) fail(what string) {
 	if d.err == nil {
-		d.err = fmt.Errorf("bad %s in record", what)
+		d.err = fmtlite.Errorf("bad %s in record", what)
 	}
 	d.b = nil
 }

@@ -36,12 +36,12 @@
 package store
 
 import (
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"roomrelay/internal/fmtlite"
 	"sort"
 	"strconv"
 	"strings"
@@ -136,14 +136,14 @@ func Open(o Options) (*Store, []Room, error) {
 		minBlock: uint64(max(o.History/16, 1)), maxBlock: uint64(max(o.History/2, 1)),
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
-		return nil, nil, fmt.Errorf("store %s: %w", o.Dir, err)
+		return nil, nil, fmtlite.Errorf("store %s: %w", o.Dir, err)
 	}
 	if err := s.probe(); err != nil {
-		return nil, nil, fmt.Errorf("store %s: cannot write: %w", o.Dir, err)
+		return nil, nil, fmtlite.Errorf("store %s: cannot write: %w", o.Dir, err)
 	}
-	ents, err := os.ReadDir(o.Dir)
+	ents, err := readDir(o.Dir)
 	if err != nil {
-		return nil, nil, fmt.Errorf("store %s: %w", o.Dir, err)
+		return nil, nil, fmtlite.Errorf("store %s: %w", o.Dir, err)
 	}
 	var rooms []Room
 	for _, ent := range ents {
@@ -180,10 +180,10 @@ func (s *Store) probe() error {
 
 // key is the directory of the room called name: its folded name in hex,
 // which any file system takes.
-func key(name string) string { return hex.EncodeToString([]byte(proto.Fold(name))) }
+func key(name string) string { return fmtlite.Sprintf("%x", proto.Fold(name)) }
 
 func unkey(dir string) string {
-	b, _ := hex.DecodeString(dir)
+	b, _ := fmtlite.Unhex(dir)
 	return string(b)
 }
 
@@ -200,7 +200,7 @@ type seg struct {
 // kept) and the segments left.
 func (s *Store) recover(dir string) (Room, []seg) {
 	logf := s.o.Logf
-	ents, _ := os.ReadDir(dir)
+	ents, _ := readDir(dir)
 	var names []string
 	for _, ent := range ents {
 		if strings.HasSuffix(ent.Name(), segExt) {
@@ -234,7 +234,7 @@ func (s *Store) recover(dir string) (Room, []seg) {
 		for off < len(b) {
 			rec, n, err := readRecord(b[off:])
 			if err == nil && (hdr == nil) != (rec.typ == recHeader) {
-				err = fmt.Errorf("a %q record where the header should be, or a header after it", rec.typ)
+				err = fmtlite.Errorf("a %q record where the header should be, or a header after it", rec.typ)
 			}
 			if err != nil {
 				bad = err
@@ -420,8 +420,31 @@ func (s *Store) fail(err error) {
 	s.removeAll()
 }
 
+// readDir is os.ReadDir (the entries of dir, by name) without its
+// generic sort of entries, about 8 KB of a mipsle binary: it sorts the
+// names.
+func readDir(dir string) ([]fs.DirEntry, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	ents, err := f.ReadDir(-1)
+	f.Close()
+	byName := make(map[string]fs.DirEntry, len(ents))
+	names := make([]string, len(ents))
+	for i, e := range ents {
+		names[i] = e.Name()
+		byName[names[i]] = e
+	}
+	sort.Strings(names)
+	for i, name := range names {
+		ents[i] = byName[name]
+	}
+	return ents, err
+}
+
 func (s *Store) removeAll() {
-	ents, _ := os.ReadDir(s.o.Dir)
+	ents, _ := readDir(s.o.Dir)
 	for _, ent := range ents {
 		if ent.IsDir() {
 			os.RemoveAll(filepath.Join(s.o.Dir, ent.Name()))
