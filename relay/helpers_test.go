@@ -26,16 +26,20 @@ func testConfig() config.Config {
 
 // startServer starts a relay and stops it, checking that no goroutine
 // outlives it, when the test ends.
-func startServer(t testing.TB, cfg config.Config) *Server {
+func startServer(t testing.TB, cfg config.Config, set ...func(*Server)) *Server {
 	t.Helper()
-	return startServerLog(t, cfg, t.Logf)
+	return startServerLog(t, cfg, t.Logf, set...)
 }
 
-// startServerLog is startServer with its log to logf.
-func startServerLog(t testing.TB, cfg config.Config, logf config.Logf) *Server {
+// startServerLog is startServer with its log to logf. Each of set is
+// called on the server before it starts.
+func startServerLog(t testing.TB, cfg config.Config, logf config.Logf, set ...func(*Server)) *Server {
 	t.Helper()
 	testkit.NoLeaks(t) // checked after the shutdown below: cleanups run last first
 	s := New(cfg, logf)
+	for _, f := range set {
+		f(s)
+	}
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}

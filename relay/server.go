@@ -31,6 +31,10 @@ type Server struct {
 	logs  throttle
 	drops throttle // one log line a second for each kind of dropped message
 
+	// The bounds of a publisher's stall (see stallBy and presses): set
+	// once, to stallFor and pressFor; a test may stretch them.
+	stallMax, pressMax time.Duration
+
 	// Guarded by mu.
 	mu      sync.Mutex
 	closing bool
@@ -179,6 +183,7 @@ func New(cfg config.Config, logf config.Logf) *Server {
 		open: map[string]*bound{}, rooms: map[string]*room{},
 		names: map[string]*member{}, conns: map[net.Conn]connInfo{}, perIP: map[netip.Addr]int{},
 		waiting: map[netip.Addr][]*slotWait{}, drops: throttle{burst: 1},
+		stallMax: stallFor, pressMax: pressFor,
 	}
 	s.doors = s.newDoors()
 	s.cfg.Store(&cfg)

@@ -137,7 +137,7 @@ func (m *member) stallBy(t time.Time) time.Time {
 	if r.relaxed(t) {
 		return time.Time{} // its readers caught up since the last post
 	}
-	until := t.Add(stallFor)
+	until := t.Add(m.srv.stallMax)
 	m.stallUntil.Store(until.UnixNano())
 	r.stall(m)
 	m.srv.stats.stalled.Add(1)
@@ -172,7 +172,7 @@ func stallLines(lag, maxLag uint64) int {
 // member holds the room back for pressFor at most, in stalls of stallFor.
 func (m *member) presses(t time.Time) bool {
 	at := m.blockedAt.Load()
-	return at == 0 || t.UnixNano()-at < int64(pressFor)
+	return at == 0 || t.UnixNano()-at < int64(m.srv.pressMax)
 }
 
 // replayBudget is the rate (bytes a second) and burst of a member's
