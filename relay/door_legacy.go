@@ -74,9 +74,8 @@ func (d *legacyDoor) pace(key budgetKey, t *ticket) bool {
 	b := d.budgets.get(key, now, l.Rate, l.Burst)
 	var wait time.Duration
 	if b != nil {
-		wait = b.reserve(now, l.Rate, l.Burst)
-		if now.Add(wait).After(t.accepted.Add(d.s.conf().Timeouts.Message.D())) {
-			b.tokens++ // its turn is given back
+		var ok bool
+		if wait, ok = b.reserveBy(now, t.accepted.Add(d.s.conf().Timeouts.Message.D()), l.Rate, l.Burst); !ok {
 			b = nil
 		}
 	}

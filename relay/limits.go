@@ -77,6 +77,15 @@ func (l *limiter) reserve(t time.Time, rate float64, burst int) time.Duration {
 	return time.Duration(-l.tokens / rate * float64(time.Second))
 }
 
+// reserveBy is reserve, but only for a token that is there by deadline:
+// ok false, it takes nothing.
+func (l *limiter) reserveBy(t, deadline time.Time, rate float64, burst int) (wait time.Duration, ok bool) {
+	if at := l.readyAt(t, 1, rate, float64(burst)); at.After(deadline) {
+		return 0, false
+	}
+	return l.reserve(t, rate, burst), true
+}
+
 // full reports whether the bucket has refilled to burst by t: it then
 // holds nothing worth remembering.
 func (l *limiter) full(t time.Time, rate float64, burst int) bool {

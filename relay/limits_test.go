@@ -64,8 +64,8 @@ func TestFDWarning(t *testing.T) {
 }
 
 // TestReserve: over the burst, each message's turn comes 1/rate after the
-// previous one's, in the order they were taken; a turn given back is
-// taken by the next.
+// previous one's, in the order they were taken; a turn that would come
+// after its deadline is not taken, and the next gets it.
 func TestReserve(t *testing.T) {
 	const rate, burst = 2.0, 2
 	t0 := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
@@ -78,9 +78,14 @@ func TestReserve(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("turns (-want +got):\n%s", diff)
 	}
-	l.tokens++ // the last gives its turn back
-	if d := l.reserve(t0.Add(time.Second), rate, burst); d != 500*time.Millisecond {
-		t.Errorf("a second later, the next turn is in %v, want 500ms", d)
+	if d, ok := l.reserveBy(t0, t0.Add(1999*time.Millisecond), rate, burst); ok {
+		t.Errorf("a turn in 2s, by 1.999s: taken, in %v", d)
+	}
+	if d, ok := l.reserveBy(t0, t0.Add(2*time.Second), rate, burst); !ok || d != 2*time.Second {
+		t.Errorf("a turn in 2s, by 2s: %v, %v; want 2s, true", d, ok)
+	}
+	if d, ok := l.reserveBy(t0.Add(3*time.Second), t0.Add(3*time.Second), rate, burst); !ok || d != 0 {
+		t.Errorf("3s later, by then: %v, %v; want 0s, true", d, ok)
 	}
 }
 
