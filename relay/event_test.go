@@ -31,8 +31,8 @@ func TestEventText(t *testing.T) {
 		{Kind: proto.KindMsg, From: "ann", Text: " ", Time: at},
 	} {
 		ev := newEvent(&e, 1)
-		if x := ev.x.Load(); x != nil && x.text != "" {
-			t.Errorf("%v: holds its text twice: %q beside its line", e.Kind, x.text)
+		if r := ev.rare(); r != nil && r.text != "" {
+			t.Errorf("%v: holds its text twice: %q beside its line", e.Kind, r.text)
 		}
 		if x := ev.x.Load(); (x != nil) != (e.To != "" || e.Epoch != "") {
 			t.Errorf("%v: extra %+v, want one only for an addressee or an epoch", e.Kind, x)
@@ -113,6 +113,9 @@ func eventCases() []proto.Event {
 func TestEventCompact(t *testing.T) {
 	if size := unsafe.Sizeof(event{}); size > 96 {
 		t.Errorf("an event is %d bytes, past the 96-byte size class: a room keeps up to history of them", size)
+	}
+	if size := unsafe.Sizeof(extra{}); size > 64 {
+		t.Errorf("an event's extra is %d bytes, past the 64-byte size class: a room in JSON mode has one an event", size)
 	}
 	for _, e := range eventCases() {
 		ev := newEvent(&e, 0)

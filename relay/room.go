@@ -30,19 +30,31 @@ type event struct {
 	x    atomic.Pointer[extra] // set when it is made, or by the first member that needs it
 }
 
-// extra is what an event seldom has, or needs only for some members.
+// extra is what an event needs only for some members, made by the first
+// that needs it, and what few events have.
 type extra struct {
-	// Set when the event is made, before it is shared.
-	to    string // proto.Event's To: a private message's
-	epoch string // proto.Event's Epoch: the welcome's
-	text  string // proto.Event's Text, where the text line does not hold it
-	skip  uint64 // a hole's notice (see room.hole): the cursor goes on at skip; the event's seq is the hole's first number
-
-	// Made by the first member that needs them.
 	once  sync.Once
 	json  []byte                   // JSON-mode line; see line
 	stamp atomic.Pointer[stamp]    // see stamped
 	irc   atomic.Pointer[ircLines] // see ircLines (door_irc.go)
+	rare  *rare                    // set when the event is made, before it is shared; nil: none
+}
+
+// rare is what few events have: none that a room keeps but a hole's
+// notice.
+type rare struct {
+	to    string // proto.Event's To: a private message's
+	epoch string // proto.Event's Epoch: the welcome's
+	text  string // proto.Event's Text, where the text line does not hold it
+	skip  uint64 // a hole's notice (see room.hole): the cursor goes on at skip; the event's seq is the hole's first number
+}
+
+// rare returns what few events have; nil for the others.
+func (ev *event) rare() *rare {
+	if x := ev.x.Load(); x != nil {
+		return x.rare
+	}
+	return nil
 }
 
 // ext returns ev's extra, made if it has none yet.
@@ -57,8 +69,8 @@ func (ev *event) ext() *extra {
 // skip is where a cursor goes on after ev, a hole's notice; 0 for
 // other events.
 func (ev *event) skip() uint64 {
-	if x := ev.x.Load(); x != nil {
-		return x.skip
+	if r := ev.rare(); r != nil {
+		return r.skip
 	}
 	return 0
 }
@@ -75,8 +87,8 @@ func (ev *event) roomSeq() uint64 {
 // epoch is the room's epoch that ev carries: the welcome's; "" for
 // other events.
 func (ev *event) epoch() string {
-	if x := ev.x.Load(); x != nil {
-		return x.epoch
+	if r := ev.rare(); r != nil {
+		return r.epoch
 	}
 	return ""
 }
@@ -108,18 +120,17 @@ func newEvent(e *proto.Event, from uint64) *event {
 	if !e.Time.IsZero() {
 		ev.ms = e.Time.UnixMilli()
 	}
-	var x extra
+	var text string // e.Text, where line does not hold it
 	if e.Text != "" {
 		end := textEnd(e.Kind, line)
 		if at := end - len(e.Text); at > 0 && string(line[at:end]) == e.Text {
 			ev.at = int32(at)
 		} else {
-			x.text = e.Text
+			text = e.Text
 		}
 	}
-	if e.To != "" || e.Epoch != "" || x.text != "" {
-		x.to, x.epoch = e.To, e.Epoch
-		ev.x.Store(&x)
+	if e.To != "" || e.Epoch != "" || text != "" {
+		ev.x.Store(&extra{rare: &rare{to: e.To, epoch: e.Epoch, text: text}})
 	}
 	return ev
 }
@@ -145,12 +156,12 @@ func (ev *event) full() proto.Event {
 	if ev.at > 0 {
 		e.Text = string(ev.text[ev.at:textEnd(ev.kind, ev.text)])
 	}
-	if x := ev.x.Load(); x != nil {
-		e.To, e.Epoch = x.to, x.epoch
-		if x.text != "" {
-			e.Text = x.text
+	if r := ev.rare(); r != nil {
+		e.To, e.Epoch = r.to, r.epoch
+		if r.text != "" {
+			e.Text = r.text
 		}
-		if x.skip != 0 {
+		if r.skip != 0 {
 			e.Seq = 0
 		}
 	}
@@ -323,7 +334,7 @@ func (r *room) hole(from, to, low uint64) {
 		"%s's events %d to %d were lost when the relay stopped (some of these numbers were never used); continuing from %d",
 		r.name, from, to, to+1)}, 0)
 	ev.seq = from
-	ev.x.Store(&extra{skip: to + 1})
+	ev.x.Store(&extra{rare: &rare{skip: to + 1}})
 	for seq := max(from, low); seq <= to; seq++ {
 		i := seq % uint64(len(r.ring))
 		if old := r.ring[i]; old != nil {
