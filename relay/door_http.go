@@ -510,12 +510,12 @@ func (st *stream) flush(until time.Time) error {
 		st.buf = st.buf[:0]
 		for i, ev := range batch {
 			e := proto.SSE{Data: ev.line(true)}
-			if ev.src.Seq != 0 {
-				epoch := m.srv.epochOf(cur, ev.src.Room)
+			if seq := ev.roomSeq(); seq != 0 {
+				epoch := m.srv.epochOf(cur, ev.room)
 				if epoch != "" {
-					e.ID = proto.Point{Epoch: epoch, Seq: ev.src.Seq}.String()
+					e.ID = proto.Point{Epoch: epoch, Seq: seq}.String()
 				}
-				if ev.src.Kind == proto.KindMsg || ev.src.Kind == proto.KindAction {
+				if ev.kind == proto.KindMsg || ev.kind == proto.KindAction {
 					st.seen++
 				}
 			}

@@ -623,21 +623,20 @@ func (c *ircClient) joinLines(b []byte, room string) []byte {
 // in its text when the client did not ask for server-time; joins and
 // parts are not replayed, since the client would take them for now.
 func (c *ircClient) append(bufs net.Buffers, ev *event) net.Buffers {
-	e := &ev.src
 	switch {
-	case e.Kind == 0: // a line of the door's own
+	case ev.kind == 0: // a line of the door's own
 		return append(bufs, ev.text)
-	case e.Kind == proto.KindNotice && e.Epoch != "": // the welcome to a room
+	case ev.kind == proto.KindNotice && ev.epoch() != "": // the welcome to a room
 		var b []byte
-		if c.channel != "" && proto.Fold(c.channel) != proto.Fold(e.Room) {
+		if c.channel != "" && proto.Fold(c.channel) != proto.Fold(ev.room) {
 			b = proto.AppendIRC(b, &proto.IRC{Prefix: proto.IRCUser(c.m.name), Command: "PART",
-				Params: []string{"#" + c.channel, "joined #" + e.Room}})
+				Params: []string{"#" + c.channel, "joined #" + ev.room}})
 		}
-		c.channel = e.Room
-		return append(bufs, c.joinLines(b, e.Room))
-	case e.Seq == 0: // to this member alone
+		c.channel = ev.room
+		return append(bufs, c.joinLines(b, ev.room))
+	case ev.roomSeq() == 0: // to this member alone
 		to := c.m.name
-		if e.Kind != proto.KindPrivate && c.channel != "" {
+		if ev.kind != proto.KindPrivate && c.channel != "" {
 			to = "#" + c.channel
 		}
 		full := ev.full()
@@ -646,7 +645,7 @@ func (c *ircClient) append(bufs net.Buffers, ev *event) net.Buffers {
 	tags := c.serverTime.Load()
 	if ev.seq < c.m.base.Load() { // replayed
 		switch {
-		case e.Kind == proto.KindJoin || e.Kind == proto.KindPart:
+		case ev.kind == proto.KindJoin || ev.kind == proto.KindPart:
 			return bufs
 		case !tags:
 			if st := ev.stamped(); st != nil {
@@ -671,7 +670,8 @@ func (c *ircClient) append(bufs net.Buffers, ev *event) net.Buffers {
 // ircLines returns a room event's IRC lines, made by the first IRC member
 // that needs them (two at once make the same).
 func (ev *event) ircLines() *ircLines {
-	if l := ev.irc.Load(); l != nil {
+	x := ev.ext()
+	if l := x.irc.Load(); l != nil {
 		return l
 	}
 	e := ev.full()
@@ -679,7 +679,7 @@ func (ev *event) ircLines() *ircLines {
 	if !e.Time.IsZero() {
 		l.tag = proto.AppendIRCTime(make([]byte, 0, 32), e.Time)
 	}
-	ev.irc.Store(l)
+	x.irc.Store(l)
 	return l
 }
 

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -30,6 +31,12 @@ func TestEventText(t *testing.T) {
 		{Kind: proto.KindMsg, From: "ann", Text: " ", Time: at},
 	} {
 		ev := newEvent(&e, 1)
+		if r := ev.rare(); r != nil && r.text != "" {
+			t.Errorf("%v: holds its text twice: %q beside its line", e.Kind, r.text)
+		}
+		if x := ev.x.Load(); (x != nil) != (e.To != "" || e.Epoch != "") {
+			t.Errorf("%v: extra %+v, want one only for an addressee or an epoch", e.Kind, x)
+		}
 		if got := ev.full(); !cmp.Equal(got, e) {
 			t.Errorf("%v: full() differs (-want +got):\n%s", e.Kind, cmp.Diff(e, got))
 		}
@@ -38,9 +45,6 @@ func TestEventText(t *testing.T) {
 		}
 		if want := proto.AppendJSON(nil, &e); !bytes.Equal(ev.line(true), want) {
 			t.Errorf("%v: JSON line %q, want %q", e.Kind, ev.line(true), want)
-		}
-		if e.Kind == proto.KindMsg && ev.src.Text != "" {
-			t.Errorf("a message holds its text twice: %q in its source", ev.src.Text)
 		}
 	}
 	e := proto.Event{Kind: proto.KindMsg, From: "ann", Room: "lobby", Seq: 3, Time: at}
@@ -82,5 +86,66 @@ func TestSayAsIs(t *testing.T) {
 		if e.Text != w || e.From != "alice" || e.Seq == 0 {
 			t.Errorf("prog's event %+v, want alice's %q", e, w)
 		}
+	}
+}
+
+// eventCases are events of every kind, as the relay makes them.
+func eventCases() []proto.Event {
+	at := time.Date(2026, 12, 3, 10, 0, 59, 999e6, time.UTC)
+	return []proto.Event{
+		{Kind: proto.KindMsg, Room: "lobby", Seq: 7, From: "ann", Text: `say "hi" \ é`, Time: at},
+		{Kind: proto.KindAction, Room: "lobby", Seq: 8, From: "ann", Text: "waves", Time: at},
+		{Kind: proto.KindPrivate, From: "ann", To: "bob", Text: "psst", Time: at},
+		{Kind: proto.KindJoin, Room: "lobby", Seq: 9, From: "ann", Time: at},
+		{Kind: proto.KindPart, Room: "lobby", Seq: 10, From: "ann", Text: "joined den", Time: at},
+		{Kind: proto.KindPart, Room: "lobby", Seq: 11, From: "ann", Time: at},
+		{Kind: proto.KindNotice, Text: "earlier in lobby, events 1 to 6:"},
+		{Kind: proto.KindNotice, Room: "lobby", Epoch: "k3f9ab", Text: "you are ann in lobby"},
+		{Kind: proto.KindError, Text: "no such member"},
+		{Kind: proto.KindMsg, Room: "lobby", Seq: 12, From: "ann", Text: "before 1970", Time: time.UnixMilli(-1).UTC()},
+	}
+}
+
+// TestEventCompact: the event a room keeps stays in its size class, and
+// every line made from it (text, JSON, time stamp) is the one made from
+// the event it was made from, for every kind; a hole's notice carries no
+// number in its lines.
+func TestEventCompact(t *testing.T) {
+	if size := unsafe.Sizeof(event{}); size > 96 {
+		t.Errorf("an event is %d bytes, past the 96-byte size class: a room keeps up to history of them", size)
+	}
+	if size := unsafe.Sizeof(extra{}); size > 64 {
+		t.Errorf("an event's extra is %d bytes, past the 64-byte size class: a room in JSON mode has one an event", size)
+	}
+	for _, e := range eventCases() {
+		ev := newEvent(&e, 0)
+		if want := proto.AppendText(nil, &e); !bytes.Equal(ev.line(false), want) {
+			t.Errorf("%v: text line %q, want %q", e.Kind, ev.line(false), want)
+		}
+		if want := proto.AppendJSON(nil, &e); !bytes.Equal(ev.line(true), want) {
+			t.Errorf("%v: JSON line %q, want %q", e.Kind, ev.line(true), want)
+		}
+		var want []byte
+		if !e.Time.IsZero() {
+			want = proto.AppendStamp(nil, e.Time.Local())
+		}
+		if got := ev.stamped(); !bytes.Equal(got, want) {
+			t.Errorf("%v: stamp %q, want %q", e.Kind, got, want)
+		}
+		if got := ev.full(); !cmp.Equal(got, e) {
+			t.Errorf("%v: full() differs (-want +got):\n%s", e.Kind, cmp.Diff(e, got))
+		}
+	}
+	r := newRoom("lobby", 16)
+	r.hole(3, 5, 1)
+	ev := r.ring[4]
+	if ev.seq != 3 || ev.skip() != 6 || ev.roomSeq() != 0 || ev.full().Seq != 0 {
+		t.Errorf("hole: seq %d, skip %d, carries %d, full %+v: want 3, 6, none", ev.seq, ev.skip(), ev.roomSeq(), ev.full())
+	}
+	if line := ev.line(true); bytes.Contains(line, []byte(`"seq"`)) {
+		t.Errorf("hole's JSON line %q carries a number", line)
+	}
+	if l := lineEvent([]byte("x\n")); string(l.line(true)) != "x\n" || l.x.Load() != nil {
+		t.Errorf("a line event's JSON line %q, extra %v: want its line, none", l.line(true), l.x.Load())
 	}
 }

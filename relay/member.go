@@ -402,7 +402,7 @@ func (m *member) batch(scratch *[]*event) (batch []*event, json, ok bool) {
 		m.srv.stats.delivered.Add(int64(len(batch))) // one count a batch, not a delivery
 		var msgs int64
 		for _, ev := range batch {
-			switch ev.src.Kind {
+			switch ev.kind {
 			case proto.KindMsg, proto.KindAction, proto.KindPrivate:
 				msgs++
 			}
@@ -472,8 +472,8 @@ func (m *member) take(r *room, batch []*event, limit int) ([]*event, bool) {
 		}
 		ev := r.ring[next%uint64(len(r.ring))]
 		next++
-		if ev.skip > next {
-			next = ev.skip // a hole's notice: see room.hole
+		if skip := ev.skip(); skip > next {
+			next = skip // a hole's notice: see room.hole
 		}
 		if ev.from == m.id && !m.json {
 			continue // text mode: not the member's own lines

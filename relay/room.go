@@ -11,22 +11,86 @@ import (
 	"roomrelay/relay/store"
 )
 
-// event is one event, shared read-only by every member that gets it: its
-// text line, encoded when it is made; its JSON line, encoded when a member
-// in JSON mode first needs it (most rooms have none); and its time stamp,
-// found when a member with time stamps on first needs it. Its text is
-// kept once, in its text line (see full).
+// event is one event, shared read-only by every member that gets it. It
+// is kept compact, as a room keeps up to history of them: its text line,
+// encoded when it is made, which holds its text too (see full); what its
+// other lines are made from; and, behind one pointer, what few events
+// have (the addressee of a private message, the welcome's epoch, a hole's
+// end) and the lines made when a member first needs them (the JSON line,
+// the IRC lines, a time stamp of another minute than the last).
 type event struct {
-	seq   uint64
-	from  uint64      // id of the member that caused it; 0 for the relay
-	text  []byte      // text-mode line
-	src   proto.Event // what the JSON line and the stamp are made from; see full
-	at    int32       // where src's Text is in text when src holds none; 0: src holds it
+	seq  uint64 // the room's number for it; 0: one member's; a hole's notice: its first number (see room.hole)
+	from uint64 // id of the member that caused it; 0 for the relay
+	text []byte // text-mode line
+	who  string // proto.Event's From
+	room string // proto.Event's Room
+	ms   int64  // proto.Event's Time, in Unix milliseconds; 0: none
+	at   int32  // where its text is in text (see textEnd); 0: it has none there
+	kind proto.Kind
+	x    atomic.Pointer[extra] // set when it is made, or by the first member that needs it
+}
+
+// extra is what an event needs only for some members, made by the first
+// that needs it, and what few events have.
+type extra struct {
 	once  sync.Once
 	json  []byte                   // JSON-mode line; see line
 	stamp atomic.Pointer[stamp]    // see stamped
-	irc   atomic.Pointer[ircLines] // made when an IRC member first needs them (door_irc.go)
-	skip  uint64                   // a hole's notice (see room.hole): the cursor goes on at skip; seq is the hole's first number
+	irc   atomic.Pointer[ircLines] // see ircLines (door_irc.go)
+	rare  *rare                    // set when the event is made, before it is shared; nil: none
+}
+
+// rare is what few events have: none that a room keeps but a hole's
+// notice.
+type rare struct {
+	to    string // proto.Event's To: a private message's
+	epoch string // proto.Event's Epoch: the welcome's
+	text  string // proto.Event's Text, where the text line does not hold it
+	skip  uint64 // a hole's notice (see room.hole): the cursor goes on at skip; the event's seq is the hole's first number
+}
+
+// rare returns what few events have; nil for the others.
+func (ev *event) rare() *rare {
+	if x := ev.x.Load(); x != nil {
+		return x.rare
+	}
+	return nil
+}
+
+// ext returns ev's extra, made if it has none yet.
+func (ev *event) ext() *extra {
+	if x := ev.x.Load(); x != nil {
+		return x
+	}
+	ev.x.CompareAndSwap(nil, new(extra))
+	return ev.x.Load()
+}
+
+// skip is where a cursor goes on after ev, a hole's notice; 0 for
+// other events.
+func (ev *event) skip() uint64 {
+	if r := ev.rare(); r != nil {
+		return r.skip
+	}
+	return 0
+}
+
+// roomSeq is the sequence number ev's lines carry: seq, but none for a
+// hole's notice.
+func (ev *event) roomSeq() uint64 {
+	if ev.skip() != 0 {
+		return 0
+	}
+	return ev.seq
+}
+
+// epoch is the room's epoch that ev carries: the welcome's; "" for
+// other events.
+func (ev *event) epoch() string {
+	if r := ev.rare(); r != nil {
+		return r.epoch
+	}
+	return ""
 }
 
 // ircLines are a room event's IRC messages, shared by every IRC member
@@ -36,15 +100,37 @@ type ircLines struct {
 	tag   []byte // the server-time tag that goes before each, for members that asked for it
 }
 
-// newEvent makes e an event, with its text line. Where the line ends
-// with e's text (most kinds), the event keeps the text in the line only.
+// textEnd is where an event of kind k keeps its text in its text line
+// line: before the LF, and for a part also before the ")" (see
+// proto.AppendText).
+func textEnd(k proto.Kind, line []byte) int {
+	if k == proto.KindPart {
+		return len(line) - 2
+	}
+	return len(line) - 1
+}
+
+// newEvent makes e an event, with its text line. Where the line holds
+// e's text (every kind), the event keeps the text in the line only.
 func newEvent(e *proto.Event, from uint64) *event {
 	var b [512]byte // on the stack: the line is kept in a slice of its own size
 	line := proto.AppendText(b[:0], e)
-	ev := &event{seq: e.Seq, from: from, text: make([]byte, len(line)), src: *e}
+	ev := &event{seq: e.Seq, from: from, text: make([]byte, len(line)), who: e.From, room: e.Room, kind: e.Kind}
 	copy(ev.text, line)
-	if at := len(line) - 1 - len(e.Text); e.Text != "" && at > 0 && string(line[at:len(line)-1]) == e.Text {
-		ev.src.Text, ev.at = "", int32(at)
+	if !e.Time.IsZero() {
+		ev.ms = e.Time.UnixMilli()
+	}
+	var text string // e.Text, where line does not hold it
+	if e.Text != "" {
+		end := textEnd(e.Kind, line)
+		if at := end - len(e.Text); at > 0 && string(line[at:end]) == e.Text {
+			ev.at = int32(at)
+		} else {
+			text = e.Text
+		}
+	}
+	if e.To != "" || e.Epoch != "" || text != "" {
+		ev.x.Store(&extra{rare: &rare{to: e.To, epoch: e.Epoch, text: text}})
 	}
 	return ev
 }
@@ -54,35 +140,51 @@ func newEvent(e *proto.Event, from uint64) *event {
 func newSaid(e *proto.Event, text []byte, from uint64) *event {
 	line := make([]byte, 0, len(e.From)+2+len(text)+1)
 	line = append(append(append(append(line, e.From...), ": "...), text...), '\n')
-	return &event{seq: e.Seq, from: from, text: line, src: *e, at: int32(len(e.From) + 2)}
+	ev := &event{seq: e.Seq, from: from, text: line, who: e.From, room: e.Room, at: int32(len(e.From) + 2), kind: e.Kind}
+	if !e.Time.IsZero() {
+		ev.ms = e.Time.UnixMilli()
+	}
+	return ev
 }
 
 // full returns the event that ev was made from, its text included.
 func (ev *event) full() proto.Event {
-	e := ev.src
+	e := proto.Event{Kind: ev.kind, Room: ev.room, Seq: ev.seq, From: ev.who}
+	if ev.ms != 0 {
+		e.Time = time.UnixMilli(ev.ms).UTC()
+	}
 	if ev.at > 0 {
-		e.Text = string(ev.text[ev.at : len(ev.text)-1])
+		e.Text = string(ev.text[ev.at:textEnd(ev.kind, ev.text)])
+	}
+	if r := ev.rare(); r != nil {
+		e.To, e.Epoch = r.to, r.epoch
+		if r.text != "" {
+			e.Text = r.text
+		}
+		if r.skip != 0 {
+			e.Seq = 0
+		}
 	}
 	return e
 }
 
-// lineEvent is an event that is the same line in both modes.
+// lineEvent is an event that is the same line in both modes: one of
+// kind 0.
 func lineEvent(line []byte) *event {
-	ev := &event{text: line}
-	ev.once.Do(func() { ev.json = line })
-	return ev
+	return &event{text: line}
 }
 
 // line returns the event's line in JSON mode or in text mode.
 func (ev *event) line(json bool) []byte {
-	if !json {
+	if !json || ev.kind == 0 {
 		return ev.text
 	}
-	ev.once.Do(func() {
+	x := ev.ext()
+	x.once.Do(func() {
 		e := ev.full()
-		ev.json = proto.AppendJSON(make([]byte, 0, 2*len(ev.text)+96), &e)
+		x.json = proto.AppendJSON(make([]byte, 0, 2*len(ev.text)+96), &e)
 	})
-	return ev.json
+	return x.json
 }
 
 // stamp is the "[HH:MM] " of one minute of local time, shared by every
@@ -97,22 +199,25 @@ type stamp struct {
 var lastStamp atomic.Pointer[stamp]
 
 // stamped returns the event's time stamp in the relay's time zone, or nil
-// when it has no time. The first member that needs it finds it (two at
-// once find the same); later ones share it.
+// when it has no time. An event of the minute of the stamp found last
+// shares it; for another, the first member that needs it finds it (two
+// at once find the same), and later ones share it.
 func (ev *event) stamped() []byte {
-	if st := ev.stamp.Load(); st != nil {
-		return st.b
-	}
-	t := ev.src.Time
-	if t.IsZero() {
+	if ev.ms == 0 {
 		return nil
 	}
+	if x := ev.x.Load(); x != nil {
+		if st := x.stamp.Load(); st != nil {
+			return st.b
+		}
+	}
+	t := time.UnixMilli(ev.ms)
 	st := lastStamp.Load()
 	if st == nil || st.minute != t.Unix()/60 {
 		st = &stamp{minute: t.Unix() / 60, b: proto.AppendStamp(make([]byte, 0, 8), t.Local())}
 		lastStamp.Store(st)
+		ev.ext().stamp.Store(st)
 	}
-	ev.stamp.Store(st)
 	return st.b
 }
 
@@ -228,7 +333,8 @@ func (r *room) hole(from, to, low uint64) {
 	ev := newEvent(&proto.Event{Kind: proto.KindNotice, Text: fmtlite.Sprintf(
 		"%s's events %d to %d were lost when the relay stopped (some of these numbers were never used); continuing from %d",
 		r.name, from, to, to+1)}, 0)
-	ev.seq, ev.skip = from, to+1
+	ev.seq = from
+	ev.x.Store(&extra{rare: &rare{skip: to + 1}})
 	for seq := max(from, low); seq <= to; seq++ {
 		i := seq % uint64(len(r.ring))
 		if old := r.ring[i]; old != nil {
@@ -244,7 +350,7 @@ func (r *room) hole(from, to, low uint64) {
 // last only, so that it counts once while any of it is kept, as it is
 // written once.
 func (ev *event) size(seq uint64) int {
-	if ev.skip != 0 && seq != ev.skip-1 {
+	if skip := ev.skip(); skip != 0 && seq != skip-1 {
 		return 0
 	}
 	return len(ev.text)
@@ -480,7 +586,7 @@ func (r *room) entry(since *proto.Point, replay int, oldest uint64) entry {
 		// The last replay events: a hole (see hole) counts as none.
 		e.next = e.head
 		for n := uint64(replay); n > 0 && e.next > oldest; {
-			if ev := r.ring[(e.next-1)%uint64(len(r.ring))]; ev.skip != 0 {
+			if ev := r.ring[(e.next-1)%uint64(len(r.ring))]; ev.skip() != 0 {
 				e.next = max(ev.seq, oldest)
 				continue
 			}
