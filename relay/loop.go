@@ -101,7 +101,11 @@ func newLoop(s *Server) (*loop, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &loop{srv: s, p: p}
+	n := registrySize(*s.conf())
+	// members by socket: a descriptor is about as high as the connections
+	// open, plus the relay's own (listeners, store, poller).
+	l := &loop{srv: s, p: p, members: make([]*lconn, 0, n+64)}
+	l.q.ring = make([]*lconn, max(16, n))
 	l.q.cond.L = &l.q.mu
 	workers := runtime.GOMAXPROCS(0)
 	l.wg.Add(1 + workers)
