@@ -190,7 +190,7 @@ func New(cfg config.Config, logf config.Logf) *Server {
 }
 
 // registryMax bounds registrySize.
-const registryMax = 4096
+const registryMax = 1024
 
 // registrySize is how many members the registries that grow with them
 // (Server.names and conns, the loop's members and run queue) are made for
