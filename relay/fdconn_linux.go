@@ -20,10 +20,11 @@ import (
 // What blocks (the farewell written within a deadline, the hang-up read)
 // goes through a listen.Conn made from the socket on first need.
 type fdConn struct {
-	mu     sync.Mutex // held during every use of fd, so that Close waits for the system call in progress
-	fd     int        // -1 once closed, or handed to nc
-	nc     net.Conn   // made from fd by the first blocking call; nil till then
-	remote netip.AddrPort
+	mu   sync.Mutex   // held during every use of fd, so that Close waits for the system call in progress
+	nc   *listen.Conn // made from fd by the first blocking call; nil till then
+	addr netip.Addr   // the peer's address and port
+	fd   int32        // -1 once closed, or handed to nc
+	port uint16
 }
 
 // detach returns c as an fdConn and closes c, or returns c itself when its
@@ -47,7 +48,7 @@ func detach(c net.Conn) net.Conn {
 	}
 	remote := ra.AddrPort()
 	tc.Close() // the socket stays open: fd refers to it
-	return &fdConn{fd: fd, remote: remote}
+	return &fdConn{fd: int32(fd), addr: remote.Addr(), port: remote.Port()}
 }
 
 func dupCloexec(fd int) (int, error) {
@@ -70,7 +71,7 @@ func (c *fdConn) blocking() (net.Conn, error) {
 	if c.fd < 0 {
 		return nil, net.ErrClosed
 	}
-	nc, err := listen.NewConn(c.fd)
+	nc, err := listen.NewConn(int(c.fd))
 	if err != nil {
 		return nil, err
 	}
@@ -144,12 +145,14 @@ func (c *fdConn) Close() error {
 	if c.fd < 0 {
 		return net.ErrClosed
 	}
-	err := syscall.Close(c.fd)
+	err := syscall.Close(int(c.fd))
 	c.fd = -1
 	return os.NewSyscallError("close", err)
 }
 
-func (c *fdConn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(c.remote) }
+func (c *fdConn) RemoteAddr() net.Addr {
+	return net.TCPAddrFromAddrPort(netip.AddrPortFrom(c.addr, c.port))
+}
 
 func (c *fdConn) LocalAddr() net.Addr {
 	var sa syscall.Sockaddr

@@ -56,7 +56,8 @@ type lconn struct {
 	pause   *time.Timer // made when it is first paced: schedules it to read again (see read)
 	blocked bool        // its socket is full: write when the poller says so
 	ended   bool        // seen off
-	rest    net.Buffers // what a full socket did not take yet
+
+	rest *net.Buffers // what a full socket did not take yet; nil while it took all (a pointer: an idle member holds 8 bytes, not 24)
 }
 
 // wake and stop may come before adopt has set c.m: the member is shared
@@ -105,7 +106,11 @@ func newLoop(s *Server) (*loop, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &loop{srv: s, p: p}
+	n := registrySize(*s.conf())
+	// members by socket: a descriptor is about as high as the connections
+	// open, plus the relay's own (listeners, store, poller).
+	l := &loop{srv: s, p: p, members: make([]*lconn, 0, n+64)}
+	l.q.ring = make([]*lconn, max(16, n))
 	l.q.cond.L = &l.q.mu
 	workers := runtime.GOMAXPROCS(0)
 	l.wg.Add(1 + workers)
@@ -367,7 +372,10 @@ func (l *loop) pace(lc *lconn, t, by time.Time, paced bool) {
 func (l *loop) flush(w *worker, lc *lconn) (bool, error) {
 	m := lc.m
 	for range writeBudget {
-		bufs := lc.rest
+		var bufs net.Buffers
+		if lc.rest != nil {
+			bufs = *lc.rest
+		}
 		if len(bufs) == 0 {
 			var ok bool
 			w.bufs, ok = m.collect(&w.batch, w.bufs[:0])
@@ -386,7 +394,10 @@ func (l *loop) flush(w *worker, lc *lconn) (bool, error) {
 		}
 		if rest := advance(bufs, n); len(rest) > 0 {
 			// The socket is full: keep the rest until it has room.
-			lc.rest = append(lc.rest[:0], rest...)
+			if lc.rest == nil {
+				lc.rest = new(net.Buffers)
+			}
+			*lc.rest = append((*lc.rest)[:0], rest...)
 			lc.blocked = true
 			m.blocked(true, time.Now())
 			return false, nil
@@ -421,7 +432,10 @@ func (l *loop) finish(w *worker, lc *lconn) {
 			return
 		}
 	}
-	rest := lc.rest
+	var rest net.Buffers
+	if lc.rest != nil {
+		rest = *lc.rest
+	}
 	lc.rest = nil
 	lc.ended = true
 	if lc.pause != nil {

@@ -178,10 +178,11 @@ func New(cfg config.Config, logf config.Logf) *Server {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
+	n := registrySize(cfg)
 	s := &Server{
 		logf: logf, quit: make(chan struct{}),
 		open: map[string]*bound{}, rooms: map[string]*room{},
-		names: map[string]*member{}, conns: map[net.Conn]connInfo{}, perIP: map[netip.Addr]int{},
+		names: make(map[string]*member, n), conns: make(map[net.Conn]connInfo, n), perIP: map[netip.Addr]int{},
 		waiting: map[netip.Addr][]*slotWait{}, drops: throttle{burst: 1},
 		stallMax: stallFor, pressMax: pressFor,
 	}
@@ -190,6 +191,19 @@ func New(cfg config.Config, logf config.Logf) *Server {
 	s.level.Store(int32(parseLevel(cfg.LogLevel)))
 	return s
 }
+
+// registryMax bounds registrySize.
+const registryMax = 1024
+
+// registrySize is how many members the registries that grow with them
+// (Server.names and conns, the loop's members and run queue) are made for
+// at start: Limits.MaxClients, up to registryMax. A registry that grew by
+// doubling as members came would leave each smaller table behind as
+// garbage, and take memory of a new size for each (the Go runtime keeps
+// metadata for every size it has served, for good): made for the relay's
+// bound at once, a burst of joins leaves less behind than the growth did.
+// A later reload that raises the bound grows them as before.
+func registrySize(cfg config.Config) int { return min(cfg.Limits.MaxClients, registryMax) }
 
 // conf returns the configuration in force.
 func (s *Server) conf() *config.Config { return s.cfg.Load() }
