@@ -8,8 +8,8 @@ import (
 	"net"
 	"net/netip"
 	"roomrelay/internal/fmtlite"
+	"roomrelay/internal/sortlite"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -305,7 +305,7 @@ func (s *Server) roomList(all bool) []string {
 			out = append(out, fmtlite.Sprintf("%s (%d)", r.name, r.size()))
 		}
 	}
-	sort.Strings(out)
+	sortlite.Strings(out)
 	return out
 }
 
@@ -583,7 +583,7 @@ func appendCounts[N int | int64](b []byte, m map[string]N) []byte {
 	for k := range m {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys) // not slices.Sorted(maps.Keys(m)): their iterators are about 2 KB of a mipsle binary
+	sortlite.Strings(keys) // not slices.Sorted(maps.Keys(m)): their iterators are about 2 KB of a mipsle binary
 	b = append(b, '{')
 	for i, k := range keys {
 		if i > 0 {
