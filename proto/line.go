@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"roomrelay/internal/fmtlite"
-	"sort"
+	"roomrelay/internal/sortlite"
 	"strconv"
 	"strings"
 	"time"
@@ -69,7 +69,7 @@ func (h *Hello) fill(v any) error {
 	for k := range obj {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	sortlite.Strings(keys)
 	for _, k := range keys {
 		key, wants := "", ""
 		for _, f := range helloKeys { // k exactly, else the first without regard to case

@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"roomrelay/internal/fmtlite"
+	"roomrelay/internal/netaddr"
 	"slices"
 	"time"
 )
@@ -30,9 +31,12 @@ type slotWait struct {
 	at   time.Time     // when it got its slot; set by grantSlot
 }
 
+// ipOf is the address c connects from (IPv4 unmapped); none unless c is
+// a TCP connection (net.TCPConn, listen.Conn, fdConn, or a TLS
+// connection over one of them).
 func ipOf(c net.Conn) netip.Addr {
-	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
-		return ap.Addr().Unmap()
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return netaddr.AddrPort(a).Addr().Unmap()
 	}
 	return netip.Addr{}
 }
@@ -226,7 +230,7 @@ func (s *Server) unqueue(w *slotWait) {
 // allowed reports whether ip is in one of the networks of list.
 func allowed(list []string, ip netip.Addr) bool {
 	for _, n := range list {
-		if p, err := netip.ParsePrefix(n); err == nil && p.Masked().Contains(ip) {
+		if p, ok := netaddr.ParsePrefix(n); ok && p.Masked().Contains(ip) {
 			return true
 		}
 	}

@@ -3,7 +3,9 @@ package relay
 import (
 	"errors"
 	"net/netip"
+	"roomrelay/internal/errlite"
 	"roomrelay/internal/fmtlite"
+	"roomrelay/internal/netaddr"
 	"slices"
 	"strings"
 	"sync"
@@ -224,9 +226,9 @@ func (m *member) who() string {
 // secretError says what went wrong with a secret, in the words members
 // see: which secret, never more.
 func secretError(what string, err error) string {
-	var we *waitError
+	we, isWait := errlite.As[*waitError](err)
 	switch {
-	case errors.As(err, &we):
+	case isWait:
 		return we.Error()
 	case err == errBadSecret:
 		return "wrong " + what
@@ -468,12 +470,12 @@ func (s *Server) becomeAdmin(m *member, given string, t time.Time) {
 // it covers.
 func (s *Server) ban(m *member, req proto.Request, t time.Time) {
 	b := ban{until: t.Add(req.For), why: req.Text}
-	if p, err := netip.ParsePrefix(req.Arg); err == nil {
+	if p, ok := netaddr.ParsePrefix(req.Arg); ok {
 		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
 			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96) // members' addresses are unmapped
 		}
 		b.net = p.Masked()
-	} else if ip, err := netip.ParseAddr(req.Arg); err == nil {
+	} else if ip, _, ok := netaddr.ParseAddr(req.Arg); ok { // a zone is no part of a member's address
 		b.net, _ = ip.Unmap().Prefix(ip.Unmap().BitLen())
 	} else if err := proto.CheckName(req.Arg); err == nil {
 		b.name = proto.Fold(req.Arg)

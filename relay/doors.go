@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net"
 	"os"
+	"roomrelay/internal/errlite"
 	"roomrelay/internal/fmtlite"
 	"slices"
 	"strings"
@@ -280,8 +281,8 @@ func (b *bound) closeSockets() {
 // notYet reports whether a bind failed only because the address is not
 // there yet: the interface is down or the name does not resolve.
 func notYet(err error) bool {
-	var dns *net.DNSError
-	return errors.As(err, &dns) || addrNotAvailable(err)
+	_, isDNS := errlite.As[*net.DNSError](err)
+	return isDNS || addrNotAvailable(err)
 }
 
 // explain makes the commonest bind failure plain.
@@ -302,8 +303,7 @@ type BindError struct {
 
 func (e *BindError) Error() string {
 	err := e.Err
-	var op *net.OpError
-	if errors.As(err, &op) {
+	if op, ok := errlite.As[*net.OpError](err); ok {
 		err = op.Err // the address is said once, below
 	}
 	return fmtlite.Sprintf("%s door: cannot listen on %s (relay.listen.%s): %v", e.Door, e.Addr, e.Door, explain(err))

@@ -2,7 +2,6 @@ package relay
 
 import (
 	"roomrelay/internal/fmtlite"
-	"sort"
 
 	"roomrelay/proto"
 	"roomrelay/relay/config"
@@ -30,13 +29,20 @@ func (s *Server) openStore() {
 	}
 	last := func(r store.Room) uint64 { return r.Events[len(r.Events)-1].Seq }
 	home := proto.Fold(cfg.DefaultRoom)
-	sort.SliceStable(saved, func(i, j int) bool {
-		a, b := saved[i], saved[j]
+	before := func(a, b store.Room) bool {
 		if (proto.Fold(a.Name) == home) != (proto.Fold(b.Name) == home) {
 			return proto.Fold(a.Name) == home
 		}
 		return a.Events[len(a.Events)-1].Time.After(b.Events[len(b.Events)-1].Time)
-	})
+	}
+	// The default room first, then the most recent, in a stable insertion
+	// sort: the store holds a few rooms (max_rooms, unless it was lowered),
+	// and sort.SliceStable would bring reflection's Swapper.
+	for i := 1; i < len(saved); i++ {
+		for j := i; j > 0 && before(saved[j], saved[j-1]); j-- {
+			saved[j], saved[j-1] = saved[j-1], saved[j]
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.store = st

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"roomrelay/internal/listen"
+	"roomrelay/internal/netaddr"
 	"sync"
 	"syscall"
 	"time"
@@ -46,7 +47,7 @@ func detach(c net.Conn) net.Conn {
 	if cerr := raw.Control(func(s uintptr) { fd, err = dupCloexec(int(s)) }); cerr != nil || err != nil {
 		return c
 	}
-	remote := ra.AddrPort()
+	remote := netaddr.AddrPort(ra)
 	tc.Close() // the socket stays open: fd refers to it
 	return &fdConn{fd: int32(fd), addr: remote.Addr(), port: remote.Port()}
 }

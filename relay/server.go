@@ -8,8 +8,8 @@ import (
 	"net"
 	"net/netip"
 	"roomrelay/internal/fmtlite"
+	"roomrelay/internal/sortlite"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -324,7 +324,7 @@ func (s *Server) roomList(all bool) []string {
 			out = append(out, fmtlite.Sprintf("%s (%d)", r.name, r.size()))
 		}
 	}
-	sort.Strings(out)
+	sortlite.Strings(out)
 	return out
 }
 
@@ -602,7 +602,7 @@ func appendCounts[N int | int64](b []byte, m map[string]N) []byte {
 	for k := range m {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys) // not slices.Sorted(maps.Keys(m)): their iterators are about 2 KB of a mipsle binary
+	sortlite.Strings(keys) // not slices.Sorted(maps.Keys(m)): their iterators are about 2 KB of a mipsle binary
 	b = append(b, '{')
 	for i, k := range keys {
 		if i > 0 {

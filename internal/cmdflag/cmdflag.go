@@ -9,7 +9,7 @@ import (
 	"errors"
 	"io"
 	"os"
-	"sort"
+	"roomrelay/internal/sortlite"
 	"strconv"
 	"strings"
 )
@@ -106,7 +106,7 @@ func visit(m map[string]*Flag, fn func(*Flag)) {
 	for name := range m {
 		names = append(names, name)
 	}
-	sort.Strings(names)
+	sortlite.Strings(names)
 	for _, name := range names {
 		fn(m[name])
 	}
@@ -219,7 +219,7 @@ func (s *Set) PrintDefaults() {
 		} else {
 			b.WriteString("\n    \t")
 		}
-		b.WriteString(strings.ReplaceAll(usage, "\n", "\n    \t"))
+		b.WriteString(strings.Join(strings.Split(usage, "\n"), "\n    \t")) // strings.ReplaceAll, without its Replace
 		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
 			if _, ok := f.Value.(*stringValue); ok {
 				b.WriteString(" (default " + strconv.Quote(f.DefValue) + ")")

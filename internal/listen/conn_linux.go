@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"roomrelay/internal/errlite"
 	"syscall"
 	"time"
 )
@@ -52,15 +53,14 @@ func (c *Conn) fail(op string, err error) error {
 	if err == nil || err == io.EOF {
 		return err
 	}
-	var pe *os.PathError
-	if errors.As(err, &pe) {
+	if pe, ok := errlite.As[*os.PathError](err); ok {
 		err = pe.Err
 	}
-	var errno syscall.Errno
+	errno, isErrno := errlite.As[syscall.Errno](err)
 	switch {
 	case errors.Is(err, os.ErrClosed):
 		err = net.ErrClosed
-	case errors.As(err, &errno):
+	case isErrno:
 		sys := op
 		if op == "set" {
 			sys = "setsockopt"

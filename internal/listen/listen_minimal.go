@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"roomrelay/internal/netaddr"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -29,46 +30,55 @@ func TCP(addr string, keepalive time.Duration) (net.Listener, error) {
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: "tcp", Err: errors.New("invalid port " + strconv.Quote(port))}
 	}
-	ip, err := hostIP(host, netip.IPv6Unspecified())
+	ip, zone, err := hostIP(host, netip.IPv6Unspecified())
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: "tcp", Err: err}
 	}
 	ap := netip.AddrPortFrom(ip, uint16(p))
 	fd, err := socket(ap)
-	if err != nil && ip.IsUnspecified() && ip.Is6() {
+	if err != nil && ip.IsUnspecified() && ip.Is6() && zone == "" {
 		// No IPv6 here (a router built without it): every IPv4 address.
 		ap = netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(p))
 		fd, err = socket(ap)
 	}
 	if err != nil {
-		return nil, &net.OpError{Op: "listen", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: err}
+		return nil, &net.OpError{Op: "listen", Net: "tcp", Addr: tcpAddrOf(ap, zone), Err: err}
 	}
 	f := os.NewFile(uintptr(fd), "listener") // not blocking: served by Go's poller
 	rc, err := f.SyscallConn()
 	if err != nil {
 		f.Close()
-		return nil, &net.OpError{Op: "listen", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: err}
+		return nil, &net.OpError{Op: "listen", Net: "tcp", Addr: tcpAddrOf(ap, zone), Err: err}
 	}
 	if sa, err := syscall.Getsockname(fd); err == nil {
-		ap = tcpAddr(sa).AddrPort() // the port given to port 0
+		ap = netaddr.AddrPort(tcpAddr(sa)) // the port given to port 0
 	}
 	return &listener{f: f, rc: rc, addr: net.TCPAddrFromAddrPort(ap), keepalive: keepalive}, nil
 }
 
 // hostIP is the address of host, which must be empty (empty: the
-// address is its second argument), localhost or an IP address.
-func hostIP(host string, empty netip.Addr) (netip.Addr, error) {
+// address is its second argument), localhost or an IP address, and its
+// IPv6 zone, if any.
+func hostIP(host string, empty netip.Addr) (netip.Addr, string, error) {
 	switch host {
 	case "":
-		return empty, nil
+		return empty, "", nil
 	case "localhost":
-		return netip.AddrFrom4([4]byte{127, 0, 0, 1}), nil // as net.Listen takes it: IPv4 first
+		return netip.AddrFrom4([4]byte{127, 0, 0, 1}), "", nil // as net.Listen takes it: IPv4 first
 	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.Addr{}, errors.New("the minimal build looks up no names: " + strconv.Quote(host) + " is not an IP address or localhost")
+	ip, zone, ok := netaddr.ParseAddr(host)
+	if !ok {
+		return netip.Addr{}, "", errors.New("the minimal build looks up no names: " + strconv.Quote(host) + " is not an IP address or localhost")
 	}
-	return ip.Unmap(), nil
+	if ip.Is4In6() {
+		zone = "" // as netip's Unmap drops it
+	}
+	return ip.Unmap(), zone, nil
+}
+
+// tcpAddrOf is net.TCPAddrFromAddrPort of ap with zone.
+func tcpAddrOf(ap netip.AddrPort, zone string) *net.TCPAddr {
+	return &net.TCPAddr{IP: ap.Addr().AsSlice(), Port: int(ap.Port()), Zone: zone}
 }
 
 // Dial connects to addr (host:port) over TCP within timeout; its host
@@ -87,7 +97,7 @@ func Dial(ctx context.Context, addr string, timeout time.Duration) (net.Conn, er
 	if err != nil {
 		return fail(errors.New("invalid port " + strconv.Quote(port)))
 	}
-	ip, err := hostIP(host, netip.AddrFrom4([4]byte{127, 0, 0, 1}))
+	ip, zone, err := hostIP(host, netip.AddrFrom4([4]byte{127, 0, 0, 1}))
 	if err != nil {
 		return fail(err)
 	}
@@ -120,14 +130,14 @@ func Dial(ctx context.Context, addr string, timeout time.Duration) (net.Conn, er
 	}
 	if err != nil {
 		syscall.Close(fd)
-		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: os.NewSyscallError("connect", err)}
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: tcpAddrOf(ap, zone), Err: os.NewSyscallError("connect", err)}
 	}
 	syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_SNDTIMEO, &syscall.Timeval{})
 	tuneTCP(fd, 0)
 	c, err := NewConn(fd)
 	if err != nil {
 		syscall.Close(fd)
-		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: err}
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: tcpAddrOf(ap, zone), Err: err}
 	}
 	return c, nil
 }

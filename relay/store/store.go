@@ -42,7 +42,7 @@ import (
 	"os"
 	"path/filepath"
 	"roomrelay/internal/fmtlite"
-	"sort"
+	"roomrelay/internal/sortlite"
 	"strconv"
 	"strings"
 	"sync"
@@ -152,7 +152,7 @@ func Open(o Options) (*Store, []Room, error) {
 		}
 		r, segs := s.recover(filepath.Join(o.Dir, ent.Name()))
 		if r.Name == "" || proto.Fold(r.Name) != unkey(ent.Name()) {
-			if err := os.RemoveAll(filepath.Join(o.Dir, ent.Name())); err == nil && r.Name != "" {
+			if err := removeAll(filepath.Join(o.Dir, ent.Name())); err == nil && r.Name != "" {
 				o.Logf("store: %s: not %s's directory: removed", ent.Name(), r.Name)
 			}
 			continue
@@ -207,7 +207,7 @@ func (s *Store) recover(dir string) (Room, []seg) {
 			names = append(names, ent.Name())
 		}
 	}
-	sort.Strings(names) // fixed-width hex: by first seq
+	sortlite.Strings(names) // fixed-width hex: by first seq
 	var (
 		r        Room
 		evs      []proto.Event
@@ -315,7 +315,7 @@ func (s *Store) recover(dir string) (Room, []seg) {
 		segs = segs[1:]
 	}
 	if len(evs) == 0 {
-		os.RemoveAll(dir)
+		removeAll(dir)
 		return Room{}, nil
 	}
 	r.Head = head
@@ -383,7 +383,7 @@ func (s *Store) Drop(name string) {
 		l.closeFiles()
 		l.wmu.Unlock()
 	}
-	os.RemoveAll(filepath.Join(s.o.Dir, key(name)))
+	removeAll(filepath.Join(s.o.Dir, key(name)))
 }
 
 // Counts returns how many events the store wrote to its segments, and
@@ -436,18 +436,39 @@ func readDir(dir string) ([]fs.DirEntry, error) {
 		names[i] = e.Name()
 		byName[names[i]] = e
 	}
-	sort.Strings(names)
+	sortlite.Strings(names)
 	for i, name := range names {
 		ents[i] = byName[name]
 	}
 	return ents, err
 }
 
+// removeAll removes path and, if it is a directory, what it holds, as
+// os.RemoveAll does (nil if path is not there), without os.RemoveAll's
+// walk (some 4 KB of a mipsle binary): the store's directories hold a
+// room's segments. A symbolic link is removed, not followed.
+func removeAll(path string) error {
+	err := os.Remove(path)
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	f, derr := os.Open(path)
+	if derr != nil {
+		return err
+	}
+	ents, _ := f.ReadDir(-1)
+	f.Close()
+	for _, e := range ents {
+		removeAll(filepath.Join(path, e.Name()))
+	}
+	return os.Remove(path)
+}
+
 func (s *Store) removeAll() {
 	ents, _ := readDir(s.o.Dir)
 	for _, ent := range ents {
 		if ent.IsDir() {
-			os.RemoveAll(filepath.Join(s.o.Dir, ent.Name()))
+			removeAll(filepath.Join(s.o.Dir, ent.Name()))
 		}
 	}
 }
