@@ -27,7 +27,6 @@ var leftOut = map[string][]string{
 	"log":              nil,
 	"internal/fmtsort": {"fmt"},
 	"reflect":          {"fmt", "internal/fmtsort", "encoding/binary"},
-	"runtime/metrics":  nil,
 	"sort":             nil,
 }
 
