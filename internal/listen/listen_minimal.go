@@ -117,7 +117,10 @@ func Dial(ctx context.Context, addr string, timeout time.Duration) (net.Conn, er
 	}
 	if timeout > 0 {
 		tv := syscall.NsecToTimeval(timeout.Nanoseconds())
-		syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_SNDTIMEO, &tv)
+		if err := syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_SNDTIMEO, &tv); err != nil {
+			syscall.Close(fd) // unbounded, the connect would wait out the kernel's retries
+			return fail(os.NewSyscallError("setsockopt", err))
+		}
 	}
 	for {
 		err = syscall.Connect(fd, sa)
