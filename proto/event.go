@@ -5,6 +5,7 @@ import (
 	"math"
 	"roomrelay/internal/fmtlite"
 	"roomrelay/internal/jsonlite"
+	"roomrelay/internal/sortlite"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -216,9 +217,15 @@ func DecodeJSON(line []byte) (Event, error) {
 	}
 	var j struct{ Type, Room, Epoch, From, To, Text, Time string }
 	var seq uint64
-	for k, x := range obj {
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	sortlite.Strings(keys) // the first bad key in order is the error
+	for _, k := range keys {
+		x := obj[k]
 		var s *string
-		switch k {
+		switch eventKey(k) {
 		case "type":
 			s = &j.Type
 		case "room":
@@ -242,7 +249,11 @@ func DecodeJSON(line []byte) (Event, error) {
 				seq, err = strconv.ParseUint(string(n), 10, 64)
 			}
 			if !ok || err != nil {
-				return Event{}, errors.New("decode event: json: cannot unmarshal " + jsonKind(x) + " into Go struct field jsonEvent.seq of type uint64")
+				what := jsonKind(x)
+				if ok {
+					what += " " + string(n)
+				}
+				return Event{}, errors.New("decode event: json: cannot unmarshal " + what + " into Go struct field jsonEvent.seq of type uint64")
 			}
 			continue
 		default:
@@ -269,6 +280,24 @@ func DecodeJSON(line []byte) (Event, error) {
 		e.Time = t
 	}
 	return e, nil
+}
+
+// eventKey is the field of a JSON-mode line that k names, matched as
+// encoding/json does: exactly, or else without regard to case; k itself
+// when it names none.
+func eventKey(k string) string {
+	const keys = "type room seq epoch from to text time"
+	for f := range strings.FieldsSeq(keys) {
+		if f == k {
+			return f
+		}
+	}
+	for f := range strings.FieldsSeq(keys) {
+		if strings.EqualFold(f, k) {
+			return f
+		}
+	}
+	return k
 }
 
 // AppendStamp appends the time stamp that text mode puts before a line

@@ -264,6 +264,25 @@ func TestJSONMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
+// TestDecodeJSONLikeEncodingJSON: keys match as encoding/json matches
+// them (exactly, else without regard to case), and a bad seq is named by
+// its literal, as encoding/json names it; an unknown key is the error.
+func TestDecodeJSONLikeEncodingJSON(t *testing.T) {
+	got, err := DecodeJSON([]byte(`{"Type":"msg","FROM":"ada","text":"hi","Seq":7}`))
+	if want := (Event{Kind: KindMsg, From: "ada", Text: "hi", Seq: 7}); err != nil || got != want {
+		t.Errorf("keys in other cases: %+v, %v; want %+v", got, err, want)
+	}
+	for line, want := range map[string]string{
+		`{"type":"msg","seq":-1}`:  "decode event: json: cannot unmarshal number -1 into Go struct field jsonEvent.seq of type uint64",
+		`{"type":"msg","seq":"1"}`: "decode event: json: cannot unmarshal string into Go struct field jsonEvent.seq of type uint64",
+		`{"type":"msg","zz":1}`:    `decode event: json: unknown field "zz"`,
+	} {
+		if _, err := DecodeJSON([]byte(line)); err == nil || err.Error() != want {
+			t.Errorf("%s: %v, want %s", line, err, want)
+		}
+	}
+}
+
 func FuzzJSONString(f *testing.F) {
 	for _, s := range []string{"", "plain", "quote\" back\\", "<&>", "\x00\x1f\x7f", "\xff", "\u2028\u2029", "日本"} {
 		f.Add(s)

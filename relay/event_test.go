@@ -149,3 +149,11 @@ func TestEventCompact(t *testing.T) {
 		t.Errorf("a line event's JSON line %q, extra %v: want its line, none", l.line(true), l.x.Load())
 	}
 }
+
+// TestMemberCompact: a member fits the 320-byte size class (see README,
+// Footprint): every idle member holds one.
+func TestMemberCompact(t *testing.T) {
+	if size := unsafe.Sizeof(member{}); size > 320 {
+		t.Errorf("a member is %d bytes, past the 320-byte size class", size)
+	}
+}

@@ -622,16 +622,7 @@ func TestStallBy(t *testing.T) {
 	cfg.Limits.History, cfg.Limits.HistoryBytes = 1001, 0 // maxLag 1000
 	s := New(cfg, t.Logf)
 	t0 := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
-	join := func(name string) *member {
-		m := s.newMember(nil, "test", newTestDriver())
-		if err := s.claim(m, name, false); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.join(m, "lobby", nil, 0); err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
+	join := func(name string) *member { return joinLobby(t, s, name, newTestDriver()) }
 	pub, slow := join("pub"), join("slow")
 	lobby, _ := s.room("lobby")
 	post := func(n int, at time.Time) {
@@ -701,17 +692,7 @@ func TestUnstall(t *testing.T) {
 	s := New(cfg, t.Logf)
 	t0 := time.Now()
 	drv := &countingUnstaller{testDriver: newTestDriver()}
-	join := func(name string, d driver) *member {
-		m := s.newMember(nil, "test", d)
-		if err := s.claim(m, name, false); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.join(m, "lobby", nil, 0); err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
-	pub, slow, frozen := join("pub", drv), join("slow", newTestDriver()), join("frozen", newTestDriver())
+	pub, slow, frozen := joinLobby(t, s, "pub", drv), joinLobby(t, s, "slow", newTestDriver()), joinLobby(t, s, "frozen", newTestDriver())
 	lobby, _ := s.room("lobby")
 	post := func(n int, at time.Time) {
 		for range n {
@@ -783,6 +764,48 @@ func TestUnstall(t *testing.T) {
 	lobby.smu.Unlock()
 	if listed != 1 {
 		t.Errorf("stalled twice: %d on the list, want 1", listed)
+	}
+	// Stalled, it leaves for another room: it is off lobby's list, so
+	// that lobby's next unstall does not end a stall of its in the next.
+	if err := s.join(pub, "elsewhere", nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	lobby.smu.Lock()
+	listed = len(lobby.stalled)
+	lobby.smu.Unlock()
+	if listed != 0 || pub.listed.Load() {
+		t.Errorf("after pub left: %d on lobby's list (pub listed %v), want none", listed, pub.listed.Load())
+	}
+}
+
+// TestStallRelaxedMeanwhile: relaxedUnstall, which stallBy calls once it
+// has listed a publisher (its readers may have caught up between its
+// check and its listing, when their caughtUp found no stall to end),
+// reports pressure while there is some, and otherwise ends the stall.
+func TestStallRelaxedMeanwhile(t *testing.T) {
+	cfg := testConfig()
+	cfg.Limits.History, cfg.Limits.HistoryBytes = 1001, 0 // maxLag 1000: a quarter is 250
+	s := New(cfg, t.Logf)
+	t0 := time.Now()
+	join := func(name string) *member { return joinLobby(t, s, name, newTestDriver()) }
+	pub, slow := join("pub"), join("slow")
+	lobby, _ := s.room("lobby")
+	for range 500 {
+		lobby.post(&proto.Event{Kind: proto.KindMsg, From: "pub", Text: "x", Time: t0}, pub.id, s.maxLag())
+		pub.next.Store(lobby.seq + 1)
+	}
+	if lobby.relaxed(t0) {
+		t.Fatal("slow 500 of 1000 behind: relaxed, want pressure")
+	}
+	slow.next.Store(lobby.seq + 1) // slow catches up: between relaxed and stall, as it were
+	if !lobby.relaxedUnstall(t0) {
+		t.Fatal("slow caught up: not relaxed")
+	}
+	// What stallBy does once listed, from the top: list, see relaxed, end.
+	pub.stallUntil.Store(t0.Add(stallFor).UnixNano())
+	lobby.stall(pub)
+	if !lobby.relaxedUnstall(t0) || pub.listed.Load() || pub.stallUntil.Load() != 0 {
+		t.Errorf("listed with its readers caught up: listed %v, stalled until %d; want the stall ended", pub.listed.Load(), pub.stallUntil.Load())
 	}
 }
 
@@ -949,4 +972,17 @@ func TestReloadEndsPause(t *testing.T) {
 			c.until("the pong", func(l string) bool { return l == "--- pong 1" })
 		})
 	}
+}
+
+// joinLobby makes a member of s named name, driven by d, in lobby.
+func joinLobby(t *testing.T, s *Server, name string, d driver) *member {
+	t.Helper()
+	m := s.newMember(nil, "test", d)
+	if err := s.claim(m, name, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.join(m, "lobby", nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

@@ -62,16 +62,19 @@ func (r reason) flushes() bool {
 // its driver moves its bytes and is woken through drv.
 type member struct {
 	// Set once, before the member is shared (the name when it is claimed).
-	srv   *Server
-	drv   driver   // moves its bytes
-	conn  net.Conn // its connection; nil for a legacy member
-	door  string   // the door it came in by, for the log
-	id    uint64   // 0 until its name is claimed
-	name  string
-	key   string     // proto.Fold(name)
-	json  bool       // JSON mode
-	codec codec      // its door's wire format; nil for the line protocol
-	from  netip.Addr // the address it connects from
+	srv  *Server
+	drv  driver   // moves its bytes
+	conn net.Conn // its connection; nil for a legacy member
+	door string   // the door it came in by, for the log
+	id   uint64   // 0 until its name is claimed
+	name string
+	key  string // proto.Fold(name)
+	json bool   // JSON mode
+	// Whether it is on its room's list of stalled publishers (see
+	// stallBy and room.unstall); beside json, in what would be padding.
+	listed atomic.Bool
+	codec  codec      // its door's wire format; nil for the line protocol
+	from   netip.Addr // the address it connects from
 
 	// Set once by kick.
 	kicked  atomic.Bool                   // the first kick sets it
@@ -94,10 +97,8 @@ type member struct {
 	floodAt    int64   // since when it is paced holding more than Limits.FloodBytes unread, in Unix nanoseconds; 0: it is not
 
 	// See stallBy and room.unstall: when its stall ends (Unix nanoseconds;
-	// set by its reader, cleared early when the room's readers catch up),
-	// and whether it is on its room's list of stalled publishers.
+	// set by its reader, cleared early when the room's readers catch up).
 	stallUntil atomic.Int64
-	listed     atomic.Bool
 
 	// Guarded by mu (spent by join, read by paceBy in the goroutine that
 	// joins, or by none: a browser member is not paced).

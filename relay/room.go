@@ -520,6 +520,19 @@ func (r *room) unstall() {
 	r.nstall.Store(0)
 }
 
+// relaxedUnstall ends the stalls of r's publishers if its readers that
+// press are within a quarter of their bound at t, and reports whether
+// they are.
+func (r *room) relaxedUnstall(t time.Time) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if !r.relaxedLocked(t) {
+		return false
+	}
+	r.unstall()
+	return true
+}
+
 // unstaller is a driver that can be told that a member's stall ended
 // early (see room.unstall), without blocking.
 type unstaller interface{ unstall(m *member) }
@@ -626,14 +639,36 @@ func (r *room) remove(m *member) {
 
 // removeLocked is remove, called with mu held.
 func (r *room) removeLocked(m *member) {
-	for i, x := range r.members {
+	r.members, _ = without(r.members, m)
+	if m.listed.Load() {
+		r.unlist(m)
+	}
+}
+
+// without removes m from ms, moving the last in its place, and reports
+// whether it was there.
+func without(ms []*member, m *member) ([]*member, bool) {
+	for i, x := range ms {
 		if x == m {
-			last := len(r.members) - 1
-			r.members[i] = r.members[last]
-			r.members[last] = nil
-			r.members = r.members[:last]
-			return
+			last := len(ms) - 1
+			ms[i] = ms[last]
+			ms[last] = nil
+			return ms[:last], true
 		}
+	}
+	return ms, false
+}
+
+// unlist takes m, a stalled publisher leaving r, off r's list (see
+// stall), so that r's list holds none but its members and a later
+// unstall of r does not end m's stall in its next room.
+func (r *room) unlist(m *member) {
+	r.smu.Lock()
+	defer r.smu.Unlock()
+	var was bool
+	if r.stalled, was = without(r.stalled, m); was {
+		r.nstall.Store(int32(len(r.stalled)))
+		m.listed.Store(false)
 	}
 }
 

@@ -140,6 +140,11 @@ func (m *member) stallBy(t time.Time) time.Time {
 	until := t.Add(m.srv.stallMax)
 	m.stallUntil.Store(until.UnixNano())
 	r.stall(m)
+	if r.relaxedUnstall(t) {
+		// Its readers caught up between relaxed and stall: their
+		// caughtUp found no stall to end.
+		return time.Time{}
+	}
 	m.srv.stats.stalled.Add(1)
 	return until
 }
