@@ -35,6 +35,7 @@ import (
 // "message") and its data.
 type SSE struct {
 	ID    string
+	At    Point // the id when ID is empty and At has an epoch: written as EPOCH-SEQ, made by no allocation
 	Event string
 	Data  []byte
 }
@@ -44,8 +45,13 @@ type SSE struct {
 // name holding a line break or a NUL would end its field, so it is
 // dropped.
 func AppendSSE(dst []byte, ev *SSE) []byte {
-	if ev.ID != "" && !strings.ContainsAny(ev.ID, "\r\n\x00") {
-		dst = append(append(append(dst, "id: "...), ev.ID...), '\n')
+	switch {
+	case ev.ID != "":
+		if !strings.ContainsAny(ev.ID, "\r\n\x00") {
+			dst = append(append(append(dst, "id: "...), ev.ID...), '\n')
+		}
+	case ev.At.Epoch != "" && !strings.ContainsAny(ev.At.Epoch, "\r\n\x00"):
+		dst = append(AppendPoint(append(dst, "id: "...), ev.At), '\n')
 	}
 	if ev.Event != "" && !strings.ContainsAny(ev.Event, "\r\n") {
 		dst = append(append(append(dst, "event: "...), ev.Event...), '\n')

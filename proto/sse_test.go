@@ -43,6 +43,25 @@ func TestSSE(t *testing.T) {
 	}
 }
 
+// TestSSEAt: an event's id given as a point is written as its text would
+// be, and without an allocation (the browser door writes one per event
+// per member).
+func TestSSEAt(t *testing.T) {
+	data := []byte(`{"type":"msg","seq":42}` + "\n")
+	at := Point{Epoch: "k3f9ab", Seq: 42}
+	want := AppendSSE(nil, &SSE{ID: at.String(), Data: data})
+	if got := AppendSSE(nil, &SSE{At: at, Data: data}); !bytes.Equal(got, want) {
+		t.Errorf("with At: %q, want %q", got, want)
+	}
+	if got := AppendSSE(nil, &SSE{At: Point{Seq: 42}, Data: data}); bytes.HasPrefix(got, []byte("id:")) {
+		t.Errorf("a point without an epoch: %q, want no id", got)
+	}
+	buf := make([]byte, 0, 256)
+	if n := testing.AllocsPerRun(100, func() { buf = AppendSSE(buf[:0], &SSE{At: at, Data: data}) }); n != 0 {
+		t.Errorf("%v allocations an event, want none", n)
+	}
+}
+
 func TestJoinForm(t *testing.T) {
 	j, err := ParseJoin(url.Values{"name": {" élodie "}, "room": {"#kitchen"}, "last_event_id": {"k3f9ab-7"}})
 	if err != nil {

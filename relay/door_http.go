@@ -512,9 +512,7 @@ func (st *stream) flush(until time.Time) error {
 			e := proto.SSE{Data: ev.line(true)}
 			if seq := ev.roomSeq(); seq != 0 {
 				epoch := m.srv.epochOf(cur, ev.room)
-				if epoch != "" {
-					e.ID = proto.Point{Epoch: epoch, Seq: seq}.String()
-				}
+				e.At = proto.Point{Epoch: epoch, Seq: seq} // no id while epoch is ""
 				if ev.kind == proto.KindMsg || ev.kind == proto.KindAction {
 					st.seen++
 				}
