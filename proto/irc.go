@@ -287,7 +287,16 @@ func IRCName(name string) string {
 	if strings.IndexByte(name, ' ') < 0 && strings.IndexByte(name, '@') < 0 {
 		return name
 	}
-	return strings.NewReplacer(" ", "_", "@", "|").Replace(name)
+	b := []byte(name)
+	for i, c := range b {
+		switch c {
+		case ' ':
+			b[i] = '_'
+		case '@':
+			b[i] = '|'
+		}
+	}
+	return string(b)
 }
 
 // IRCUser is the nick!user@host prefix of a member's messages.

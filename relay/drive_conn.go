@@ -19,7 +19,7 @@ import (
 // one passes it asks the session what that means.
 type connDriver struct {
 	wakeC chan struct{} // capacity 1: something may be ready to write; never closed
-	stopC chan struct{} // capacity 1: stop was called (ends a pause of the reader); never closed
+	stopC chan struct{} // capacity 1: stop or unstall was called (ends a pause of the reader); never closed
 	wdone chan struct{} // closed by the writer when it returns
 	// A write cut by its deadline breaks the connection for good (TLS:
 	// crypto/tls says so): the member ends then. Set once.

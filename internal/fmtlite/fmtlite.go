@@ -308,10 +308,7 @@ func (s *spec) hex(b []byte, v string) []byte {
 func (s *spec) int(b []byte, v int64) []byte {
 	if v < 0 {
 		switch s.verb {
-		case 'd', 'v':
-			b = append(b, '-')
-			return s.uint(b, uint64(-v))
-		case 'x', 'X':
+		case 'd', 'v', 'x', 'X':
 			b = append(b, '-')
 			return s.uint(b, uint64(-v))
 		}
