@@ -389,12 +389,16 @@ func (m *member) collect(scratch *[]*event, bufs net.Buffers) (net.Buffers, bool
 func (m *member) batch(scratch *[]*event) (batch []*event, json, ok bool) {
 	m.mu.Lock()
 	r := m.room
+	behind := false // more than a quarter of its bound: its batch may relax the room
 	if r != nil {
 		r.mu.RLock()
+		behind = m.lag(r.seq) > r.relax.Load()
 	}
 	batch, ok = m.take(r, (*scratch)[:0], batchMax)
 	if r != nil {
-		r.caughtUp(m)
+		if behind {
+			r.caughtUp(m)
+		}
 		r.mu.RUnlock()
 	}
 	json = m.json // set by claim, under mu

@@ -480,7 +480,8 @@ func (r *room) relaxedLocked(t time.Time) bool {
 }
 
 // caughtUp is what a member's writer calls once it took m's next batch
-// from r, with r.mu held: when m is within a quarter of its bound and so
+// from r, with r.mu held, when m was more than a quarter of its bound
+// behind before it (only such a batch can relax r): when m is within a quarter of its bound and so
 // is every member that presses, the publishers stalled for r's pressure
 // are read again at once rather than at the end of their stall.
 func (r *room) caughtUp(m *member) {
