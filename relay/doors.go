@@ -365,6 +365,10 @@ func (s *Server) accept(b *bound, d streamDoor) {
 	}
 }
 
+// maxTLSRefusals bounds the refusals told at once on TLS doors, each a
+// handshake on a goroutine of its own for up to a second.
+const maxTLSRefusals = 16
+
 // refuse tells c why the relay will not serve it, in the line protocol,
 // and closes it.
 func (s *Server) refuse(door string, c net.Conn, why string) {
@@ -384,10 +388,19 @@ func (s *Server) refuseIn(door string, c net.Conn, why string, say func(e *proto
 	}
 	if _, ok := c.(handshaker); ok {
 		// Its handshake comes first, and reads: not on the accepting
-		// goroutine, but within the same second.
+		// goroutine, but within the same second, and for at most
+		// maxTLSRefusals at a time: past them (a flood) it is closed
+		// untold, not handshaken.
+		select {
+		case s.refusing <- struct{}{}:
+		default:
+			c.Close()
+			return
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			defer func() { <-s.refusing }()
 			tell()
 		}()
 		return

@@ -35,6 +35,8 @@ type Server struct {
 	// once, to stallFor and pressFor; a test may stretch them.
 	stallMax, pressMax time.Duration
 
+	refusing chan struct{} // a slot for each refusal being told on a TLS door (see refuseIn)
+
 	// Guarded by mu.
 	mu      sync.Mutex
 	closing bool
@@ -185,6 +187,7 @@ func New(cfg config.Config, logf config.Logf) *Server {
 		names: make(map[string]*member, n), conns: make(map[net.Conn]connInfo, n), perIP: map[netip.Addr]int{},
 		waiting: map[netip.Addr][]*slotWait{}, drops: throttle{burst: 1},
 		stallMax: stallFor, pressMax: pressFor,
+		refusing: make(chan struct{}, maxTLSRefusals),
 	}
 	s.doors = s.newDoors()
 	s.cfg.Store(&cfg)
