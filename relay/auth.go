@@ -469,20 +469,12 @@ func (s *Server) becomeAdmin(m *member, given string, t time.Time) {
 // ban bans a name or a network for req.For, and disconnects the members
 // it covers.
 func (s *Server) ban(m *member, req proto.Request, t time.Time) {
-	b := ban{until: t.Add(req.For), why: req.Text}
-	if p, ok := netaddr.ParsePrefix(req.Arg); ok {
-		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
-			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96) // members' addresses are unmapped
-		}
-		b.net = p.Masked()
-	} else if ip, _, ok := netaddr.ParseAddr(req.Arg); ok { // a zone is no part of a member's address
-		b.net, _ = ip.Unmap().Prefix(ip.Unmap().BitLen())
-	} else if err := proto.CheckName(req.Arg); err == nil {
-		b.name = proto.Fold(req.Arg)
-	} else {
+	b, ok := banTarget(req.Arg)
+	if !ok {
 		m.notify(proto.KindError, "usage: /ban NAME|ADDRESS TIME [REASON]: %q is neither a name nor an address", req.Arg)
 		return
 	}
+	b.until, b.why = t.Add(req.For), req.Text
 	s.auth.mu.Lock()
 	s.auth.dropBans(func(o ban) bool {
 		return !t.Before(o.until) || o.name == b.name && o.net == b.net
@@ -509,12 +501,32 @@ func (s *Server) ban(m *member, req proto.Request, t time.Time) {
 	}
 }
 
-// unban lifts the ban on who, a name or an address as it was banned.
+// banTarget is the ban's name or network that arg names (a name, an
+// address or a network), as ban stores it and unban finds it.
+func banTarget(arg string) (b ban, ok bool) {
+	if p, ok := netaddr.ParsePrefix(arg); ok {
+		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96) // members' addresses are unmapped
+		}
+		b.net = p.Masked()
+	} else if ip, _, ok := netaddr.ParseAddr(arg); ok { // a zone is no part of a member's address
+		b.net, _ = ip.Unmap().Prefix(ip.Unmap().BitLen())
+	} else if proto.CheckName(arg) == nil {
+		b.name = proto.Fold(arg)
+	} else {
+		return ban{}, false
+	}
+	return b, true
+}
+
+// unban lifts the ban on who, a name or an address as it was banned
+// (written as /ban took it, or as /bans lists it).
 func (s *Server) unban(m *member, who string) {
+	target, ok := banTarget(who)
 	s.auth.mu.Lock()
 	n := len(s.auth.bans)
 	s.auth.dropBans(func(b ban) bool {
-		return b.name != "" && b.name == proto.Fold(who) || b.name == "" && (b.net.String() == who || b.net.Addr().String() == who)
+		return ok && b.name == target.name && b.net == target.net
 	})
 	lifted := n != len(s.auth.bans)
 	s.auth.mu.Unlock()

@@ -335,6 +335,17 @@ func TestAdmin(t *testing.T) {
 	}
 	b2.enter("Bob")
 	b2.sync("in")
+	// A network is lifted however it was written, as /ban stored it.
+	for _, step := range []struct{ ban, unban string }{
+		{"192.0.2.7/24", "192.0.2.7/24"},
+		{"::ffff:198.51.100.9", "198.51.100.9"},
+		{"2001:DB8::7", "2001:db8::7/128"},
+	} {
+		root.send1("/ban " + step.ban + " 1h")
+		if got := root.send1("/unban " + step.unban); got != "--- lifted the ban on "+step.unban {
+			t.Errorf("/ban %s, /unban %s: %q", step.ban, step.unban, got)
+		}
+	}
 	// The key set for this run: the old one is refused, the new one taken.
 	forgive(s)
 	if got := b2.send1("/join kitchen " + testKey); got != "!!! cannot join kitchen: wrong key" {
