@@ -83,8 +83,8 @@ func tcpAddrOf(ap netip.AddrPort, zone string) *net.TCPAddr {
 
 // Dial connects to addr (host:port) over TCP within timeout; its host
 // must be empty (this machine), localhost or an IP address. The connect
-// is the system call's, bounded by SO_SNDTIMEO; ctx is looked at only
-// before it.
+// is not blocking: Go's poller waits for its end under the deadline, as
+// net.Dialer's. ctx is looked at only before it.
 func Dial(ctx context.Context, addr string, timeout time.Duration) (net.Conn, error) {
 	fail := func(err error) (net.Conn, error) {
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: err}
@@ -111,38 +111,71 @@ func Dial(ctx context.Context, addr string, timeout time.Duration) (net.Conn, er
 		family = syscall.AF_INET6
 		sa = &syscall.SockaddrInet6{Port: int(ap.Port()), Addr: ip.As16()}
 	}
-	fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, syscall.IPPROTO_TCP)
+	fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, syscall.IPPROTO_TCP)
 	if err != nil {
 		return fail(os.NewSyscallError("socket", err))
 	}
-	if timeout > 0 {
-		tv := syscall.NsecToTimeval(timeout.Nanoseconds())
-		if err := syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_SNDTIMEO, &tv); err != nil {
-			syscall.Close(fd) // unbounded, the connect would wait out the kernel's retries
-			return fail(os.NewSyscallError("setsockopt", err))
-		}
+	failAt := func(err error) (net.Conn, error) {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: tcpAddrOf(ap, zone), Err: err}
 	}
-	for {
-		err = syscall.Connect(fd, sa)
-		if err != syscall.EINTR {
-			break
-		}
-	}
-	if err == syscall.EINPROGRESS { // SO_SNDTIMEO ran out
-		err = os.ErrDeadlineExceeded
-	}
-	if err != nil {
+	done, err := connectDone(fd, connect(fd, sa))
+	if done && err != nil {
 		syscall.Close(fd)
-		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: tcpAddrOf(ap, zone), Err: os.NewSyscallError("connect", err)}
+		return failAt(os.NewSyscallError("connect", err))
 	}
-	syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_SNDTIMEO, &syscall.Timeval{})
 	tuneTCP(fd, 0)
 	c, err := NewConn(fd)
 	if err != nil {
 		syscall.Close(fd)
-		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: tcpAddrOf(ap, zone), Err: err}
+		return failAt(err)
+	}
+	if !done { // c has fd now: closing c closes it
+		rc, err := c.f.SyscallConn()
+		if err == nil && timeout > 0 {
+			err = c.f.SetWriteDeadline(time.Now().Add(timeout))
+		}
+		if err == nil {
+			var cerr error
+			// Called at once, then each time the poller sees the socket wake.
+			err = rc.Write(func(s uintptr) bool {
+				n, err := syscall.GetsockoptInt(int(s), syscall.SOL_SOCKET, syscall.SO_ERROR)
+				if err == nil && n != 0 {
+					err = syscall.Errno(n)
+				}
+				done, cerr = connectDone(int(s), err)
+				return done
+			})
+			c.f.SetWriteDeadline(time.Time{})
+			if err == nil {
+				err = os.NewSyscallError("connect", cerr)
+			}
+		}
+		if err != nil {
+			c.Close()
+			return failAt(err)
+		}
+		c.remote = tcpAddrOf(ap, zone) // not known to NewConn yet
 	}
 	return c, nil
+}
+
+// connect is syscall.Connect; tests replace it.
+var connect = syscall.Connect
+
+// connectDone tells whether the connect of the non-blocking socket fd is
+// over and its error, given err: the connect's own, then SO_ERROR's each
+// time the socket wakes. EINTR ends the system call, not the connect,
+// which goes on in the kernel as with EINPROGRESS; SO_ERROR is 0 both
+// while it does and once it succeeded, so the peer tells them apart.
+func connectDone(fd int, err error) (bool, error) {
+	switch err {
+	case syscall.EINPROGRESS, syscall.EINTR:
+		return false, nil
+	case nil:
+		_, err = syscall.Getpeername(fd)
+		return err == nil, nil
+	}
+	return true, err
 }
 
 // socket opens, binds and listens; its errors are *os.SyscallError.

@@ -89,3 +89,38 @@ func TestListener(t *testing.T) {
 		t.Fatal("Close did not end Accept")
 	}
 }
+
+// TestDialInterrupted: a connect that says EINTR goes on in the kernel
+// (as a blocking one interrupted by a signal, Go's preemption SIGURG among
+// them, does): Dial waits for its end, whatever it is, rather than
+// connecting again.
+func TestDialInterrupted(t *testing.T) {
+	defer func(c func(int, syscall.Sockaddr) error) { connect = c }(connect)
+	connect = func(fd int, sa syscall.Sockaddr) error {
+		syscall.Connect(fd, sa)
+		return syscall.EINTR
+	}
+
+	ln, err := TCP("127.0.0.1:0", -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	addr := ln.Addr().String()
+	checkDial(t, ln, addr)
+
+	ln.Close()
+	c, err := Dial(context.Background(), addr, 5*time.Second)
+	if err == nil {
+		c.Close()
+	}
+	checkRefused(t, addr, err)
+
+	full := fullListener(t)
+	c, err = Dial(context.Background(), full, 100*time.Millisecond)
+	if err == nil {
+		c.Close()
+		t.Skipf("this kernel took a connection past a full listen queue: nothing to time out")
+	}
+	checkTimeout(t, full, err)
+}

@@ -70,7 +70,7 @@ func TestTCPClosed(t *testing.T) {
 func itoa(n int) string { return strconv.Itoa(n) }
 
 // TestDial: Dial connects to a listener by IP address or localhost, and a
-// port nobody listens on is an error.
+// port nobody listens on is refused, as net.Dial says it.
 func TestDial(t *testing.T) {
 	ln, err := TCP("127.0.0.1:0", -1)
 	if err != nil {
@@ -79,29 +79,52 @@ func TestDial(t *testing.T) {
 	defer ln.Close()
 	port := itoa(ln.Addr().(*net.TCPAddr).Port)
 	for _, host := range []string{"127.0.0.1", "localhost"} {
-		c, err := Dial(context.Background(), net.JoinHostPort(host, port), 5*time.Second)
-		if err != nil {
-			t.Fatalf("%s: %v", host, err)
-		}
-		s, err := ln.Accept()
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.SetDeadline(time.Now().Add(5 * time.Second))
-		s.SetDeadline(time.Now().Add(5 * time.Second))
-		if _, err := s.Write([]byte("hi")); err != nil {
-			t.Fatal(err)
-		}
-		buf := make([]byte, 2)
-		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "hi" {
-			t.Errorf("%s: read %q, %v; want hi", host, buf, err)
-		}
-		c.Close()
-		s.Close()
+		checkDial(t, ln, net.JoinHostPort(host, port))
 	}
 	ln.Close()
-	if c, err := Dial(context.Background(), net.JoinHostPort("127.0.0.1", port), 5*time.Second); err == nil {
+	addr := net.JoinHostPort("127.0.0.1", port)
+	c, err := Dial(context.Background(), addr, 5*time.Second)
+	if err == nil {
 		c.Close()
-		t.Errorf("dial to a closed port: no error")
+	}
+	checkRefused(t, addr, err)
+}
+
+// checkDial dials addr, where ln listens, and fails t unless the
+// connection carries bytes between addresses that agree.
+func checkDial(t *testing.T, ln net.Listener, addr string) {
+	t.Helper()
+	c, err := Dial(context.Background(), addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("%s: %v", addr, err)
+	}
+	defer c.Close()
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if c.RemoteAddr().String() != ln.Addr().String() || c.LocalAddr().String() != s.RemoteAddr().String() {
+		t.Errorf("%s: dialled %s->%s, accepted %s->%s", addr, c.LocalAddr(), c.RemoteAddr(), s.RemoteAddr(), s.LocalAddr())
+	}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	s.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := s.Write([]byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 2)
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "hi" {
+		t.Errorf("%s: read %q, %v; want hi", addr, buf, err)
+	}
+}
+
+// checkRefused fails t unless err is Dial's connection refused by addr.
+func checkRefused(t *testing.T, addr string, err error) {
+	t.Helper()
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("dial to a closed port: %v, want connection refused", err)
+	}
+	if want := "dial tcp " + addr + ": connect: connection refused"; err == nil || err.Error() != want {
+		t.Errorf("error %q, want %q", err, want)
 	}
 }
