@@ -55,7 +55,10 @@ func (e *wrapErrors) Unwrap() []error { return e.errs }
 // (Not inlined: a call is smaller than its body.)
 //
 //go:noinline
-func Sprintf(format string, args ...any) string { return string(Append(nil, format, args...)) }
+func Sprintf(format string, args ...any) string {
+	var buf [128]byte // most of what the relay formats: its log lines, notices and errors
+	return string(Append(buf[:0], format, args...))
+}
 
 // Fprintf is fmt.Fprintf.
 // (Not inlined: a call is smaller than its body.)
@@ -127,7 +130,11 @@ func appendf(b []byte, format string, args []any, wrapped *[]error) []byte {
 			b = append(b, "(MISSING)"...)
 			continue
 		}
-		b = s.pad(b, s.format(nil, args[n]))
+		if s.width < 0 {
+			b = s.format(b, args[n])
+		} else {
+			b = s.pad(b, s.format(nil, args[n]))
+		}
 		if err, ok := args[n].(error); ok && s.verb == 'w' && wrapped != nil {
 			*wrapped = append(*wrapped, err)
 		}

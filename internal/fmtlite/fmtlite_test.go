@@ -106,3 +106,24 @@ func TestUnhex(t *testing.T) {
 		t.Errorf("round trip: %q", got)
 	}
 }
+
+// TestSprintfAllocatesResultOnly: a line of up to 128 bytes is formatted
+// on the stack, each operand straight into it, and costs one allocation:
+// the string returned. Longer lines still read as fmt writes them.
+func TestSprintfAllocatesResultOnly(t *testing.T) {
+	name, room := "alice smith", "lobby"
+	var got string
+	allocs := testing.AllocsPerRun(100, func() {
+		got = Sprintf("you are %s in %s with %d other%s (last event %s)", name, room, 7, "s", "1a2b:42")
+	})
+	if want := "you are alice smith in lobby with 7 others (last event 1a2b:42)"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if allocs > 1 {
+		t.Errorf("%v allocations, want 1", allocs)
+	}
+	long := string(make([]byte, 300))
+	if got, want := Sprintf("%s|%5d|%s", long, 42, long), fmt.Sprintf("%s|%5d|%s", long, 42, long); got != want {
+		t.Errorf("a line of %d bytes: %d bytes, fmt: %d", len(want), len(got), len(want))
+	}
+}
