@@ -217,12 +217,7 @@ func DecodeJSON(line []byte) (Event, error) {
 	}
 	var j struct{ Type, Room, Epoch, From, To, Text, Time string }
 	var seq uint64
-	keys := make([]string, 0, len(obj))
-	for k := range obj {
-		keys = append(keys, k)
-	}
-	sortlite.Strings(keys) // the first bad key in order is the error
-	for _, k := range keys {
+	for _, k := range sortlite.Keys(obj) { // the first bad key in order is the error
 		x := obj[k]
 		var s *string
 		switch eventKey(k) {

@@ -762,7 +762,7 @@ func decode(v any, dst any, path string, errs *[]error) {
 			return
 		}
 		fields := dst.fields()
-		for _, k := range sortedKeys(obj) {
+		for _, k := range sortlite.Keys(obj) {
 			p := k
 			if path != "" {
 				p = path + "." + k
@@ -787,7 +787,7 @@ func decode(v any, dst any, path string, errs *[]error) {
 		if *dst == nil {
 			*dst = make(map[string]Room, len(obj))
 		}
-		for _, k := range sortedKeys(obj) {
+		for _, k := range sortlite.Keys(obj) {
 			var r Room
 			decode(obj[k], &r, path+"."+k, errs)
 			(*dst)[k] = r
@@ -852,17 +852,6 @@ func badValue(errs *[]error, path, format string, args ...any) {
 		path = "(top level)"
 	}
 	*errs = append(*errs, fmtlite.Errorf("%s: %s", path, fmtlite.Sprintf(format, args...)))
-}
-
-// sortedKeys returns obj's keys in order, so that problems are reported
-// in the same order every time.
-func sortedKeys(obj map[string]any) []string {
-	keys := make([]string, 0, len(obj))
-	for k := range obj {
-		keys = append(keys, k)
-	}
-	sortlite.Strings(keys)
-	return keys
 }
 
 func jsonKind(v any) string {
