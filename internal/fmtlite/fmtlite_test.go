@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net/netip"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -104,5 +105,17 @@ func TestUnhex(t *testing.T) {
 	}
 	if got, _ := Unhex(Sprintf("%x", "kitchen")); string(got) != "kitchen" {
 		t.Errorf("round trip: %q", got)
+	}
+}
+
+// TestHexDigit: HexDigit takes as a digit just what strconv takes in
+// base 16, each byte with its value.
+func TestHexDigit(t *testing.T) {
+	for c := range 256 {
+		d, ok := HexDigit(byte(c))
+		want, err := strconv.ParseUint(string(rune(c)), 16, 8)
+		if ok != (err == nil) || ok && uint64(d) != want {
+			t.Errorf("HexDigit(%q) = %d, %v; want %d, %v", byte(c), d, ok, want, err == nil)
+		}
 	}
 }
