@@ -42,8 +42,8 @@ var ircGreeting = lineEvent(proto.AppendIRC(nil, &proto.IRC{Prefix: proto.Host, 
 // driver serve it; it does not block.
 func (d ircDoor) serve(c net.Conn, _ <-chan struct{}) {
 	s := d.s
-	if why := s.admit(c); why != "" {
-		s.refuseIn("irc", c, why, ircError)
+	if r := s.admit(c); r.why != "" {
+		s.refuseIn("irc", c, r, ircError)
 		return
 	}
 	s.drive(c, "irc", ircGreeting, func(m *member) codec { return &ircClient{m: m} })
