@@ -438,7 +438,8 @@ var DefaultStatsAllow = []string{"127.0.0.0/8", "::1/128"}
 // LogLevels are the values of relay.log_level, lowest first.
 var LogLevels = [...]string{"debug", "info", "warn", "error"}
 
-// Duration is a time.Duration written as a string such as "10s" in JSON.
+// Duration is a time.Duration written as a string such as "10s" in JSON
+// (Parse reads it; MarshalJSON writes it).
 type Duration time.Duration
 
 // D returns d as a time.Duration.
@@ -446,28 +447,6 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 
 func (d Duration) MarshalJSON() ([]byte, error) {
 	return strconv.AppendQuote(nil, time.Duration(d).String()), nil
-}
-
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	v, end, _, err := jsonlite.Parse(b)
-	if err != nil || len(bytes.TrimSpace(b[end:])) > 0 {
-		return errors.New(`want a duration string such as "10s"`)
-	}
-	return d.FillJSON(v)
-}
-
-// FillJSON sets d from a decoded JSON value: a duration string.
-func (d *Duration) FillJSON(j any) error {
-	s, ok := j.(string)
-	if !ok {
-		return errors.New(`want a duration string such as "10s"`)
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmtlite.Errorf(`want a duration such as "10s", not %q`, s)
-	}
-	*d = Duration(v)
-	return nil
 }
 
 // Default returns the configuration used for every key a file leaves out.
