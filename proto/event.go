@@ -76,7 +76,7 @@ const TimeLayout = "2006-01-02T15:04:05.000Z07:00"
 func AppendText(dst []byte, e *Event) []byte {
 	switch e.Kind {
 	case KindMsg:
-		dst = append(append(append(dst, e.From...), ": "...), e.Text...)
+		dst = append(appendFrom(dst, e.From), e.Text...)
 	case KindAction:
 		dst = append(append(append(append(dst, "* "...), e.From...), ' '), e.Text...)
 	case KindPrivate:
@@ -94,6 +94,19 @@ func AppendText(dst []byte, e *Event) []byte {
 		dst = append(append(dst, "--- "...), e.Text...)
 	}
 	return append(dst, '\n')
+}
+
+// AppendSaid appends the text-mode line of a message from from whose
+// text is text, LF included: AppendText's for that [KindMsg] event,
+// without making text a string.
+func AppendSaid(dst []byte, from string, text []byte) []byte {
+	return append(append(appendFrom(dst, from), text...), '\n')
+}
+
+// appendFrom appends what goes before a message's text in its text-mode
+// line.
+func appendFrom(dst []byte, from string) []byte {
+	return append(append(dst, from...), ": "...)
 }
 
 // AppendJSON appends the event's JSON-mode line, LF included.
@@ -217,12 +230,7 @@ func DecodeJSON(line []byte) (Event, error) {
 	}
 	var j struct{ Type, Room, Epoch, From, To, Text, Time string }
 	var seq uint64
-	keys := make([]string, 0, len(obj))
-	for k := range obj {
-		keys = append(keys, k)
-	}
-	sortlite.Strings(keys) // the first bad key in order is the error
-	for _, k := range keys {
+	for _, k := range sortlite.Keys(obj) { // the first bad key in order is the error
 		x := obj[k]
 		var s *string
 		switch eventKey(k) {

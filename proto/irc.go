@@ -380,7 +380,7 @@ func hexes(s string) int {
 		return 0
 	}
 	for i := range 6 {
-		if !strings.ContainsRune(hex+"ABCDEF", rune(s[i])) {
+		if _, ok := fmtlite.HexDigit(s[i]); !ok {
 			return 0
 		}
 	}

@@ -65,12 +65,7 @@ func (h *Hello) fill(v any) error {
 	if !ok {
 		return errors.New("bad hello: json: cannot unmarshal " + jsonKind(v) + " into a hello")
 	}
-	keys := make([]string, 0, len(obj))
-	for k := range obj {
-		keys = append(keys, k)
-	}
-	sortlite.Strings(keys)
-	for _, k := range keys {
+	for _, k := range sortlite.Keys(obj) {
 		key, wants := "", ""
 		for _, f := range helloKeys { // k exactly, else the first without regard to case
 			if f.key == k || key == "" && strings.EqualFold(f.key, k) {

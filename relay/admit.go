@@ -42,26 +42,26 @@ func ipOf(c net.Conn) netip.Addr {
 }
 
 // admit registers a new connection, with a slot of its address, or says
-// why it is refused.
-func (s *Server) admit(c net.Conn) string {
+// why it is refused (the zero refusal: it is not).
+func (s *Server) admit(c net.Conn) refusal {
 	ip := ipOf(c)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	l := s.conf().Limits
 	if why, ok := s.refusedBan(ip, time.Now()); ok {
-		return why
+		return refusal{why, refusedOther}
 	}
 	switch {
 	case s.closing:
-		return "relay shutting down"
+		return refusal{"relay shutting down", refusedShutdown}
 	case len(s.conns) >= l.MaxClients:
-		return fmtlite.Sprintf("relay full (%d clients)", l.MaxClients)
+		return refusal{fmtlite.Sprintf("relay full (%d clients)", l.MaxClients), refusedFull}
 	case s.perIP[ip] >= l.MaxClientsPerIP:
-		return fmtlite.Sprintf("too many connections from %s (%d)", ip, l.MaxClientsPerIP)
+		return refusal{fmtlite.Sprintf("too many connections from %s (%d)", ip, l.MaxClientsPerIP), refusedAddress}
 	}
 	s.conns[c] = connInfo{slot: true}
 	s.perIP[ip]++
-	return ""
+	return refusal{}
 }
 
 // admitWaiting registers a new connection without a slot of its address

@@ -393,7 +393,24 @@ func (s *Server) admin(m *member, req proto.Request, t time.Time) {
 		m.notify(proto.KindNotice, "/pass goes before your name; you are past it")
 		return
 	case proto.Admin:
-		s.becomeAdmin(m, req.Key, t)
+		switch {
+		case req.Key == "" || strings.EqualFold(req.Key, "help"):
+			if s.isAdmin(m) {
+				for _, c := range proto.AdminCommands {
+					m.notify(proto.KindNotice, "%s", c)
+				}
+			} else {
+				m.notify(proto.KindError, "usage: /admin PASSWORD")
+			}
+		case s.isAdmin(m):
+			m.notify(proto.KindNotice, "you are an admin already; /admin help lists the admin commands")
+		default:
+			if err := s.becomeAdmin(m, req.Key, t); err != nil {
+				m.notify(proto.KindError, "%s", secretError("admin password", err))
+				return
+			}
+			m.notify(proto.KindNotice, "you are an admin; /admin help lists the admin commands")
+		}
 		return
 	case proto.Topic:
 		if req.Text == "" {
@@ -438,32 +455,26 @@ func because(why string) string {
 	return ": " + why
 }
 
-// becomeAdmin makes m an admin when secret is the admin password.
-func (s *Server) becomeAdmin(m *member, given string, t time.Time) {
+// errNoAdmin is an admin password given to a relay that has none.
+var errNoAdmin = errors.New("admin commands are off: the relay has no admin password (relay.admin_password)")
+
+// becomeAdmin makes m an admin when given is the admin password, for
+// every door's way of asking (/admin, IRC's OPER). It is nil when m is an
+// admin, already or now; errNoAdmin when the relay has no admin password;
+// else the error of the check (a wrong password, a wait).
+func (s *Server) becomeAdmin(m *member, given string, t time.Time) error {
 	switch {
-	case given == "" || strings.EqualFold(given, "help"):
-		if s.isAdmin(m) {
-			for _, c := range proto.AdminCommands {
-				m.notify(proto.KindNotice, "%s", c)
-			}
-		} else {
-			m.notify(proto.KindError, "usage: /admin PASSWORD")
-		}
-		return
 	case s.isAdmin(m):
-		m.notify(proto.KindNotice, "you are an admin already; /admin help lists the admin commands")
-		return
+		return nil
 	case s.conf().AdminPassword == "":
-		m.notify(proto.KindError, "admin commands are off: the relay has no admin password (relay.admin_password)")
-		return
+		return errNoAdmin
 	}
 	if err := s.checkSecret(m.from, m.who(), "admin password", s.conf().AdminPassword, given, t); err != nil {
-		m.notify(proto.KindError, "%s", secretError("admin password", err))
-		return
+		return err
 	}
 	m.admin.Store(true)
 	s.infof("admin %s: became an admin", m.who())
-	m.notify(proto.KindNotice, "you are an admin; /admin help lists the admin commands")
+	return nil
 }
 
 // ban bans a name or a network for req.For, and disconnects the members

@@ -48,9 +48,13 @@ func TestIRCAuth(t *testing.T) {
 		{"JOIN #kitchen wrong", ":roomrelay 475 ann #kitchen :Cannot join channel (+k): wrong key"},
 		{"NAMES #kitchen", ":roomrelay 366 ann #kitchen :End of /NAMES list."}, // bob is not listed
 		{"KICK #lobby bob", ":roomrelay 481 ann :Permission Denied- You're not an admin of the relay (OPER first)"},
+		{"OPER ann", ":roomrelay 461 ann OPER :Not enough parameters"},
 		{"OPER ann wrong", ":roomrelay 464 ann :Password incorrect: too many wrong passwords or keys from 127.0.0.1: try again in 1s"},
 		{"/forgive", ""},
+		{"OPER ann wrong", ":roomrelay 464 ann :Password incorrect: wrong admin password"},
+		{"/forgive", ""},
 		{"OPER ann " + testAdmin, ":roomrelay 381 ann :You are now an admin of the relay: KICK, TOPIC, STATS (and /admin help on the line door)"},
+		{"OPER ann wrong", ":roomrelay 381 ann :You are now an admin of the relay: KICK, TOPIC, STATS (and /admin help on the line door)"}, // one already
 	} {
 		if step.send == "/forgive" {
 			forgive(s)
@@ -72,6 +76,17 @@ func TestIRCAuth(t *testing.T) {
 	}
 	c.send("KICK #kitchen bob :bye now")
 	bob.until("the kick", func(l string) bool { return l == "!!! kicked by an admin: bye now" })
+	cfg := authConfig()
+	cfg.AdminPassword = ""
+	s.Reload(cfg)
+	d := dialIRC(t, s)
+	d.send("PASS :" + testPassword)
+	d.register("dan", false)
+	d.send("OPER dan " + testAdmin)
+	isAnswer := func(l string) bool { return strings.Contains(l, " 464 ") || strings.Contains(l, " 381 ") }
+	if got, want := d.until("the answer to OPER", isAnswer), ":roomrelay 464 dan :The relay has no admin password (relay.admin_password)"; got != want {
+		t.Errorf("OPER without an admin password: got %q, want %q", got, want)
+	}
 }
 
 // TestHTTPAuth: POST /api/join takes the relay's password and the room's

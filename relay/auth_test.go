@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"maps"
 	"net"
 	"net/netip"
 	"strings"
@@ -373,6 +374,9 @@ func TestAdmin(t *testing.T) {
 	tc := &tconn{t: t, c: c, lr: proto.NewLineReader(c, 1<<16)}
 	if got := tc.line(); !strings.HasPrefix(got, "!!! refused: banned until ") {
 		t.Errorf("a banned address: %q", got)
+	}
+	if got := s.Stats().Refusals; !maps.Equal(got, map[string]int64{"other": 1}) {
+		t.Errorf("refusals: %v, want the ban's as other", got)
 	}
 	for _, want := range []string{"became an admin", "set the topic of kitchen", "set a new key on kitchen", "banned bob for 1h0m0s: spam",
 		"lifted the ban on bob", "kicked Bob (line door): enough", "banned 127.0.0.1 for 10m0s"} {

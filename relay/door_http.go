@@ -580,12 +580,7 @@ func (d *httpDoor) send(w http.ResponseWriter, r *http.Request) {
 			fail(w, http.StatusTooManyRequests, msg)
 			return
 		}
-		m.lim.spend(t, 1, l.Rate, float64(l.Burst))
-		m.lastIn.Store(t.UnixNano())
-		if err == nil {
-			d.s.stats.bytesIn.Add(int64(len(b)) + 1)
-		}
-		if why, leave := d.s.input(m, b, err, t); leave {
+		if why, leave := m.line(b, err, t); leave {
 			m.kick(why)
 			break
 		}

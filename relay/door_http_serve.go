@@ -33,8 +33,8 @@ import (
 // closes (stop).
 func (d *httpDoor) serve(c net.Conn, stop <-chan struct{}) {
 	s := d.s
-	if why := s.admit(c); why != "" {
-		s.refuseIn("http", c, why, func(e *proto.Event) []byte {
+	if r := s.admit(c); r.why != "" {
+		s.refuseIn("http", c, r, func(e *proto.Event) []byte {
 			body := proto.AppendError(nil, e.Text)
 			return fmt.Appendf(nil, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 		})

@@ -42,8 +42,8 @@ var ircGreeting = lineEvent(proto.AppendIRC(nil, &proto.IRC{Prefix: proto.Host, 
 // driver serve it; it does not block.
 func (d ircDoor) serve(c net.Conn, _ <-chan struct{}) {
 	s := d.s
-	if why := s.admit(c); why != "" {
-		s.refuseIn("irc", c, why, ircError)
+	if r := s.admit(c); r.why != "" {
+		s.refuseIn("irc", c, r, ircError)
 		return
 	}
 	s.drive(c, "irc", ircGreeting, func(m *member) codec { return &ircClient{m: m} })
@@ -414,21 +414,14 @@ func (c *ircClient) refuseJoin(room string, err error) {
 // oper makes the member an admin when pass is the admin password (the
 // name OPER gives is not looked at).
 func (c *ircClient) oper(pass string, t time.Time) {
-	s, m := c.m.srv, c.m
-	switch {
-	case s.isAdmin(m):
-	case s.conf().AdminPassword == "":
+	switch err := c.m.srv.becomeAdmin(c.m, pass, t); {
+	case err == errNoAdmin:
 		c.reply(proto.ErrPasswdMismatch, "The relay has no admin password (relay.admin_password)")
-		return
+	case err != nil:
+		c.reply(proto.ErrPasswdMismatch, "Password incorrect: "+secretError("admin password", err))
 	default:
-		if err := s.checkSecret(m.from, m.who(), "admin password", s.conf().AdminPassword, pass, t); err != nil {
-			c.reply(proto.ErrPasswdMismatch, "Password incorrect: "+secretError("admin password", err))
-			return
-		}
-		m.admin.Store(true)
-		s.infof("admin %s: became an admin (OPER)", m.who())
+		c.reply(proto.RplYoureOper, "You are now an admin of the relay: KICK, TOPIC, STATS (and /admin help on the line door)")
 	}
-	c.reply(proto.RplYoureOper, "You are now an admin of the relay: KICK, TOPIC, STATS (and /admin help on the line door)")
 }
 
 // kick answers KICK #room nick [reason]: an admin's kick of a member of

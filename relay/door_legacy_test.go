@@ -236,17 +236,24 @@ func TestLegacyUnreachable(t *testing.T) {
 	}
 }
 
+// dialUDP is a UDP socket that sends to s's UDP door.
+func dialUDP(t *testing.T, s *Server) net.Conn {
+	t.Helper()
+	c, err := net.Dial("udp", s.Addr("udp").String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 func TestUDPDoor(t *testing.T) {
 	cfg := testConfig()
 	cfg.Limits.Rate = 1
 	cfg.Limits.Burst = 2
 	s := startServer(t, cfg)
 	nc := join(t, s, "nc")
-	c, err := net.Dial("udp", s.Addr("udp").String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialUDP(t, s)
 	for _, d := range []string{
 		"from:thermo|kitchen is 31 °C | hot",
 		"from:nc|not yours",
@@ -263,13 +270,19 @@ func TestUDPDoor(t *testing.T) {
 	// Only allowed networks.
 	cfg.UDPAllow = []string{"10.0.0.0/8"}
 	s2 := startServer(t, cfg)
-	c2, err := net.Dial("udp", s2.Addr("udp").String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c2.Close()
+	c2 := dialUDP(t, s2)
 	c2.Write([]byte("from:thermo|hi"))
 	waitFor(t, 10*time.Second, "the drop", func() bool { return s2.Stats().UDPDropped == 1 })
+	// A network given with host bits is its network, as the other lists
+	// read it (allowed); an entry no network is passed over.
+	cfg.UDPAllow = []string{"not a network", "127.9.9.9/8"}
+	s3 := startServer(t, cfg)
+	nc3 := join(t, s3, "nc")
+	c3 := dialUDP(t, s3)
+	c3.Write([]byte("from:thermo|in 127.0.0.0/8"))
+	if got := nc3.messages(1); got[0] != "thermo@udp: in 127.0.0.0/8" {
+		t.Errorf("nc got %q", got)
+	}
 }
 
 // TestLegacyPostWhileJoining: a post may come in a name as soon as its

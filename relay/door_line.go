@@ -28,8 +28,8 @@ func (lineDoor) addr(c *config.Config) string { return c.Listen.Line }
 // serve it, greeting it first; it does not block.
 func (d lineDoor) serve(c net.Conn, _ <-chan struct{}) {
 	s := d.s
-	if why := s.admit(c); why != "" {
-		s.refuse("line", c, why)
+	if r := s.admit(c); r.why != "" {
+		s.refuse("line", c, r)
 		return
 	}
 	greet := greeting

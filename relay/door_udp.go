@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"roomrelay/internal/netaddr"
 	"roomrelay/proto"
 	"roomrelay/relay/config"
 )
@@ -45,7 +46,7 @@ func (u udpDoor) packets(pc net.PacketConn) {
 	defer s.wg.Done()
 	d := &udpReader{srv: s, pc: pc, limits: newLimiterTable[netip.Addr](udpSources)}
 	for _, n := range s.conf().UDPAllow {
-		if p, err := netip.ParsePrefix(n); err == nil {
+		if p, ok := netaddr.ParsePrefix(n); ok {
 			d.allow = append(d.allow, p.Masked())
 		}
 	}

@@ -369,17 +369,18 @@ func (s *Server) accept(b *bound, d streamDoor) {
 // handshake on a goroutine of its own for up to a second.
 const maxTLSRefusals = 16
 
-// refuse tells c why the relay will not serve it, in the line protocol,
-// and closes it.
-func (s *Server) refuse(door string, c net.Conn, why string) {
-	s.refuseIn(door, c, why, func(e *proto.Event) []byte { return proto.AppendText(nil, e) })
+// refuse tells c why the relay will not serve it (r, from admit), in the
+// line protocol, and closes it.
+func (s *Server) refuse(door string, c net.Conn, r refusal) {
+	s.refuseIn(door, c, r, func(e *proto.Event) []byte { return proto.AppendText(nil, e) })
 }
 
 // refuseIn is refuse on a door with a wire format of its own, in which
 // say writes the refusal.
-func (s *Server) refuseIn(door string, c net.Conn, why string, say func(e *proto.Event) []byte) {
+func (s *Server) refuseIn(door string, c net.Conn, r refusal, say func(e *proto.Event) []byte) {
 	s.stats.refused.Add(1)
-	s.stats.refusals[refusalOf(why)].Add(1)
+	s.stats.refusals[r.kind].Add(1)
+	why := r.why
 	s.warnf("%s door: refused %s: %s", door, c.RemoteAddr(), why)
 	tell := func() {
 		c.SetDeadline(time.Now().Add(time.Second))

@@ -54,6 +54,19 @@ func TestEventText(t *testing.T) {
 	if !bytes.Equal(said.text, made.text) || !cmp.Equal(said.full(), made.full()) || !bytes.Equal(said.line(true), made.line(true)) {
 		t.Errorf("said %q %+v, made %q %+v", said.text, said.full(), made.text, made.full())
 	}
+	for _, text := range []string{"", "ann: x", strings.Repeat("é", 300)} {
+		e := proto.Event{Kind: proto.KindMsg, From: "ann", Text: text}
+		said := newSaid(&e, []byte(text), 1)
+		if want := proto.AppendText(nil, &e); !bytes.Equal(said.text, want) || said.full().Text != text {
+			t.Errorf("said %q: line %q, text %q; want %q", text, said.text, said.full().Text, want)
+		}
+	}
+	// Its line and the event: nothing more (no string of the text), and
+	// the line made at its size.
+	b := []byte(strings.Repeat("x", 1000))
+	if n := testing.AllocsPerRun(100, func() { newSaid(&e, b, 1) }); n != 2 {
+		t.Errorf("newSaid: %v allocations, want 2", n)
+	}
 }
 
 // TestSayAsIs: lines posted as they are (Server.say) and lines that need

@@ -208,7 +208,7 @@ func TestFrozenPipe(t *testing.T) {
 	s := startServer(t, cfg)
 	srvEnd, cliEnd := net.Pipe()
 	defer cliEnd.Close()
-	if s.admit(srvEnd) != "" {
+	if s.admit(srvEnd).why != "" {
 		t.Fatal("not admitted")
 	}
 	s.wg.Add(1)

@@ -138,9 +138,8 @@ func newEvent(e *proto.Event, from uint64) *event {
 // newSaid is newEvent for a message whose text is text, not e.Text
 // (see Server.say): the event keeps text in its line only.
 func newSaid(e *proto.Event, text []byte, from uint64) *event {
-	line := make([]byte, 0, len(e.From)+2+len(text)+1)
-	line = append(append(append(append(line, e.From...), ": "...), text...), '\n')
-	ev := &event{seq: e.Seq, from: from, text: line, who: e.From, room: e.Room, at: int32(len(e.From) + 2), kind: e.Kind}
+	line := proto.AppendSaid(make([]byte, 0, len(e.From)+2+len(text)+1), e.From, text)
+	ev := &event{seq: e.Seq, from: from, text: line, who: e.From, room: e.Room, at: int32(textEnd(proto.KindMsg, line) - len(text)), kind: e.Kind}
 	if !e.Time.IsZero() {
 		ev.ms = e.Time.UnixMilli()
 	}

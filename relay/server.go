@@ -78,30 +78,24 @@ type stats struct {
 	reclaims                              atomic.Int64 // memory released to the system after a burst; see reclaim
 }
 
-// refusal is why a connection was refused, for the counters.
-type refusal uint8
+// refusalKind is the kind of a refusal, for the counters.
+type refusalKind uint8
 
 const (
-	refusedFull     refusal = iota // relay.limits.max_clients
-	refusedAddress                 // relay.limits.max_clients_per_ip
-	refusedShutdown                // the relay is stopping
-	refusedOther
+	refusedFull     refusalKind = iota // relay.limits.max_clients
+	refusedAddress                     // relay.limits.max_clients_per_ip
+	refusedShutdown                    // the relay is stopping
+	refusedOther                       // a ban
 	numRefusals
 )
 
 var refusalText = [numRefusals]string{"relay full", "address full", "shutting down", "other"}
 
-// refusalOf classifies why, as admit and admitWaiting say it.
-func refusalOf(why string) refusal {
-	switch {
-	case strings.HasPrefix(why, "relay full"):
-		return refusedFull
-	case strings.HasPrefix(why, "too many connections from"), strings.Contains(why, "max_clients_per_ip"):
-		return refusedAddress
-	case strings.Contains(why, "shutting down"):
-		return refusedShutdown
-	}
-	return refusedOther
+// refusal is why a connection is refused (see admit): what it is told,
+// and its kind, which it is counted by. The zero refusal is none.
+type refusal struct {
+	why  string
+	kind refusalKind
 }
 
 // Stats is a snapshot of the relay's counters (see the README's

@@ -22,7 +22,7 @@ import (
 
 // line handles one line m sent at t, or the error reading it: its hello
 // until it has a name, then its requests. It reports whether m leaves,
-// and why.
+// and why. Every door's lines come here, a browser's /api/send too.
 func (m *member) line(line []byte, err error, t time.Time) (reason, bool) {
 	s := m.srv
 	if err == nil || err == proto.ErrLineTooLong {

@@ -312,3 +312,38 @@ func TestStatsStore(t *testing.T) {
 		t.Errorf("unwritable store: writes %d, errors %d, failed %q", st.StoreWrites, st.StoreErrors, st.StoreFailed)
 	}
 }
+
+// TestAdmitRefusals: each refusal admit gives carries the kind it is
+// counted by, whatever its text says.
+func TestAdmitRefusals(t *testing.T) {
+	cfg := testConfig()
+	cfg.Limits.MaxClients, cfg.Limits.MaxClientsPerIP = 2, 1
+	s := startServer(t, cfg)
+	pipe := func() net.Conn {
+		a, b := net.Pipe()
+		t.Cleanup(func() { a.Close(); b.Close() })
+		return a
+	}
+	c := pipe() // net.Pipe's connections share one (invalid) address
+	if r := s.admit(c); r != (refusal{}) {
+		t.Fatalf("the first connection refused: %+v", r)
+	}
+	defer s.release(c)
+	check := func(what string, r refusal, kind refusalKind, prefix string) {
+		t.Helper()
+		if r.kind != kind || !strings.HasPrefix(r.why, prefix) {
+			t.Errorf("%s: %+v, want kind %s and %q", what, r, refusalText[kind], prefix)
+		}
+	}
+	check("a second from its address", s.admit(pipe()), refusedAddress, "too many connections from ")
+	cfg.Limits.MaxClients = 1
+	s.Reload(cfg)
+	check("past max_clients", s.admit(pipe()), refusedFull, "relay full (1 clients)")
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	check("closing", s.admit(pipe()), refusedShutdown, "relay shutting down")
+	s.mu.Lock()
+	s.closing = false
+	s.mu.Unlock()
+}

@@ -373,8 +373,8 @@ func (s *spec) float(b []byte, v float64) []byte {
 func Unhex(s string) ([]byte, bool) {
 	b := make([]byte, 0, len(s)/2)
 	for i := 0; i+1 < len(s); i += 2 {
-		hi, ok1 := unhex(s[i])
-		lo, ok2 := unhex(s[i+1])
+		hi, ok1 := HexDigit(s[i])
+		lo, ok2 := HexDigit(s[i+1])
 		if !ok1 || !ok2 {
 			return b, false
 		}
@@ -383,7 +383,13 @@ func Unhex(s string) ([]byte, bool) {
 	return b, len(s)%2 == 0
 }
 
-func unhex(c byte) (byte, bool) {
+// HexDigit returns the value of c, a hexadecimal digit of either case,
+// and false if c is none: the one reader of a hex digit for [Unhex],
+// netaddr's IPv6 fields and jsonlite's \u escapes (once: not inlined
+// where it is called).
+//
+//go:noinline
+func HexDigit(c byte) (byte, bool) {
 	switch {
 	case '0' <= c && c <= '9':
 		return c - '0', true

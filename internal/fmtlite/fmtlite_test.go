@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net/netip"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -125,5 +126,17 @@ func TestSprintfAllocatesResultOnly(t *testing.T) {
 	long := string(make([]byte, 300))
 	if got, want := Sprintf("%s|%5d|%s", long, 42, long), fmt.Sprintf("%s|%5d|%s", long, 42, long); got != want {
 		t.Errorf("a line of %d bytes: %d bytes, fmt: %d", len(want), len(got), len(want))
+	}
+}
+
+// TestHexDigit: HexDigit takes as a digit just what strconv takes in
+// base 16, each byte with its value.
+func TestHexDigit(t *testing.T) {
+	for c := range 256 {
+		d, ok := HexDigit(byte(c))
+		want, err := strconv.ParseUint(string(rune(c)), 16, 8)
+		if ok != (err == nil) || ok && uint64(d) != want {
+			t.Errorf("HexDigit(%q) = %d, %v; want %d, %v", byte(c), d, ok, want, err == nil)
+		}
 	}
 }

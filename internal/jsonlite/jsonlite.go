@@ -16,6 +16,8 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"roomrelay/internal/fmtlite"
 )
 
 // Number is a JSON number as written.
@@ -420,18 +422,11 @@ func (p *parser) hex4() (rune, error) {
 		if p.i >= len(p.b) {
 			return 0, io.ErrUnexpectedEOF
 		}
-		c := p.b[p.i]
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c -= 'a' - 10
-		case 'A' <= c && c <= 'F':
-			c -= 'A' - 10
-		default:
+		d, ok := fmtlite.HexDigit(p.b[p.i])
+		if !ok {
 			return 0, p.bad("in \\u hexadecimal character escape")
 		}
-		r = r<<4 | rune(c)
+		r = r<<4 | rune(d)
 	}
 	return r, nil
 }

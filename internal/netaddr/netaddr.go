@@ -5,7 +5,11 @@
 // callers, giving the zone apart.
 package netaddr
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"roomrelay/internal/fmtlite"
+)
 
 // ParseAddr parses s as netip.ParseAddr does: an IPv4 address in
 // dotted decimal ("192.0.2.1"), or an IPv6 address ("2001:db8::1",
@@ -86,14 +90,14 @@ func parse6(s string) (netip.Addr, string, bool) {
 	for i < 16 {
 		off, acc := 0, 0
 		for ; off < len(s); off++ {
-			d := hex(s[off])
-			if d < 0 {
+			d, ok := fmtlite.HexDigit(s[off])
+			if !ok {
 				break
 			}
 			if off > 3 {
 				return netip.Addr{}, "", false // more than 4 digits
 			}
-			acc = acc<<4 + d
+			acc = acc<<4 + int(d)
 		}
 		if off == 0 {
 			return netip.Addr{}, "", false
@@ -141,18 +145,6 @@ func parse6(s string) (netip.Addr, string, bool) {
 		return netip.Addr{}, "", false // "::" stands for no field
 	}
 	return netip.AddrFrom16(ip), zone, true
-}
-
-func hex(c byte) int {
-	switch {
-	case c >= '0' && c <= '9':
-		return int(c - '0')
-	case c >= 'a' && c <= 'f':
-		return int(c - 'a' + 10)
-	case c >= 'A' && c <= 'F':
-		return int(c - 'A' + 10)
-	}
-	return -1
 }
 
 // ParsePrefix parses s as netip.ParsePrefix does: an address, '/' and

@@ -24,3 +24,15 @@ func TestStrings(t *testing.T) {
 		}
 	}
 }
+
+// TestKeys: Keys lists every key of an object once, in order.
+func TestKeys(t *testing.T) {
+	obj := map[string]any{"to": 1, "Room": nil, "from": "x", "": true, "room": 2}
+	want := []string{"", "Room", "from", "room", "to"}
+	if got := Keys(obj); !slices.Equal(got, want) {
+		t.Fatalf("Keys: got %q, want %q", got, want)
+	}
+	if got := Keys(nil); len(got) != 0 {
+		t.Fatalf("Keys(nil): got %q, want none", got)
+	}
+}

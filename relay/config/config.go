@@ -438,7 +438,8 @@ var DefaultStatsAllow = []string{"127.0.0.0/8", "::1/128"}
 // LogLevels are the values of relay.log_level, lowest first.
 var LogLevels = [...]string{"debug", "info", "warn", "error"}
 
-// Duration is a time.Duration written as a string such as "10s" in JSON.
+// Duration is a time.Duration written as a string such as "10s" in JSON
+// (Parse reads it; MarshalJSON writes it).
 type Duration time.Duration
 
 // D returns d as a time.Duration.
@@ -446,28 +447,6 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 
 func (d Duration) MarshalJSON() ([]byte, error) {
 	return strconv.AppendQuote(nil, time.Duration(d).String()), nil
-}
-
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	v, end, _, err := jsonlite.Parse(b)
-	if err != nil || len(bytes.TrimSpace(b[end:])) > 0 {
-		return errors.New(`want a duration string such as "10s"`)
-	}
-	return d.FillJSON(v)
-}
-
-// FillJSON sets d from a decoded JSON value: a duration string.
-func (d *Duration) FillJSON(j any) error {
-	s, ok := j.(string)
-	if !ok {
-		return errors.New(`want a duration string such as "10s"`)
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmtlite.Errorf(`want a duration such as "10s", not %q`, s)
-	}
-	*d = Duration(v)
-	return nil
 }
 
 // Default returns the configuration used for every key a file leaves out.
@@ -762,7 +741,7 @@ func decode(v any, dst any, path string, errs *[]error) {
 			return
 		}
 		fields := dst.fields()
-		for _, k := range sortedKeys(obj) {
+		for _, k := range sortlite.Keys(obj) {
 			p := k
 			if path != "" {
 				p = path + "." + k
@@ -787,7 +766,7 @@ func decode(v any, dst any, path string, errs *[]error) {
 		if *dst == nil {
 			*dst = make(map[string]Room, len(obj))
 		}
-		for _, k := range sortedKeys(obj) {
+		for _, k := range sortlite.Keys(obj) {
 			var r Room
 			decode(obj[k], &r, path+"."+k, errs)
 			(*dst)[k] = r
@@ -852,17 +831,6 @@ func badValue(errs *[]error, path, format string, args ...any) {
 		path = "(top level)"
 	}
 	*errs = append(*errs, fmtlite.Errorf("%s: %s", path, fmtlite.Sprintf(format, args...)))
-}
-
-// sortedKeys returns obj's keys in order, so that problems are reported
-// in the same order every time.
-func sortedKeys(obj map[string]any) []string {
-	keys := make([]string, 0, len(obj))
-	for k := range obj {
-		keys = append(keys, k)
-	}
-	sortlite.Strings(keys)
-	return keys
 }
 
 func jsonKind(v any) string {
