@@ -78,6 +78,17 @@ type stats struct {
 	reclaims                              atomic.Int64 // memory released to the system after a burst; see reclaim
 }
 
+// out counts msgs messages (see event.message) and n bytes handed to a
+// member's connection.
+func (c *stats) out(msgs, n int) {
+	if msgs > 0 {
+		c.messagesOut.Add(int64(msgs))
+	}
+	if n > 0 {
+		c.bytesOut.Add(int64(n))
+	}
+}
+
 // refusal is why a connection was refused, for the counters.
 type refusal uint8
 
