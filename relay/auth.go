@@ -593,12 +593,13 @@ func (s *Server) setTopic(m *member, topic string) {
 	r.mu.RLock()
 	members := slices.Clone(r.members)
 	r.mu.RUnlock()
+	text := m.name + " set the topic of " + r.name + ": " + topic
+	if topic == "" {
+		text = m.name + " cleared the topic of " + r.name
+	}
+	ev := newEvent(&proto.Event{Kind: proto.KindNotice, Text: text}, 0) // one notice, shared as a room's events are
 	for _, o := range members {
-		if topic == "" {
-			o.notify(proto.KindNotice, "%s cleared the topic of %s", m.name, r.name)
-		} else {
-			o.notify(proto.KindNotice, "%s set the topic of %s: %s", m.name, r.name, topic)
-		}
+		o.deliver(ev)
 	}
 }
 
