@@ -253,14 +253,9 @@ func (s *Server) password(m *member, given string, t time.Time) error {
 // called name is hidden, as configured and as an admin changed them for
 // this run.
 func (s *Server) roomSettings(name string) (key, topic string, hidden bool) {
-	cfg := s.conf()
 	fold := proto.Fold(name)
-	for n, r := range cfg.Rooms {
-		if proto.Fold(n) == fold {
-			key, topic, hidden = r.Key, r.Topic, r.Hidden
-			break
-		}
-	}
+	r := s.conf().Rooms[fold]
+	key, topic, hidden = r.Key, r.Topic, r.Hidden
 	s.auth.mu.Lock()
 	defer s.auth.mu.Unlock()
 	if k, ok := s.auth.keys[fold]; ok {

@@ -24,7 +24,7 @@ import (
 // Server is a running relay. Create it with New, bind its doors with
 // Start, stop it with Shutdown.
 type Server struct {
-	cfg   atomic.Pointer[config.Config] // replaced whole by Reload
+	cfg   atomic.Pointer[config.Config] // replaced whole by setConf (New, Reload)
 	logf  config.Logf                   // set once
 	level atomic.Int32                  // the lowest level logged
 	quit  chan struct{}                 // closed by Shutdown
@@ -201,7 +201,7 @@ func New(cfg config.Config, logf config.Logf) *Server {
 		refusing: make(chan struct{}, maxTLSRefusals),
 	}
 	s.doors = s.newDoors()
-	s.cfg.Store(&cfg)
+	s.setConf(cfg)
 	s.level.Store(int32(parseLevel(cfg.LogLevel)))
 	return s
 }
@@ -221,6 +221,17 @@ func registrySize(cfg config.Config) int { return min(cfg.Limits.MaxClients, reg
 
 // conf returns the configuration in force.
 func (s *Server) conf() *config.Config { return s.cfg.Load() }
+
+// setConf puts cfg in force, its Rooms keyed by folded name (see
+// roomSettings).
+func (s *Server) setConf(cfg config.Config) {
+	rooms := make(map[string]config.Room, len(cfg.Rooms))
+	for name, r := range cfg.Rooms {
+		rooms[proto.Fold(name)] = r
+	}
+	cfg.Rooms = rooms
+	s.cfg.Store(&cfg)
+}
 
 // hangUp closes c gracefully: it sends a FIN, then reads and drops what
 // the peer still sends for at most d, so that unread input does not make
