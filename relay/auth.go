@@ -253,14 +253,9 @@ func (s *Server) password(m *member, given string, t time.Time) error {
 // called name is hidden, as configured and as an admin changed them for
 // this run.
 func (s *Server) roomSettings(name string) (key, topic string, hidden bool) {
-	cfg := s.conf()
 	fold := proto.Fold(name)
-	for n, r := range cfg.Rooms {
-		if proto.Fold(n) == fold {
-			key, topic, hidden = r.Key, r.Topic, r.Hidden
-			break
-		}
-	}
+	r := s.conf().Rooms[fold]
+	key, topic, hidden = r.Key, r.Topic, r.Hidden
 	s.auth.mu.Lock()
 	defer s.auth.mu.Unlock()
 	if k, ok := s.auth.keys[fold]; ok {
@@ -604,12 +599,13 @@ func (s *Server) setTopic(m *member, topic string) {
 	r.mu.RLock()
 	members := slices.Clone(r.members)
 	r.mu.RUnlock()
+	text := m.name + " set the topic of " + r.name + ": " + topic
+	if topic == "" {
+		text = m.name + " cleared the topic of " + r.name
+	}
+	ev := newEvent(&proto.Event{Kind: proto.KindNotice, Text: text}, 0) // one notice, shared as a room's events are
 	for _, o := range members {
-		if topic == "" {
-			o.notify(proto.KindNotice, "%s cleared the topic of %s", m.name, r.name)
-		} else {
-			o.notify(proto.KindNotice, "%s set the topic of %s: %s", m.name, r.name, topic)
-		}
+		o.deliver(ev)
 	}
 }
 

@@ -139,3 +139,34 @@ func TestLegacyAllow(t *testing.T) {
 		t.Errorf("posted %d", n)
 	}
 }
+
+// TestTopicNotice: every member of a room is told of a new topic, and of
+// a cleared one, each in its own door's format.
+func TestTopicNotice(t *testing.T) {
+	cfg := authConfig()
+	cfg.Password = ""
+	s, _ := startAuth(t, cfg)
+	root := join(t, s, "root")
+	root.send1("/admin " + testAdmin)
+	bob := join(t, s, `{"name":"bob","mode":"json"}`)
+	ann := dialIRC(t, s)
+	ann.register("ann", false)
+	ann.ircSync("in") // past its replay
+	root.until("ann's join", func(l string) bool { return l == "--- ann joined lobby" })
+	bob.until("ann's join", func(l string) bool { return strings.HasPrefix(l, `{"type":"join","room":"lobby","seq":3,"from":"ann"`) })
+	for _, step := range []struct{ send, text string }{
+		{"/topic soup at 7", "root set the topic of lobby: soup at 7"},
+		{"/topic -", "root cleared the topic of lobby"},
+	} {
+		root.send(step.send)
+		if got := root.line(); got != "--- "+step.text {
+			t.Errorf("%s: root got %q", step.send, got)
+		}
+		if got, want := bob.line(), `{"type":"notice","text":"`+step.text+`"}`; got != want {
+			t.Errorf("%s: bob got %q, want %q", step.send, got, want)
+		}
+		if got, want := ann.line(), ":roomrelay NOTICE #lobby :"+step.text; got != want {
+			t.Errorf("%s: ann got %q, want %q", step.send, got, want)
+		}
+	}
+}

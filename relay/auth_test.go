@@ -389,6 +389,45 @@ func TestAdmin(t *testing.T) {
 	}
 }
 
+// TestReloadRooms: a reload that changes a room's settings (its key and
+// topic, whether it is hidden; its name's case) applies to the next
+// /join.
+func TestReloadRooms(t *testing.T) {
+	cfg := authConfig()
+	cfg.Password = ""
+	s, _ := startAuth(t, cfg)
+	alice := join(t, s, "alice")
+	if got := alice.send1("/join kitchen " + testKey); !strings.HasPrefix(got, "--- you are alice in kitchen") {
+		t.Fatalf("/join kitchen: %q", got)
+	}
+	if got := alice.line(); got != "--- topic of kitchen: family only" {
+		t.Errorf("the topic: %q", got)
+	}
+	alice.send1("/join lobby")
+	alice.sync("in")
+	if got := alice.send1("/rooms"); got != "--- rooms: kitchen (0, key), lobby (1)" {
+		t.Errorf("/rooms before the reload: %q", got)
+	}
+	cfg.Rooms = map[string]config.Room{
+		"KITCHEN": {Key: secret.Hash(testNumKey), Topic: "soup at 7", Hidden: true},
+	}
+	s.Reload(cfg)
+	if got := alice.send1("/join kitchen " + testKey); got != "!!! cannot join kitchen: wrong key" {
+		t.Errorf("the old key after the reload: %q", got)
+	}
+	forgive(s)
+	if got := alice.send1("/join kitchen " + testNumKey); !strings.HasPrefix(got, "--- you are alice in kitchen") {
+		t.Fatalf("the new key after the reload: %q", got)
+	}
+	if got := alice.line(); got != "--- topic of kitchen: soup at 7" {
+		t.Errorf("the topic after the reload: %q", got)
+	}
+	alice.sync("in")
+	if got := alice.send1("/rooms"); got != "--- rooms: lobby (0)" { // kitchen is hidden now
+		t.Errorf("/rooms after the reload: %q", got)
+	}
+}
+
 // TestAdminLoopback: with relay.admin_loopback, a member from loopback is
 // an admin without a password; without it, it is not.
 func TestAdminLoopback(t *testing.T) {

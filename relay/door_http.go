@@ -508,7 +508,9 @@ func (st *stream) flush(until time.Time) error {
 		cur := m.room
 		m.mu.Unlock()
 		st.buf = st.buf[:0]
+		msgs := 0
 		for i, ev := range batch {
+			msgs += ev.message()
 			e := proto.SSE{Data: ev.line(true)}
 			if seq := ev.roomSeq(); seq != 0 {
 				epoch := m.srv.epochOf(cur, ev.room)
@@ -520,7 +522,7 @@ func (st *stream) flush(until time.Time) error {
 			st.buf = proto.AppendSSE(st.buf, &e)
 			batch[i] = nil
 		}
-		m.srv.stats.bytesOut.Add(int64(len(st.buf)))
+		m.srv.stats.out(msgs, len(st.buf))
 		if err := st.write(st.buf); err != nil {
 			return err
 		}

@@ -198,6 +198,22 @@ func TestHTTPChat(t *testing.T) {
 	}
 }
 
+// TestHTTPMessagesOut: the messages a browser's stream is written count
+// in messages_out, each once.
+func TestHTTPMessagesOut(t *testing.T) {
+	s := startServer(t, httpConfig())
+	web := newBrowser(t, s)
+	web.join("phone")
+	st := web.events("")
+	st.until("caught-up", caughtUp)
+	nc := join(t, s, "nc")
+	nc.send("one", "/me waves", "two")
+	st.until("nc's last", func(_ proto.SSE, e proto.Event) bool { return e.Text == "two" })
+	if got := s.Stats().MessagesOut; got != 3 { // nc is not written its own
+		t.Errorf("messages_out %d, want 3", got)
+	}
+}
+
 // A stream cut while events come, then resumed from the last id the
 // browser read (Last-Event-ID), loses nothing in the window and repeats
 // nothing; the member, its name and its token stay meanwhile.

@@ -3,6 +3,7 @@
 package relay
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -363,6 +364,23 @@ func BenchmarkCollectIRC(b *testing.B) {
 		c.serverTime.Store(true)
 		m.codec = c
 	})
+}
+
+// TestIRCCollectCounts is TestCollectCounts for a member of the IRC door,
+// with server-time tags (a buffer for each tag) and without.
+func TestIRCCollectCounts(t *testing.T) {
+	for _, tags := range []bool{false, true} {
+		t.Run(fmt.Sprint("tags ", tags), func(t *testing.T) {
+			bufs := checkCollectCounts(t, func(m *member) {
+				c := &ircClient{m: m}
+				c.serverTime.Store(tags)
+				m.codec = c
+			})
+			if got := strings.Count(string(bytes.Join(bufs, nil)), "@time="); tags && got != 3 || !tags && got != 0 {
+				t.Errorf("%d time tags in %q", got, bufs)
+			}
+		})
+	}
 }
 
 // TestIRCNamesSplit: a room's names take as many 353 replies as it needs,

@@ -518,6 +518,7 @@ func (p *legacyPeer) send(m *member) {
 			return
 		}
 		for _, ev := range batch {
+			m.srv.stats.out(ev.message(), 0) // taken to send, as for every member: sent or not
 			e := ev.full()
 			msg := proto.AppendLegacy(p.buf[:0], &e)
 			if len(msg) == 0 || stopping() {

@@ -417,7 +417,7 @@ func (s *Server) refuseIn(door string, c net.Conn, r refusal, say func(e *proto.
 // and what applies only partly, for the log.
 func (s *Server) Reload(cfg config.Config) []string {
 	old := s.conf()
-	s.cfg.Store(&cfg)
+	s.setConf(cfg)
 	s.level.Store(int32(parseLevel(cfg.LogLevel)))
 	var notes []string
 	for _, d := range s.doors {
@@ -475,7 +475,7 @@ func (s *Server) Reload(cfg config.Config) []string {
 	if old.Store != cfg.Store {
 		notes = append(notes, "relay.store applies when the relay restarts")
 	}
-	if old.Password != cfg.Password || old.AdminPassword != cfg.AdminPassword || !maps.Equal(old.Rooms, cfg.Rooms) {
+	if old.Password != cfg.Password || old.AdminPassword != cfg.AdminPassword || !maps.Equal(old.Rooms, s.conf().Rooms) {
 		notes = append(notes, "passwords and rooms' settings apply to what members give and join from now on (who is in stays; what an admin set wins)")
 	}
 	if old.MemoryLimitMB != cfg.MemoryLimitMB {

@@ -122,6 +122,7 @@ type throttle struct {
 	burst int // set once
 	mu    sync.Mutex
 	lines map[string]*throttled // by kind, and by kind and subject
+	swept time.Time             // the second of the last sweep of a full table: see entry
 }
 
 type throttled struct {
@@ -174,12 +175,17 @@ func (t *throttle) allow(kind, subject string, now time.Time) (ok bool, suppress
 // own that has something suppressed; a subject's count of suppressed
 // lines then goes to its kind's, said with the kind's next line (so that
 // subjects that flooded once and went quiet cannot hold the table, and
-// keep new kinds of lines out, for good). nil when nothing makes room.
-// Called with mu held.
+// keep new kinds of lines out, for good). The table is swept once a
+// second at most: what a sweep leaves is of its second, or a kind's own,
+// until the next. nil when nothing makes room. Called with mu held.
 func (t *throttle) entry(key string, sec time.Time) *throttled {
 	e := t.lines[key]
 	if e == nil {
 		if len(t.lines) >= throttleSubjects {
+			if sec.Equal(t.swept) {
+				return nil
+			}
+			t.swept = sec
 			for k, old := range t.lines {
 				if !old.second.Before(sec) {
 					continue

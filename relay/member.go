@@ -356,17 +356,21 @@ func (m *member) collect(scratch *[]*event, bufs net.Buffers) (net.Buffers, bool
 	if len(batch) == 0 {
 		return bufs, ok
 	}
+	n, msgs := 0, 0 // the bytes appended, the messages among the events
 	if m.codec != nil {
-		from := len(bufs)
 		for i, ev := range batch {
+			from := len(bufs)
 			bufs = m.codec.append(bufs, ev)
+			for _, b := range bufs[from:] {
+				n += len(b)
+			}
+			msgs += ev.message()
 			batch[i] = nil
 		}
-		m.srv.stats.bytesOut.Add(int64(buffersLen(bufs[from:])))
+		m.srv.stats.out(msgs, n)
 		return bufs, ok
 	}
 	stamps := m.stamps.Load() && !json
-	n := 0 // the bytes appended
 	for i, ev := range batch {
 		if stamps {
 			if st := ev.stamped(); st != nil {
@@ -377,15 +381,17 @@ func (m *member) collect(scratch *[]*event, bufs net.Buffers) (net.Buffers, bool
 		line := ev.line(json)
 		bufs = append(bufs, line)
 		n += len(line)
+		msgs += ev.message()
 		batch[i] = nil
 	}
-	m.srv.stats.bytesOut.Add(int64(n))
+	m.srv.stats.out(msgs, n)
 	return bufs, ok
 }
 
 // batch takes m's next batch of events into *scratch (grown as needed) and
-// returns it; the caller clears each entry once done with it. It reports
-// false when the cursor has fallen out of the room's ring.
+// returns it; the caller clears each entry once done with it, and counts
+// the messages and bytes it writes (see stats.out). It reports false when
+// the cursor has fallen out of the room's ring.
 func (m *member) batch(scratch *[]*event) (batch []*event, json, ok bool) {
 	m.mu.Lock()
 	r := m.room
@@ -405,28 +411,9 @@ func (m *member) batch(scratch *[]*event) (batch []*event, json, ok bool) {
 	m.mu.Unlock()
 	if len(batch) > 0 {
 		m.srv.stats.delivered.Add(int64(len(batch))) // one count a batch, not a delivery
-		var msgs int64
-		for _, ev := range batch {
-			switch ev.kind {
-			case proto.KindMsg, proto.KindAction, proto.KindPrivate:
-				msgs++
-			}
-		}
-		if msgs > 0 {
-			m.srv.stats.messagesOut.Add(msgs)
-		}
 	}
 	*scratch = batch[:0]
 	return batch, json, ok
-}
-
-// buffersLen is how many bytes bufs holds.
-func buffersLen(bufs net.Buffers) int {
-	n := 0
-	for _, b := range bufs {
-		n += len(b)
-	}
-	return n
 }
 
 // take appends to batch, up to limit events, what m is to be written

@@ -15,14 +15,19 @@ import (
 // collects and returns every free page to the system
 // (debug.FreeOSMemory). It looks four times a second, reads one of the
 // runtime's counters (what it allocated) and does nothing more while the
-// relay is busy; a release is a full collection, so it is rate-limited
-// by what it costs.
+// relay is busy; an idle relay, with no release due, it looks at less
+// and less often, down to once every reclaimIdle. A release is a full
+// collection, so it is rate-limited by what it costs.
 const (
 	// reclaimEvery is how often reclaim looks.
 	reclaimEvery = 250 * time.Millisecond
+	// reclaimIdle: at a look that finds the relay quiet and no release
+	// due, the wait to the next doubles, up to this.
+	reclaimIdle = 4 * time.Second
 	// reclaimQuiet: the relay is quiet when it allocated less than this
-	// since the last look (32 KB/s: a chat of a few lines a second is
-	// quiet; the bench's scenario c, 1 000 posts a second, is not).
+	// for each reclaimEvery since the last look (32 KB/s: a chat of a few
+	// lines a second is quiet; the bench's scenario c, 1 000 posts a
+	// second, is not).
 	reclaimQuiet = 8 << 10
 	// reclaimBurst: a release is due once the relay allocated this much
 	// since the last one (and went quiet): less garbage than this is not
@@ -36,18 +41,26 @@ const (
 // reclaimer decides when to release memory; its rules take the time and
 // the runtime's counters as arguments. Owned by Server.reclaim.
 type reclaimer struct {
-	seen   uint64    // bytes allocated in all, at the last look
-	since  uint64    // bytes allocated in all, at the last release
-	next   time.Time // no release before this
-	looked bool      // seen is set
+	seen   uint64        // bytes allocated in all, at the last look
+	since  uint64        // bytes allocated in all, at the last release
+	next   time.Time     // no release before this
+	wait   time.Duration // to the next look (see due); 0: reclaimEvery
+	looked bool          // seen is set
 }
 
 // due reports whether to release now, given the bytes the process has
-// allocated since it started.
+// allocated since it started, and sets wait: reclaimEvery, or twice the
+// last (up to reclaimIdle) when the relay is quiet and no release is due.
 func (r *reclaimer) due(now time.Time, allocated uint64) bool {
-	quiet := r.looked && allocated-r.seen < reclaimQuiet
+	w := max(r.wait, reclaimEvery)
+	quiet := r.looked && allocated-r.seen < reclaimQuiet*uint64(w/reclaimEvery)
 	r.seen, r.looked = allocated, true
-	return quiet && allocated-r.since >= reclaimBurst && !now.Before(r.next)
+	burst := allocated-r.since >= reclaimBurst
+	r.wait = reclaimEvery
+	if quiet && !burst {
+		r.wait = min(2*w, reclaimIdle)
+	}
+	return quiet && burst && !now.Before(r.next)
 }
 
 // released records a release that ended at now after taking took, when
@@ -67,21 +80,21 @@ func (s *Server) reclaim() {
 		metrics.Read(sample)
 		return sample[0].Value.Uint64()
 	}
-	t := time.NewTicker(reclaimEvery)
+	t := time.NewTimer(reclaimEvery)
 	defer t.Stop()
 	for {
 		select {
 		case <-s.quit:
 			return
 		case now := <-t.C:
-			if !r.due(now, allocated()) {
-				continue
+			if r.due(now, allocated()) {
+				start := time.Now()
+				debug.FreeOSMemory()
+				end := time.Now()
+				r.released(end, end.Sub(start), allocated())
+				s.stats.reclaims.Add(1)
 			}
-			start := time.Now()
-			debug.FreeOSMemory()
-			end := time.Now()
-			r.released(end, end.Sub(start), allocated())
-			s.stats.reclaims.Add(1)
+			t.Reset(r.wait)
 		}
 	}
 }

@@ -56,6 +56,39 @@ func TestReclaimerDue(t *testing.T) {
 	}
 }
 
+// TestReclaimerIdle: a quiet relay with no release due is looked at less
+// and less often, down to once every reclaimIdle; where it allocates
+// again, or a release is due, every reclaimEvery. Quiet is a rate: over a
+// longer wait, more may be allocated.
+func TestReclaimerIdle(t *testing.T) {
+	var r reclaimer
+	now, allocated := time.Unix(1000, 0), uint64(10<<20)
+	look := func(what string, more uint64, wantDue bool, wantWait time.Duration) {
+		t.Helper()
+		now, allocated = now.Add(max(r.wait, reclaimEvery)), allocated+more
+		if got := r.due(now, allocated); got != wantDue || r.wait != wantWait {
+			t.Fatalf("%s: due %v, wait %v; want %v, %v", what, got, r.wait, wantDue, wantWait)
+		}
+	}
+	look("the first look", 0, false, reclaimEvery)
+	look("a release is due", 0, true, reclaimEvery)
+	r.released(now, time.Millisecond, allocated)
+	for _, w := range []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, reclaimIdle, reclaimIdle} {
+		look("idle", 1000, false, w)
+	}
+	look("a chat over reclaimIdle: quiet", reclaimQuiet*uint64(reclaimIdle/reclaimEvery)-1, false, reclaimIdle)
+	look("busy", reclaimQuiet*uint64(reclaimIdle/reclaimEvery), false, reclaimEvery)
+	look("busy over reclaimEvery", reclaimBurst, false, reclaimEvery)
+	look("quiet after the burst: a release is due", 0, true, reclaimEvery)
+	r.released(now, time.Second, allocated) // the next one waits 100 s
+	look("idle after the release", 0, false, 2*reclaimEvery)
+	look("a burst", reclaimBurst, false, reclaimEvery)
+	look("quiet, a release due but too soon", 0, false, reclaimEvery)
+	look("still due, too soon: not idle", 0, false, reclaimEvery)
+	now = now.Add(reclaimShare * time.Second)
+	look("due", 0, true, reclaimEvery)
+}
+
 // TestReclaimAfterBurst: after a burst of posts (garbage once history
 // drops them) and the relay gone quiet, the relay returns the free heap
 // to the system by itself.

@@ -578,34 +578,77 @@ func TestCollectBeforeJoin(t *testing.T) {
 	}
 }
 
-// TestCollectBytesOut: bytes_out grows by exactly what collect hands the
-// driver to write, time stamps included.
-func TestCollectBytesOut(t *testing.T) {
+// TestCollectCounts: messages_out and bytes_out grow by exactly the
+// messages and bytes collect hands the driver to write, in text mode
+// (time stamps on and off) and JSON mode.
+func TestCollectCounts(t *testing.T) {
+	for _, mode := range []string{"text", "stamps", "json"} {
+		t.Run(mode, func(t *testing.T) {
+			checkCollectCounts(t, func(m *member) {
+				m.stamps.Store(mode == "stamps")
+				m.json = mode == "json"
+			})
+		})
+	}
+}
+
+// checkCollectCounts has a member, set up by setup, collect known events
+// (a join, a message, an action, its own message, a private message, a
+// notice) and checks what the counters grew by against what it collected.
+func checkCollectCounts(t *testing.T, setup func(*member)) net.Buffers {
+	t.Helper()
 	s := New(testConfig(), t.Logf)
 	r := newRoom("lobby", s.conf().Limits.History)
 	d := newTestDriver()
 	m := s.newMember(nil, "test", d)
 	m.id, m.name = 1, "m"
+	setup(m)
 	m.mu.Lock()
 	r.add(m, nil, 0)
 	m.room = r
 	m.mu.Unlock()
-	for _, stamps := range []bool{false, true} {
-		m.stamps.Store(stamps)
-		r.post(&proto.Event{Kind: proto.KindMsg, From: "other", Text: "hello", Time: now()}, 2, 1<<20)
-		m.notify(proto.KindNotice, "a notice")
-		before := s.Stats().BytesOut
-		bufs, ok := m.collect(&d.batch, nil)
-		if !ok || len(bufs) < 2 {
-			t.Fatalf("stamps %v: collected %q, %v", stamps, bufs, ok)
-		}
-		if stamps && len(bufs) != 3 {
-			t.Errorf("stamps on: collected %q, want a stamp, the line and the notice", bufs)
-		}
-		if got, want := s.Stats().BytesOut-before, int64(buffersLen(bufs)); got != want {
-			t.Errorf("stamps %v: bytes_out grew by %d for %d bytes collected", stamps, got, want)
-		}
+	t0 := now()
+	r.post(&proto.Event{Kind: proto.KindJoin, From: "other", Time: t0}, 2, 1<<20)
+	r.post(&proto.Event{Kind: proto.KindMsg, From: "other", Text: "hello", Time: t0}, 2, 1<<20)
+	r.post(&proto.Event{Kind: proto.KindAction, From: "other", Text: "waves", Time: t0}, 2, 1<<20)
+	r.post(&proto.Event{Kind: proto.KindMsg, From: "m", Text: "mine", Time: t0}, 1, 1<<20)
+	m.deliver(newEvent(&proto.Event{Kind: proto.KindPrivate, From: "other", To: "m", Text: "psst", Time: t0}, 2))
+	m.notify(proto.KindNotice, "a notice")
+	before := s.Stats()
+	bufs, ok := m.collect(&d.batch, nil)
+	after := s.Stats()
+	events, msgs := 5, 3 // text mode: not its own message
+	if m.json {
+		events, msgs = 6, 4
 	}
+	if !ok || len(bufs) < events {
+		t.Fatalf("collected %q, %v; want %d events at least", bufs, ok, events)
+	}
+	n := 0
+	for _, b := range bufs {
+		n += len(b)
+	}
+	if got := after.MessagesOut - before.MessagesOut; got != int64(msgs) {
+		t.Errorf("messages_out grew by %d, want %d", got, msgs)
+	}
+	if got := after.BytesOut - before.BytesOut; got != int64(n) {
+		t.Errorf("bytes_out grew by %d for %d bytes collected: %q", got, n, bufs)
+	}
+	if got := after.Delivered - before.Delivered; got != int64(events) {
+		t.Errorf("delivered grew by %d, want %d", got, events)
+	}
+	if m.stamps.Load() && len(bufs) != events+4 {
+		t.Errorf("stamps on: collected %q, want a stamp before each of the 4 events with a time", bufs)
+	}
+	if more, _ := m.collect(&d.batch, nil); len(more) != 0 {
+		t.Errorf("then collected %q", more)
+	}
+	later := s.Stats()
+	later.Goroutines = after.Goroutines // the process's
+	if diff := cmp.Diff(after, later); diff != "" {
+		t.Errorf("collecting nothing moved the counters (-before +after):\n%s", diff)
+	}
+	return bufs
 }
 
 // TestRoomRingGrows: a room's ring starts small and grows to its history

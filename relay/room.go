@@ -84,6 +84,16 @@ func (ev *event) roomSeq() uint64 {
 	return ev.seq
 }
 
+// message is 1 for an event that counts in messages_out (a message, an
+// action, a private message), 0 for another.
+func (ev *event) message() int {
+	switch ev.kind {
+	case proto.KindMsg, proto.KindAction, proto.KindPrivate:
+		return 1
+	}
+	return 0
+}
+
 // epoch is the room's epoch that ev carries: the welcome's; "" for
 // other events.
 func (ev *event) epoch() string {

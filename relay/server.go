@@ -24,7 +24,7 @@ import (
 // Server is a running relay. Create it with New, bind its doors with
 // Start, stop it with Shutdown.
 type Server struct {
-	cfg   atomic.Pointer[config.Config] // replaced whole by Reload
+	cfg   atomic.Pointer[config.Config] // replaced whole by setConf (New, Reload)
 	logf  config.Logf                   // set once
 	level atomic.Int32                  // the lowest level logged
 	quit  chan struct{}                 // closed by Shutdown
@@ -76,6 +76,17 @@ type stats struct {
 	replays, replayed                     atomic.Int64
 	legacySent, legacyFailed              atomic.Int64
 	reclaims                              atomic.Int64 // memory released to the system after a burst; see reclaim
+}
+
+// out counts msgs messages (see event.message) and n bytes handed to a
+// member's connection.
+func (c *stats) out(msgs, n int) {
+	if msgs > 0 {
+		c.messagesOut.Add(int64(msgs))
+	}
+	if n > 0 {
+		c.bytesOut.Add(int64(n))
+	}
 }
 
 // refusalKind is the kind of a refusal, for the counters.
@@ -184,7 +195,7 @@ func New(cfg config.Config, logf config.Logf) *Server {
 		refusing: make(chan struct{}, maxTLSRefusals),
 	}
 	s.doors = s.newDoors()
-	s.cfg.Store(&cfg)
+	s.setConf(cfg)
 	s.level.Store(int32(parseLevel(cfg.LogLevel)))
 	return s
 }
@@ -204,6 +215,17 @@ func registrySize(cfg config.Config) int { return min(cfg.Limits.MaxClients, reg
 
 // conf returns the configuration in force.
 func (s *Server) conf() *config.Config { return s.cfg.Load() }
+
+// setConf puts cfg in force, its Rooms keyed by folded name (see
+// roomSettings).
+func (s *Server) setConf(cfg config.Config) {
+	rooms := make(map[string]config.Room, len(cfg.Rooms))
+	for name, r := range cfg.Rooms {
+		rooms[proto.Fold(name)] = r
+	}
+	cfg.Rooms = rooms
+	s.cfg.Store(&cfg)
+}
 
 // hangUp closes c gracefully: it sends a FIN, then reads and drops what
 // the peer still sends for at most d, so that unread input does not make

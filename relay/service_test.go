@@ -212,6 +212,33 @@ func TestLogThrottle(t *testing.T) {
 	}
 }
 
+// TestLogThrottleSweep: a full table is swept once a second at most (what
+// the sweep left is of that second), and every line held back is said.
+func TestLogThrottleSweep(t *testing.T) {
+	var th throttle
+	t0 := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	allowed := 0
+	for i := range throttleSubjects + 1 { // its kind fills the table, and a sweep tracks no more
+		if ok, _ := th.allow("refused", fmt.Sprint("10.2.0.", i), t0); ok {
+			allowed++
+		}
+	}
+	// A subject of the second before, as only a kind's own can be after a
+	// sweep: a second sweep within t0 would find it.
+	th.lines["refused\x00stale"] = &throttled{second: t0.Add(-time.Second), suppressed: 2}
+	th.allow("refused", "10.2.1.0", t0.Add(900*time.Millisecond))
+	if th.lines["refused\x00stale"] == nil {
+		t.Error("the table was swept twice within a second")
+	}
+	ok, said := th.allow("refused", "10.2.1.1", t0.Add(time.Second))
+	if want := throttleSubjects + 2 - allowed + 2; !ok || said != want {
+		t.Errorf("the next second: allowed %v, %d suppressed said; want true, %d", ok, said, want)
+	}
+	if th.lines["refused\x00stale"] != nil || len(th.lines) != 2 {
+		t.Errorf("the next second's sweep left %d entries", len(th.lines))
+	}
+}
+
 // TestMemoryLimit shows the relay under relay.memory_limit_mb: with the
 // garbage collector otherwise off, 100 MB of messages pass through a room
 // while the heap stays near the cap, since the live data (the history

@@ -59,7 +59,7 @@ func TestSessionDeadlines(t *testing.T) {
 
 	// A Reload moves the deadlines of members already there.
 	cfg.Timeouts.Idle = config.Duration(10 * time.Second)
-	s.cfg.Store(&cfg)
+	s.setConf(cfg)
 	check(41*time.Second, byIdle, true)
 
 	// A leaving member owes a flush for some reasons only, within its time.
