@@ -176,31 +176,58 @@ func (e *waitError) seconds() time.Duration {
 	return (e.wait + time.Second - 1) / time.Second
 }
 
-// checkSecret checks the secret given from ip at t against hash, what
-// being what it is for the log ("password", "admin password", "key of
-// kitchen"), unless ip is to wait. It counts and logs a wrong one, never
-// the secret itself.
-func (s *Server) checkSecret(ip netip.Addr, who, what, hash, given string, t time.Time) error {
+// Checking a secret takes a few milliseconds on a slow router (PBKDF2):
+// at most hashers secrets are checked at once, relay-wide, and never on
+// a worker of the loop. A worker about to check one for a member hands
+// the loop to a new worker (loop.handoff), checks it, finishes the
+// member's turn and stops: the other members are served meanwhile, and
+// the member's next lines wait, in order, until its check is done.
+const hashers = 2
+
+// match is secret.Match; tests make it slow.
+var match = secret.Match
+
+// checkSecret checks the secret given by m at t against hash, what being
+// what it is for the log ("password", "admin password", "key of
+// kitchen"), unless m's address is to wait. It counts and logs a wrong
+// one, never the secret itself. Its address's wait is looked at once it
+// has its turn to check (see hashers): tries at once count one after the
+// other.
+func (s *Server) checkSecret(m *member, what, hash, given string, t time.Time) error {
+	s.hashTurn(m)
+	ip := m.from
 	s.auth.mu.Lock()
 	wait := s.auth.table().wait(ip, t)
 	s.auth.mu.Unlock()
 	if wait > 0 {
+		<-s.hashing
 		s.stats.slowed.Add(1)
-		s.debugf("%s: %s not tried: its address waits %v", who, what, wait)
+		s.debugf("%s: %s not tried: its address waits %v", m.who(), what, wait)
 		return &waitError{ip, wait}
 	}
-	if secret.Match(hash, given) {
+	if match(hash, given) {
 		s.auth.mu.Lock()
 		s.auth.table().passed(ip, t)
 		s.auth.mu.Unlock()
+		<-s.hashing
 		return nil
 	}
 	s.auth.mu.Lock()
 	wait = s.auth.table().fail(ip, t)
 	s.auth.mu.Unlock()
+	<-s.hashing
 	s.stats.badSecret.Add(1)
-	s.warnf("%s: wrong %s; its address waits %v before its next try", who, what, wait)
+	s.warnf("%s: wrong %s; its address waits %v before its next try", m.who(), what, wait)
 	return errBadSecret
+}
+
+// hashTurn waits for m's turn to hash a secret, off the loop (see
+// hashers); <-s.hashing ends it.
+func (s *Server) hashTurn(m *member) {
+	if lc, ok := m.drv.(*lconn); ok {
+		s.loop.handoff(lc)
+	}
+	s.hashing <- struct{}{}
 }
 
 // table returns the guesses, made on first need. Called with mu held.
@@ -246,7 +273,7 @@ func (s *Server) password(m *member, given string, t time.Time) error {
 	case given == "":
 		return errNoPassword
 	}
-	return s.checkSecret(m.from, m.who(), "password", hash, given, t)
+	return s.checkSecret(m, "password", hash, given, t)
 }
 
 // roomSettings returns the key's hash, the topic and whether the room
@@ -289,7 +316,7 @@ func (s *Server) mayEnter(m *member, name, key string, t time.Time) error {
 	case key == "":
 		return errNeedsKey
 	}
-	return s.checkSecret(m.from, m.who(), "key of "+name, hash, key, t)
+	return s.checkSecret(m, "key of "+name, hash, key, t)
 }
 
 // joinRefused says why m may not enter room, in words for the member.
@@ -457,7 +484,7 @@ func (s *Server) becomeAdmin(m *member, given string, t time.Time) {
 		m.notify(proto.KindError, "admin commands are off: the relay has no admin password (relay.admin_password)")
 		return
 	}
-	if err := s.checkSecret(m.from, m.who(), "admin password", s.conf().AdminPassword, given, t); err != nil {
+	if err := s.checkSecret(m, "admin password", s.conf().AdminPassword, given, t); err != nil {
 		m.notify(proto.KindError, "%s", secretError("admin password", err))
 		return
 	}
@@ -611,7 +638,9 @@ func (s *Server) setKey(m *member, room, key string) {
 	}
 	hash := ""
 	if key != "" {
+		s.hashTurn(m)
 		hash = secret.Hash(key)
+		<-s.hashing
 	}
 	s.auth.mu.Lock()
 	if s.auth.keys == nil {

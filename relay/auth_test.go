@@ -1,9 +1,14 @@
 package relay
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -408,5 +413,58 @@ func TestAdminLoopback(t *testing.T) {
 	}
 	if got := root.send1("/admin x"); got != "!!! admin commands are off: the relay has no admin password (relay.admin_password)" {
 		t.Errorf("/admin without an admin password: %q", got)
+	}
+}
+
+// TestChecksOffLoop: a secret being checked holds no worker of the loop.
+// While the checks of more members than the loop has workers are held
+// (a slow hash), the others' messages flow; no more than hashers are
+// checked at once; each checking member's next line waits for its
+// check, and comes after its answer; the brake on guessing still holds.
+func TestChecksOffLoop(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	var in, most atomic.Int32
+	match = func(hash, given string) bool {
+		n := in.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		<-release
+		in.Add(-1)
+		return secret.Match(hash, given)
+	}
+	t.Cleanup(func() { match = secret.Match }) // after the relay is shut down
+	cfg := testConfig()
+	cfg.AdminPassword = secret.Hash(testAdmin)
+	s, _ := startAuth(t, cfg)
+	t.Cleanup(free) // before it is shut down
+	alice, bob := join(t, s, "alice"), join(t, s, "bob")
+	n := max(runtime.GOMAXPROCS(0), hashers) + 1
+	var checkers []*tconn
+	for i := range n {
+		c := join(t, s, fmt.Sprintf("c%d", i))
+		checkers = append(checkers, c)
+		c.send("/admin wrong", "after", "/ping done")
+	}
+	testkit.WaitFor(t, 10*time.Second, "checks under way", func() bool { return in.Load() >= hashers })
+	alice.send("while checking")
+	for _, l := range bob.upTo("alice's message", func(l string) bool { return l == "alice: while checking" }) {
+		if strings.HasSuffix(l, ": after") {
+			t.Errorf("bob saw %q before the checks were done", l)
+		}
+	}
+	free()
+	for _, c := range checkers {
+		got := c.upTo("its pong", func(l string) bool { return l == "--- pong done" })
+		if i := slices.IndexFunc(got, func(l string) bool { return strings.HasPrefix(l, "!!! ") && strings.Contains(l, "wrong") }); i < 0 {
+			t.Errorf("%s: no answer to /admin before the answer to its next lines: %q", c.name, got)
+		}
+	}
+	if m := most.Load(); m > hashers {
+		t.Errorf("%d secrets checked at once, want %d at most", m, hashers)
+	}
+	if st := s.Stats(); st.BadSecret > hashers || st.BadSecret+st.Slowed != int64(n) {
+		t.Errorf("%d wrong secrets and %d slowed of %d tries from one address, want %d wrong at most", st.BadSecret, st.Slowed, n, hashers)
 	}
 }

@@ -421,7 +421,7 @@ func (c *ircClient) oper(pass string, t time.Time) {
 		c.reply(proto.ErrPasswdMismatch, "The relay has no admin password (relay.admin_password)")
 		return
 	default:
-		if err := s.checkSecret(m.from, m.who(), "admin password", s.conf().AdminPassword, pass, t); err != nil {
+		if err := s.checkSecret(m, "admin password", s.conf().AdminPassword, pass, t); err != nil {
 			c.reply(proto.ErrPasswdMismatch, "Password incorrect: "+secretError("admin password", err))
 			return
 		}

@@ -36,6 +36,7 @@ type Server struct {
 	stallMax, pressMax time.Duration
 
 	refusing chan struct{} // a slot for each refusal being told on a TLS door (see refuseIn)
+	hashing  chan struct{} // a slot for each secret being checked (see hashers)
 
 	// Guarded by mu.
 	mu      sync.Mutex
@@ -187,7 +188,7 @@ func New(cfg config.Config, logf config.Logf) *Server {
 		names: make(map[string]*member, n), conns: make(map[net.Conn]connInfo, n), perIP: map[netip.Addr]int{},
 		waiting: map[netip.Addr][]*slotWait{}, drops: throttle{burst: 1},
 		stallMax: stallFor, pressMax: pressFor,
-		refusing: make(chan struct{}, maxTLSRefusals),
+		refusing: make(chan struct{}, maxTLSRefusals), hashing: make(chan struct{}, hashers),
 	}
 	s.doors = s.newDoors()
 	s.cfg.Store(&cfg)
