@@ -675,7 +675,8 @@ func (s *Server) members() []*member {
 }
 
 // Shutdown stops accepting, tells every member, lets the writers flush
-// within Timeouts.Shutdown, and waits for every connection to end or ctx
+// within Timeouts.Shutdown, drops the legacy messages being read, and
+// waits for every connection to end or ctx
 // to expire, when it closes what is left and returns ctx's error. It may
 // be called more than once.
 func (s *Server) Shutdown(ctx context.Context) error {
