@@ -280,14 +280,9 @@ func (s *Server) password(m *member, given string, t time.Time) error {
 // called name is hidden, as configured and as an admin changed them for
 // this run.
 func (s *Server) roomSettings(name string) (key, topic string, hidden bool) {
-	cfg := s.conf()
 	fold := proto.Fold(name)
-	for n, r := range cfg.Rooms {
-		if proto.Fold(n) == fold {
-			key, topic, hidden = r.Key, r.Topic, r.Hidden
-			break
-		}
-	}
+	r, _ := s.confRoom(fold)
+	key, topic, hidden = r.Key, r.Topic, r.Hidden
 	s.auth.mu.Lock()
 	defer s.auth.mu.Unlock()
 	if k, ok := s.auth.keys[fold]; ok {
@@ -610,12 +605,7 @@ func (s *Server) setTopic(m *member, topic string) {
 	m.mu.Lock()
 	r := m.room
 	m.mu.Unlock()
-	s.auth.mu.Lock()
-	if s.auth.topics == nil {
-		s.auth.topics = map[string]string{}
-	}
-	s.auth.topics[proto.Fold(r.name)] = topic
-	s.auth.mu.Unlock()
+	s.setRoom(&s.auth.topics, r.name, topic) // m is in r: it exists
 	s.infof("admin %s: set the topic of %s", m.who(), r.name)
 	r.mu.RLock()
 	members := slices.Clone(r.members)
@@ -642,12 +632,10 @@ func (s *Server) setKey(m *member, room, key string) {
 		hash = secret.Hash(key)
 		<-s.hashing
 	}
-	s.auth.mu.Lock()
-	if s.auth.keys == nil {
-		s.auth.keys = map[string]string{}
+	if err := s.setRoom(&s.auth.keys, room, hash); err != nil {
+		m.notify(proto.KindError, "cannot set the key of %s: %v", room, err)
+		return
 	}
-	s.auth.keys[proto.Fold(room)] = hash
-	s.auth.mu.Unlock()
 	if key == "" {
 		s.infof("admin %s: removed the key of %s", m.who(), room)
 		m.notify(proto.KindNotice, "%s has no key now, until the relay restarts", room)
@@ -655,4 +643,38 @@ func (s *Server) setKey(m *member, room, key string) {
 	}
 	s.infof("admin %s: set a new key on %s", m.who(), room)
 	m.notify(proto.KindNotice, "%s has a new key, until the relay restarts; who is in it stays", room)
+}
+
+// setRoom records v as an admin's key or topic (tab: auth.keys or
+// auth.topics) of the room called name, until the relay restarts. A room
+// of relay.rooms keeps it; any other room keeps it while it exists (it
+// is made if need be: there are Limits.MaxRooms at most), and loses it
+// when it is dropped (see roomLocked).
+func (s *Server) setRoom(tab *map[string]string, name, v string) error {
+	fold := proto.Fold(name)
+	s.mu.Lock()
+	var err error
+	if _, ok := s.confRoom(fold); !ok {
+		_, err = s.roomLocked(name)
+	}
+	if err == nil {
+		s.auth.mu.Lock()
+		if *tab == nil {
+			*tab = map[string]string{}
+		}
+		(*tab)[fold] = v
+		s.auth.mu.Unlock()
+	}
+	s.mu.Unlock()
+	return err
+}
+
+// confRoom returns the room of relay.rooms whose folded name is fold.
+func (s *Server) confRoom(fold string) (config.Room, bool) {
+	for n, r := range s.conf().Rooms {
+		if proto.Fold(n) == fold {
+			return r, true
+		}
+	}
+	return config.Room{}, false
 }

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"runtime"
@@ -466,5 +467,46 @@ func TestChecksOffLoop(t *testing.T) {
 	}
 	if st := s.Stats(); st.BadSecret > hashers || st.BadSecret+st.Slowed != int64(n) {
 		t.Errorf("%d wrong secrets and %d slowed of %d tries from one address, want %d wrong at most", st.BadSecret, st.Slowed, n, hashers)
+	}
+}
+
+// TestAdminRoomSettingsGo: an admin's key and topic of a room not in
+// relay.rooms go with the room when it is dropped to make space (/key
+// makes the room it names), so they are bounded by max_rooms; those of a
+// room of relay.rooms stay.
+func TestAdminRoomSettingsGo(t *testing.T) {
+	cfg := authConfig()
+	cfg.Password = ""
+	cfg.Limits.MaxRooms = 3
+	s, _ := startAuth(t, cfg)
+	root, bob := join(t, s, "root"), join(t, s, "bob")
+	step := func(c *tconn, send, want string) {
+		t.Helper()
+		c.send(send)
+		got := c.sync("done")
+		if !slices.ContainsFunc(got, func(l string) bool { return strings.HasPrefix(l, want) }) {
+			t.Errorf("%s %q: got %q, want %q", c.name, send, got, want)
+		}
+	}
+	step(root, "/admin "+testAdmin, "--- you are an admin")
+	step(root, "/join adhoc", "--- you are root in adhoc")
+	step(root, "/topic soup at 7", "--- root set the topic of adhoc: soup at 7")
+	step(root, "/key adhoc k1", "--- adhoc has a new key")
+	step(root, "/key ghost k2", "--- ghost has a new key") // made: it holds its key
+	step(root, "/key attic k3", "--- attic has a new key") // in relay.rooms
+	step(root, "/part", "--- you are root in lobby")
+	step(bob, "/join attic k3", "--- you are bob in attic") // adhoc or ghost goes
+	step(bob, "/join new0", "--- you are bob in new0")      // the other goes
+	step(bob, "/join new1", "--- you are bob in new1")      // attic goes
+	step(bob, "/join attic "+testNumKey, "!!! cannot join attic: wrong key")
+	forgive(s)
+	step(bob, "/join attic k3", "--- you are bob in attic")
+	step(bob, "/join adhoc", "--- you are bob in adhoc")
+	step(bob, "/topic", "--- adhoc has no topic")
+	s.auth.mu.Lock()
+	keys, topics := slices.Sorted(maps.Keys(s.auth.keys)), slices.Sorted(maps.Keys(s.auth.topics))
+	s.auth.mu.Unlock()
+	if !slices.Equal(keys, []string{"attic"}) || len(topics) != 0 {
+		t.Errorf("admins' keys of %q and topics of %q, want keys of [attic] only", keys, topics)
 	}
 }

@@ -271,14 +271,21 @@ var errRoomLimit = errors.New("room limit reached")
 
 // room returns the room of that name, creating it if need be. When the
 // relay holds MaxRooms rooms, an empty one other than the default room
-// is dropped to make space; if none is empty, that is an error.
+// is dropped to make space (with what an admin set for it, unless it is
+// in relay.rooms: see setRoom); if none is empty, that is an error.
 func (s *Server) room(name string) (*room, error) {
+	s.mu.Lock()
+	r, err := s.roomLocked(name)
+	s.mu.Unlock()
+	return r, err
+}
+
+// roomLocked is room, called with mu held.
+func (s *Server) roomLocked(name string) (*room, error) {
 	key := proto.Fold(name)
 	if key == name {
 		key = name // one string for both: no copy kept for the key
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if r := s.rooms[key]; r != nil {
 		return r, nil
 	}
@@ -288,6 +295,12 @@ func (s *Server) room(name string) (*room, error) {
 			if k != proto.Fold(s.conf().DefaultRoom) && r.size() == 0 {
 				delete(s.rooms, k)
 				s.store.Drop(r.name)
+				if _, ok := s.confRoom(k); !ok { // what an admin set for it goes with it
+					s.auth.mu.Lock()
+					delete(s.auth.keys, k)
+					delete(s.auth.topics, k)
+					s.auth.mu.Unlock()
+				}
 				dropped = true
 				break
 			}
