@@ -176,31 +176,58 @@ func (e *waitError) seconds() time.Duration {
 	return (e.wait + time.Second - 1) / time.Second
 }
 
-// checkSecret checks the secret given from ip at t against hash, what
-// being what it is for the log ("password", "admin password", "key of
-// kitchen"), unless ip is to wait. It counts and logs a wrong one, never
-// the secret itself.
-func (s *Server) checkSecret(ip netip.Addr, who, what, hash, given string, t time.Time) error {
+// Checking a secret takes a few milliseconds on a slow router (PBKDF2):
+// at most hashers secrets are checked at once, relay-wide, and never on
+// a worker of the loop. A worker about to check one for a member hands
+// the loop to a new worker (loop.handoff), checks it, finishes the
+// member's turn and stops: the other members are served meanwhile, and
+// the member's next lines wait, in order, until its check is done.
+const hashers = 2
+
+// match is secret.Match; tests make it slow.
+var match = secret.Match
+
+// checkSecret checks the secret given by m at t against hash, what being
+// what it is for the log ("password", "admin password", "key of
+// kitchen"), unless m's address is to wait. It counts and logs a wrong
+// one, never the secret itself. Its address's wait is looked at once it
+// has its turn to check (see hashers): tries at once count one after the
+// other.
+func (s *Server) checkSecret(m *member, what, hash, given string, t time.Time) error {
+	s.hashTurn(m)
+	ip := m.from
 	s.auth.mu.Lock()
 	wait := s.auth.table().wait(ip, t)
 	s.auth.mu.Unlock()
 	if wait > 0 {
+		<-s.hashing
 		s.stats.slowed.Add(1)
-		s.debugf("%s: %s not tried: its address waits %v", who, what, wait)
+		s.debugf("%s: %s not tried: its address waits %v", m.who(), what, wait)
 		return &waitError{ip, wait}
 	}
-	if secret.Match(hash, given) {
+	if match(hash, given) {
 		s.auth.mu.Lock()
 		s.auth.table().passed(ip, t)
 		s.auth.mu.Unlock()
+		<-s.hashing
 		return nil
 	}
 	s.auth.mu.Lock()
 	wait = s.auth.table().fail(ip, t)
 	s.auth.mu.Unlock()
+	<-s.hashing
 	s.stats.badSecret.Add(1)
-	s.warnf("%s: wrong %s; its address waits %v before its next try", who, what, wait)
+	s.warnf("%s: wrong %s; its address waits %v before its next try", m.who(), what, wait)
 	return errBadSecret
+}
+
+// hashTurn waits for m's turn to hash a secret, off the loop (see
+// hashers); <-s.hashing ends it.
+func (s *Server) hashTurn(m *member) {
+	if lc, ok := m.drv.(*lconn); ok {
+		s.loop.handoff(lc)
+	}
+	s.hashing <- struct{}{}
 }
 
 // table returns the guesses, made on first need. Called with mu held.
@@ -246,7 +273,7 @@ func (s *Server) password(m *member, given string, t time.Time) error {
 	case given == "":
 		return errNoPassword
 	}
-	return s.checkSecret(m.from, m.who(), "password", hash, given, t)
+	return s.checkSecret(m, "password", hash, given, t)
 }
 
 // roomSettings returns the key's hash, the topic and whether the room
@@ -284,7 +311,7 @@ func (s *Server) mayEnter(m *member, name, key string, t time.Time) error {
 	case key == "":
 		return errNeedsKey
 	}
-	return s.checkSecret(m.from, m.who(), "key of "+name, hash, key, t)
+	return s.checkSecret(m, "key of "+name, hash, key, t)
 }
 
 // joinRefused says why m may not enter room, in words for the member.
@@ -464,7 +491,7 @@ func (s *Server) becomeAdmin(m *member, given string, t time.Time) error {
 	case s.conf().AdminPassword == "":
 		return errNoAdmin
 	}
-	if err := s.checkSecret(m.from, m.who(), "admin password", s.conf().AdminPassword, given, t); err != nil {
+	if err := s.checkSecret(m, "admin password", s.conf().AdminPassword, given, t); err != nil {
 		return err
 	}
 	m.admin.Store(true)
@@ -589,12 +616,7 @@ func (s *Server) setTopic(m *member, topic string) {
 	m.mu.Lock()
 	r := m.room
 	m.mu.Unlock()
-	s.auth.mu.Lock()
-	if s.auth.topics == nil {
-		s.auth.topics = map[string]string{}
-	}
-	s.auth.topics[proto.Fold(r.name)] = topic
-	s.auth.mu.Unlock()
+	s.setRoom(&s.auth.topics, r.name, topic) // m is in r: it exists
 	s.infof("admin %s: set the topic of %s", m.who(), r.name)
 	r.mu.RLock()
 	members := slices.Clone(r.members)
@@ -618,14 +640,14 @@ func (s *Server) setKey(m *member, room, key string) {
 	}
 	hash := ""
 	if key != "" {
+		s.hashTurn(m)
 		hash = secret.Hash(key)
+		<-s.hashing
 	}
-	s.auth.mu.Lock()
-	if s.auth.keys == nil {
-		s.auth.keys = map[string]string{}
+	if err := s.setRoom(&s.auth.keys, room, hash); err != nil {
+		m.notify(proto.KindError, "cannot set the key of %s: %v", room, err)
+		return
 	}
-	s.auth.keys[proto.Fold(room)] = hash
-	s.auth.mu.Unlock()
 	if key == "" {
 		s.infof("admin %s: removed the key of %s", m.who(), room)
 		m.notify(proto.KindNotice, "%s has no key now, until the relay restarts", room)
@@ -633,4 +655,34 @@ func (s *Server) setKey(m *member, room, key string) {
 	}
 	s.infof("admin %s: set a new key on %s", m.who(), room)
 	m.notify(proto.KindNotice, "%s has a new key, until the relay restarts; who is in it stays", room)
+}
+
+// setRoom records v as an admin's key or topic (tab: auth.keys or
+// auth.topics) of the room called name, until the relay restarts. A room
+// of relay.rooms keeps it; any other room keeps it while it exists (it
+// is made if need be: there are Limits.MaxRooms at most), and loses it
+// when it is dropped (see roomLocked).
+func (s *Server) setRoom(tab *map[string]string, name, v string) error {
+	fold := proto.Fold(name)
+	s.mu.Lock()
+	var err error
+	if _, ok := s.confRoom(fold); !ok {
+		_, err = s.roomLocked(name)
+	}
+	if err == nil {
+		s.auth.mu.Lock()
+		if *tab == nil {
+			*tab = map[string]string{}
+		}
+		(*tab)[fold] = v
+		s.auth.mu.Unlock()
+	}
+	s.mu.Unlock()
+	return err
+}
+
+// confRoom returns the room of relay.rooms whose folded name is fold.
+func (s *Server) confRoom(fold string) (config.Room, bool) {
+	r, ok := s.conf().Rooms[fold]
+	return r, ok
 }

@@ -1,10 +1,15 @@
 package relay
 
 import (
+	"fmt"
 	"maps"
 	"net"
 	"net/netip"
+	"runtime"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -451,5 +456,99 @@ func TestAdminLoopback(t *testing.T) {
 	}
 	if got := root.send1("/admin x"); got != "!!! admin commands are off: the relay has no admin password (relay.admin_password)" {
 		t.Errorf("/admin without an admin password: %q", got)
+	}
+}
+
+// TestChecksOffLoop: a secret being checked holds no worker of the loop.
+// While the checks of more members than the loop has workers are held
+// (a slow hash), the others' messages flow; no more than hashers are
+// checked at once; each checking member's next line waits for its
+// check, and comes after its answer; the brake on guessing still holds.
+func TestChecksOffLoop(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	var in, most atomic.Int32
+	match = func(hash, given string) bool {
+		n := in.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		<-release
+		in.Add(-1)
+		return secret.Match(hash, given)
+	}
+	t.Cleanup(func() { match = secret.Match }) // after the relay is shut down
+	cfg := testConfig()
+	cfg.AdminPassword = secret.Hash(testAdmin)
+	s, _ := startAuth(t, cfg)
+	t.Cleanup(free) // before it is shut down
+	alice, bob := join(t, s, "alice"), join(t, s, "bob")
+	n := max(runtime.GOMAXPROCS(0), hashers) + 1
+	var checkers []*tconn
+	for i := range n {
+		c := join(t, s, fmt.Sprintf("c%d", i))
+		checkers = append(checkers, c)
+		c.send("/admin wrong", "after", "/ping done")
+	}
+	testkit.WaitFor(t, 10*time.Second, "checks under way", func() bool { return in.Load() >= hashers })
+	alice.send("while checking")
+	for _, l := range bob.upTo("alice's message", func(l string) bool { return l == "alice: while checking" }) {
+		if strings.HasSuffix(l, ": after") {
+			t.Errorf("bob saw %q before the checks were done", l)
+		}
+	}
+	free()
+	for _, c := range checkers {
+		got := c.upTo("its pong", func(l string) bool { return l == "--- pong done" })
+		if i := slices.IndexFunc(got, func(l string) bool { return strings.HasPrefix(l, "!!! ") && strings.Contains(l, "wrong") }); i < 0 {
+			t.Errorf("%s: no answer to /admin before the answer to its next lines: %q", c.name, got)
+		}
+	}
+	if m := most.Load(); m > hashers {
+		t.Errorf("%d secrets checked at once, want %d at most", m, hashers)
+	}
+	if st := s.Stats(); st.BadSecret > hashers || st.BadSecret+st.Slowed != int64(n) {
+		t.Errorf("%d wrong secrets and %d slowed of %d tries from one address, want %d wrong at most", st.BadSecret, st.Slowed, n, hashers)
+	}
+}
+
+// TestAdminRoomSettingsGo: an admin's key and topic of a room not in
+// relay.rooms go with the room when it is dropped to make space (/key
+// makes the room it names), so they are bounded by max_rooms; those of a
+// room of relay.rooms stay.
+func TestAdminRoomSettingsGo(t *testing.T) {
+	cfg := authConfig()
+	cfg.Password = ""
+	cfg.Limits.MaxRooms = 3
+	s, _ := startAuth(t, cfg)
+	root, bob := join(t, s, "root"), join(t, s, "bob")
+	step := func(c *tconn, send, want string) {
+		t.Helper()
+		c.send(send)
+		got := c.sync("done")
+		if !slices.ContainsFunc(got, func(l string) bool { return strings.HasPrefix(l, want) }) {
+			t.Errorf("%s %q: got %q, want %q", c.name, send, got, want)
+		}
+	}
+	step(root, "/admin "+testAdmin, "--- you are an admin")
+	step(root, "/join adhoc", "--- you are root in adhoc")
+	step(root, "/topic soup at 7", "--- root set the topic of adhoc: soup at 7")
+	step(root, "/key adhoc k1", "--- adhoc has a new key")
+	step(root, "/key ghost k2", "--- ghost has a new key") // made: it holds its key
+	step(root, "/key attic k3", "--- attic has a new key") // in relay.rooms
+	step(root, "/part", "--- you are root in lobby")
+	step(bob, "/join attic k3", "--- you are bob in attic") // adhoc or ghost goes
+	step(bob, "/join new0", "--- you are bob in new0")      // the other goes
+	step(bob, "/join new1", "--- you are bob in new1")      // attic goes
+	step(bob, "/join attic "+testNumKey, "!!! cannot join attic: wrong key")
+	forgive(s)
+	step(bob, "/join attic k3", "--- you are bob in attic")
+	step(bob, "/join adhoc", "--- you are bob in adhoc")
+	step(bob, "/topic", "--- adhoc has no topic")
+	s.auth.mu.Lock()
+	keys, topics := slices.Sorted(maps.Keys(s.auth.keys)), slices.Sorted(maps.Keys(s.auth.topics))
+	s.auth.mu.Unlock()
+	if !slices.Equal(keys, []string{"attic"}) || len(topics) != 0 {
+		t.Errorf("admins' keys of %q and topics of %q, want keys of [attic] only", keys, topics)
 	}
 }

@@ -48,11 +48,13 @@
 // own poller) reports which are ready, one worker per CPU reads and
 // writes them without blocking, and a sweep once a second asks each
 // session whether a deadline has passed; an idle member holds no
-// goroutine. A connDriver (drive_conn.go) serves a member with a reader
-// and a writer goroutine whose waits end at the session's deadlines: on
-// other systems, with -tags noepoll, and for connections that are not
-// sockets. The legacy door's dialler delivers to its members one
-// connection per message. A browser member (the HTTP door's,
+// goroutine; a worker about to check a secret (a slow hash: see
+// hashers) hands the loop to a new worker first. A connDriver
+// (drive_conn.go) serves a member with a reader and a writer goroutine
+// whose waits end at the session's deadlines: on other systems, with
+// -tags noepoll, and for connections that are not sockets. The legacy
+// door's dialler delivers to its members one connection per message. A
+// browser member (the HTTP door's,
 // door_http.go) has no connection of its own: the request holding its
 // event stream writes for it, and while it has none its session gives it
 // a grace (readBy) before it lapses. A member wakes its driver through
@@ -81,6 +83,7 @@
 // claim takes the member's mu before Server.mu, and Server.mu may be held
 // while a room's size is read or a driver is stopped, never the other way
 // round. A
+// check of a secret waits for its turn (Server.hashing) holding no lock. A
 // room's post holds only room.mu and touches members through atomics and
 // their drivers' wake, which never blocks.
 package relay

@@ -208,7 +208,16 @@ func (d *legacyDoor) take(c net.Conn, t *ticket) {
 	}
 	max := s.conf().Limits.MaxLineBytes
 	c.SetReadDeadline(time.Now().Add(s.conf().Timeouts.Message.D()))
+	read := make(chan struct{})
+	go func() { // the relay shutting down ends the read at once
+		select {
+		case <-s.quit:
+			c.SetReadDeadline(time.Unix(1, 0))
+		case <-read:
+		}
+	}()
 	payload, err := io.ReadAll(io.LimitReader(c, int64(max)+1))
+	close(read)
 	switch {
 	case err != nil && isClosed(s.quit):
 		d.dropped(c, "relay shutting down")

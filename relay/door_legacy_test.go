@@ -4,6 +4,7 @@ package relay
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -188,6 +189,52 @@ func TestLegacyMessageDeadline(t *testing.T) {
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
 		t.Errorf("read = %v, want EOF once the relay cuts the connection", err)
+	}
+}
+
+// TestLegacyShutdownMidMessage: the relay shutting down drops a legacy
+// message still being read at once, without waiting out
+// Timeouts.Message.
+func TestLegacyShutdownMidMessage(t *testing.T) {
+	cfg := testConfig()
+	cfg.Timeouts.Message = config.Duration(time.Hour)
+	s := startServer(t, cfg)
+	c, err := net.Dial("tcp", s.Addr("legacy").String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close() // ends the read, if nothing else does
+	c.Write([]byte("from:x|half a mess"))
+	waitFor(t, 10*time.Second, "the message to be read", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, info := range s.conns {
+			if info.slot {
+				return true
+			}
+		}
+		return false
+	})
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+		defer cancel()
+		done <- s.Shutdown(ctx)
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("shutdown still waits for the legacy message after 30s")
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("read = %v, want the connection closed by the relay", err)
+	}
+	if st := s.Stats(); st.LegacyDropped != 1 {
+		t.Errorf("legacy_dropped %d, want 1", st.LegacyDropped)
 	}
 }
 

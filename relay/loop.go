@@ -55,6 +55,7 @@ type lconn struct {
 	lr      *proto.LineReader
 	pause   *time.Timer // made when it is first paced: schedules it to read again (see read)
 	blocked bool        // its socket is full: write when the poller says so
+	handed  bool        // its worker handed the loop to a new one this turn (see handoff)
 	ended   bool        // seen off
 
 	rest *net.Buffers // what a full socket did not take yet; nil while it took all (a pointer: an idle member holds 8 bytes, not 24)
@@ -266,11 +267,29 @@ func (l *loop) work() {
 		}
 		lc.sched.Store(schedQueued)
 		l.serve(w, lc)
+		handed := lc.handed
+		lc.handed = false
 		if !lc.sched.CompareAndSwap(schedQueued, schedIdle) {
 			lc.sched.Store(schedQueued) // more came up: after the others
 			l.q.push(lc)
 		}
+		if handed {
+			return // a new worker took its place
+		}
 	}
+}
+
+// handoff has a new worker take the place of the one serving lc, which
+// is about to wait for a secret's check (see hashers) and stops at the
+// end of lc's turn: the loop keeps its workers free, and lc is read no
+// more until its turn ends.
+func (l *loop) handoff(lc *lconn) {
+	if lc.handed {
+		return
+	}
+	lc.handed = true
+	l.wg.Add(1)
+	go l.work()
 }
 
 // serve gives a member one turn: it reads what came in, then writes what

@@ -36,6 +36,7 @@ type Server struct {
 	stallMax, pressMax time.Duration
 
 	refusing chan struct{} // a slot for each refusal being told on a TLS door (see refuseIn)
+	hashing  chan struct{} // a slot for each secret being checked (see hashers)
 
 	// Guarded by mu.
 	mu      sync.Mutex
@@ -192,7 +193,7 @@ func New(cfg config.Config, logf config.Logf) *Server {
 		names: make(map[string]*member, n), conns: make(map[net.Conn]connInfo, n), perIP: map[netip.Addr]int{},
 		waiting: map[netip.Addr][]*slotWait{}, drops: throttle{burst: 1},
 		stallMax: stallFor, pressMax: pressFor,
-		refusing: make(chan struct{}, maxTLSRefusals),
+		refusing: make(chan struct{}, maxTLSRefusals), hashing: make(chan struct{}, hashers),
 	}
 	s.doors = s.newDoors()
 	s.setConf(cfg)
@@ -286,14 +287,21 @@ var errRoomLimit = errors.New("room limit reached")
 
 // room returns the room of that name, creating it if need be. When the
 // relay holds MaxRooms rooms, an empty one other than the default room
-// is dropped to make space; if none is empty, that is an error.
+// is dropped to make space (with what an admin set for it, unless it is
+// in relay.rooms: see setRoom); if none is empty, that is an error.
 func (s *Server) room(name string) (*room, error) {
+	s.mu.Lock()
+	r, err := s.roomLocked(name)
+	s.mu.Unlock()
+	return r, err
+}
+
+// roomLocked is room, called with mu held.
+func (s *Server) roomLocked(name string) (*room, error) {
 	key := proto.Fold(name)
 	if key == name {
 		key = name // one string for both: no copy kept for the key
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if r := s.rooms[key]; r != nil {
 		return r, nil
 	}
@@ -303,6 +311,12 @@ func (s *Server) room(name string) (*room, error) {
 			if k != proto.Fold(s.conf().DefaultRoom) && r.size() == 0 {
 				delete(s.rooms, k)
 				s.store.Drop(r.name)
+				if _, ok := s.confRoom(k); !ok { // what an admin set for it goes with it
+					s.auth.mu.Lock()
+					delete(s.auth.keys, k)
+					delete(s.auth.topics, k)
+					s.auth.mu.Unlock()
+				}
 				dropped = true
 				break
 			}
@@ -690,7 +704,8 @@ func (s *Server) members() []*member {
 }
 
 // Shutdown stops accepting, tells every member, lets the writers flush
-// within Timeouts.Shutdown, and waits for every connection to end or ctx
+// within Timeouts.Shutdown, drops the legacy messages being read, and
+// waits for every connection to end or ctx
 // to expire, when it closes what is left and returns ctx's error. It may
 // be called more than once.
 func (s *Server) Shutdown(ctx context.Context) error {
