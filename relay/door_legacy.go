@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -252,6 +253,10 @@ func (d *legacyDoor) take(c net.Conn, t *ticket) {
 		}
 	case proto.LegacyPost:
 		err = s.postAs(from, msg.Name, msg.Text, true)
+		if errors.Is(err, errEmpty) {
+			d.dropped(c, err.Error())
+			return
+		}
 		if err != nil {
 			s.warnf("legacy %s: message from %s refused: %v", c.RemoteAddr(), msg.Name, err)
 		}
@@ -392,11 +397,16 @@ func legacyFrom(m *member, addr netip.Addr) bool {
 // address does not hold.
 var errNotYours = errors.New("name not registered from this address")
 
+// errEmpty is returned for a message whose text is empty or white space
+// only: no message, as a blank line is none at the line door.
+var errEmpty = errors.New("empty message")
+
 // postAs posts text to the default room as name on behalf of a
 // connectionless sender at from. With registered, name must be a legacy
 // member registered from that address; otherwise (the UDP door) a name
 // nobody holds may be used too, and is shown as name@udp (see
-// udpMarker), which no member can hold.
+// udpMarker), which no member can hold. An empty text is not posted
+// (errEmpty), but counts as a sign of life of the member that holds name.
 func (s *Server) postAs(from netip.Addr, name, text string, registered bool) error {
 	if err := proto.CheckName(name); err != nil {
 		return err
@@ -435,6 +445,9 @@ func (s *Server) postAs(from netip.Addr, name, text string, registered bool) err
 		m.mu.Unlock()
 		id, name = m.id, m.name
 		m.lastIn.Store(time.Now().UnixNano()) // it posted: not lapsing
+	}
+	if strings.TrimSpace(text) == "" {
+		return errEmpty
 	}
 	r.post(&proto.Event{Kind: proto.KindMsg, From: name, Text: text, Time: now()}, id, s.maxLag())
 	s.stats.posted.Add(1)
