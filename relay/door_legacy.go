@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,6 +42,9 @@ type legacyDoor struct {
 	// Guarded by budgetMu.
 	budgetMu sync.Mutex
 	budgets  *limiterTable[budgetKey] // each sender's budget (Limits.Rate, Limits.Burst)
+
+	saveMu   sync.Mutex // held while the registrations are saved (see save), so that the last save wins
+	restored sync.Once  // the saved registrations are read back once (see prepare)
 }
 
 // legacySources bounds how many senders' budgets the legacy door keeps
@@ -261,6 +265,10 @@ func (d *legacyDoor) take(c net.Conn, t *ticket) {
 		}
 	case proto.LegacyPost:
 		err = s.postAs(from, msg.Name, msg.Text, true)
+		if errors.Is(err, errEmpty) {
+			d.dropped(c, err.Error())
+			return
+		}
 		if err != nil {
 			s.warnf("legacy %s: message from %s refused: %v", c.RemoteAddr(), msg.Name, err)
 		}
@@ -287,15 +295,28 @@ func (d *legacyDoor) register(from netip.Addr, msg proto.Legacy) error {
 		return fmt.Errorf("host %s is not the address %s it was sent from", msg.Host, from)
 	}
 	endpoint := net.JoinHostPort(from.String(), fmt.Sprint(msg.Port))
-	if b, ok := s.banned(netip.Addr{}, msg.Name, time.Now()); ok {
+	changed, err := d.enrol(from, msg.Name, endpoint)
+	if changed {
+		d.save()
+	}
+	return err
+}
+
+// enrol registers name, or updates its endpoint, as register does once
+// the endpoint is checked, and reports whether the registrations changed:
+// only an error before any change (a name taken, banned, a limit) leaves
+// them as they were.
+func (d *legacyDoor) enrol(from netip.Addr, name, endpoint string) (changed bool, err error) {
+	s := d.s
+	if b, ok := s.banned(netip.Addr{}, name, time.Now()); ok {
 		s.stats.banned.Add(1)
-		return fmt.Errorf("the name %s is %s", msg.Name, bannedWhy(b))
+		return false, fmt.Errorf("the name %s is %s", name, bannedWhy(b))
 	}
 
 	l := s.conf().Limits
 	p := &legacyPeer{addr: from, endpoint: endpoint, wakeC: make(chan struct{}, 1)}
 	m := s.newMember(nil, "legacy", p)
-	m.name, m.key, m.from = msg.Name, proto.Fold(msg.Name), from
+	m.name, m.key, m.from = name, proto.Fold(name), from
 	m.named.Store(true)
 	s.mu.Lock()
 	old, held := s.names[m.key]
@@ -306,10 +327,10 @@ func (d *legacyDoor) register(from netip.Addr, msg proto.Legacy) error {
 	switch {
 	case s.closing:
 		s.mu.Unlock()
-		return errors.New("relay shutting down")
+		return false, errors.New("relay shutting down")
 	case held && !legacyFrom(old, from):
 		s.mu.Unlock()
-		return fmt.Errorf("%w: %s is in use by another member", errNameTaken, msg.Name)
+		return false, fmt.Errorf("%w: %s is in use by another member", errNameTaken, name)
 	case held:
 		s.mu.Unlock()
 		op := old.drv.(*legacyPeer)
@@ -318,14 +339,14 @@ func (d *legacyDoor) register(from netip.Addr, msg proto.Legacy) error {
 		op.mu.Unlock()
 		old.lastIn.Store(time.Now().UnixNano())
 		d.replaced(stale, old.name, endpoint)
-		s.infof("legacy %s: %s now at %s", from, msg.Name, endpoint)
-		return nil
+		s.infof("legacy %s: %s now at %s", from, name, endpoint)
+		return true, nil
 	case stale == nil && d.members >= l.MaxLegacyMembers:
 		s.mu.Unlock()
-		return fmt.Errorf("legacy member limit reached (relay.limits.max_legacy_members %d)", l.MaxLegacyMembers)
+		return false, fmt.Errorf("legacy member limit reached (relay.limits.max_legacy_members %d)", l.MaxLegacyMembers)
 	case stale == nil && d.perIP[from] >= l.MaxLegacyPerIP:
 		s.mu.Unlock()
-		return fmt.Errorf("%s holds %d legacy registrations already (relay.limits.max_legacy_per_ip)", from, d.perIP[from])
+		return false, fmt.Errorf("%s holds %d legacy registrations already (relay.limits.max_legacy_per_ip)", from, d.perIP[from])
 	}
 	s.lastID++
 	m.id = s.lastID
@@ -336,7 +357,7 @@ func (d *legacyDoor) register(from netip.Addr, msg proto.Legacy) error {
 	s.mu.Unlock()
 
 	d.replaced(stale, m.name, endpoint)
-	s.infof("legacy %s: %s registered at %s", from, msg.Name, endpoint)
+	s.infof("legacy %s: %s registered at %s", from, name, endpoint)
 	if registeredHook != nil {
 		registeredHook(m)
 	}
@@ -357,8 +378,9 @@ func (d *legacyDoor) register(from netip.Addr, msg proto.Legacy) error {
 			delete(d.perIP, from)
 		}
 		s.mu.Unlock()
+		d.save() // a drop: not at a shutdown, which keeps everyone's
 	}()
-	return err
+	return true, err
 }
 
 // registeredHook, when set (by tests only), runs as soon as a legacy
@@ -401,11 +423,16 @@ func legacyFrom(m *member, addr netip.Addr) bool {
 // address does not hold.
 var errNotYours = errors.New("name not registered from this address")
 
+// errEmpty is returned for a message whose text is empty or white space
+// only: no message, as a blank line is none at the line door.
+var errEmpty = errors.New("empty message")
+
 // postAs posts text to the default room as name on behalf of a
 // connectionless sender at from. With registered, name must be a legacy
 // member registered from that address; otherwise (the UDP door) a name
 // nobody holds may be used too, and is shown as name@udp (see
-// udpMarker), which no member can hold.
+// udpMarker), which no member can hold. An empty text is not posted
+// (errEmpty), but counts as a sign of life of the member that holds name.
 func (s *Server) postAs(from netip.Addr, name, text string, registered bool) error {
 	if err := proto.CheckName(name); err != nil {
 		return err
@@ -444,6 +471,9 @@ func (s *Server) postAs(from netip.Addr, name, text string, registered bool) err
 		m.mu.Unlock()
 		id, name = m.id, m.name
 		m.lastIn.Store(time.Now().UnixNano()) // it posted: not lapsing
+	}
+	if strings.TrimSpace(text) == "" {
+		return errEmpty
 	}
 	r.post(&proto.Event{Kind: proto.KindMsg, From: name, Text: text, Time: now()}, id, s.maxLag())
 	s.stats.posted.Add(1)

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"roomrelay/relay/config"
+	"roomrelay/relay/internal/testkit"
 	"runtime"
 	"slices"
 	"strings"
@@ -659,5 +660,35 @@ func TestLegacyKickedWhileRegistering(t *testing.T) {
 	}
 	if names := r.names(); slices.Contains(names, "ghost") {
 		t.Errorf("ended, but still in %s: %v", r.name, names)
+	}
+}
+
+// An empty post (Enter on an empty line in the tutorial client) is no
+// message, as at the other doors: dropped, counted and logged, but a sign
+// of life of its member.
+func TestLegacyEmptyPost(t *testing.T) {
+	log := testkit.NewLog(t)
+	s := startServerLog(t, testConfig(), log.Logf)
+	nc := join(t, s, "nc")
+	a := newTutorialClient(t, s, "first client")
+	nc.until("its join", func(l string) bool { return l == "--- first client joined lobby" })
+	m := s.lookup("first client")
+	old := time.Now().Add(-time.Hour).UnixNano()
+	m.lastIn.Store(old)
+	a.send("from:first client|")
+	a.send("from:first client|  \t ")
+	waitFor(t, 10*time.Second, "two drops", func() bool { return s.Stats().LegacyDropped == 2 })
+	a.send("from:first client|after")
+	if got := nc.messages(1); got[0] != "first client: after" {
+		t.Errorf("nc got %q, want only the message that has text", got)
+	}
+	if m.lastIn.Load() == old {
+		t.Error("an empty post is not a sign of life of its member")
+	}
+	if !log.Has("legacy message from 127.0.0.1:") || !log.Has("dropped: empty message") {
+		t.Errorf("log:\n%s", log)
+	}
+	if st := s.Stats(); st.LegacyRefused != 0 || st.Posted != 1 {
+		t.Errorf("refused %d, posted %d; want 0 and 1", st.LegacyRefused, st.Posted)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"strings"
 	"time"
 
 	"roomrelay/internal/netaddr"
@@ -86,9 +85,6 @@ func (d *udpReader) take(ip netip.Addr, addr net.Addr, b []byte) {
 	msg, err := proto.ParseLegacy(b)
 	if err == nil && msg.Kind != proto.LegacyPost {
 		err = errors.New("only from:NAME|TEXT is taken over UDP")
-	}
-	if err == nil && strings.TrimSpace(msg.Text) == "" {
-		err = errors.New("empty message")
 	}
 	if err == nil {
 		err = d.srv.postAs(ip, msg.Name, msg.Text, false)

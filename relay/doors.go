@@ -43,7 +43,8 @@ type packetDoor interface {
 }
 
 // preparer is a door with something to ready before it listens, read
-// from the configuration: a TLS door's certificate. Start and Reload call
+// from the configuration: a TLS door's certificate, the legacy door's
+// registrations saved in the store. Start and Reload call
 // prepare for each such door that is on; a door whose prepare fails does
 // not open (at Start, nothing does). It returns a note for a reload's log
 // line, or "".

@@ -24,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"roomrelay/internal/atomicfile"
 	"roomrelay/relay/config"
 )
 
@@ -186,33 +187,5 @@ func writeFile(path string, b []byte, perm os.FileMode) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // after the rename, there is nothing there
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil { // the rename itself, to the disk
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.Write(path, b, perm, true)
 }

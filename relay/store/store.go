@@ -410,6 +410,19 @@ func (s *Store) Err() error {
 	return nil
 }
 
+// Beside returns the path of the file name in st's directory, beside
+// the rooms' directories (Open and a failing store leave such a file
+// alone), and whether st's sync policy syncs (it is not "off"), for a file
+// of the relay's own to be written there; "" without a store (st is nil).
+// A function rather than a method, so that a build that never calls it
+// (the minimal one) carries nothing of it in *Store's method table.
+func Beside(st *Store, name string) (path string, sync bool) {
+	if st == nil {
+		return "", false
+	}
+	return filepath.Join(st.o.Dir, name), st.o.Sync != config.SyncOff
+}
+
 // fail stops the store: it writes nothing more, and removes what it holds,
 // which no longer has every event.
 func (s *Store) fail(err error) {
