@@ -405,8 +405,11 @@ func TestHTTPServer(t *testing.T) {
 	defer c2.Close()
 	c2.SetDeadline(time.Now().Add(10 * time.Second))
 	fmt.Fprintf(c2, "GET /api/events?token=x HTTP/1.1\r\nHost: %s\r\nX-Big: %s\r\n\r\n", addr, strings.Repeat("x", 10<<10))
-	if resp, err := http.ReadResponse(bufio.NewReader(c2), nil); err != nil || resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
-		t.Errorf("a header over 8 KiB: %v %v", resp, err)
+	if resp, err := http.ReadResponse(bufio.NewReader(c2), nil); err != nil {
+		t.Errorf("a header over 8 KiB: %v", err)
+	} else if body, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge || resp.Header.Get("Content-Type") != "application/json" ||
+		strings.TrimSpace(string(body)) != `{"error":"request headers too large: at most 8192 bytes, the request line included"}` {
+		t.Errorf("a header over 8 KiB: %s %q %s", resp.Status, resp.Header.Get("Content-Type"), body)
 	}
 	waitFor(t, 5*time.Second, "the big header's connection to end", func() bool {
 		s.mu.Lock()
