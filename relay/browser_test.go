@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"roomrelay/proto"
 )
 
 var screenshot = flag.String("screenshot", "", "TestBrowser: save a phone-size screenshot of the page here (docs/browser.png)")
@@ -189,6 +191,19 @@ func TestBrowser(t *testing.T) {
 	browserChat(t, wd, nc, "http://"+s.Addr("http").String()+"/", "hello from the phone <b>not bold</b>")
 	wd.waitText("here", "Ana")
 	wd.waitText("log", "Ana: hello from the phone <b>not bold</b>") // as text, not HTML
+
+	// A message without a text (as an older relay's store may hold) is
+	// shown empty.
+	rm, err := s.room("lobby")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm.post(&proto.Event{Kind: proto.KindMsg, From: "old", Time: now()}, 0, s.maxLag())
+	nc.send("after the empty one")
+	wd.waitText("log", "nc: after the empty one")
+	if log := wd.text("log"); !strings.Contains(log, "old:") || strings.Contains(log, "undefined") {
+		t.Errorf("a message without a text:\n%s", log)
+	}
 
 	// Cut the stream and hold its reconnection while nc talks.
 	hold := make(chan struct{})

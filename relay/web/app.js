@@ -44,6 +44,10 @@ function span(cls, text) {
   return e;
 }
 
+// str is a field of an event as text: "" when the event has none (an
+// empty message from an older relay or another door has no "text").
+const str = (v) => v == null ? "" : String(v);
+
 function showHere() {
   $("here").textContent = here.size ? "here: " + [...here].sort().join(", ") : "";
 }
@@ -54,27 +58,28 @@ function line(ev) {
   const d = document.createElement("div");
   d.className = ev.type + (ev.from === store.get("name") ? " me" : "");
   if (ev.time) d.append(span("t", stamp(ev.time)));
+  const from = str(ev.from), text = str(ev.text);
   switch (ev.type) {
     case "msg":
-      d.append(span("from", ev.from), ": " + ev.text);
+      d.append(span("from", from), ": " + text);
       break;
     case "action":
-      d.append("* ", span("from", ev.from), " " + ev.text);
+      d.append("* ", span("from", from), " " + text);
       break;
     case "private":
-      d.append("[private] ", span("from", ev.from), " → " + ev.to + ": " + ev.text);
+      d.append("[private] ", span("from", from), " → " + str(ev.to) + ": " + text);
       break;
     case "join":
-      d.append("— " + ev.from + " joined " + ev.room);
+      d.append("— " + from + " joined " + str(ev.room));
       break;
     case "part":
-      d.append("— " + ev.from + " left " + ev.room + (ev.text ? " (" + ev.text + ")" : ""));
+      d.append("— " + from + " left " + str(ev.room) + (text ? " (" + text + ")" : ""));
       break;
     case "error":
-      d.append("! " + ev.text);
+      d.append("! " + text);
       break;
     default:
-      d.append("— " + ev.text);
+      d.append("— " + text);
   }
   log.append(d);
   while (log.childElementCount > 1000) log.firstElementChild.remove();
@@ -93,12 +98,13 @@ function event(ev, id) {
     here.clear();
     showHere();
   }
-  if (ev.type === "notice" && quietWho && ev.text.startsWith("in " + store.get("room") + ":")) {
-    for (const n of ev.text.slice(ev.text.indexOf(":") + 1).split(",")) if (n.trim()) here.add(n.trim());
+  const text = str(ev.text);
+  if (ev.type === "notice" && quietWho && text.startsWith("in " + store.get("room") + ":")) {
+    for (const n of text.slice(text.indexOf(":") + 1).split(",")) if (n.trim()) here.add(n.trim());
     showHere();
     return;
   }
-  const refused = ev.type === "error" && /^cannot join (\S+): (it has a key|wrong key)/.exec(ev.text);
+  const refused = ev.type === "error" && /^cannot join (\S+): (it has a key|wrong key)/.exec(text);
   if (refused) askKey(refused[1]);
   if (ev.type === "join" && ev.room === store.get("room")) here.add(ev.from);
   if (ev.type === "part" && ev.room === store.get("room")) here.delete(ev.from);
