@@ -273,7 +273,7 @@ func TestBrowserSecrets(t *testing.T) {
 	wd.call("POST", "/url", map[string]string{"url": "http://" + s.Addr("http").String() + "/"}, nil)
 	wd.typeIn("#name", "Ana")
 	wd.click("#login button")
-	wd.waitText("loginerr", "this relay has a password")
+	wd.waitText("loginerr", "this relay needs a password: type it above, then press Enter")
 	wd.typeIn("#password", "not it")
 	wd.click("#login button")
 	wd.waitText("loginerr", "wrong password")

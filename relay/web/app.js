@@ -193,8 +193,10 @@ async function join(name) {
   }
   if (!r.ok) {
     if (r.status === 401) {
+      // The relay's words are for scripts (they name the form field);
+      // a person is asked in plain words, and told when it was wrong.
+      login(password ? j.error : "this relay needs a password: type it above, then press Enter", true);
       password = "";
-      login(j.error, true);
     } else if (r.status === 400 || r.status === 409) {
       store.set("name", null);
       login(j.error);
