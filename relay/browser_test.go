@@ -161,6 +161,21 @@ func (wd *webDriver) waitText(id, want string) {
 	})
 }
 
+// waitState waits until the state line says exactly want.
+func (wd *webDriver) waitState(want string) {
+	wd.t.Helper()
+	var got string
+	defer func() {
+		if wd.t.Failed() {
+			wd.t.Logf("the state line says %q", got)
+		}
+	}()
+	waitFor(wd.t, 15*time.Second, fmt.Sprintf("the state line to say %q", want), func() bool {
+		got = wd.text("state")
+		return got == want
+	})
+}
+
 // browserChat opens the page at url in wd, joins as Ana, and has Ana and
 // nc (a line member in lobby) say text and "hello Ana" to each other.
 func browserChat(t *testing.T, wd *webDriver, nc *tconn, url, text string) {
@@ -188,7 +203,13 @@ func TestBrowser(t *testing.T) {
 	s := startServer(t, httpConfig())
 	wd := startChrome(t)
 	nc := join(t, s, "nc")
+	nc.send("before Ana came")
+	nc.sync("before")
 	browserChat(t, wd, nc, "http://"+s.Addr("http").String()+"/", "hello from the phone <b>not bold</b>")
+	// A first join's replay is the room's past, not messages missed.
+	if got := wd.text("state"); got != "caught up, 1 earlier message shown" {
+		t.Errorf("after the first join the page says %q", got)
+	}
 	wd.waitText("here", "Ana")
 	wd.waitText("log", "Ana: hello from the phone <b>not bold</b>") // as text, not HTML
 
@@ -291,6 +312,7 @@ func TestBrowserSecrets(t *testing.T) {
 	wd.click("#key button[type=submit]")
 	wd.waitText("room", "kitchen")
 	wd.waitText("log", "topic of kitchen: family only")
+	wd.waitState("connected") // what lobby's stream caught up on is no news of kitchen
 	if m := s.lookup("Ana"); m == nil || s.Stats().BadSecret != 1 {
 		t.Errorf("Ana: %v; %d wrong secrets counted, want 1", m, s.Stats().BadSecret)
 	}

@@ -22,6 +22,8 @@ let quietWho = false;   // a /who the page sent itself: its answer fills the lis
 let leaving = false;    // the page is being left: its stream's end is no error
 let password = "";      // the relay's password, once asked for (never stored)
 let keyRoom = "";       // the room the key form asks the key of
+let fresh = false;      // the stream is a first join's: what it catches up on is the room's past, not missed
+let caughtUp = false;   // the open stream has caught up: a room switch then clears its count
 const seen = new Set(); // ids of room events shown, so a resume shows none twice
 const here = new Set();
 
@@ -93,6 +95,7 @@ function event(ev, id) {
     if (seen.size > 4000) seen.delete(seen.values().next().value);
   }
   if (ev.type === "notice" && ev.room && ev.epoch) { // the welcome to a room
+    if (caughtUp) state("connected"); // a room switch: the count was the last room's
     store.set("room", ev.room);
     $("room").textContent = ev.room;
     here.clear();
@@ -116,11 +119,15 @@ function event(ev, id) {
 // asks for what came after the last event this browser showed.
 function open(resume) {
   if (es) es.close();
+  caughtUp = false;
   state("connecting…");
   let url = "/api/events?token=" + encodeURIComponent(token);
   if (resume && store.get("last")) url += "&last_event_id=" + encodeURIComponent(store.get("last"));
   es = new EventSource(url);
-  es.onopen = () => state("catching up…");
+  es.onopen = () => {
+    caughtUp = false;
+    state("catching up…");
+  };
   es.onmessage = (e) => {
     if (e.lastEventId) store.set("last", e.lastEventId);
     let ev;
@@ -128,14 +135,20 @@ function open(resume) {
     event(ev, e.lastEventId);
   };
   es.addEventListener("caught-up", (e) => {
-    const n = JSON.parse(e.data).missed;
-    state("caught up, " + n + " missed message" + (n === 1 ? "" : "s") + " shown");
+    // missed counts the messages the stream sent before it caught up: a
+    // first join's are the room's recent past; only a resume's were missed.
+    const n = JSON.parse(e.data).missed, s = n === 1 ? "" : "s";
+    if (fresh) state(n ? "caught up, " + n + " earlier message" + s + " shown" : "caught up");
+    else state("caught up, " + n + " missed message" + s + " shown");
+    fresh = false;
+    caughtUp = true;
     retry = 1000;
     quietWho = true;
     send("/who");
   });
   es.onerror = () => {
     if (leaving) return;
+    fresh = false; // what the next stream catches up on came during the gap
     if (es && es.readyState !== EventSource.CLOSED) {
       state("reconnecting…", true);
       return;
@@ -210,6 +223,7 @@ async function join(name) {
   token = j.token;
   store.set("token", token);
   store.set("name", j.name);
+  fresh = !body.has("last_event_id");
   chatting();
   open();
 }
