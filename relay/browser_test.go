@@ -176,6 +176,29 @@ func (wd *webDriver) waitState(want string) {
 	})
 }
 
+// waitLast waits until the log's last line shows want and is in view,
+// wholly inside the log's box.
+func (wd *webDriver) waitLast(want string) {
+	wd.t.Helper()
+	var last struct {
+		Text    string
+		Visible bool
+	}
+	defer func() {
+		if wd.t.Failed() {
+			wd.t.Logf("the log's last line: %+v", last)
+		}
+	}()
+	const script = `const log = document.getElementById("log"), e = log.lastElementChild;
+		if (!e) return {text: "", visible: false};
+		const a = log.getBoundingClientRect(), b = e.getBoundingClientRect();
+		return {text: e.innerText, visible: b.top >= a.top - 1 && b.bottom <= a.bottom + 1};`
+	waitFor(wd.t, 15*time.Second, fmt.Sprintf("the log's last line, %q, in view", want), func() bool {
+		wd.call("POST", "/execute/sync", map[string]any{"script": script, "args": []any{}}, &last)
+		return strings.Contains(last.Text, want) && last.Visible
+	})
+}
+
 // browserChat opens the page at url in wd, joins as Ana, and has Ana and
 // nc (a line member in lobby) say text and "hello Ana" to each other.
 func browserChat(t *testing.T, wd *webDriver, nc *tconn, url, text string) {
@@ -304,14 +327,25 @@ func TestBrowserSecrets(t *testing.T) {
 	wd.waitText("state", "caught up")
 	wd.waitText("room", "lobby")
 
+	// More lines than the phone-size log shows: the key form, opening,
+	// must not push the newest out of view.
+	rm, err := s.room("lobby")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 30 {
+		rm.post(&proto.Event{Kind: proto.KindMsg, From: "nc", Text: fmt.Sprint("line ", i), Time: now()}, 0, s.maxLag())
+	}
+	wd.waitLast("nc: line 29")
 	wd.typeIn("#text", "/join kitchen")
 	wd.click("#say button")
-	wd.waitText("log", "cannot join kitchen: it has a key")
 	wd.waitText("keylabel", "Key of kitchen")
+	wd.waitLast("cannot join kitchen: it has a key")
 	wd.typeIn("#keytext", testKey)
 	wd.click("#key button[type=submit]")
 	wd.waitText("room", "kitchen")
 	wd.waitText("log", "topic of kitchen: family only")
+	wd.waitLast("Ana joined kitchen")
 	wd.waitState("connected") // what lobby's stream caught up on is no news of kitchen
 	if m := s.lookup("Ana"); m == nil || s.Stats().BadSecret != 1 {
 		t.Errorf("Ana: %v; %d wrong secrets counted, want 1", m, s.Stats().BadSecret)

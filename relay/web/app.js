@@ -27,6 +27,14 @@ let caughtUp = false;   // the open stream has caught up: a room switch then cle
 const seen = new Set(); // ids of room events shown, so a resume shows none twice
 const here = new Set();
 
+// The log follows its newest lines while it is scrolled to them (pinned),
+// through a change of layout too: the key form opening, a phone's keyboard.
+const log = $("log");
+const nearEnd = () => log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+let pinned = true;
+log.addEventListener("scroll", () => { pinned = nearEnd(); });
+new ResizeObserver(() => { if (pinned) log.scrollTop = log.scrollHeight; }).observe(log);
+
 function state(text, bad) {
   const s = $("state");
   s.textContent = text;
@@ -55,8 +63,7 @@ function showHere() {
 }
 
 function line(ev) {
-  const log = $("log");
-  const atEnd = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+  const atEnd = pinned || nearEnd();
   const d = document.createElement("div");
   d.className = ev.type + (ev.from === store.get("name") ? " me" : "");
   if (ev.time) d.append(span("t", stamp(ev.time)));
