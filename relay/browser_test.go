@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"roomrelay/proto"
 )
 
 var screenshot = flag.String("screenshot", "", "TestBrowser: save a phone-size screenshot of the page here (docs/browser.png)")
@@ -159,6 +161,44 @@ func (wd *webDriver) waitText(id, want string) {
 	})
 }
 
+// waitState waits until the state line says exactly want.
+func (wd *webDriver) waitState(want string) {
+	wd.t.Helper()
+	var got string
+	defer func() {
+		if wd.t.Failed() {
+			wd.t.Logf("the state line says %q", got)
+		}
+	}()
+	waitFor(wd.t, 15*time.Second, fmt.Sprintf("the state line to say %q", want), func() bool {
+		got = wd.text("state")
+		return got == want
+	})
+}
+
+// waitLast waits until the log's last line shows want and is in view,
+// wholly inside the log's box.
+func (wd *webDriver) waitLast(want string) {
+	wd.t.Helper()
+	var last struct {
+		Text    string
+		Visible bool
+	}
+	defer func() {
+		if wd.t.Failed() {
+			wd.t.Logf("the log's last line: %+v", last)
+		}
+	}()
+	const script = `const log = document.getElementById("log"), e = log.lastElementChild;
+		if (!e) return {text: "", visible: false};
+		const a = log.getBoundingClientRect(), b = e.getBoundingClientRect();
+		return {text: e.innerText, visible: b.top >= a.top - 1 && b.bottom <= a.bottom + 1};`
+	waitFor(wd.t, 15*time.Second, fmt.Sprintf("the log's last line, %q, in view", want), func() bool {
+		wd.call("POST", "/execute/sync", map[string]any{"script": script, "args": []any{}}, &last)
+		return strings.Contains(last.Text, want) && last.Visible
+	})
+}
+
 // browserChat opens the page at url in wd, joins as Ana, and has Ana and
 // nc (a line member in lobby) say text and "hello Ana" to each other.
 func browserChat(t *testing.T, wd *webDriver, nc *tconn, url, text string) {
@@ -186,9 +226,28 @@ func TestBrowser(t *testing.T) {
 	s := startServer(t, httpConfig())
 	wd := startChrome(t)
 	nc := join(t, s, "nc")
+	nc.send("before Ana came")
+	nc.sync("before")
 	browserChat(t, wd, nc, "http://"+s.Addr("http").String()+"/", "hello from the phone <b>not bold</b>")
+	// A first join's replay is the room's past, not messages missed.
+	if got := wd.text("state"); got != "caught up, 1 earlier message shown" {
+		t.Errorf("after the first join the page says %q", got)
+	}
 	wd.waitText("here", "Ana")
 	wd.waitText("log", "Ana: hello from the phone <b>not bold</b>") // as text, not HTML
+
+	// A message without a text (as an older relay's store may hold) is
+	// shown empty.
+	rm, err := s.room("lobby")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm.post(&proto.Event{Kind: proto.KindMsg, From: "old", Time: now()}, 0, s.maxLag())
+	nc.send("after the empty one")
+	wd.waitText("log", "nc: after the empty one")
+	if log := wd.text("log"); !strings.Contains(log, "old:") || strings.Contains(log, "undefined") {
+		t.Errorf("a message without a text:\n%s", log)
+	}
 
 	// Cut the stream and hold its reconnection while nc talks.
 	hold := make(chan struct{})
@@ -258,7 +317,7 @@ func TestBrowserSecrets(t *testing.T) {
 	wd.call("POST", "/url", map[string]string{"url": "http://" + s.Addr("http").String() + "/"}, nil)
 	wd.typeIn("#name", "Ana")
 	wd.click("#login button")
-	wd.waitText("loginerr", "this relay has a password")
+	wd.waitText("loginerr", "this relay needs a password: type it above, then press Enter")
 	wd.typeIn("#password", "not it")
 	wd.click("#login button")
 	wd.waitText("loginerr", "wrong password")
@@ -268,14 +327,26 @@ func TestBrowserSecrets(t *testing.T) {
 	wd.waitText("state", "caught up")
 	wd.waitText("room", "lobby")
 
+	// More lines than the phone-size log shows: the key form, opening,
+	// must not push the newest out of view.
+	rm, err := s.room("lobby")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 30 {
+		rm.post(&proto.Event{Kind: proto.KindMsg, From: "nc", Text: fmt.Sprint("line ", i), Time: now()}, 0, s.maxLag())
+	}
+	wd.waitLast("nc: line 29")
 	wd.typeIn("#text", "/join kitchen")
 	wd.click("#say button")
-	wd.waitText("log", "cannot join kitchen: it has a key")
 	wd.waitText("keylabel", "Key of kitchen")
+	wd.waitLast("cannot join kitchen: it has a key")
 	wd.typeIn("#keytext", testKey)
 	wd.click("#key button[type=submit]")
 	wd.waitText("room", "kitchen")
 	wd.waitText("log", "topic of kitchen: family only")
+	wd.waitLast("Ana joined kitchen")
+	wd.waitState("connected") // what lobby's stream caught up on is no news of kitchen
 	if m := s.lookup("Ana"); m == nil || s.Stats().BadSecret != 1 {
 		t.Errorf("Ana: %v; %d wrong secrets counted, want 1", m, s.Stats().BadSecret)
 	}

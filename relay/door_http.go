@@ -138,7 +138,19 @@ func (d *httpDoor) handler(closing <-chan struct{}) http.Handler {
 		}
 		fail(w, http.StatusNotFound, "no such page: "+r.URL.Path)
 	})
-	return http.NewCrossOriginProtection().Handler(mux)
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(crossOrigin))
+	return cop.Handler(mux)
+}
+
+// crossOrigin refuses a POST from another site (see handler) as every
+// API error is answered: {"error": why}.
+func crossOrigin(w http.ResponseWriter, r *http.Request) {
+	why := "Origin " + r.Header.Get("Origin") + " is not " + r.Host
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
+		why = "Sec-Fetch-Site: " + site
+	}
+	fail(w, http.StatusForbidden, "cross-origin request refused ("+why+"): post from the relay's own page, or from a script that sends no Origin")
 }
 
 // page serves one of the page's files, with headers that allow nothing

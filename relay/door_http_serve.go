@@ -84,15 +84,16 @@ func (d *httpDoor) conn(c net.Conn, stop <-chan struct{}) {
 		lr.N = httpMaxHeader + int64(br.Buffered())
 		req, err := http.ReadRequest(br)
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrDeadlineExceeded) {
-				status := http.StatusBadRequest
-				if lr.N <= 0 {
-					status = http.StatusRequestHeaderFieldsTooLarge
-				}
-				w := &respWriter{c: c, hdr: http.Header{}}
-				fail(w, status, "bad request: "+err.Error())
-				w.finish(false)
+			status, msg := http.StatusBadRequest, "bad request: "+err.Error()
+			switch {
+			case lr.N <= 0: // cut off by the bound: what ReadRequest says is an unexpected EOF
+				status, msg = http.StatusRequestHeaderFieldsTooLarge, fmt.Sprintf("request headers too large: at most %d bytes, the request line included", httpMaxHeader)
+			case errors.Is(err, io.EOF) || errors.Is(err, os.ErrDeadlineExceeded):
+				return
 			}
+			w := &respWriter{c: c, hdr: http.Header{}}
+			fail(w, status, msg)
+			w.finish(false)
 			return
 		}
 		lr.N = math.MaxInt64 // the body is bounded by its handler (form)

@@ -326,8 +326,11 @@ func TestHTTPHandlers(t *testing.T) {
 		code                       int
 		body                       string
 	}{
-		{"cross-site join", "POST", "/api/join", "127.0.0.1:1", url.Values{"name": {"evil"}}, []string{"Sec-Fetch-Site", "cross-site"}, 403, ""},
-		{"cross-origin post", "POST", "/api/post", "127.0.0.1:1", url.Values{"name": {"evil"}, "text": {"x"}}, []string{"Origin", "http://evil.example"}, 403, ""},
+		{"cross-site join", "POST", "/api/join", "127.0.0.1:1", url.Values{"name": {"evil"}}, []string{"Sec-Fetch-Site", "cross-site"}, 403,
+			`{"error":"cross-origin request refused (Sec-Fetch-Site: cross-site): post from the relay's own page, or from a script that sends no Origin"}`},
+		{"cross-origin post", "POST", "/api/post", "127.0.0.1:1", url.Values{"name": {"evil"}, "text": {"x"}}, []string{"Origin", "http://evil.example"}, 403,
+			`{"error":"cross-origin request refused (Origin http://evil.example is not example.com): post`},
+		{"same-origin send", "POST", "/api/send", "127.0.0.1:1", url.Values{"token": {"nope"}, "text": {"x"}}, []string{"Origin", "http://example.com", "Sec-Fetch-Site", "same-origin"}, 404, `"error":"unknown token`},
 		{"post from outside udp_allow", "POST", "/api/post", "203.0.113.9:1", url.Values{"name": {"nas"}, "text": {"x"}}, nil, 403, `"error":"203.0.113.9 is not in relay.udp_allow"`},
 		{"post without text", "POST", "/api/post", "192.168.1.2:1", url.Values{"name": {"nas"}}, nil, 400, `"error":"empty text"`},
 		{"post in a held name", "POST", "/api/post", "192.168.1.2:1", url.Values{"name": {"NC"}, "text": {"x"}}, nil, 409, `name taken`},
@@ -343,6 +346,9 @@ func TestHTTPHandlers(t *testing.T) {
 			rec := do(tc.method, tc.target, tc.from, tc.form, tc.hdr...)
 			if rec.Code != tc.code || !strings.Contains(rec.Body.String(), tc.body) {
 				t.Errorf("%d %q, want %d and %q", rec.Code, rec.Body.String(), tc.code, tc.body)
+			}
+			if ct := rec.Header().Get("Content-Type"); rec.Code >= 400 && (ct != "application/json" || !json.Valid(rec.Body.Bytes())) {
+				t.Errorf("an error as %q: %q, want JSON", ct, rec.Body.String())
 			}
 		})
 	}
@@ -415,8 +421,11 @@ func TestHTTPServer(t *testing.T) {
 	defer c2.Close()
 	c2.SetDeadline(time.Now().Add(10 * time.Second))
 	fmt.Fprintf(c2, "GET /api/events?token=x HTTP/1.1\r\nHost: %s\r\nX-Big: %s\r\n\r\n", addr, strings.Repeat("x", 10<<10))
-	if resp, err := http.ReadResponse(bufio.NewReader(c2), nil); err != nil || resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
-		t.Errorf("a header over 8 KiB: %v %v", resp, err)
+	if resp, err := http.ReadResponse(bufio.NewReader(c2), nil); err != nil {
+		t.Errorf("a header over 8 KiB: %v", err)
+	} else if body, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge || resp.Header.Get("Content-Type") != "application/json" ||
+		strings.TrimSpace(string(body)) != `{"error":"request headers too large: at most 8192 bytes, the request line included"}` {
+		t.Errorf("a header over 8 KiB: %s %q %s", resp.Status, resp.Header.Get("Content-Type"), body)
 	}
 	waitFor(t, 5*time.Second, "the big header's connection to end", func() bool {
 		s.mu.Lock()

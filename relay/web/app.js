@@ -22,8 +22,18 @@ let quietWho = false;   // a /who the page sent itself: its answer fills the lis
 let leaving = false;    // the page is being left: its stream's end is no error
 let password = "";      // the relay's password, once asked for (never stored)
 let keyRoom = "";       // the room the key form asks the key of
+let fresh = false;      // the stream is a first join's: what it catches up on is the room's past, not missed
+let caughtUp = false;   // the open stream has caught up: a room switch then clears its count
 const seen = new Set(); // ids of room events shown, so a resume shows none twice
 const here = new Set();
+
+// The log follows its newest lines while it is scrolled to them (pinned),
+// through a change of layout too: the key form opening, a phone's keyboard.
+const log = $("log");
+const nearEnd = () => log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+let pinned = true;
+log.addEventListener("scroll", () => { pinned = nearEnd(); });
+new ResizeObserver(() => { if (pinned) log.scrollTop = log.scrollHeight; }).observe(log);
 
 function state(text, bad) {
   const s = $("state");
@@ -44,37 +54,41 @@ function span(cls, text) {
   return e;
 }
 
+// str is a field of an event as text: "" when the event has none (an
+// empty message from an older relay or another door has no "text").
+const str = (v) => v == null ? "" : String(v);
+
 function showHere() {
   $("here").textContent = here.size ? "here: " + [...here].sort().join(", ") : "";
 }
 
 function line(ev) {
-  const log = $("log");
-  const atEnd = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+  const atEnd = pinned || nearEnd();
   const d = document.createElement("div");
   d.className = ev.type + (ev.from === store.get("name") ? " me" : "");
   if (ev.time) d.append(span("t", stamp(ev.time)));
+  const from = str(ev.from), text = str(ev.text);
   switch (ev.type) {
     case "msg":
-      d.append(span("from", ev.from), ": " + ev.text);
+      d.append(span("from", from), ": " + text);
       break;
     case "action":
-      d.append("* ", span("from", ev.from), " " + ev.text);
+      d.append("* ", span("from", from), " " + text);
       break;
     case "private":
-      d.append("[private] ", span("from", ev.from), " → " + ev.to + ": " + ev.text);
+      d.append("[private] ", span("from", from), " → " + str(ev.to) + ": " + text);
       break;
     case "join":
-      d.append("— " + ev.from + " joined " + ev.room);
+      d.append("— " + from + " joined " + str(ev.room));
       break;
     case "part":
-      d.append("— " + ev.from + " left " + ev.room + (ev.text ? " (" + ev.text + ")" : ""));
+      d.append("— " + from + " left " + str(ev.room) + (text ? " (" + text + ")" : ""));
       break;
     case "error":
-      d.append("! " + ev.text);
+      d.append("! " + text);
       break;
     default:
-      d.append("— " + ev.text);
+      d.append("— " + text);
   }
   log.append(d);
   while (log.childElementCount > 1000) log.firstElementChild.remove();
@@ -88,17 +102,19 @@ function event(ev, id) {
     if (seen.size > 4000) seen.delete(seen.values().next().value);
   }
   if (ev.type === "notice" && ev.room && ev.epoch) { // the welcome to a room
+    if (caughtUp) state("connected"); // a room switch: the count was the last room's
     store.set("room", ev.room);
     $("room").textContent = ev.room;
     here.clear();
     showHere();
   }
-  if (ev.type === "notice" && quietWho && ev.text.startsWith("in " + store.get("room") + ":")) {
-    for (const n of ev.text.slice(ev.text.indexOf(":") + 1).split(",")) if (n.trim()) here.add(n.trim());
+  const text = str(ev.text);
+  if (ev.type === "notice" && quietWho && text.startsWith("in " + store.get("room") + ":")) {
+    for (const n of text.slice(text.indexOf(":") + 1).split(",")) if (n.trim()) here.add(n.trim());
     showHere();
     return;
   }
-  const refused = ev.type === "error" && /^cannot join (\S+): (it has a key|wrong key)/.exec(ev.text);
+  const refused = ev.type === "error" && /^cannot join (\S+): (it has a key|wrong key)/.exec(text);
   if (refused) askKey(refused[1]);
   if (ev.type === "join" && ev.room === store.get("room")) here.add(ev.from);
   if (ev.type === "part" && ev.room === store.get("room")) here.delete(ev.from);
@@ -110,11 +126,15 @@ function event(ev, id) {
 // asks for what came after the last event this browser showed.
 function open(resume) {
   if (es) es.close();
+  caughtUp = false;
   state("connecting…");
   let url = "/api/events?token=" + encodeURIComponent(token);
   if (resume && store.get("last")) url += "&last_event_id=" + encodeURIComponent(store.get("last"));
   es = new EventSource(url);
-  es.onopen = () => state("catching up…");
+  es.onopen = () => {
+    caughtUp = false;
+    state("catching up…");
+  };
   es.onmessage = (e) => {
     if (e.lastEventId) store.set("last", e.lastEventId);
     let ev;
@@ -122,14 +142,20 @@ function open(resume) {
     event(ev, e.lastEventId);
   };
   es.addEventListener("caught-up", (e) => {
-    const n = JSON.parse(e.data).missed;
-    state("caught up, " + n + " missed message" + (n === 1 ? "" : "s") + " shown");
+    // missed counts the messages the stream sent before it caught up: a
+    // first join's are the room's recent past; only a resume's were missed.
+    const n = JSON.parse(e.data).missed, s = n === 1 ? "" : "s";
+    if (fresh) state(n ? "caught up, " + n + " earlier message" + s + " shown" : "caught up");
+    else state("caught up, " + n + " missed message" + s + " shown");
+    fresh = false;
+    caughtUp = true;
     retry = 1000;
     quietWho = true;
     send("/who");
   });
   es.onerror = () => {
     if (leaving) return;
+    fresh = false; // what the next stream catches up on came during the gap
     if (es && es.readyState !== EventSource.CLOSED) {
       state("reconnecting…", true);
       return;
@@ -187,8 +213,10 @@ async function join(name) {
   }
   if (!r.ok) {
     if (r.status === 401) {
+      // The relay's words are for scripts (they name the form field);
+      // a person is asked in plain words, and told when it was wrong.
+      login(password ? j.error : "this relay needs a password: type it above, then press Enter", true);
       password = "";
-      login(j.error, true);
     } else if (r.status === 400 || r.status === 409) {
       store.set("name", null);
       login(j.error);
@@ -202,6 +230,7 @@ async function join(name) {
   token = j.token;
   store.set("token", token);
   store.set("name", j.name);
+  fresh = !body.has("last_event_id");
   chatting();
   open();
 }
