@@ -330,6 +330,18 @@ func (l listenFlag) set(f *config.File) {
 // flags over it) on SIGHUP, then shuts it down.
 func serve(ctx context.Context, path string, listen listenFlag, cfg config.Config, logf config.Logf) int {
 	tuneMemory(cfg)
+	// A log on a pipe whose reader went away (`roomrelay relay 2>&1 |
+	// logger`, a supervisor's log reader restarting) would otherwise end
+	// the relay, silently, at its next line: Go dies of SIGPIPE on a
+	// broken standard output or error unless the signal is handled.
+	// Handled, a log write fails with EPIPE at once and the line is lost.
+	// Caught and never read rather than signal.Ignore'd: Notify is in
+	// the binary already, Ignore would add 3 KB to the minimal build and
+	// push it over a 64 KiB step (a SIGPIPE that finds the channel full
+	// is dropped, not fatal).
+	pipe := make(chan os.Signal, 1)
+	signal.Notify(pipe, syscall.SIGPIPE)
+	defer signal.Stop(pipe)
 	// Caught from the start: a reload asked for while the doors open waits
 	// for them instead of ending the relay.
 	hup := make(chan os.Signal, 1)

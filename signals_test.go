@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -77,5 +79,64 @@ func TestSignals(t *testing.T) {
 		}
 	case <-time.After(tutWait):
 		t.Fatal("relay did not exit after SIGTERM")
+	}
+}
+
+// TestBrokenLogPipe runs the built relay with its log on a pipe whose
+// reader goes away, as under `roomrelay relay 2>&1 | logger` when logger
+// ends: the relay's next log line (a member leaving) is lost, and the
+// relay goes on serving rather than dying of SIGPIPE.
+func TestBrokenLogPipe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped in -short mode: builds and runs roomrelay")
+	}
+	bin := tutBuild(t)
+	port := tutFreePort(t)
+	config := tutConfig(t, fmt.Sprintf(`{"relay":{"listen":{"line":"127.0.0.1:%d","legacy":"","udp":"","irc":"","http":""}}}`, port))
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cmd := exec.Command(bin, "-config", config, "relay")
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		t.Fatal(err)
+	}
+	w.Close() // the relay holds the only write end, r the only read end
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		if err := <-done; t.Failed() {
+			t.Logf("the relay ended: %v", err) // "signal: broken pipe" when it died of it
+		}
+	})
+
+	// Read the log until the relay runs, then close the pipe's read end.
+	r.SetReadDeadline(time.Now().Add(tutWait))
+	log := bufio.NewScanner(r)
+	for !strings.HasSuffix(log.Text(), " running") {
+		if !log.Scan() {
+			t.Fatalf("the relay's log ended before it ran: %v", log.Err())
+		}
+	}
+	r.Close()
+
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	alice := dialLine(t, addr, "alice")
+	bob := dialLine(t, addr, "bob")
+	// The relay logs alice's leaving before it tells her bye.
+	alice.send("/quit")
+	for l := alice.line(); l != "--- bye"; l = alice.line() {
+	}
+	carol := dialLine(t, addr, "carol")
+	carol.send("still here?")
+	bob.expect("carol: still here?")
+	select {
+	case err := <-done:
+		t.Fatalf("the relay exited: %v", err)
+	default:
 	}
 }
