@@ -5,6 +5,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -425,21 +426,7 @@ var priorities = []struct{ level, prio string }{
 // such as <4> and the journal adds the time; elsewhere each line starts
 // with the time.
 func newLogf(w io.Writer) config.Logf {
-	if os.Getenv("JOURNAL_STREAM") != "" {
-		var mu sync.Mutex
-		return func(format string, args ...any) {
-			line := fmtlite.Sprintf(format, args...)
-			for _, p := range priorities {
-				if rest, ok := strings.CutPrefix(line, p.level); ok {
-					line = p.prio + rest
-					break
-				}
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			io.WriteString(w, line+"\n")
-		}
-	}
+	journal := os.Getenv("JOURNAL_STREAM") != ""
 	// Each line as package log writes it with log.LstdFlags (the local
 	// date and time first), without package log: about 16 KB less of the
 	// minimal build.
@@ -448,9 +435,20 @@ func newLogf(w io.Writer) config.Logf {
 	return func(format string, args ...any) {
 		mu.Lock()
 		defer mu.Unlock()
-		buf = time.Now().AppendFormat(buf[:0], "2006/01/02 15:04:05 ")
+		buf = buf[:0]
+		if !journal {
+			buf = time.Now().AppendFormat(buf, "2006/01/02 15:04:05 ")
+		}
 		buf = fmtlite.Append(buf, format, args...)
-		if buf[len(buf)-1] != '\n' {
+		if journal {
+			for _, p := range priorities {
+				if rest, ok := bytes.CutPrefix(buf, []byte(p.level)); ok {
+					buf = append(buf[:copy(buf, p.prio)], rest...) // the priority is the shorter: it overwrites the level
+					break
+				}
+			}
+		}
+		if len(buf) == 0 || buf[len(buf)-1] != '\n' {
 			buf = append(buf, '\n')
 		}
 		w.Write(buf)

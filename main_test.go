@@ -354,3 +354,28 @@ func TestPasswd(t *testing.T) {
 		}
 	}
 }
+
+// TestLogLines: each log line is one line, the local time first; under
+// systemd (JOURNAL_STREAM) its level becomes the syslog priority and no
+// time is written (the journal adds it).
+func TestLogLines(t *testing.T) {
+	var b bytes.Buffer
+	newLogf(&b)("warn: %s is %d", "kitchen", 3)
+	newLogf(&b)("info: ends in a newline\n")
+	lines := strings.Split(b.String(), "\n")
+	if len(lines) != 3 || lines[2] != "" || !strings.HasSuffix(lines[0], " warn: kitchen is 3") || !strings.HasSuffix(lines[1], " info: ends in a newline") {
+		t.Fatalf("log: %q", b.String())
+	}
+	if _, err := time.ParseInLocation("2006/01/02 15:04:05", lines[0][:19], time.Local); err != nil {
+		t.Errorf("no time first: %q (%v)", lines[0], err)
+	}
+	t.Setenv("JOURNAL_STREAM", "8:1234")
+	b.Reset()
+	logf := newLogf(&b)
+	for _, l := range []string{"debug: d", "info: i", "warn: a warning that is long enough", "error: e", "plain"} {
+		logf("%s", l)
+	}
+	if got, want := b.String(), "<7>d\n<6>i\n<4>a warning that is long enough\n<3>e\nplain\n"; got != want {
+		t.Errorf("journal log %q, want %q", got, want)
+	}
+}

@@ -173,8 +173,8 @@ type Stats struct {
 	// kept in memory only); "" when it is, or when it is not set.
 	StoreFailed string `json:"store_failed,omitempty"`
 	// Doors and Rooms are the members now, by door and by room.
-	Doors map[string]int `json:"doors"`
-	Rooms map[string]int `json:"rooms"`
+	Doors map[string]int64 `json:"doors"`
+	Rooms map[string]int64 `json:"rooms"`
 	// Goroutines is how many goroutines the process runs now (a leak
 	// shows as growth while the members do not grow).
 	Goroutines int `json:"goroutines"`
@@ -521,7 +521,7 @@ func (s *Server) Stats() Stats {
 		LegacySent: c.legacySent.Load(), LegacyFailed: c.legacyFailed.Load(),
 		UDPDropped: c.udpDropped.Load(), Disconnects: map[string]int64{},
 		LegacyDropped: c.legacyDropped.Load(), LegacyRefused: c.legacyRefused.Load(),
-		Doors: map[string]int{}, Rooms: map[string]int{}, Goroutines: runtime.NumGoroutine(),
+		Doors: map[string]int64{}, Rooms: map[string]int64{}, Goroutines: runtime.NumGoroutine(),
 		BadSecret: c.badSecret.Load(), Slowed: c.slowed.Load(), Banned: c.banned.Load(),
 		Paced: c.paced.Load(), Stalled: c.stalled.Load(),
 	}
@@ -550,14 +550,14 @@ func (s *Server) Stats() Stats {
 	}
 	s.mu.Unlock()
 	for _, r := range rooms {
-		st.Rooms[r.name] = r.size()
+		st.Rooms[r.name] = int64(r.size())
 	}
 	return st
 }
 
 // Summary is st in one line, for the log (see relay.stats_interval).
 func (st Stats) Summary() string {
-	members := 0
+	var members int64
 	for _, n := range st.Doors {
 		members += n
 	}
@@ -626,8 +626,9 @@ func (st *Stats) AppendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
-// appendCounts appends m as a JSON object, its keys sorted.
-func appendCounts[N int | int64](b []byte, m map[string]N) []byte {
+// appendCounts appends m as a JSON object, its keys sorted. (Not
+// generic: one copy of it in the binary.)
+func appendCounts(b []byte, m map[string]int64) []byte {
 	if m == nil {
 		return append(b, "null"...)
 	}
@@ -641,7 +642,7 @@ func appendCounts[N int | int64](b []byte, m map[string]N) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = strconv.AppendInt(append(proto.AppendJSONString(b, k), ':'), int64(m[k]), 10)
+		b = strconv.AppendInt(append(proto.AppendJSONString(b, k), ':'), m[k], 10)
 	}
 	return append(b, '}')
 }

@@ -16,11 +16,11 @@ func TestStatsAppendJSON(t *testing.T) {
 		Replays: 11, Replayed: 12, LegacySent: 13, LegacyFailed: 14, UDPDropped: 15,
 		Disconnects: map[string]int64{"quit": 16, "too slow": -17}, Paced: 18, Stalled: 19,
 		LegacyDropped: 20, LegacyRefused: 21, StoreWrites: 22, StoreErrors: 23, BadSecret: 24,
-		Slowed: 25, Banned: 26, StoreFailed: "open /x: \"no\"\n\u00e9", Doors: map[string]int{"line": 27, "irc": 28},
-		Rooms: map[string]int{"lobby": 29, "b\u00e9": 30, "": 31}, Goroutines: 1 << 40,
+		Slowed: 25, Banned: 26, StoreFailed: "open /x: \"no\"\n\u00e9", Doors: map[string]int64{"line": 27, "irc": 28},
+		Rooms: map[string]int64{"lobby": 29, "b\u00e9": 30, "": 31}, Goroutines: 1 << 40,
 	}
 	for name, st := range map[string]Stats{"full": full, "zero": {}, "empty maps": {
-		Refusals: map[string]int64{}, Disconnects: map[string]int64{}, Doors: map[string]int{}, Rooms: map[string]int{},
+		Refusals: map[string]int64{}, Disconnects: map[string]int64{}, Doors: map[string]int64{}, Rooms: map[string]int64{},
 	}} {
 		want, err := json.Marshal(st)
 		if err != nil {

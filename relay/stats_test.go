@@ -208,7 +208,7 @@ func TestStatsMatchTraffic(t *testing.T) {
 		// and 7 messages.
 		Replays: 2, Replayed: 11,
 		LegacySent: 6, UDPDropped: 1, Disconnects: map[string]int64{},
-		Doors: map[string]int{"line": 2, "legacy": 1}, Rooms: map[string]int{"lobby": 3},
+		Doors: map[string]int64{"line": 2, "legacy": 1}, Rooms: map[string]int64{"lobby": 3},
 		Goroutines: got.Goroutines, // the process's: not the traffic's
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -56,7 +56,7 @@ func (c *Conn) fail(op string, err error) error {
 	if pe, ok := errlite.As[*os.PathError](err); ok {
 		err = pe.Err
 	}
-	errno, isErrno := errlite.As[syscall.Errno](err)
+	errno, isErrno := err.(syscall.Errno) // what a PathError holds; a SyscallError names its call already
 	switch {
 	case errors.Is(err, os.ErrClosed):
 		err = net.ErrClosed

@@ -77,6 +77,10 @@ func appendHeader(dst []byte, flags byte, epoch, room string) []byte {
 }
 
 // appendEvent appends an event's record.
+//
+// (Not inlined: one copy of it and its closure in the binary.)
+//
+//go:noinline
 func appendEvent(dst []byte, e *proto.Event) []byte {
 	return appendFrame(dst, func(b []byte) []byte {
 		b = binary.AppendUvarint(append(b, recEvent, byte(e.Kind)), e.Seq)
@@ -95,6 +99,10 @@ func appendClosed(dst []byte, last uint64) []byte {
 }
 
 // appendReserve appends the record of a reservation up to seq.
+//
+// (Not inlined, as appendEvent.)
+//
+//go:noinline
 func appendReserve(dst []byte, seq uint64) []byte {
 	return appendFrame(dst, func(b []byte) []byte { return binary.AppendUvarint(append(b, recReserve), seq) })
 }
