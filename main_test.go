@@ -120,7 +120,14 @@ func TestHelpAndDefaults(t *testing.T) {
 	if code, _, stderr := runArgs("check"); code != 1 || !strings.Contains(stderr, "open config.json: no such file or directory") {
 		t.Errorf("check: exit %d, stderr %q", code, stderr)
 	}
-	// ...while the endpoints take the defaults (here: a client without a name).
+	// ...while stats asks the default line door, 127.0.0.1:7777, and
+	// names it unless it answers (something else may listen there)...
+	code, stdout, stderr := runArgs("stats")
+	if code == 0 && !strings.HasPrefix(stdout, "{") || code != 0 && !strings.HasPrefix(stderr, "roomrelay: stats: ") ||
+		code != 0 && !strings.Contains(stderr, " 127.0.0.1:7777") {
+		t.Errorf("stats: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	// ...and so do the endpoints (here: a client without a name).
 	if minimal() {
 		return // no endpoints
 	}
