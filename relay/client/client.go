@@ -129,7 +129,11 @@ func run(ctx context.Context, cfg config.ClientConfig, in io.Reader, con *consol
 		// Once the input has ended, a relay that stays out of reach is not
 		// waited for forever: a script gets its exit status.
 		if t := c.inputEnded.Load(); t != 0 && cfg.ExitOnEOF && time.Since(time.Unix(0, t)) > cfg.RetryMax.D() {
-			return fmt.Errorf("client: gave up after the input ended: %v; %d input lines not sent", err, len(c.lines))
+			n, s := len(c.lines), "s"
+			if n == 1 {
+				s = ""
+			}
+			return fmt.Errorf("client: gave up after the input ended: %v; %d input line%s not sent", err, n, s)
 		}
 		c.con.status("client: %v; reconnecting in %v", err, retry)
 		select {

@@ -462,7 +462,7 @@ func TestGivesUpAfterInputEnds(t *testing.T) {
 	cfg := clientConfig(addr, "nas")
 	cfg.RetryMax = config.Duration(50 * time.Millisecond)
 	err = Run(context.Background(), cfg, strings.NewReader("backup done\n"), io.Discard, t.Logf)
-	if err == nil || !strings.Contains(err.Error(), "gave up after the input ended") || !strings.Contains(err.Error(), "1 input lines not sent") {
+	if err == nil || !strings.Contains(err.Error(), "gave up after the input ended") || !strings.HasSuffix(err.Error(), "; 1 input line not sent") {
 		t.Errorf("err = %v", err)
 	}
 }
