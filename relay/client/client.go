@@ -267,8 +267,11 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 	if first.Kind == proto.KindError {
 		why := strings.TrimSuffix(first.Text, "; send another name")
 		c.claimed = claimed
-		if strings.Contains(why, "in use") {
+		switch {
+		case strings.Contains(why, "in use"):
 			return false, nameTaken{why} // it may be free soon
+		case strings.HasPrefix(why, "this relay has a password") && c.cfg.Password == "":
+			return false, fmt.Errorf("%w: this relay has a password: give it with -password or client.password", errFatal)
 		}
 		return false, fmt.Errorf("%w: relay refused the hello: %s", errFatal, why)
 	}

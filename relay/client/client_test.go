@@ -520,3 +520,13 @@ func TestPasswordAndKey(t *testing.T) {
 		t.Errorf("a wrong password: %v", err)
 	}
 }
+
+// TestNoPassword: without client.password, on a relay with a password, the
+// client says which of its flags or keys gives one, not the relay's /pass.
+func TestNoPassword(t *testing.T) {
+	s := startRelay(t, func(cfg *config.Config) { cfg.Password = secret.Hash("pw one") })
+	err := Run(context.Background(), clientConfig(s.Addr("line").String(), "erin"), strings.NewReader("hi\n"), io.Discard, t.Logf)
+	if err == nil || !strings.HasSuffix(err.Error(), ": this relay has a password: give it with -password or client.password") {
+		t.Errorf("no password: %v", err)
+	}
+}
