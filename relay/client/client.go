@@ -272,6 +272,22 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 			return false, nameTaken{why} // it may be free soon
 		case strings.HasPrefix(why, "this relay has a password") && c.cfg.Password == "":
 			return false, fmt.Errorf("%w: this relay has a password: give it with -password or client.password", errFatal)
+		case strings.Contains(why, "; you are in "):
+			// Not let into its room, it is in the default room: it leaves
+			// with /quit rather than send there what was meant for the room.
+			conn.SetDeadline(time.Now().Add(timeout))
+			io.WriteString(conn, "/quit\n")
+			for { // until the relay closes
+				if _, err := lr.ReadLine(); err != nil {
+					break
+				}
+			}
+			why, in, _ := strings.Cut(why, "; you are in ")
+			if strings.Contains(why, "key") {
+				why, _, _ = strings.Cut(why, " (/join")
+				why += " (give it with -key or client.key)"
+			}
+			return false, fmt.Errorf("%w: %s; quit rather than stay in %s", errFatal, why, in)
 		}
 		return false, fmt.Errorf("%w: relay refused the hello: %s", errFatal, why)
 	}

@@ -530,3 +530,53 @@ func TestNoPassword(t *testing.T) {
 		t.Errorf("no password: %v", err)
 	}
 }
+
+// TestWrongKey: with a wrong or missing key for client.room the relay puts
+// the client in the default room; the client leaves it with /quit (the
+// room sees it quit, not a read error), sends nothing there, and ends with
+// an error naming -key.
+func TestWrongKey(t *testing.T) {
+	log := testkit.NewLog(t)
+	cfg := config.Default().Relay
+	cfg.Listen = config.Listen{Line: "127.0.0.1:0"}
+	cfg.Rooms = map[string]config.Room{"kitchen": {Key: secret.Hash("4242")}}
+	s := relay.New(cfg, log.Logf)
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+	addr := s.Addr("line").String()
+	alice := dialMember(t, addr, "alice")
+	for i, key := range []string{"2424", ""} {
+		henry := clientConfig(addr, "henry")
+		henry.Room, henry.Key = "kitchen", key
+		err := Run(context.Background(), henry, strings.NewReader("for the kitchen only\n"), io.Discard, t.Logf)
+		want := ": cannot join kitchen: wrong key (give it with -key or client.key); quit rather than stay in lobby"
+		if key == "" {
+			want = ": cannot join kitchen: it has a key (give it with -key or client.key); quit rather than stay in lobby"
+		}
+		if err == nil || !strings.HasSuffix(err.Error(), want) {
+			t.Errorf("key %q: %v, want it to end %q", key, err, want)
+		}
+		for { // what alice sees of henry
+			alice.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			l, err := alice.lr.ReadLine()
+			if err != nil {
+				t.Fatalf("key %q: alice: %v", key, err)
+			}
+			if strings.Contains(string(l), "kitchen only") {
+				t.Errorf("key %q: alice sees %q", key, l)
+			}
+			if strings.HasPrefix(string(l), "--- henry left") {
+				if string(l) != "--- henry left lobby (quit)" {
+					t.Errorf("key %q: alice sees %q", key, l)
+				}
+				break
+			}
+		}
+		testkit.WaitFor(t, 5*time.Second, "henry's leave logged", func() bool { return strings.Count(log.String(), "henry left: ") == i+1 })
+		if n := strings.Count(log.String(), "henry left: quit"); n != i+1 {
+			t.Errorf("key %q: henry's leave is not a quit:\n%s", key, log.String())
+		}
+	}
+}
