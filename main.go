@@ -271,7 +271,7 @@ func commandNames() []string {
 // printUsage prints -h: the subcommands this build has, and the flags.
 func printUsage(w io.Writer, fs *cmdflag.Set) {
 	fmtlite.Fprintf(w, "usage: roomrelay [-config FILE] [%s] [flags]\n\n", strings.Join(commandNames(), "|"))
-	line := func(name, about string) { fmtlite.Fprintf(w, "  %-9s %s\n", name, about) }
+	line := func(name, about string) { fmtlite.Fprintf(w, "  %-11s %s\n", name, about) }
 	line("relay", "run the relay (the default)")
 	for _, e := range endpoints {
 		line(e.name, e.about)

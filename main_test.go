@@ -111,6 +111,20 @@ func TestHelpAndDefaults(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(stderr, "usage: roomrelay") || !strings.Contains(stderr, "-config file") {
 		t.Errorf("-h: exit %d, stderr %q", code, stderr)
 	}
+	// Each subcommand's description starts in one column, after the
+	// longest name (fingerprint) too.
+	cols := map[int][]string{}
+	for _, l := range strings.Split(stderr, "\n") {
+		for _, name := range commandNames() {
+			if rest, ok := strings.CutPrefix(l, "  "+name+" "); ok {
+				col := len(l) - len(strings.TrimLeft(rest, " "))
+				cols[col] = append(cols[col], name)
+			}
+		}
+	}
+	if len(cols) != 1 {
+		t.Errorf("-h: the subcommands' descriptions start in more than one column (by column: %v):\n%s", cols, stderr)
+	}
 	code, _, stderr = runArgs("-bogus")
 	if code != 2 || stderr != "flag provided but not defined: -bogus\nroomrelay: see roomrelay -h\n" {
 		t.Errorf("-bogus: exit %d, stderr %q", code, stderr)
