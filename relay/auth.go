@@ -409,7 +409,7 @@ func (s *Server) admin(m *member, req proto.Request, t time.Time) {
 	case proto.Kick:
 		to := s.lookup(req.Arg)
 		if to == nil {
-			m.notify(proto.KindError, "no member called %s", req.Arg)
+			s.noMember(m, req)
 			return
 		}
 		s.infof("admin %s: kicked %s (%s door)%s", m.who(), to.name, to.door, because(req.Text))
