@@ -214,9 +214,6 @@ func (a *auth) table() *guesses {
 // who names m for the log: its door, address, and name once it has one.
 func (m *member) who() string {
 	addr := m.addr()
-	if m.conn == nil && m.from.IsValid() {
-		addr = m.from.String()
-	}
 	if m.name == "" {
 		return m.door + " " + addr
 	}

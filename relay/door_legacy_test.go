@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"roomrelay/proto"
+	"roomrelay/relay/internal/testkit"
 )
 
 // tutorialClient behaves on the wire as messenger_client.py does: every
@@ -219,7 +220,8 @@ func TestLegacyUnreachable(t *testing.T) {
 	cfg := testConfig()
 	cfg.Timeouts.Retry = config.Duration(20 * time.Millisecond)
 	cfg.Limits.LegacyFailures = 2
-	s := startServer(t, cfg)
+	var log testkit.Buffer
+	s := startServerLog(t, cfg, log.Logf)
 	nc := join(t, s, "nc")
 	listener := join(t, s, "other")
 	gone := &tutorialClient{t: t, door: s.Addr("legacy").String()}
@@ -234,6 +236,8 @@ func TestLegacyUnreachable(t *testing.T) {
 	if l := nc.until("gone's part", func(l string) bool { return strings.HasPrefix(l, "--- gone left") }); l != "--- gone left lobby (unreachable)" {
 		t.Errorf("part = %q", l)
 	}
+	// The log names the address it registered from.
+	waitFor(t, 5*time.Second, "gone's leave logged", func() bool { return log.Has("legacy 127.0.0.1: gone left: unreachable") })
 }
 
 func TestUDPDoor(t *testing.T) {

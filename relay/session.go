@@ -356,9 +356,13 @@ func (m *member) end(rest net.Buffers) {
 // handled.
 var handleHook func(*member, proto.Request)
 
-// addr is where m connects from, for the log.
+// addr is where m connects from, for the log: the address a legacy
+// member registered from, a browser member's, or "-".
 func (m *member) addr() string {
 	if m.conn == nil {
+		if m.from.IsValid() {
+			return m.from.String() // a legacy or browser member's
+		}
 		return "-"
 	}
 	return m.conn.RemoteAddr().String()
