@@ -335,6 +335,9 @@ func serve(ctx context.Context, path string, listen listenFlag, cfg config.Confi
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	if len(listen) > 0 { // why a door is off or elsewhere, before the relay says it is
+		logf("info: -listen %s, over relay.listen in %s", listen, path)
+	}
 	srv := relay.New(cfg, logf)
 	if err := srv.Start(); err != nil {
 		errs := []error{err}

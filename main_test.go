@@ -267,11 +267,13 @@ func TestListenFlag(t *testing.T) {
 	// The config asks for a free port; the flag moves the line door onto
 	// the busy one.
 	os.WriteFile(path, []byte(`{"relay":{"listen":{"line":"127.0.0.1:0","legacy":"","udp":"","irc":"","http":""}}}`), 0o644)
-	code, _, stderr := runArgs("-config", path, "relay", "-listen", "line="+busy.Addr().String())
+	code, _, stderr := runArgs("-config", path, "relay", "-listen", "line="+busy.Addr().String(), "-listen", "http=")
 	if code != 1 {
 		t.Fatalf("exit %d, want 1; stderr:\n%s", code, stderr)
 	}
 	for _, want := range []string{
+		// Why a door is off or elsewhere, before the relay says it is.
+		"info: -listen http= line=" + busy.Addr().String() + ", over relay.listen in " + path + "\n",
 		"error: line door: cannot listen on " + busy.Addr().String() + " (relay.listen.line): bind: address already in use",
 		"error: to try it elsewhere, give the line door another address with -listen line=HOST:PORT (or relay.listen.line in " + path + "), or leave it out with -listen line=\n",
 	} {
