@@ -272,7 +272,7 @@ func commandNames() []string {
 // printUsage prints -h: the subcommands this build has, and the flags.
 func printUsage(w io.Writer, fs *cmdflag.Set) {
 	fmtlite.Fprintf(w, "usage: roomrelay [-config FILE] [%s] [flags]\n\n", strings.Join(commandNames(), "|"))
-	line := func(name, about string) { fmtlite.Fprintf(w, "  %-9s %s\n", name, about) }
+	line := func(name, about string) { fmtlite.Fprintf(w, "  %-11s %s\n", name, about) }
 	line("relay", "run the relay (the default)")
 	for _, e := range endpoints {
 		line(e.name, e.about)
@@ -348,6 +348,9 @@ func serve(ctx context.Context, path string, listen listenFlag, cfg config.Confi
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	if len(listen) > 0 { // why a door is off or elsewhere, before the relay says it is
+		logf("info: -listen %s, over relay.listen in %s", listen, path)
+	}
 	srv := relay.New(cfg, logf)
 	if err := srv.Start(); err != nil {
 		errs := []error{err}

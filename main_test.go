@@ -111,6 +111,20 @@ func TestHelpAndDefaults(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(stderr, "usage: roomrelay") || !strings.Contains(stderr, "-config file") {
 		t.Errorf("-h: exit %d, stderr %q", code, stderr)
 	}
+	// Each subcommand's description starts in one column, after the
+	// longest name (fingerprint) too.
+	cols := map[int][]string{}
+	for _, l := range strings.Split(stderr, "\n") {
+		for _, name := range commandNames() {
+			if rest, ok := strings.CutPrefix(l, "  "+name+" "); ok {
+				col := len(l) - len(strings.TrimLeft(rest, " "))
+				cols[col] = append(cols[col], name)
+			}
+		}
+	}
+	if len(cols) != 1 {
+		t.Errorf("-h: the subcommands' descriptions start in more than one column (by column: %v):\n%s", cols, stderr)
+	}
 	code, _, stderr = runArgs("-bogus")
 	if code != 2 || stderr != "flag provided but not defined: -bogus\nroomrelay: see roomrelay -h\n" {
 		t.Errorf("-bogus: exit %d, stderr %q", code, stderr)
@@ -120,7 +134,14 @@ func TestHelpAndDefaults(t *testing.T) {
 	if code, _, stderr := runArgs("check"); code != 1 || !strings.Contains(stderr, "open config.json: no such file or directory") {
 		t.Errorf("check: exit %d, stderr %q", code, stderr)
 	}
-	// ...while the endpoints take the defaults (here: a client without a name).
+	// ...while stats asks the default line door, 127.0.0.1:7777, and
+	// names it unless it answers (something else may listen there)...
+	code, stdout, stderr := runArgs("stats")
+	if code == 0 && !strings.HasPrefix(stdout, "{") || code != 0 && !strings.HasPrefix(stderr, "roomrelay: stats: ") ||
+		code != 0 && !strings.Contains(stderr, " 127.0.0.1:7777") {
+		t.Errorf("stats: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	// ...and so do the endpoints (here: a client without a name).
 	if minimal() {
 		return // no endpoints
 	}
@@ -246,11 +267,13 @@ func TestListenFlag(t *testing.T) {
 	// The config asks for a free port; the flag moves the line door onto
 	// the busy one.
 	os.WriteFile(path, []byte(`{"relay":{"listen":{"line":"127.0.0.1:0","legacy":"","udp":"","irc":"","http":""}}}`), 0o644)
-	code, _, stderr := runArgs("-config", path, "relay", "-listen", "line="+busy.Addr().String())
+	code, _, stderr := runArgs("-config", path, "relay", "-listen", "line="+busy.Addr().String(), "-listen", "http=")
 	if code != 1 {
 		t.Fatalf("exit %d, want 1; stderr:\n%s", code, stderr)
 	}
 	for _, want := range []string{
+		// Why a door is off or elsewhere, before the relay says it is.
+		"info: -listen http= line=" + busy.Addr().String() + ", over relay.listen in " + path + "\n",
 		"error: line door: cannot listen on " + busy.Addr().String() + " (relay.listen.line): bind: address already in use",
 		"error: to try it elsewhere, give the line door another address with -listen line=HOST:PORT (or relay.listen.line in " + path + "), or leave it out with -listen line=\n",
 	} {

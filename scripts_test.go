@@ -202,10 +202,10 @@ func TestMinimalBuild(t *testing.T) {
 		{minimal, []string{"version"}, 0, "roomrelay v-test minimal\n"},
 		{full, []string{"-h"}, 0, "usage: roomrelay [-config FILE] [relay|client|peer|echo|passwd|fingerprint|check|stats|version] [flags]\n"},
 		{minimal, []string{"-h"}, 0, "usage: roomrelay [-config FILE] [relay|check|stats|version] [flags]\n\n" +
-			"  relay     run the relay (the default)\n" +
-			"  check     validate the config file and print every problem\n" +
-			"  stats     print the running relay's counters as JSON (asks relay.listen.line on loopback)\n" +
-			"  version   print the version\n\n" +
+			"  relay       run the relay (the default)\n" +
+			"  check       validate the config file and print every problem\n" +
+			"  stats       print the running relay's counters as JSON (asks relay.listen.line on loopback)\n" +
+			"  version     print the version\n\n" +
 			"This is a minimal build: the relay with its line door only.\n"},
 		{minimal, []string{"client"}, 2, `roomrelay: client is not in this build (built with -tags minimal: relay, check, stats, version)` + "\n"},
 		{minimal, []string{"-name", "x"}, 2, "flag provided but not defined: -name\n"},

@@ -241,9 +241,6 @@ func (a *auth) table() *guesses {
 // who names m for the log: its door, address, and name once it has one.
 func (m *member) who() string {
 	addr := m.addr()
-	if m.conn == nil && m.from.IsValid() {
-		addr = m.from.String()
-	}
 	if m.name == "" {
 		return m.door + " " + addr
 	}
@@ -448,7 +445,7 @@ func (s *Server) admin(m *member, req proto.Request, t time.Time) {
 	case proto.Kick:
 		to := s.lookup(req.Arg)
 		if to == nil {
-			m.notify(proto.KindError, "no member called %s", req.Arg)
+			s.noMember(m, req)
 			return
 		}
 		s.infof("admin %s: kicked %s (%s door)%s", m.who(), to.name, to.door, because(req.Text))

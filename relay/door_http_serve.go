@@ -45,7 +45,7 @@ func (d *httpDoor) serve(c net.Conn, stop <-chan struct{}) {
 	go func() {
 		defer s.wg.Done()
 		defer s.release(c)
-		if _, ok := c.(handshaker); ok && !s.handshake(c, "http", accepted.Add(s.conf().Timeouts.Handshake.D())) {
+		if _, ok := c.(handshaker); ok && !s.handshake(c, "https", accepted.Add(s.conf().Timeouts.Handshake.D())) {
 			return
 		}
 		done := make(chan struct{})

@@ -41,12 +41,15 @@ var ircGreeting = lineEvent(proto.AppendIRC(nil, &proto.IRC{Prefix: proto.Host, 
 // serve admits c, or refuses it with an IRC ERROR saying why, and has a
 // driver serve it; it does not block.
 func (d ircDoor) serve(c net.Conn, _ <-chan struct{}) {
-	s := d.s
+	s, door := d.s, "irc"
+	if _, ok := c.(handshaker); ok {
+		door = "irc_tls"
+	}
 	if r := s.admit(c); r.why != "" {
-		s.refuseIn("irc", c, r, ircError)
+		s.refuseIn(door, c, r, ircError)
 		return
 	}
-	s.drive(c, "irc", ircGreeting, func(m *member) codec { return &ircClient{m: m} })
+	s.drive(c, door, ircGreeting, func(m *member) codec { return &ircClient{m: m} })
 }
 
 // ircError is the ERROR message that ends an IRC connection with e's text.

@@ -12,7 +12,6 @@ import (
 	"net/netip"
 	"os"
 	"roomrelay/relay/config"
-	"roomrelay/relay/internal/testkit"
 	"runtime"
 	"slices"
 	"strings"
@@ -23,6 +22,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"roomrelay/proto"
+	"roomrelay/relay/internal/testkit"
 )
 
 // tutorialClient behaves on the wire as messenger_client.py does: every
@@ -267,7 +267,8 @@ func TestLegacyUnreachable(t *testing.T) {
 	cfg := testConfig()
 	cfg.Timeouts.Retry = config.Duration(20 * time.Millisecond)
 	cfg.Limits.LegacyFailures = 2
-	s := startServer(t, cfg)
+	var log testkit.Buffer
+	s := startServerLog(t, cfg, log.Logf)
 	nc := join(t, s, "nc")
 	listener := join(t, s, "other")
 	gone := &tutorialClient{t: t, door: s.Addr("legacy").String()}
@@ -282,6 +283,8 @@ func TestLegacyUnreachable(t *testing.T) {
 	if l := nc.until("gone's part", func(l string) bool { return strings.HasPrefix(l, "--- gone left") }); l != "--- gone left lobby (unreachable)" {
 		t.Errorf("part = %q", l)
 	}
+	// The log names the address it registered from.
+	waitFor(t, 5*time.Second, "gone's leave logged", func() bool { return log.Has("legacy 127.0.0.1: gone left: unreachable") })
 }
 
 // dialUDP is a UDP socket that sends to s's UDP door.

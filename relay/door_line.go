@@ -27,16 +27,19 @@ func (lineDoor) addr(c *config.Config) string { return c.Listen.Line }
 // serve admits c, or refuses it with a line saying why, and has a driver
 // serve it, greeting it first; it does not block.
 func (d lineDoor) serve(c net.Conn, _ <-chan struct{}) {
-	s := d.s
+	s, door := d.s, "line"
+	if _, ok := c.(handshaker); ok {
+		door = "line_tls"
+	}
 	if r := s.admit(c); r.why != "" {
-		s.refuse("line", c, r)
+		s.refuse(door, c, r)
 		return
 	}
 	greet := greeting
 	if s.conf().Password != "" {
 		greet = passGreeting
 	}
-	s.drive(c, "line", greet, nil)
+	s.drive(c, door, greet, nil)
 }
 
 // drive has a driver serve c, an admitted connection of door, greeted

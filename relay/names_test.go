@@ -13,8 +13,8 @@ import (
 
 // TestNamesAsWritten: names of any script, and with spaces, join at the
 // line door and are shown as written, '_' for a space is the same name;
-// /msg reaches a name with a space written with '_'; /who keeps such names
-// readable. (TestNames has the refusals.)
+// /msg reaches a name with a space written with '_', and a /msg to a name
+// written with its space says so; /who keeps such names readable. (TestNames has the refusals.)
 func TestNamesAsWritten(t *testing.T) {
 	s := startServer(t, testConfig())
 	alice := join(t, s, "alice")
@@ -50,6 +50,15 @@ func TestNamesAsWritten(t *testing.T) {
 	}
 	if l := alice.until("receipt", func(l string) bool { return strings.HasPrefix(l, "--- sent") }); l != "--- sent privately to first client" {
 		t.Errorf("alice told %q", l)
+	}
+
+	// A space written as such: the name is cut there, and the error says
+	// how to write it, when the next words make a member's name.
+	alice.send("/msg first client psst", "/msg nobody at all")
+	for _, want := range []string{"!!! no member called first (write first_client for first client)", "!!! no member called nobody"} {
+		if l := alice.until("no member", func(l string) bool { return strings.HasPrefix(l, "!!! no member") }); l != want {
+			t.Errorf("alice told %q, want %q", l, want)
+		}
 	}
 
 	alice.send("/who")

@@ -356,9 +356,13 @@ func (m *member) end(rest net.Buffers) {
 // handled.
 var handleHook func(*member, proto.Request)
 
-// addr is where m connects from, for the log.
+// addr is where m connects from, for the log: the address a legacy
+// member registered from, a browser member's, or "-".
 func (m *member) addr() string {
 	if m.conn == nil {
+		if m.from.IsValid() {
+			return m.from.String() // a legacy or browser member's
+		}
 		return "-"
 	}
 	return m.conn.RemoteAddr().String()
@@ -550,7 +554,7 @@ func (s *Server) handle(m *member, req proto.Request) {
 	case proto.Msg:
 		to := s.lookup(req.Arg)
 		if to == nil {
-			m.notify(proto.KindError, "no member called %s", req.Arg)
+			s.noMember(m, req)
 			return
 		}
 		e := proto.Event{Kind: proto.KindPrivate, From: m.name, To: to.name, Text: req.Text, Time: now()}
@@ -586,6 +590,23 @@ func (s *Server) handle(m *member, req proto.Request) {
 			m.notify(proto.KindNotice, "%s", c)
 		}
 	}
+}
+
+// noMember tells m that no member is called req.Arg, and, when the name
+// with the next words of the line is one, how to write it in a command
+// ("first client" is first_client).
+func (s *Server) noMember(m *member, req proto.Request) {
+	name, hint := req.Arg, ""
+	for _, w := range strings.Fields(req.Text) {
+		if name += "_" + w; len(name) > proto.MaxNameBytes {
+			break
+		}
+		if to := s.lookup(name); to != nil {
+			hint = " (write " + name + " for " + to.name + ")"
+			break
+		}
+	}
+	m.notify(proto.KindError, "no member called %s%s", req.Arg, hint)
 }
 
 // part takes m out of its room (which must be room, when that is not

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -275,7 +276,12 @@ func TestTLSHandshakeDeadline(t *testing.T) {
 		if !errors.Is(err, io.EOF) {
 			t.Fatalf("read %d bytes, %v; want the relay to close the connection", n, err)
 		}
-		waitFor(t, 5*time.Second, "the log line", func() bool { return log.Has("no TLS handshake within relay.timeouts.handshake") })
+		// Named by its door, the TLS one.
+		waitFor(t, 5*time.Second, "the log line", func() bool {
+			return slices.ContainsFunc(log.Lines(), func(l string) bool {
+				return strings.HasPrefix(l, "info: line_tls door: 127.0.0.1:") && strings.Contains(l, ": no TLS handshake within relay.timeouts.handshake")
+			})
+		})
 		waitFor(t, 5*time.Second, "the connection to be released", func() bool {
 			s.mu.Lock()
 			defer s.mu.Unlock()

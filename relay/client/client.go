@@ -129,7 +129,11 @@ func run(ctx context.Context, cfg config.ClientConfig, in io.Reader, con *consol
 		// Once the input has ended, a relay that stays out of reach is not
 		// waited for forever: a script gets its exit status.
 		if t := c.inputEnded.Load(); t != 0 && cfg.ExitOnEOF && time.Since(time.Unix(0, t)) > cfg.RetryMax.D() {
-			return fmt.Errorf("client: gave up after the input ended: %v; %d input lines not sent", err, len(c.lines))
+			n, s := len(c.lines), "s"
+			if n == 1 {
+				s = ""
+			}
+			return fmt.Errorf("client: gave up after the input ended: %v; %d input line%s not sent", err, n, s)
 		}
 		c.con.status("client: %v; reconnecting in %v", err, retry)
 		select {
@@ -263,8 +267,27 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 	if first.Kind == proto.KindError {
 		why := strings.TrimSuffix(first.Text, "; send another name")
 		c.claimed = claimed
-		if strings.Contains(why, "in use") {
+		switch {
+		case strings.Contains(why, "in use"):
 			return false, nameTaken{why} // it may be free soon
+		case strings.HasPrefix(why, "this relay has a password") && c.cfg.Password == "":
+			return false, fmt.Errorf("%w: this relay has a password: give it with -password or client.password", errFatal)
+		case strings.Contains(why, "; you are in "):
+			// Not let into its room, it is in the default room: it leaves
+			// with /quit rather than send there what was meant for the room.
+			conn.SetDeadline(time.Now().Add(timeout))
+			io.WriteString(conn, "/quit\n")
+			for { // until the relay closes
+				if _, err := lr.ReadLine(); err != nil {
+					break
+				}
+			}
+			why, in, _ := strings.Cut(why, "; you are in ")
+			if strings.Contains(why, "key") {
+				why, _, _ = strings.Cut(why, " (/join")
+				why += " (give it with -key or client.key)"
+			}
+			return false, fmt.Errorf("%w: %s; quit rather than stay in %s", errFatal, why, in)
 		}
 		return false, fmt.Errorf("%w: relay refused the hello: %s", errFatal, why)
 	}

@@ -462,7 +462,7 @@ func TestGivesUpAfterInputEnds(t *testing.T) {
 	cfg := clientConfig(addr, "nas")
 	cfg.RetryMax = config.Duration(50 * time.Millisecond)
 	err = Run(context.Background(), cfg, strings.NewReader("backup done\n"), io.Discard, t.Logf)
-	if err == nil || !strings.Contains(err.Error(), "gave up after the input ended") || !strings.Contains(err.Error(), "1 input lines not sent") {
+	if err == nil || !strings.Contains(err.Error(), "gave up after the input ended") || !strings.HasSuffix(err.Error(), "; 1 input line not sent") {
 		t.Errorf("err = %v", err)
 	}
 }
@@ -518,5 +518,65 @@ func TestPasswordAndKey(t *testing.T) {
 	err = Run(context.Background(), wrong, strings.NewReader("hi\n"), io.Discard, t.Logf)
 	if err == nil || !strings.HasSuffix(err.Error(), "relay refused the hello: wrong password") {
 		t.Errorf("a wrong password: %v", err)
+	}
+}
+
+// TestNoPassword: without client.password, on a relay with a password, the
+// client says which of its flags or keys gives one, not the relay's /pass.
+func TestNoPassword(t *testing.T) {
+	s := startRelay(t, func(cfg *config.Config) { cfg.Password = secret.Hash("pw one") })
+	err := Run(context.Background(), clientConfig(s.Addr("line").String(), "erin"), strings.NewReader("hi\n"), io.Discard, t.Logf)
+	if err == nil || !strings.HasSuffix(err.Error(), ": this relay has a password: give it with -password or client.password") {
+		t.Errorf("no password: %v", err)
+	}
+}
+
+// TestWrongKey: with a wrong or missing key for client.room the relay puts
+// the client in the default room; the client leaves it with /quit (the
+// room sees it quit, not a read error), sends nothing there, and ends with
+// an error naming -key.
+func TestWrongKey(t *testing.T) {
+	log := testkit.NewLog(t)
+	cfg := config.Default().Relay
+	cfg.Listen = config.Listen{Line: "127.0.0.1:0"}
+	cfg.Rooms = map[string]config.Room{"kitchen": {Key: secret.Hash("4242")}}
+	s := relay.New(cfg, log.Logf)
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+	addr := s.Addr("line").String()
+	alice := dialMember(t, addr, "alice")
+	for i, key := range []string{"2424", ""} {
+		henry := clientConfig(addr, "henry")
+		henry.Room, henry.Key = "kitchen", key
+		err := Run(context.Background(), henry, strings.NewReader("for the kitchen only\n"), io.Discard, t.Logf)
+		want := ": cannot join kitchen: wrong key (give it with -key or client.key); quit rather than stay in lobby"
+		if key == "" {
+			want = ": cannot join kitchen: it has a key (give it with -key or client.key); quit rather than stay in lobby"
+		}
+		if err == nil || !strings.HasSuffix(err.Error(), want) {
+			t.Errorf("key %q: %v, want it to end %q", key, err, want)
+		}
+		for { // what alice sees of henry
+			alice.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			l, err := alice.lr.ReadLine()
+			if err != nil {
+				t.Fatalf("key %q: alice: %v", key, err)
+			}
+			if strings.Contains(string(l), "kitchen only") {
+				t.Errorf("key %q: alice sees %q", key, l)
+			}
+			if strings.HasPrefix(string(l), "--- henry left") {
+				if string(l) != "--- henry left lobby (quit)" {
+					t.Errorf("key %q: alice sees %q", key, l)
+				}
+				break
+			}
+		}
+		testkit.WaitFor(t, 5*time.Second, "henry's leave logged", func() bool { return strings.Count(log.String(), "henry left: ") == i+1 })
+		if n := strings.Count(log.String(), "henry left: quit"); n != i+1 {
+			t.Errorf("key %q: henry's leave is not a quit:\n%s", key, log.String())
+		}
 	}
 }

@@ -1005,9 +1005,7 @@ func (f *File) Validate() error {
 			bad("relay.tls.key", "must be set for the TLS doors on (%s)", strings.Join(tlsOn, ", "))
 		}
 	}
-	if r.Listen.Line != "" && r.Listen.Line == r.Listen.Legacy && !strings.HasSuffix(r.Listen.Line, ":0") {
-		bad("relay.listen.legacy", "the same address as relay.listen.line (%s); each door needs its own", r.Listen.Line)
-	}
+	found.ports(&r.Listen)
 	if r.Listen == (Listen{}) {
 		bad("relay.listen", "every door is off; set at least one of %s", strings.Join(DoorNames(), ", "))
 	}

@@ -100,8 +100,6 @@ func TestParseErrors(t *testing.T) {
 			`client.tls: the tutorial protocol has no TLS: set client.mode to "line" for a TLS door`}},
 		{"duplicates", `{"relay":{"limits":{"rate":5},"limits":{"rate":6,"rate":7}}}`, []string{
 			"relay.limits: duplicate key", "relay.limits.rate: duplicate key"}},
-		{"same address", `{"relay":{"listen":{"line":"127.0.0.1:7000","legacy":"127.0.0.1:7000"}}}`, []string{
-			"relay.listen.legacy: the same address as relay.listen.line (127.0.0.1:7000); each door needs its own"}},
 		{"kinds and ranges together", `{"relay":{"log_level":"loud","limits":{"burst":"x"}},"client":{"mode":"fancy"}}`, []string{
 			`relay.limits.burst: want a whole number, got "x"`,
 			`relay.log_level: want "debug", "info", "warn" or "error", not "loud"`,
