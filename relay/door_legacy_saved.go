@@ -3,8 +3,8 @@
 package relay
 
 import (
+	"bytes"
 	"cmp"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"roomrelay/internal/atomicfile"
+	"roomrelay/internal/jsonlite"
 	"roomrelay/proto"
 	"roomrelay/relay/config"
 	"roomrelay/relay/store"
@@ -27,7 +28,7 @@ const legacyFile = "legacy.json"
 
 // legacySaved is legacyFile's content.
 type legacySaved struct {
-	Registrations []legacyRegistration `json:"registrations"`
+	Registrations []legacyRegistration
 }
 
 // legacyRegistration is one legacy member as saved: what a registration
@@ -35,10 +36,10 @@ type legacySaved struct {
 // Timeouts.LegacyLapse after the restart, the time the relay was down not
 // counted against it.
 type legacyRegistration struct {
-	Name     string `json:"name"`
-	From     string `json:"from"`     // the address it registered from
-	Endpoint string `json:"endpoint"` // host:port it is dialled at; its host is From
-	Room     string `json:"room"`     // where it was: the default room then
+	Name     string
+	From     string // the address it registered from
+	Endpoint string // host:port it is dialled at; its host is From
+	Room     string // where it was: the default room then
 }
 
 // legacyEntryMax bounds the bytes of one registration in legacyFile, in
@@ -92,11 +93,7 @@ func (d *legacyDoor) save() {
 		saved.Registrations = append(saved.Registrations, legacyRegistration{Name: m.name, From: p.addr.String(), Endpoint: endpoint, Room: room})
 	}
 	path, sync := store.Beside(st, legacyFile)
-	b, err := json.MarshalIndent(saved, "", "\t")
-	if err == nil {
-		err = atomicfile.Write(path, append(b, '\n'), 0o600, sync)
-	}
-	if err != nil {
+	if err := atomicfile.Write(path, saved.append(nil), 0o600, sync); err != nil {
 		s.warnf("legacy: %s: %v: a restart would forget the registrations since", path, err)
 	}
 }
@@ -158,8 +155,66 @@ func readLegacy(path string, max int) (legacySaved, error) {
 	case len(b) > max:
 		return saved, fmt.Errorf("over %d bytes", max)
 	}
-	err = json.Unmarshal(b, &saved)
+	err = saved.parse(b)
 	return saved, err
+}
+
+// append appends saved as legacyFile holds it: a JSON object, one
+// registration a line. (Not encoding/json: the relay decodes its JSON
+// without reflection, and its decoder would add about 75 KB to the
+// binary and 0.35 MB of it to what a relay at rest maps.)
+func (saved legacySaved) append(b []byte) []byte {
+	b = append(b, "{\"registrations\": ["...)
+	for i, r := range saved.Registrations {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, "\n\t"...)
+		sep := byte('{')
+		for _, kv := range [...][2]string{{"name", r.Name}, {"from", r.From}, {"endpoint", r.Endpoint}, {"room", r.Room}} {
+			b = append(proto.AppendJSONString(append(b, sep), kv[0]), ':')
+			b = proto.AppendJSONString(b, kv[1])
+			sep = ','
+		}
+		b = append(b, '}')
+	}
+	return append(b, "\n]}\n"...)
+}
+
+// parse reads legacyFile's content b into saved: an object whose
+// "registrations" is an array of objects of strings; other keys are
+// skipped, a value of another kind is an error.
+func (saved *legacySaved) parse(b []byte) error {
+	v, end, _, err := jsonlite.Parse(b)
+	if err != nil {
+		return err
+	}
+	if rest := bytes.TrimSpace(b[end:]); len(rest) > 0 {
+		return errors.New("text after the JSON object")
+	}
+	top, ok := v.(map[string]any)
+	regs, isList := top["registrations"].([]any)
+	if !ok || !isList && top["registrations"] != nil {
+		return errors.New(`want {"registrations": [...]}`)
+	}
+	for i, e := range regs {
+		o, ok := e.(map[string]any)
+		if !ok {
+			return fmt.Errorf("registration %d is not an object", i)
+		}
+		var r legacyRegistration
+		for k, dst := range map[string]*string{"name": &r.Name, "from": &r.From, "endpoint": &r.Endpoint, "room": &r.Room} {
+			switch x := o[k].(type) {
+			case string:
+				*dst = x
+			case nil:
+			default:
+				return fmt.Errorf("registration %d: %s is not a string", i, k)
+			}
+		}
+		saved.Registrations = append(saved.Registrations, r)
+	}
+	return nil
 }
 
 // restoreOne registers r again, after the checks its registration passed.

@@ -3,6 +3,7 @@
 package relay
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -90,7 +91,8 @@ func TestLegacyRestoreBad(t *testing.T) {
 		want       []string // in the log
 		restored   bool
 	}{
-		{"corrupt", `{"registrations":[{"name":"first",`, []string{"legacy: FILE: unexpected end of JSON input: ignored"}, false},
+		{"corrupt", `{"registrations":[{"name":"first",`, []string{"legacy: FILE: unexpected EOF: ignored"}, false},
+		{"not strings", `{"registrations":[{"name":"first","from":7}]}`, []string{"legacy: FILE: registration 0: from is not a string: ignored"}, false},
 		{"third party", `{"registrations":[
 			{"name":"first","from":"127.0.0.1","endpoint":"127.0.0.1:9","room":"lobby"},
 			{"name":"mallory","from":"127.0.0.1","endpoint":"192.0.2.7:80","room":"lobby"}]}`,
@@ -124,5 +126,29 @@ func TestLegacyRestoreBad(t *testing.T) {
 			}
 			join(t, s, "nc").send1("/who") // the relay serves
 		})
+	}
+}
+
+// TestLegacySavedRoundTrip: what save writes, restore reads back as it
+// was, names that JSON must escape among them; the file is valid JSON.
+func TestLegacySavedRoundTrip(t *testing.T) {
+	want := legacySaved{Registrations: []legacyRegistration{
+		{Name: "first client", From: "127.0.0.1", Endpoint: "127.0.0.1:8881", Room: "lobby"},
+		{Name: `jo "the" café \ 😀`, From: "::1", Endpoint: "[::1]:9"},
+	}}
+	b := want.append(nil)
+	if !json.Valid(b) {
+		t.Fatalf("not JSON:\n%s", b)
+	}
+	var got legacySaved
+	if err := got.parse(b); err != nil {
+		t.Fatalf("parse: %v\n%s", err, b)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("read back (-want +got):\n%s", diff)
+	}
+	var none legacySaved
+	if err := none.parse(legacySaved{}.append(nil)); err != nil || len(none.Registrations) != 0 {
+		t.Errorf("no registrations: %v, %v", none, err)
 	}
 }
