@@ -512,6 +512,47 @@ func TestChecksOffLoop(t *testing.T) {
 	}
 }
 
+// TestCheckWaitingLeaves: a member kicked while its secret waits for its
+// turn to be checked is not checked at all: its secret is never hashed
+// and it does not become an admin after it left.
+func TestCheckWaitingLeaves(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	var calls atomic.Int32
+	match = func(hash, given string) bool {
+		calls.Add(1)
+		<-release
+		return secret.Match(hash, given)
+	}
+	t.Cleanup(func() { match = secret.Match })
+	cfg := testConfig()
+	cfg.AdminPassword = secret.Hash(testAdmin)
+	s, log := startAuth(t, cfg)
+	t.Cleanup(free)
+	for i := range hashers {
+		join(t, s, fmt.Sprintf("c%d", i)).send("/admin wrong")
+	}
+	testkit.WaitFor(t, 10*time.Second, "the checks under way", func() bool { return calls.Load() == hashers })
+	late := join(t, s, "late")
+	late.send("/admin " + testAdmin)
+	testkit.WaitFor(t, 10*time.Second, "late to wait for its turn", func() bool {
+		buf := make([]byte, 1<<20)
+		return strings.Contains(string(buf[:runtime.Stack(buf, true)]), "(*Server).hashTurn")
+	})
+	m := s.lookup("late")
+	m.kick(byKicked)
+	testkit.WaitFor(t, 10*time.Second, "late to leave", func() bool { return s.lookup("late") == nil })
+	free()
+	testkit.WaitFor(t, 10*time.Second, "the two checks to end", func() bool { return s.Stats().BadSecret+s.Stats().Slowed == hashers })
+	if n := calls.Load(); n != hashers {
+		t.Errorf("%d secrets hashed, want %d: late's too", n, hashers)
+	}
+	if m.admin.Load() || log.Has("late: became an admin") {
+		t.Error("late became an admin after it left")
+	}
+}
+
 // TestAdminRoomSettingsGo: an admin's key and topic of a room not in
 // relay.rooms go with the room when it is dropped to make space (/key
 // makes the room it names), so they are bounded by max_rooms; those of a
