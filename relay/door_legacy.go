@@ -335,12 +335,13 @@ func (d *legacyDoor) enrol(from netip.Addr, name, endpoint string) (changed bool
 		s.mu.Unlock()
 		op := old.drv.(*legacyPeer)
 		op.mu.Lock()
+		moved := op.endpoint != endpoint
 		op.endpoint = endpoint
 		op.mu.Unlock()
 		old.lastIn.Store(time.Now().UnixNano())
 		d.replaced(stale, old.name, endpoint)
 		s.infof("legacy %s: %s now at %s", from, name, endpoint)
-		return true, nil
+		return moved || stale != nil, nil // the same again: nothing to write
 	case stale == nil && d.members >= l.MaxLegacyMembers:
 		s.mu.Unlock()
 		return false, fmt.Errorf("legacy member limit reached (relay.limits.max_legacy_members %d)", l.MaxLegacyMembers)

@@ -152,3 +152,31 @@ func TestLegacySavedRoundTrip(t *testing.T) {
 		t.Errorf("no registrations: %v, %v", none, err)
 	}
 }
+
+// TestLegacySameAgain: a registration repeated as it was (a client
+// started again at the same port) is not written again: each write of
+// legacy.json is synced, and a router's flash wears.
+func TestLegacySameAgain(t *testing.T) {
+	cfg := testConfig()
+	cfg.Store.Path = t.TempDir()
+	file := filepath.Join(cfg.Store.Path, legacyFile)
+	log := testkit.NewLog(t)
+	s := startServerLog(t, cfg, log.Logf)
+	a, port := endpointClient(t, "first client")
+	a.door = s.Addr("legacy").String()
+	reg := fmt.Sprintf("connect_request|first client|127.0.0.1|%d", port)
+	a.send(reg)
+	waitFor(t, 10*time.Second, "the registration saved", func() bool {
+		b, _ := os.ReadFile(file)
+		return strings.Contains(string(b), `"first client"`)
+	})
+	const mark = "written by the test\n"
+	if err := os.WriteFile(file, []byte(mark), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a.send(reg)
+	waitFor(t, 10*time.Second, "the registration again", func() bool { return log.Has("first client now at") })
+	if b, _ := os.ReadFile(file); string(b) != mark {
+		t.Errorf("written again:\n%s", b)
+	}
+}
