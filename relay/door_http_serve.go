@@ -81,7 +81,7 @@ func (d *httpDoor) conn(c net.Conn, stop <-chan struct{}) {
 			start = time.Now()
 		}
 		c.SetReadDeadline(start.Add(min(httpReadHeader, d.s.conf().Timeouts.Handshake.D()))) // a slowloris is cut as in every door
-		lr.N = httpMaxHeader + int64(br.Buffered())
+		lr.N = httpMaxHeader - int64(br.Buffered())                                          // what is read of the request already counts
 		req, err := http.ReadRequest(br)
 		if err != nil {
 			status, msg := http.StatusBadRequest, "bad request: "+err.Error()

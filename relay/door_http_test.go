@@ -444,3 +444,31 @@ func TestHTTPServer(t *testing.T) {
 		t.Errorf("a third connection: %v %v", resp, err)
 	}
 }
+
+// TestHTTPHeaderBoundPipelined: a request that follows another on a
+// kept-alive connection is held to the same 8 KiB of headers as the
+// first: what is already read of it counts against them.
+func TestHTTPHeaderBoundPipelined(t *testing.T) {
+	s := startServer(t, httpConfig())
+	addr := s.Addr("http").String()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	big := strings.Repeat("x", 9<<10) // over the bound alone, under twice it
+	fmt.Fprintf(c, "HEAD / HTTP/1.1\r\nHost: %s\r\n\r\nHEAD / HTTP/1.1\r\nHost: %s\r\nX-Big: %s\r\n\r\n", addr, addr, big)
+	br := bufio.NewReader(c)
+	for i, want := range []int{http.StatusOK, http.StatusRequestHeaderFieldsTooLarge} {
+		resp, err := http.ReadResponse(br, &http.Request{Method: "HEAD"})
+		if err != nil {
+			t.Fatalf("answer %d: %v", i+1, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("answer %d: %s, want %d", i+1, resp.Status, want)
+		}
+	}
+}
