@@ -283,7 +283,10 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 				}
 			}
 			why, in, _ := strings.Cut(why, "; you are in ")
-			if strings.Contains(why, "key") {
+			switch {
+			case strings.Contains(why, "try again in"): // its address waits after wrong tries: it will be let in
+				return false, fmt.Errorf("%s; quit rather than stay in %s", why, in)
+			case strings.Contains(why, "wrong key") || strings.Contains(why, "has a key"):
 				why, _, _ = strings.Cut(why, " (/join")
 				why += " (give it with -key or client.key)"
 			}

@@ -547,6 +547,9 @@ func TestWrongKey(t *testing.T) {
 	defer s.Shutdown(context.Background())
 	addr := s.Addr("line").String()
 	alice := dialMember(t, addr, "alice")
+	ivy := dialMember(t, addr, "ivy")
+	fmt.Fprintf(ivy.c, "/join kitchen 4242\n") // before any wrong key from the address
+	ivy.until(t, "--- you are ivy in kitchen")
 	for i, key := range []string{"2424", ""} {
 		henry := clientConfig(addr, "henry")
 		henry.Room, henry.Key = "kitchen", key
@@ -579,4 +582,14 @@ func TestWrongKey(t *testing.T) {
 			t.Errorf("key %q: henry's leave is not a quit:\n%s", key, log.String())
 		}
 	}
+	// The right key while its address may still wait after the wrong
+	// one: the client is told to try again in a second, and does, rather
+	// than give up.
+	henry := clientConfig(addr, "henry")
+	henry.Room, henry.Key = "kitchen", "4242"
+	henry.RetryMax = config.Duration(3 * time.Second) // past the address's wait: it gives up that long after its input ended
+	if err := Run(context.Background(), henry, strings.NewReader("for the kitchen only\n"), io.Discard, t.Logf); err != nil {
+		t.Errorf("the right key after a wrong one: %v", err)
+	}
+	ivy.until(t, "henry: for the kitchen only")
 }
