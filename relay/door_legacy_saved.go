@@ -42,10 +42,12 @@ type legacyRegistration struct {
 	Room     string // where it was: the default room then
 }
 
-// legacyEntryMax bounds the bytes of one registration in legacyFile, in
-// bounding the file read back (a name's 32 characters and an endpoint
-// take far less).
-const legacyEntryMax = 512
+// legacyFileMax bounds the bytes of legacyFile read back: about 2 000
+// registrations of the longest names and endpoints (names are at most
+// 24 characters, rooms 32), whatever relay.limits.max_legacy_members is
+// now (a file written under a larger limit is trimmed to the limit, not
+// refused).
+const legacyFileMax = 1 << 20
 
 // prepare reads back, the first time the door is to open (at Start, or at
 // the Reload that turns it on), the registrations saved in the store.
@@ -113,7 +115,7 @@ func (d *legacyDoor) restore() {
 	}
 	path, _ := store.Beside(st, legacyFile)
 	limits := s.conf().Limits
-	saved, err := readLegacy(path, (limits.MaxLegacyMembers+1)*legacyEntryMax)
+	saved, err := readLegacy(path, legacyFileMax)
 	if errors.Is(err, fs.ErrNotExist) {
 		return
 	}
@@ -200,16 +202,20 @@ func (saved *legacySaved) parse(b []byte) error {
 	for i, e := range regs {
 		o, ok := e.(map[string]any)
 		if !ok {
-			return fmt.Errorf("registration %d is not an object", i)
+			return fmt.Errorf("registration %d is not an object", i+1)
 		}
 		var r legacyRegistration
-		for k, dst := range map[string]*string{"name": &r.Name, "from": &r.From, "endpoint": &r.Endpoint, "room": &r.Room} {
+		for _, f := range [...]struct {
+			k   string
+			dst *string
+		}{{"name", &r.Name}, {"from", &r.From}, {"endpoint", &r.Endpoint}, {"room", &r.Room}} { // in order: the first bad one is named
+			k, dst := f.k, f.dst
 			switch x := o[k].(type) {
 			case string:
 				*dst = x
 			case nil:
 			default:
-				return fmt.Errorf("registration %d: %s is not a string", i, k)
+				return fmt.Errorf("registration %d: %s is not a string", i+1, k)
 			}
 		}
 		saved.Registrations = append(saved.Registrations, r)

@@ -92,7 +92,7 @@ func TestLegacyRestoreBad(t *testing.T) {
 		restored   bool
 	}{
 		{"corrupt", `{"registrations":[{"name":"first",`, []string{"legacy: FILE: unexpected EOF: ignored"}, false},
-		{"not strings", `{"registrations":[{"name":"first","from":7}]}`, []string{"legacy: FILE: registration 0: from is not a string: ignored"}, false},
+		{"not strings", `{"registrations":[{"name":"first","from":7}]}`, []string{"legacy: FILE: registration 1: from is not a string: ignored"}, false},
 		{"third party", `{"registrations":[
 			{"name":"first","from":"127.0.0.1","endpoint":"127.0.0.1:9","room":"lobby"},
 			{"name":"mallory","from":"127.0.0.1","endpoint":"192.0.2.7:80","room":"lobby"}]}`,
@@ -178,5 +178,31 @@ func TestLegacySameAgain(t *testing.T) {
 	waitFor(t, 10*time.Second, "the registration again", func() bool { return log.Has("first client now at") })
 	if b, _ := os.ReadFile(file); string(b) != mark {
 		t.Errorf("written again:\n%s", b)
+	}
+}
+
+// TestLegacyRestoreOverLimit: a file written under a larger
+// max_legacy_members is read back up to the limit in force, the rest
+// said in the log, not refused whole.
+func TestLegacyRestoreOverLimit(t *testing.T) {
+	cfg := testConfig()
+	cfg.Store.Path = t.TempDir()
+	cfg.Limits.MaxLegacyMembers = 1
+	file := filepath.Join(cfg.Store.Path, legacyFile)
+	var regs []legacyRegistration
+	for i := range 3 {
+		regs = append(regs, legacyRegistration{Name: fmt.Sprintf("client %d", i), From: "127.0.0.1", Endpoint: fmt.Sprintf("127.0.0.1:%d", 9+i), Room: "lobby"})
+	}
+	b := append(legacySaved{Registrations: regs}.append(nil), strings.Repeat(" ", 4096)...) // over what one registration takes
+	if err := os.WriteFile(file, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	log := testkit.NewLog(t)
+	s := startServerLog(t, cfg, log.Logf)
+	if w := "legacy: " + file + ": 2 registrations over relay.limits.max_legacy_members (1) not read back"; !log.Has(w) {
+		t.Errorf("log lacks %q:\n%s", w, log)
+	}
+	if s.lookup("client 0") == nil || s.lookup("client 1") != nil {
+		t.Error("want client 0 registered again, and only it")
 	}
 }

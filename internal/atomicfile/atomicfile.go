@@ -1,5 +1,7 @@
-// Package atomicfile writes a file so that a reader, or the system after
-// a crash, finds either its old content or its new one, never a part.
+// Package atomicfile writes a file so that a reader finds either its old
+// content or its new one, never a part; with sync, so does the system
+// after a crash (without, a crash may leave the file empty on some file
+// systems).
 package atomicfile
 
 import (
